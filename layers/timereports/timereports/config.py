@@ -1,0 +1,107 @@
+"""Settings: one pydantic model of the environment, read once and lazily.
+
+Nothing reads `os.environ` at import time; `get_settings()` builds the model on first use, and
+tests build `Settings` directly or call `get_settings.cache_clear()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigurationError
+
+DEFAULT_API_URL = "https://api.myintervals.com"
+API_REQUESTS_PER_MINUTE_LIMIT = 100
+
+
+class AccountSettings(BaseModel):
+    """One Intervals account: where its token lives and how much of its daily allowance we may spend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "default"
+    api_url: str = DEFAULT_API_URL
+    # Locally the token comes from the environment; deployed, `token_secret` names a Secrets Manager secret.
+    api_token: SecretStr | None = None
+    token_secret: str | None = None
+    daily_quota: int = Field(6000, ge=1)
+    # Requests the ledger never spends, kept for the account's other API users (people's own scripts, apps).
+    quota_reserve: int = Field(600, ge=0)
+
+
+class Settings(BaseModel):
+    """Everything the handlers, the CLI and the adapters take from the environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    intervals_api_url: str = DEFAULT_API_URL
+    intervals_api_token: SecretStr | None = None
+    intervals_token_secret: str | None = None
+    # The API's default page is 10 rows; a page of 1,000 cuts requests a hundredfold and stays a few hundred KB.
+    intervals_page_size: int = Field(1000, ge=1, le=100_000)
+    # Below the API's 100 a minute per IP, so that a person's own script on the same IP still gets through.
+    intervals_requests_per_minute: int = Field(90, ge=1, le=API_REQUESTS_PER_MINUTE_LIMIT)
+    intervals_max_in_flight: int = Field(4, ge=1, le=16)
+    intervals_daily_quota: int = Field(6000, ge=1)
+    intervals_quota_reserve: int = Field(600, ge=0)
+    # Extra accounts as JSON: {"acme": {"token_secret": "...", "daily_quota": 12000, "quota_reserve": 500}}
+    intervals_accounts: dict[str, dict[str, object]] = Field(default_factory=dict)
+
+    state_table: str = "timereports-state"
+    reports_bucket: str = "timereports-reports"
+    sender_email: str = "reports@example.com"
+    owner_email: str | None = None
+    report_queue_url: str | None = None
+    catalogue_dir: str = "reports"
+    attachment_limit_bytes: int = Field(7_000_000, ge=1)
+    link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
+    failures_before_pause: int = Field(3, ge=1)
+
+    @field_validator("intervals_accounts", mode="before")
+    @classmethod
+    def _parse_accounts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    def account(self, name: str = "default") -> AccountSettings:
+        """The settings of one Intervals account; `default` comes from the INTERVALS_* variables."""
+        if name == "default" and name not in self.intervals_accounts:
+            return AccountSettings(
+                name="default",
+                api_url=self.intervals_api_url,
+                api_token=self.intervals_api_token,
+                token_secret=self.intervals_token_secret,
+                daily_quota=self.intervals_daily_quota,
+                quota_reserve=self.intervals_quota_reserve,
+            )
+        if name not in self.intervals_accounts:
+            known = ", ".join(sorted({"default", *self.intervals_accounts}))
+            raise ConfigurationError(f"account: unknown Intervals account {name!r}; configured accounts: {known}")
+        values = {"api_url": self.intervals_api_url, **self.intervals_accounts[name], "name": name}
+        try:
+            return AccountSettings.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigurationError(f"INTERVALS_ACCOUNTS[{name!r}]: {exc.errors()[0]['msg']}") from None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from environment variables (upper-case field names)."""
+        values = {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]).upper() if first["loc"] else "settings"
+            raise ConfigurationError(f"{field}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_environ(os.environ)

@@ -1,0 +1,94 @@
+"""One error hierarchy for the whole product.
+
+Each error carries the exit code the command line uses for it, and says whether trying again can
+help (`retryable`). Callers decide on the *type*, never on the message text. Messages never
+contain the API token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class TimereportsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code: int = 1
+    retryable: bool = False
+
+
+class DefinitionError(TimereportsError, ValueError):
+    """A report definition (or a command-line argument) is invalid; nothing was requested."""
+
+    exit_code = 2
+
+
+class ConfigurationError(TimereportsError, ValueError):
+    """A setting from the environment is missing or invalid."""
+
+    exit_code = 2
+
+
+class IntervalsError(TimereportsError):
+    """An error reply from the Intervals API, or a failure to get one.
+
+    `status` is the HTTP status (None when no reply arrived), `code` the API error code 1-20
+    (None when the body did not say).
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None or self.code is not None:
+            parts.append(f"(HTTP {self.status}, API code {self.code})")
+        return " ".join(parts)
+
+
+class IntervalsAuthError(IntervalsError):
+    """The token, user or account is refused (codes 2-10). Not retryable: a person must act."""
+
+    exit_code = 3
+
+
+class IntervalsRequestError(IntervalsError):
+    """The API refused the request itself (codes 13-18): a bug or an unsupported filter. Not retryable."""
+
+
+class IntervalsRateLimitError(IntervalsError):
+    """"Requests too fast" (HTTP 400, code 12). Retryable after slowing down."""
+
+    retryable = True
+
+
+class IntervalsUnavailableError(IntervalsError):
+    """5xx, code 1/19/20, a reset, a timeout or an unreadable body. Retryable with backoff."""
+
+    retryable = True
+
+
+class QuotaExhaustedError(TimereportsError):
+    """The account's daily API allowance (less the reserve) is spent; nothing was sent.
+
+    `resets_at` is the next reset (midnight GMT), when a deferred run may try again.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, resets_at: datetime, used: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.resets_at = resets_at
+        self.used = used
+        self.limit = limit
+
+
+class DeliveryError(TimereportsError):
+    """Archiving to S3 or sending through SES failed."""
+
+    exit_code = 6

@@ -1,0 +1,173 @@
+"""Typed models of the Intervals records the reports use.
+
+The API returns ids and numbers as strings (older replies as JSON numbers), booleans as "t"/"f"
+and names HTML-escaped; the annotated types below accept all of these, so the rest of the code
+sees ints, Decimals, bools and plain text.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _to_bool(value: object) -> object:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"t", "true", "1", "y", "yes"}:
+            return True
+        if lowered in {"f", "false", "0", "n", "no", ""}:
+            return False
+    return value
+
+
+def _to_optional_id(value: object) -> object:
+    # The API sends "" or null (and some clients 0) for "no project/task/client".
+    if value in (None, "", "0", 0):
+        return None
+    return value
+
+
+def _to_text(value: object) -> object:
+    if value is None:
+        return ""
+    return html.unescape(str(value))
+
+
+def _to_decimal(value: object) -> object:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+ApiBool = Annotated[bool, BeforeValidator(_to_bool)]
+OptionalId = Annotated[int | None, BeforeValidator(_to_optional_id)]
+Text = Annotated[str, BeforeValidator(_to_text)]
+ApiDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
+
+
+class ApiModel(BaseModel):
+    # The API adds fields over time; unknown ones are kept out of our models, not an error.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TimeEntry(ApiModel):
+    """One row of GET /time/."""
+
+    id: int
+    date: date
+    time: Annotated[Decimal, BeforeValidator(_to_decimal)]
+    billable: ApiBool = False
+    personid: OptionalId = None
+    projectid: OptionalId = None
+    moduleid: OptionalId = None
+    taskid: OptionalId = None
+    worktypeid: OptionalId = None
+    clientid: OptionalId = None
+    person: Text = ""
+    firstname: Text = ""
+    lastname: Text = ""
+    project: Text = ""
+    module: Text = ""
+    worktype: Text = ""
+    task: Text = ""
+    client: Text = ""
+    hourlyrate: ApiDecimal = None
+    datemodified: str | None = None
+
+    @property
+    def person_name(self) -> str:
+        return self.person or f"{self.firstname} {self.lastname}".strip()
+
+
+class Person(ApiModel):
+    id: int
+    firstname: Text = ""
+    lastname: Text = ""
+    active: ApiBool = True
+    groupid: OptionalId = None
+    group: Text = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.firstname} {self.lastname}".strip()
+
+
+class Client(ApiModel):
+    id: int
+    name: Text
+    active: ApiBool = True
+
+
+class Project(ApiModel):
+    id: int
+    name: Text
+    clientid: OptionalId = None
+    client: Text = ""
+    active: ApiBool = True
+    billable: ApiBool = True
+
+
+class Task(ApiModel):
+    id: int
+    title: Text = ""
+    projectid: OptionalId = None
+    milestoneid: OptionalId = None
+    moduleid: OptionalId = None
+
+
+class Milestone(ApiModel):
+    id: int
+    title: Text = ""
+    projectid: OptionalId = None
+
+
+class ProjectWorktype(ApiModel):
+    id: int
+    projectid: OptionalId = None
+    worktypeid: OptionalId = None
+    worktype: Text = ""
+    hourlyrate: ApiDecimal = None
+
+
+class ProjectModule(ApiModel):
+    id: int
+    projectid: OptionalId = None
+    moduleid: OptionalId = None
+    module: Text = ""
+
+
+class Me(ApiModel):
+    id: int
+    firstname: Text = ""
+    lastname: Text = ""
+    groupid: OptionalId = None
+    group: Text = ""
+    timezone: str | None = None
+
+
+class ApiQuota(ApiModel):
+    """GET /quota/: the account's real usage today (the call itself is not counted)."""
+
+    quota: int
+    used: int
+    next_reset: datetime | None = None
+    exceeded: ApiBool = False
+
+
+class ReferenceData(ApiModel):
+    """The rarely changing records a report needs besides time entries, indexed by id."""
+
+    people: dict[int, Person] = Field(default_factory=dict)
+    clients: dict[int, Client] = Field(default_factory=dict)
+    projects: dict[int, Project] = Field(default_factory=dict)
+    tasks: dict[int, Task] = Field(default_factory=dict)
+    milestones: dict[int, Milestone] = Field(default_factory=dict)
+    project_worktypes: dict[int, ProjectWorktype] = Field(default_factory=dict)
+    project_modules: dict[int, ProjectModule] = Field(default_factory=dict)
