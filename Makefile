@@ -1,0 +1,80 @@
+# The Makefile is the interface: every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+BIN := $(VENV)/bin
+TBIN := $(TOOLS)/bin
+OUT ?= out
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= eu-west-1
+# pip prints a warning per missing local mirror folder on some machines; keep the output readable.
+PIP := $(BIN)/pip --disable-pip-version-check -q
+
+.PHONY: install tools lint format typecheck cfn-lint validate build test unit integration bench demo \
+        check-office preview deploy clean
+
+$(VENV)/.installed: requirements/dev.txt layers/timereports/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements/dev.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+$(TOOLS)/.installed: requirements/tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TBIN)/pip --disable-pip-version-check -q install -r requirements/tools.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+tools: $(TOOLS)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+cfn-lint: tools
+	$(TBIN)/cfn-lint template.yaml
+
+validate: install
+	$(BIN)/timereports validate reports/
+
+build: tools
+	$(TBIN)/sam build --template-file template.yaml
+
+unit: install
+	$(BIN)/pytest tests/unit tests/contract -q
+
+integration: install
+	$(BIN)/pytest tests/integration -q
+
+test: lint cfn-lint validate build
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+demo: install
+	$(BIN)/python -m timereports.demo --out $(OUT)
+
+check-office: install
+	command -v soffice >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui >/dev/null)
+	$(BIN)/pytest -q -m office tests
+
+preview: install
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/pytest -q -m browser tests
+	@echo "Screenshots: $(OUT)/preview/"
+
+deploy: build
+	$(TBIN)/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) .pytest_cache .ruff_cache .mypy_cache .hypothesis
