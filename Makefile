@@ -78,3 +78,6 @@ deploy: build
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+# SAM build targets (makefile build method) live in sam.mk.
+-include sam.mk

@@ -171,3 +171,42 @@ class ReferenceData(ApiModel):
     milestones: dict[int, Milestone] = Field(default_factory=dict)
     project_worktypes: dict[int, ProjectWorktype] = Field(default_factory=dict)
     project_modules: dict[int, ProjectModule] = Field(default_factory=dict)
+
+
+class TimeQuery(ApiModel):
+    """Filters of GET /time/ that a report pushes down to the API (None = not filtered).
+
+    Lists become the API's comma-separated values; `clientid` and `milestoneid` accept -1 ("none").
+    `datebegin`/`dateend` are inclusive.
+    """
+
+    datebegin: date | None = None
+    dateend: date | None = None
+    personid: tuple[int, ...] | None = None
+    projectid: tuple[int, ...] | None = None
+    clientid: tuple[int, ...] | None = None
+    worktypeid: tuple[int, ...] | None = None
+    moduleid: tuple[int, ...] | None = None
+    taskid: tuple[int, ...] | None = None
+    milestoneid: tuple[int, ...] | None = None
+    billable: bool | None = None
+    approved: bool | None = None
+    activeonly: bool | None = None
+    datemodifiedbegin: datetime | None = None
+    datemodifiedend: datetime | None = None
+
+    def to_params(self) -> dict[str, str]:
+        """The query string parameters, in the API's encodings (t/f, CSV lists, ISO dates)."""
+        params: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                params[name] = "t" if value else "f"
+            elif isinstance(value, tuple):
+                params[name] = ",".join(str(item) for item in value)
+            elif isinstance(value, datetime):
+                params[name] = value.strftime("%Y-%m-%d %H:%M:%S")
+            else:
+                params[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return params
