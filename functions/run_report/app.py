@@ -1,0 +1,73 @@
+"""run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke.
+
+A thin adapter: parse the event with Powertools Parser, call the service, publish metrics, shape
+the reply. Unexpected errors raise, so that SQS retries the record and then dead-letters it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from timereports import service
+from timereports.events import DirectRunEvent, RunMessage
+from timereports.history import RunRecord
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _publish(record: RunRecord) -> None:
+    """One log line and the run's metrics; never the token, the recipients or the email body."""
+    logger.info(
+        "report run finished",
+        report_id=record.report_id,
+        status=record.status,
+        scheduled_at=record.scheduled_at,
+        period_from=record.period_from,
+        period_to=record.period_to,
+        rows=record.rows,
+        api_requests=record.api_requests,
+        quota_remaining=record.quota_remaining,
+        s3_key=record.s3_key,
+        duration_ms=record.duration_ms,
+    )
+    metrics.add_dimension(name="report_id", value=record.report_id)
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=record.api_requests)
+    metrics.add_metric(name="ReportRows", unit=MetricUnit.Count, value=record.rows)
+    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=record.duration_ms)
+    metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=len(record.message_ids))
+    if record.quota_remaining is not None:
+        metrics.add_metric(name="QuotaRemaining", unit=MetricUnit.Count, value=record.quota_remaining)
+    if record.status == "deferred":
+        metrics.add_metric(name="RunsDeferred", unit=MetricUnit.Count, value=1)
+
+
+def _run_record(record: SQSRecord, context: LambdaContext) -> None:
+    message = RunMessage.model_validate_json(record.body)
+    _publish(service.run_message(message, lambda_context=context))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batch (partial failures reported) or a direct invoke (inline definition or catalogue id)."""
+    if "Records" in event:
+        return process_partial_response(
+            event=event,
+            record_handler=lambda record: _run_record(record, context),
+            processor=processor,
+            context=context,
+        )
+    run = service.run_direct(parse(event=event, model=DirectRunEvent), lambda_context=context)
+    _publish(run)
+    return run.model_dump(mode="json", exclude_none=True)

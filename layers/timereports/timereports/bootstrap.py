@@ -1,0 +1,170 @@
+"""The composition root: the one place that builds real adapters (boto3, HTTP) from settings.
+
+Everything else receives its collaborators as arguments, so tests can hand in the simulator's URL,
+moto-backed clients or in-memory fakes without patching anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import AccountSettings, Settings
+from .errors import ConfigurationError
+
+# Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
+# while a busy schedule does not pay a Secrets Manager call per run.
+TOKEN_CACHE_SECONDS = 300
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client honouring AWS_ENDPOINT_URL (local AWS) and asking S3 for SigV4 presigned URLs."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    if service == "s3":
+        # Real S3 only accepts SigV4 for KMS-encrypted objects; moto would accept the old form and hide the bug.
+        config = config.merge(Config(signature_version="s3v4"))
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def resolve_token(account: AccountSettings) -> str:
+    """The account's API token: from the environment locally, from Secrets Manager when deployed."""
+    if account.api_token is not None:
+        return account.api_token.get_secret_value()
+    if account.token_secret:
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            secret = parameters.get_secret(account.token_secret, max_age=TOKEN_CACHE_SECONDS)
+        except parameters.exceptions.GetParameterError as exc:
+            raise ConfigurationError(
+                f"could not read the Intervals token of account {account.name!r} from Secrets Manager "
+                f"secret {account.token_secret!r}"
+            ) from exc
+        token = str(secret).strip()
+        if token.startswith("{"):
+            # A secret stored as JSON ({"token": "..."}) from the console's key/value editor.
+            import json
+
+            token = str(json.loads(token).get("token", "")).strip()
+        if not token:
+            raise ConfigurationError(f"Secrets Manager secret {account.token_secret!r} holds no token")
+        return token
+    raise ConfigurationError(
+        f"no Intervals API token for account {account.name!r}: set INTERVALS_API_TOKEN locally "
+        "(or INTERVALS_TOKEN_SECRET to a Secrets Manager secret name when deployed)"
+    )
+
+
+def build_ledger(settings: Settings, account: AccountSettings) -> Any:
+    """The account's DynamoDB quota ledger in the state table."""
+    from .quota import DynamoDBQuotaLedger
+
+    return DynamoDBQuotaLedger(
+        settings.state_table,
+        account.name,
+        daily_limit=account.daily_quota,
+        reserve=account.quota_reserve,
+        client=aws_client("dynamodb"),
+    )
+
+
+def build_client(settings: Settings, account: AccountSettings, ledger: Any, *, token: str | None = None) -> Any:
+    """An Intervals client for the account, paced and reserving quota in `ledger`."""
+    from .intervals.client import IntervalsClient
+
+    return IntervalsClient(
+        account.api_url,
+        token if token is not None else resolve_token(account),
+        ledger=ledger,
+        page_size=settings.intervals_page_size,
+        requests_per_minute=settings.intervals_requests_per_minute,
+        max_in_flight=settings.intervals_max_in_flight,
+    )
+
+
+# A run's identity is remembered this long: a deferred or re-driven message for the same run days later still
+# finds it delivered.
+RUN_IDEMPOTENCY_SECONDS = 35 * 24 * 3600
+
+
+def build_once(settings: Settings, lambda_context: Any = None) -> Any:
+    """Powertools Idempotency in the state table, keyed by report id + scheduled time.
+
+    The key prefix and partition value are fixed (not derived from the Lambda's name) so that the CLI,
+    a direct invoke and the queue-fed function all agree on what "this run" is.
+    """
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
+
+    from .history import RunRecord
+    from .runner import RunOutcome
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.state_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value="idempotency#run_report",
+        expiry_attr="expires_at",
+        boto3_client=aws_client("dynamodb"),
+    )
+    config = IdempotencyConfig(expires_after_seconds=RUN_IDEMPOTENCY_SECONDS)
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+    serializer = CustomDictSerializer(
+        to_dict=lambda outcome: outcome.record.model_dump(mode="json"),
+        from_dict=lambda data: RunOutcome(record=RunRecord.model_validate(data)),
+    )
+
+    def once(deliver: Any, run_key: dict[str, str]) -> Any:
+        @idempotent_function(
+            data_keyword_argument="run_key",
+            persistence_store=persistence,
+            config=config,
+            output_serializer=serializer,
+            key_prefix="timereports.run",
+        )
+        def deliver_once(*, run_key: dict[str, str]) -> Any:
+            return deliver()
+
+        return deliver_once(run_key=run_key)
+
+    return once
+
+
+def build_runner(
+    settings: Settings,
+    account_name: str = "default",
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+    lambda_context: Any = None,
+) -> Any:
+    """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
+    from .delivery.s3 import S3Archive
+    from .delivery.ses import SesMailer
+    from .history import DynamoDBRunHistory
+    from .runner import DeliveryOptions, ReportRunner
+
+    account = settings.account(account_name)
+    if api_url:
+        account = account.model_copy(update={"api_url": api_url})
+    ledger = build_ledger(settings, account)
+    return ReportRunner(
+        client=build_client(settings, account, ledger, token=token),
+        ledger=ledger,
+        archive=S3Archive(settings.reports_bucket, aws_client("s3")),
+        mailer=SesMailer(aws_client("sesv2")),
+        history=DynamoDBRunHistory(settings.state_table, aws_client("dynamodb")),
+        options=DeliveryOptions(
+            sender=settings.sender_email,
+            attachment_limit_bytes=settings.attachment_limit_bytes,
+            link_expiry_seconds=settings.link_expiry_seconds,
+        ),
+        once=build_once(settings, lambda_context),
+    )

@@ -1,0 +1,110 @@
+"""Pacing: keep the client under the Intervals API's per-minute limit, across threads.
+
+The API allows 100 requests a minute per IP and answers more with HTTP 400, API code 12 ("Requests too fast").
+Whether its window is fixed or rolling is not documented, so the pacer keeps the stricter of the two: never more than
+`requests_per_minute` request starts in *any* 60 seconds (a sliding window over the start times). A code-12 reply
+means someone else on the same IP spends the limit too, so `slow_down()` halves our rate and spaces requests evenly.
+
+The clock and the sleep are injectable, so unit tests run instantly against a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+API_REQUESTS_PER_MINUTE_LIMIT = 100
+WINDOW_SECONDS = 60.0
+# After repeated code-12 replies the rate never drops below this: slow, but a run still finishes.
+MIN_REQUESTS_PER_MINUTE = 6
+
+
+class RequestPacer:
+    """A thread-safe sliding-window limiter: at most `requests_per_minute` starts in any `window_seconds`.
+
+    Each caller is given a start slot under the lock and sleeps outside it, so waiting threads neither hold the lock
+    nor overtake each other: slots are handed out in order and never bunch up past the limit.
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: int = 90,
+        *,
+        window_seconds: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 1 <= requests_per_minute <= API_REQUESTS_PER_MINUTE_LIMIT:
+            raise ValueError(
+                f"requests_per_minute must be between 1 and {API_REQUESTS_PER_MINUTE_LIMIT} (the API's limit per IP), "
+                f"got {requests_per_minute}"
+            )
+        if window_seconds <= 0:
+            raise ValueError(f"window_seconds must be positive, got {window_seconds}")
+        self._limit = requests_per_minute
+        self._window = window_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        # Start slots handed out, oldest first; only the last `limit` ones can matter to the next slot.
+        self._slots: deque[float] = deque(maxlen=requests_per_minute)
+        # 0 until a code-12 reply: then requests are also spread evenly, window / rate apart.
+        self._min_interval = 0.0
+        self._not_before = float("-inf")
+        self._waited = 0.0
+        self._slowdowns = 0
+
+    @property
+    def requests_per_minute(self) -> int:
+        """The current rate (lower than configured after code-12 replies)."""
+        return self._limit
+
+    @property
+    def waited_seconds(self) -> float:
+        """Total time callers were told to wait, summed over all threads (for benchmarks and logs)."""
+        return self._waited
+
+    @property
+    def slowdowns(self) -> int:
+        """How many times `slow_down()` was called."""
+        return self._slowdowns
+
+    def reserve_slot(self) -> float:
+        """Take the next start slot and return how long to wait for it (0.0 when it is now). Does not sleep."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._not_before)
+            if len(self._slots) >= self._limit:
+                # The limit-th most recent start must be a full window before the new one.
+                slot = max(slot, self._slots[-self._limit] + self._window)
+            if self._slots:
+                # Slots stay in order, which is what makes `_slots[-limit]` the right one to look at.
+                slot = max(slot, self._slots[-1] + self._min_interval)
+            self._slots.append(slot)
+            wait = slot - now
+            self._waited += wait
+            return wait
+
+    def acquire(self) -> float:
+        """Block until a request may start; return the seconds waited."""
+        wait = self.reserve_slot()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def slow_down(self) -> None:
+        """React to a code-12 ("Requests too fast") reply: halve the rate, space requests evenly, pause one interval.
+
+        The rate is not raised again during the client's life (one run): finishing a little slower is cheaper than
+        another refusal, which also counts against the daily quota.
+        """
+        with self._lock:
+            self._slowdowns += 1
+            self._limit = max(min(MIN_REQUESTS_PER_MINUTE, self._limit), self._limit // 2)
+            self._min_interval = self._window / self._limit
+            self._not_before = max(self._not_before, self._clock() + self._min_interval)
+
+    def __repr__(self) -> str:
+        return f"RequestPacer(requests_per_minute={self._limit}, window_seconds={self._window})"

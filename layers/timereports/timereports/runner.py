@@ -1,0 +1,262 @@
+"""The run_report use case: pull, aggregate, archive, email, record — once per run.
+
+A run either delivers the right report or fails before sending anything: every request to
+Intervals, the aggregation and the CSV happen before the first byte goes to S3 or SES. A run
+with an identity (report id + scheduled time) delivers once, whoever asks twice, unless forced.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from .errors import QuotaExhaustedError, TimereportsError
+from .history import RunHistory, RunRecord
+from .intervals.models import ReferenceData, TimeEntry
+from .quota import QuotaLedger, utc_now
+from .report import Period, ReportTable
+from .spec import ReportDefinition
+
+
+class Archive(Protocol):
+    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def link(self, key: str, expires_in: int) -> str: ...
+
+
+class Mailer(Protocol):
+    def send(self, raw_message: bytes, *, sender: str, destinations: list[str]) -> str: ...
+
+
+class TimeSource(Protocol):
+    """What the runner needs of the Intervals client."""
+
+    def sync_quota(self) -> Any: ...
+    def reference_data(self, needs: set[str]) -> ReferenceData: ...
+    def iter_time(self, query: Any) -> Iterator[TimeEntry]: ...
+
+    @property
+    def requests_sent(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run: which report, as of which day, under which identity."""
+
+    definition: ReportDefinition
+    today: date | None = None
+    scheduled_at: datetime | None = None
+    # Fixed by the dispatcher when it enqueued the run; otherwise resolved from the time frame and `today`.
+    period: Period | None = None
+    force: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """The run's record, plus the bytes it archived and sent (for `--out`; empty when nothing was sent)."""
+
+    record: RunRecord
+    csv: bytes | None = None
+    emails: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class DeliveryOptions:
+    sender: str
+    attachment_limit_bytes: int = 7_000_000
+    link_expiry_seconds: int = 6 * 3600
+
+
+class ReportRunner:
+    """Runs reports against one Intervals account with the adapters it is given."""
+
+    def __init__(
+        self,
+        *,
+        client: TimeSource,
+        ledger: QuotaLedger,
+        archive: Archive,
+        mailer: Mailer,
+        history: RunHistory,
+        options: DeliveryOptions,
+        once: Callable[[Callable[..., RunOutcome], dict[str, str]], RunOutcome] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._archive = archive
+        self._mailer = mailer
+        self._history = history
+        self._options = options
+        self._once = once
+        self._clock = clock
+
+    def run(self, request: RunRequest) -> RunOutcome:
+        """Deliver the report (or find it already delivered), record the run, and return what happened.
+
+        Raises QuotaExhaustedError (the run is deferred: nothing was sent) and other TimereportsErrors
+        (the run failed: nothing was sent); both are recorded in the history first.
+        """
+        started = time.monotonic()
+        definition = request.definition
+        period = request.period or self.resolve_period(definition, request.today)
+        attempt = uuid.uuid4().hex
+        try:
+            if request.scheduled_at is not None and self._once is not None and not request.force:
+                run_key = {"report_id": definition.id, "scheduled_at": request.scheduled_at.isoformat()}
+                outcome = self._once(lambda: self._deliver(definition, period, request, attempt), run_key)
+                if outcome.record.attempt != attempt:
+                    # The idempotency store answered with an earlier attempt's record: it was delivered then.
+                    outcome = RunOutcome(record=outcome.record.model_copy(update={"status": "already_delivered"}))
+            else:
+                outcome = self._deliver(definition, period, request, attempt)
+        except QuotaExhaustedError as exc:
+            self._record_failure(definition, period, request, started, exc, status="deferred")
+            raise
+        except TimereportsError as exc:
+            self._record_failure(definition, period, request, started, exc, status="failed")
+            raise
+        outcome.record.duration_ms = int((time.monotonic() - started) * 1000)
+        self._history.record(outcome.record)
+        return outcome
+
+    def resolve_period(self, definition: ReportDefinition, today: date | None) -> Period:
+        """The dates the report covers, resolved in the report's time zone."""
+        from .timeframes import resolve_time_frame, today_in
+
+        day = today or today_in(definition.timezone, self._clock())
+        return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
+
+    def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
+        table = self._build_table(definition, period)
+        record = self._new_record(definition, period, request, attempt, table)
+        if table.is_empty:
+            return self._deliver_empty(definition, table, record)
+        return self._deliver_report(definition, table, record)
+
+    def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
+        from .aggregate import aggregate
+        from .plan import plan_queries, reference_needs
+
+        self._client.sync_quota()
+        reference = self._client.reference_data(reference_needs(definition))
+        plan = plan_queries(definition, period, reference)
+
+        def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
+            for pull in plan.pulls:
+                for entry in self._client.iter_time(pull.query):
+                    yield entry, pull.approved
+
+        return aggregate(tagged_entries(), definition, reference, period, plan=plan)
+
+    def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
+        if definition.delivery.empty == "skip":
+            record.status = "empty_skipped"
+            return RunOutcome(record=record)
+        from .render.email import build_empty_notice
+
+        emails = build_empty_notice(
+            table,
+            sender=self._options.sender,
+            to=list(definition.delivery.to),
+            cc=list(definition.delivery.cc),
+            bcc=list(definition.delivery.bcc),
+            subject_template=definition.delivery.subject,
+        )
+        record.status, record.delivery = "empty_notice", "notice"
+        return self._send(emails, record, csv=None)
+
+    def _deliver_report(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
+        from .delivery.s3 import archive_key
+        from .render.csv import render_csv
+        from .render.email import build_messages, choose_attachment_mode
+
+        csv_bytes = render_csv(table)
+        key = archive_key(definition.id, table.period)
+        metadata = {
+            "report-id": definition.id,
+            "period-from": table.period.start.isoformat(),
+            "period-to": table.period.end.isoformat(),
+            "rows": str(len(table.rows)),
+            "generated-at": self._clock().astimezone(UTC).isoformat(timespec="seconds"),
+        }
+        self._archive.put(key, csv_bytes, metadata)
+        mode = choose_attachment_mode(len(csv_bytes), self._options.attachment_limit_bytes, definition.delivery.attach)
+        link = self._archive.link(key, self._options.link_expiry_seconds) if mode == "link" else None
+        emails = build_messages(
+            table,
+            csv_bytes,
+            sender=self._options.sender,
+            to=list(definition.delivery.to),
+            cc=list(definition.delivery.cc),
+            bcc=list(definition.delivery.bcc),
+            subject_template=definition.delivery.subject,
+            mode=mode,
+            link=link,
+            link_expires_in=self._options.link_expiry_seconds if link else None,
+        )
+        record.status, record.delivery, record.s3_key = "delivered", mode, key
+        return self._send(emails, record, csv=csv_bytes)
+
+    def _send(self, emails: list[Any], record: RunRecord, *, csv: bytes | None) -> RunOutcome:
+        sent: list[bytes] = []
+        for email in emails:
+            raw = email.message.as_bytes()
+            record.message_ids.append(self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations))
+            record.recipients += len(email.destinations)
+            sent.append(raw)
+        record.message_id = record.message_ids[0] if record.message_ids else None
+        self._fill_quota(record)
+        return RunOutcome(record=record, csv=csv, emails=sent)
+
+    def _new_record(
+        self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str, table: ReportTable
+    ) -> RunRecord:
+        return RunRecord(
+            report_id=definition.id,
+            status="running",
+            attempt=attempt,
+            period_from=period.start.isoformat(),
+            period_to=period.end.isoformat(),
+            scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
+            finished_at=self._clock().astimezone(UTC).isoformat(),
+            rows=len(table.rows),
+            entries=table.entries,
+            api_requests=self._client.requests_sent,
+        )
+
+    def _fill_quota(self, record: RunRecord) -> None:
+        status = self._ledger.status()
+        record.api_requests = self._client.requests_sent
+        record.quota_used, record.quota_remaining, record.quota_limit = status.used, status.remaining, status.limit
+
+    def _record_failure(
+        self,
+        definition: ReportDefinition,
+        period: Period,
+        request: RunRequest,
+        started: float,
+        exc: TimereportsError,
+        *,
+        status: str,
+    ) -> None:
+        record = RunRecord(
+            report_id=definition.id,
+            status=status,
+            period_from=period.start.isoformat(),
+            period_to=period.end.isoformat(),
+            scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
+            finished_at=self._clock().astimezone(UTC).isoformat(),
+            error=" ".join(str(exc).split()),
+            retry_after=exc.resets_at.isoformat() if isinstance(exc, QuotaExhaustedError) else None,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            api_requests=self._client.requests_sent,
+        )
+        try:
+            self._fill_quota(record)
+        except TimereportsError:
+            pass  # the ledger being unreachable must not hide the run's own error
+        self._history.record(record)

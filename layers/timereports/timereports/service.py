@@ -1,0 +1,82 @@
+"""What the Lambda handlers call: turn a parsed event into a run of the right report, and its outcome.
+
+Kept apart from the handlers so that they stay adapters (parse, call, shape) and so that tests can
+call the same code in-process with moto and the simulator.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, get_settings
+from .errors import DefinitionError, QuotaExhaustedError
+from .events import DirectRunEvent, RunMessage
+from .history import RunRecord
+from .report import Period
+from .spec import ReportDefinition, load_catalogue, parse_definition
+
+
+@lru_cache(maxsize=4)
+def _catalogue(directory: str) -> dict[str, ReportDefinition]:
+    # Read once per warm container: the catalogue ships with the deployment and cannot change under it.
+    return {definition.id: definition for definition in load_catalogue(Path(directory))}
+
+
+def catalogue_definition(report_id: str, settings: Settings) -> ReportDefinition:
+    """The catalogue's definition of `report_id`, or a DefinitionError naming the known ids."""
+    reports = _catalogue(settings.catalogue_dir)
+    if report_id not in reports:
+        known = ", ".join(sorted(reports)) or "none"
+        raise DefinitionError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
+    return reports[report_id]
+
+
+def run_direct(event: DirectRunEvent, *, settings: Settings | None = None, lambda_context: Any = None) -> RunRecord:
+    """A direct invoke: an inline definition or a catalogue id, as of `today` (default: today in its zone)."""
+    from .bootstrap import build_runner
+    from .runner import RunRequest
+
+    settings = settings or get_settings()
+    if event.definition is not None:
+        definition = parse_definition(event.definition)
+    else:
+        definition = catalogue_definition(str(event.report_id), settings)
+    runner = build_runner(settings, definition.account, lambda_context=lambda_context)
+    request = RunRequest(definition=definition, today=event.today, scheduled_at=event.scheduled_at, force=event.force)
+    return runner.run(request).record
+
+
+def run_message(message: RunMessage, *, settings: Settings | None = None, lambda_context: Any = None) -> RunRecord:
+    """A queued run from the dispatcher: the catalogue report over the period fixed when it was due.
+
+    A run that finds the account's daily quota spent is parked until the reset (the dispatcher
+    re-enqueues it then) and counts as handled, so SQS neither loses it nor retries it in a loop.
+    """
+    from .bootstrap import build_deferred_runs, build_runner
+    from .runner import RunRequest
+
+    settings = settings or get_settings()
+    definition = catalogue_definition(message.report_id, settings)
+    runner = build_runner(settings, definition.account, lambda_context=lambda_context)
+    request = RunRequest(
+        definition=definition,
+        scheduled_at=message.scheduled_at,
+        period=Period(message.period_from, message.period_to),
+        force=message.force,
+    )
+    try:
+        return runner.run(request).record
+    except QuotaExhaustedError as exc:
+        build_deferred_runs(settings).defer(message, until=exc.resets_at)
+        return RunRecord(
+            report_id=message.report_id,
+            status="deferred",
+            scheduled_at=message.scheduled_at.isoformat(),
+            period_from=message.period_from.isoformat(),
+            period_to=message.period_to.isoformat(),
+            error=str(exc),
+            retry_after=exc.resets_at.isoformat(),
+        )

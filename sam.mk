@@ -1,0 +1,48 @@
+# SAM build targets for `Metadata: BuildMethod: makefile` (included by the root Makefile and by the
+# Makefile in each CodeUri: layers/timereports, functions/run_report, functions/dispatch).
+#
+# Why the makefile method: SAM's Python builder refuses python3.13 unless that exact interpreter is on
+# the PATH, and --use-container needs Docker. pip can fetch the Lambda platform's wheels from any host
+# instead (--platform/--implementation/--python-version/--only-binary).
+#
+# How the repo root is found: SAM copies the CodeUri to a scratch directory and runs make there
+# (cwd = scratch), but passes `--makefile` as the absolute path of the Makefile in the real source
+# tree, which includes this file by absolute path. So this file's own location, taken from
+# MAKEFILE_LIST when it is parsed, is the repo root whoever includes it. (`sam build --use-container`
+# mounts only the CodeUri and is therefore not supported; it is not needed either.)
+SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# Any pip works for a --target install; prefer the tools venv, which `make build` has just made.
+SAM_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-tools/bin/python) python3)
+SAM_PIP = $(SAM_PYTHON) -m pip --disable-pip-version-check --no-input -q
+# Lambda python3.13 on arm64 (Graviton). Older aarch64 wheels are tagged manylinux2014, newer ones manylinux_2_28.
+SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+	--implementation cp --python-version 3.13 --only-binary=:all:
+# The Lambda runtime ships boto3/botocore; aws-xray-sdk (Powertools' tracer extra) pulls botocore in again.
+# A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.
+SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-* dateutil python_dateutil-* six.py six-*
+
+.PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction
+
+# The layer: pinned dependencies for the Lambda platform, then the domain package, all under python/.
+build-TimereportsLayer:
+	$(SAM_PIP) install $(SAM_WHEEL_PLATFORM) --no-compile \
+		--target "$(ARTIFACTS_DIR)/python" -r "$(SAM_ROOT)/layers/timereports/requirements.txt"
+	cd "$(ARTIFACTS_DIR)/python" && rm -rf $(SAM_RUNTIME_PROVIDED) bin
+	cp -R "$(SAM_ROOT)/layers/timereports/timereports" "$(ARTIFACTS_DIR)/python/"
+	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# A function artifact: its handler module(s) and the report catalogue. The catalogue ships with each
+# function rather than with the layer: it is configuration that changes more often than the code, and
+# a change then redeploys two small zips, not the 30 MB layer.
+define sam_function_build
+	cp "$(SAM_ROOT)"/functions/$(1)/*.py "$(ARTIFACTS_DIR)/"
+	mkdir -p "$(ARTIFACTS_DIR)/reports"
+	cp -R "$(SAM_ROOT)"/reports/. "$(ARTIFACTS_DIR)/reports/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+endef
+
+build-RunReportFunction:
+	$(call sam_function_build,run_report)
+
+build-DispatchFunction:
+	$(call sam_function_build,dispatch)
