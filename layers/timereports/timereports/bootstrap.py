@@ -81,6 +81,7 @@ def build_client(settings: Settings, account: AccountSettings, ledger: Any, *, t
         page_size=settings.intervals_page_size,
         requests_per_minute=settings.intervals_requests_per_minute,
         max_in_flight=settings.intervals_max_in_flight,
+        max_retry_seconds=settings.intervals_max_retry_seconds,
     )
 
 
@@ -168,3 +169,17 @@ def build_runner(
         ),
         once=build_once(settings, lambda_context),
     )
+
+
+def build_dispatcher(settings: Settings, catalogue_dir: Any = None) -> Any:
+    """The dispatcher over the catalogue, with its DynamoDB cursor and the SQS run queue."""
+    from . import dispatch
+
+    return dispatch.build_dispatcher(settings, catalogue_dir=catalogue_dir)
+
+
+def build_deferred_runs(settings: Settings) -> Any:
+    """Where runs that found the quota spent wait for the reset."""
+    from . import dispatch
+
+    return dispatch.build_deferred_runs(settings)

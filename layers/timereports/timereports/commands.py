@@ -42,7 +42,8 @@ def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = T
         use_local_aws()
     settings = Settings.from_environ(os.environ)
     if local:
-        ensure_local_resources(settings)
+        # The queue's URL is only known once it exists; the rest of the settings name what was created.
+        settings = ensure_local_resources(settings).apply(settings)
     if local and needs_api and api_url is None:
         from .intervals.dataset import ADMIN_TOKEN, build_dataset
         from .intervals.simulator import IntervalsSimulator

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     # Below the API's 100 a minute per IP, so that a person's own script on the same IP still gets through.
     intervals_requests_per_minute: int = Field(90, ge=1, le=API_REQUESTS_PER_MINUTE_LIMIT)
     intervals_max_in_flight: int = Field(4, ge=1, le=16)
+    # Upstream faults are retried with backoff for at most this long per request before the run fails clearly.
+    intervals_max_retry_seconds: float = Field(120, gt=0, le=900)
     intervals_daily_quota: int = Field(6000, ge=1)
     intervals_quota_reserve: int = Field(600, ge=0)
     # Extra accounts as JSON: {"acme": {"token_secret": "...", "daily_quota": 12000, "quota_reserve": 500}}
@@ -61,6 +63,14 @@ class Settings(BaseModel):
     attachment_limit_bytes: int = Field(7_000_000, ge=1)
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
     failures_before_pause: int = Field(3, ge=1)
+
+    @field_validator(
+        "intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # CloudFormation cannot leave a variable out, so an empty optional parameter arrives as "".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("intervals_accounts", mode="before")
     @classmethod

@@ -49,28 +49,78 @@ FAKE_AWS_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "eu-west-1",
 }
 
+
+class LocalAwsServer:
+    """moto's server on 127.0.0.1, threaded like ThreadedMotoServer, with DynamoDB writes made atomic as on AWS.
+
+    moto checks a condition and applies an update in separate steps without a lock, so two concurrent conditional
+    `ADD`s can both pass a check that only one should (seen: 124 units granted under a ceiling of 120). DynamoDB
+    serialises writes to an item, and the quota ledger's guarantee rests on that, so this server runs DynamoDB
+    requests one at a time. Other services stay concurrent (an SQS long poll must not block the rest).
+    """
+
+    def __init__(self, host: str = LOCAL_HOST, port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._dynamodb_lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        """The server's URL, e.g. http://127.0.0.1:54321 (after `start`)."""
+        if self._server is None:
+            raise RuntimeError("the local AWS server is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        """Listen (port 0 picks a free port), serve in a daemon thread, and return the endpoint."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        # Werkzeug logs every request at INFO on stderr; keep warnings and errors only.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                with self._dynamodb_lock:
+                    # moto's Flask app builds the whole response inside this call, so the lock covers the write.
+                    return moto_app(environ, start_response)
+            return moto_app(environ, start_response)
+
+        self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+        self._thread.start()
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+
 _server_lock = threading.Lock()
-_server: Any = None
-_server_endpoint: str | None = None
+_server: LocalAwsServer | None = None
 
 
 def start_local_aws() -> str:
-    """Start moto's server on 127.0.0.1 and a free port, once per process, and return its endpoint URL.
+    """Start the local AWS server on 127.0.0.1 and a free port, once per process, and return its endpoint URL.
 
-    Threaded like AWS (several clients at once); later calls return the same endpoint. It stops with the process.
+    Later calls return the same endpoint; the server stops with the process.
     """
-    global _server, _server_endpoint
+    global _server
     with _server_lock:
-        if _server_endpoint is None:
-            from moto.server import ThreadedMotoServer
-
-            # Werkzeug logs every request at INFO on stderr; keep warnings and errors only.
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            server = ThreadedMotoServer(ip_address=LOCAL_HOST, port=0, verbose=False)
+        if _server is None:
+            server = LocalAwsServer()
             server.start()
-            host, port = server.get_host_and_port()
-            _server, _server_endpoint = server, f"http://{host}:{port}"
-        return _server_endpoint
+            _server = server
+        return _server.endpoint
 
 
 def use_local_aws(endpoint: str | None = None) -> str:

@@ -385,7 +385,7 @@ def _normalise_filter_values(attribute: str, values: tuple[FilterValue, ...]) ->
     for index, value in enumerate(values):
         where = f"{attribute}.values[{index}]"
         if attribute in RECORD_ATTRIBUTES:
-            if isinstance(value, bool) or isinstance(value, date):
+            if isinstance(value, bool | date):
                 raise _fail(f"{value!r} is not an id or a name", field=where)
             normalised.append(html.unescape(value) if isinstance(value, str) else value)
         elif attribute in ("date", "week"):

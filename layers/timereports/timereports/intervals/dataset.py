@@ -9,6 +9,7 @@ The same seed always gives the same account.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -225,7 +226,7 @@ def build_dataset(
         }
         for index, (name, active) in enumerate(_CLIENTS)
     ]
-    worktypes = [
+    worktypes: list[dict[str, Any]] = [
         {"id": _WORKTYPE_BASE + 1 + index, "name": name, "defaulthourlyrate": rate, "active": active}
         for index, (name, rate, active) in enumerate(_WORKTYPES)
     ]
@@ -277,7 +278,7 @@ def build_dataset(
     project_modules: list[dict[str, Any]] = []
     for project in projects:
         for worktype in rng.sample(worktypes[:7], 4):
-            rate = worktype["defaulthourlyrate"]
+            rate: Decimal = worktype["defaulthourlyrate"]
             if rng.random() < 0.4:  # a per-project rate, different from the default
                 rate = rate + Decimal(rng.choice([-10, -5, 5, 10, 12.5])).quantize(Decimal("0.01"))
             if not project["billable"]:
@@ -384,11 +385,12 @@ def _build_time(dataset: Dataset, count: int, rng: random.Random, days: list[dat
         for project_id, members in dataset.project_members.items()
     }
     tasks_of: dict[int, list[dict[str, Any]]] = {}
-    for task in dataset.tasks:
-        tasks_of.setdefault(task["projectid"], []).append(task)
+    for row in dataset.tasks:
+        tasks_of.setdefault(row["projectid"], []).append(row)
     # Busy projects get more time, as in a real account.
     projects = dataset.projects
     cum_weights = list(itertools.accumulate(1 + (index * 7) % 5 for index in range(len(projects))))
+    total_weight = cum_weights[-1]
     draw = rng.random  # random() and int() are several times faster than choice()/randint() at 100k rows
 
     def pick(items: list[Any]) -> Any:
@@ -396,7 +398,7 @@ def _build_time(dataset: Dataset, count: int, rng: random.Random, days: list[dat
 
     drafts = []
     for _ in range(count):
-        project = rng.choices(projects, cum_weights=cum_weights)[0]
+        project = projects[bisect.bisect(cum_weights, draw() * total_weight)]
         project_id = project["id"]
         task = pick(tasks_of[project_id]) if draw() < 0.35 else None
         day = pick(days)
@@ -448,6 +450,8 @@ class TimeEntryBuilder:
         self.modules_of: dict[int, list[int]] = {}
         for pm in dataset.project_modules:
             self.modules_of.setdefault(pm["projectid"], []).append(pm["moduleid"])
+        self._derived: dict[tuple[int, int, int | None, int, int], dict[str, Any]] = {}
+        self._mondays: dict[date, date] = {}
 
     def build(
         self,
@@ -470,25 +474,41 @@ class TimeEntryBuilder:
             projectid, moduleid = task["projectid"], task["moduleid"]
         if projectid is None or moduleid is None:
             raise KeyError("projectid and moduleid are required for general time")
-        project = self.projects[projectid]
-        person = self.people[personid]
-        worktype = self.worktypes[worktypeid]
-        module = self.modules[moduleid]
-        client = self.clients.get(project["clientid"]) if project["clientid"] is not None else None
-        rate = self.rates.get((projectid, worktypeid), worktype["defaulthourlyrate"])
+        key = (projectid, moduleid, taskid, worktypeid, personid)
+        derived = self._derived.get(key)
+        if derived is None:
+            derived = self._derive(projectid, moduleid, task, worktypeid, personid)
+            self._derived[key] = derived
+        monday = self._mondays.get(date)
+        if monday is None:
+            monday = self._mondays[date] = _monday(date)
         return {
             "id": entry_id,
-            "projectid": projectid,
-            "moduleid": moduleid,
-            "taskid": taskid,
-            "worktypeid": worktypeid,
-            "personid": personid,
             "date": date,
             "time": time,
             "description": description,
             "billable": billable,
             "datemodified": datemodified or datetime.combine(date, datetime.min.time()),
             "dateiso": date,
+            **derived,
+            "approved": (personid, monday) in self.dataset.approved_weeks,
+        }
+
+    def _derive(
+        self, projectid: int, moduleid: int, task: dict[str, Any] | None, worktypeid: int, personid: int
+    ) -> dict[str, Any]:
+        """The fields that follow from the ids alone (names, client, rate): cached, as 100,000 rows share few."""
+        project = self.projects[projectid]
+        person = self.people[personid]
+        worktype = self.worktypes[worktypeid]
+        module = self.modules[moduleid]
+        client = self.clients.get(project["clientid"]) if project["clientid"] is not None else None
+        return {
+            "projectid": projectid,
+            "moduleid": moduleid,
+            "taskid": task["id"] if task else None,
+            "worktypeid": worktypeid,
+            "personid": personid,
             "module": module["name"],
             "project": project["name"],
             "worktype": worktype["name"],
@@ -502,7 +522,6 @@ class TimeEntryBuilder:
             "client": client["name"] if client else NO_CLIENT,
             "clientactive": client["active"] if client else True,
             "statusid": task["statusid"] if task else None,
-            "hourlyrate": rate,
+            "hourlyrate": self.rates.get((projectid, worktypeid), worktype["defaulthourlyrate"]),
             "milestoneid": task["milestoneid"] if task else None,
-            "approved": (personid, _monday(date)) in self.dataset.approved_weeks,
         }

@@ -162,8 +162,12 @@ class ApiQuota(ApiModel):
 
 
 class ReferenceData(ApiModel):
-    """The rarely changing records a report needs besides time entries, indexed by id."""
+    """The rarely changing records a report needs besides time entries, indexed by id.
 
+    `me` is the token's own person (GET /me/), when asked for.
+    """
+
+    me: Me | None = None
     people: dict[int, Person] = Field(default_factory=dict)
     clients: dict[int, Client] = Field(default_factory=dict)
     projects: dict[int, Project] = Field(default_factory=dict)

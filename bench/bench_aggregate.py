@@ -1,0 +1,186 @@
+"""Benchmark: the streaming report engine against pandas on the same million time entries.
+
+Run with `.venv/bin/python -m bench.bench_aggregate [N]`. The entries come from a generator, so the input
+itself never sits in memory: what tracemalloc reports is what the engine (or pandas) keeps. pandas has to
+build a DataFrame from the same entries before it can group them, so that construction is counted; it
+sums floats (its natural choice), while the engine sums exact Decimals.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from timereports.aggregate import aggregate
+from timereports.intervals.models import ReferenceData
+from timereports.report import Period
+from timereports.spec import ReportDefinition
+
+PERIOD = Period(date(2026, 1, 1), date(2026, 12, 31))
+PROJECTS = 200
+PEOPLE = 150
+SEED = 20261123
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticEntry:
+    """What the engine reads of a `TimeEntry`, without pydantic's validation (the API client pays that)."""
+
+    id: int
+    date: date
+    time: Decimal
+    billable: bool
+    personid: int
+    projectid: int
+    moduleid: int
+    taskid: int | None
+    worktypeid: int
+    clientid: int | None
+    person: str
+    project: str
+    module: str
+    worktype: str
+    task: str
+    client: str
+    hourlyrate: Decimal | None
+
+    @property
+    def person_name(self) -> str:
+        return self.person
+
+
+def synthetic_entries(count: int, seed: int = SEED) -> Iterator[tuple[SyntheticEntry, bool | None]]:
+    """`count` plausible entries (quarter hours, 200 projects, 150 people), made one at a time."""
+    rng = random.Random(seed)
+    hours = [Decimal(quarter) / 4 for quarter in range(1, 33)]
+    rates = [None, Decimal("85.00"), Decimal("120.50"), Decimal("95.25"), Decimal("150")]
+    days = [PERIOD.start + timedelta(days=offset) for offset in range(PERIOD.days)]
+    people = [f"Person {index}" for index in range(PEOPLE)]
+    projects = [f"Project {index}" for index in range(PROJECTS)]
+    for entry_id in range(count):
+        project = rng.randrange(PROJECTS)
+        person = rng.randrange(PEOPLE)
+        client = project % 40 or None
+        yield (
+            SyntheticEntry(
+                id=entry_id,
+                date=days[entry_id % len(days)],
+                time=hours[rng.randrange(32)],
+                billable=rng.random() < 0.7,
+                personid=person + 1,
+                projectid=project + 1,
+                moduleid=project % 7 + 1,
+                taskid=None,
+                worktypeid=person % 5 + 1,
+                clientid=client,
+                person=people[person],
+                project=projects[project],
+                module="Development",
+                worktype="Engineering",
+                task="",
+                client=f"Client {client}" if client else "No client",
+                hourlyrate=rates[project % len(rates)],
+            ),
+            None,
+        )
+
+
+def benchmark_definition() -> ReportDefinition:
+    return ReportDefinition.model_validate(
+        {
+            "id": "bench",
+            "title": "Benchmark",
+            "view": "time_fees_hours_and_amounts",
+            "time_frame": {"from": PERIOD.start.isoformat(), "to": PERIOD.end.isoformat()},
+            "group_by": ["project_id", "user_id"],
+        }
+    )
+
+
+def run_engine(count: int) -> int:
+    """Aggregate `count` generated entries; the number of rows."""
+    table = aggregate(synthetic_entries(count), benchmark_definition(), ReferenceData(), PERIOD)
+    return len(table.rows)
+
+
+def run_pandas(count: int) -> int:
+    """The same group-by in pandas, from the same generated entries (DataFrame construction included)."""
+    import pandas as pd  # only the benchmark uses pandas
+
+    records = (
+        (
+            entry.projectid,
+            entry.project,
+            entry.personid,
+            entry.person_name,
+            float(entry.time),
+            float(entry.time) if entry.billable else 0.0,
+            float(entry.time * entry.hourlyrate) if entry.billable and entry.hourlyrate else 0.0,
+        )
+        for entry, _approval in synthetic_entries(count)
+        if PERIOD.start <= entry.date <= PERIOD.end
+    )
+    frame = pd.DataFrame.from_records(
+        records,
+        columns=["project_id", "project_name", "user_id", "user_name", "hours", "billable_hours", "amount"],
+    )
+    grouped = frame.groupby(["project_id", "user_id"], sort=True).agg(
+        project_name=("project_name", "first"),
+        user_name=("user_name", "first"),
+        incurred_hours=("hours", "sum"),
+        billable_hours=("billable_hours", "sum"),
+        entries=("hours", "size"),
+        incurred_amount=("amount", "sum"),
+    )
+    grouped["nonbillable_hours"] = grouped["incurred_hours"] - grouped["billable_hours"]
+    return len(grouped)
+
+
+def run_generator_only(count: int) -> int:
+    """Just producing the entries: the floor under both contenders."""
+    produced = 0
+    for _ in synthetic_entries(count):
+        produced += 1
+    return produced
+
+
+def measure(label: str, work: Callable[[int], Any], count: int) -> tuple[float, int]:
+    """Wall time of one untraced run, then peak traced memory of a second run."""
+    gc.collect()
+    started = time.perf_counter()
+    result = work(count)
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    tracemalloc.start()
+    work(count)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"{label:<34} {count:>10,} entries  {elapsed:7.2f} s  peak {peak / 2**20:8.2f} MiB  -> {result:,}")
+    return elapsed, peak
+
+
+def main() -> None:
+    """Print time and peak memory of the engine and of pandas on 1,000,000 entries, and the engine at 100,000."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    print(f"group_by [project_id, user_id], view time_fees_hours_and_amounts, {PROJECTS * PEOPLE:,} possible groups")
+    measure("generating entries only", run_generator_only, count)
+    small_time, small_peak = measure("engine (streaming, Decimal)", run_engine, count // 10)
+    engine_time, engine_peak = measure("engine (streaming, Decimal)", run_engine, count)
+    pandas_time, pandas_peak = measure("pandas (DataFrame + groupby, float)", run_pandas, count)
+    print(
+        f"engine vs pandas: {pandas_time / engine_time:.2f}x the speed, "
+        f"{pandas_peak / max(engine_peak, 1):.1f}x less peak memory; "
+        f"engine peak at {count // 10:,} vs {count:,} entries: {small_peak / 2**20:.2f} vs {engine_peak / 2**20:.2f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""dispatch Lambda: one dispatcher tick per EventBridge Scheduler invocation.
+
+A thin adapter: parse the schedule payload (Powertools Parser), tick the dispatcher built once per container, log
+one line per run enqueued, publish a metric and shape the reply. Errors raise, so that the Scheduler's retry policy
+(and then its dead-letter queue) applies; a failed tick has put back what it did not send.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from timereports.config import get_settings
+from timereports.dispatch import Dispatcher, build_dispatcher
+from timereports.events import DispatchEvent
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@lru_cache(maxsize=1)
+def dispatcher() -> Dispatcher:
+    """The dispatcher of this container: the catalogue ships with the deployment, so it is read once."""
+    settings = get_settings()
+    built: Dispatcher = build_dispatcher(settings, catalogue_dir=settings.catalogue_dir, logger=logger)
+    return built
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Tick as of the payload's `at` (a replay, a test) or now; reply with the runs enqueued."""
+    tick = parse(event=event, model=DispatchEvent)
+    at = tick.at or datetime.now(UTC)
+    ticker = dispatcher()
+    runs = [ticker.describe(message) for message in ticker.tick(at)]
+    for run in runs:
+        logger.info("run enqueued", **run)
+    metrics.add_metric(name="RunsEnqueued", unit=MetricUnit.Count, value=len(runs))
+    return {"enqueued": len(runs), "at": at.astimezone(UTC).isoformat(), "runs": runs}

@@ -1,0 +1,173 @@
+"""The report engine: stream time entries into grouped, sorted rows with exact totals.
+
+`aggregate` reads each entry once and keeps only one small accumulator per group, so a report over a
+million entries needs the memory of its rows, not of its entries: the entries can come straight from the
+API's page generator. Sums are `Decimal` (no float ever touches an hour or an amount); rounding is left to
+the renderers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+from timereports.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, compile_filter
+from timereports.intervals.models import ReferenceData
+from timereports.report import Cell, Period, ReportTable
+from timereports.spec import ReportDefinition
+from timereports.views import GroupSums, view_for
+
+ZERO = Decimal(0)
+GroupKey = tuple[Hashable, ...]
+# A group's running sums: [incurred hours, billable hours, entries, billable amount] (a list: mutated in place).
+Accumulator = list[Any]
+
+
+def aggregate(
+    entries: Iterable[tuple[EntryLike, bool | None]],
+    definition: ReportDefinition,
+    reference: ReferenceData,
+    period: Period,
+) -> ReportTable:
+    """Group and sum `(entry, approved)` pairs into the report's rows and totals.
+
+    `approved` tags each entry with its timesheet's approval as the pull that fetched it knew it (None: not
+    asked). Every filter of the definition is applied here, including those the query plan also pushed
+    down to the API: re-checking them costs one memoised dict look-up per entry and keeps the result
+    independent of what the API honoured. Entries outside `period`, and with `calc_incurred_using:
+    approved` entries not known to be approved, are left out.
+    """
+    resolver = AttributeResolver(reference, definition.week_start_index)
+    attributes = [resolver.attribute(name) for name in definition.group_by]
+    view = view_for(definition.view)
+    groups, labels = _accumulate(
+        entries,
+        key_of=_group_key_function(attributes),
+        keep=_entry_filter(definition, resolver),
+        attributes=attributes,
+        period=period,
+        with_amounts=view.with_amounts,
+    )
+    return _table(definition, period, attributes, groups, labels)
+
+
+def _accumulate(
+    entries: Iterable[tuple[EntryLike, bool | None]],
+    *,
+    key_of: Callable[[EntryLike, bool | None], GroupKey],
+    keep: EntryPredicate | None,
+    attributes: list[Attribute],
+    period: Period,
+    with_amounts: bool,
+) -> tuple[dict[GroupKey, Accumulator], dict[GroupKey, tuple[str, ...]]]:
+    """The hot loop: one pass, one dict look-up and a few Decimal additions per entry."""
+    groups: dict[GroupKey, Accumulator] = {}
+    labels: dict[GroupKey, tuple[str, ...]] = {}
+    first_day, last_day = period.start, period.end
+    for entry, approval in entries:
+        day = entry.date
+        if day < first_day or day > last_day:
+            continue
+        if keep is not None and not keep(entry, approval):
+            continue
+        key = key_of(entry, approval)
+        sums = groups.get(key)
+        if sums is None:
+            sums = groups[key] = [ZERO, ZERO, 0, ZERO]
+            labels[key] = tuple(attribute.label(entry, part) for attribute, part in zip(attributes, key, strict=True))
+        hours = entry.time
+        sums[0] += hours
+        sums[2] += 1
+        if entry.billable:
+            sums[1] += hours
+            if with_amounts:
+                rate = entry.hourlyrate
+                if rate:  # a missing rate counts 0
+                    sums[3] += hours * rate
+    return groups, labels
+
+
+def _group_key_function(attributes: list[Attribute]) -> Callable[[EntryLike, bool | None], GroupKey]:
+    """One call giving an entry's group key: an `attrgetter` when every level is a plain entry field."""
+    fields = [attribute.field for attribute in attributes]
+    if all(fields):
+        if len(fields) == 1:
+            single = attrgetter(fields[0])  # type: ignore[arg-type]
+            return lambda entry, _approval: (single(entry),)
+        several = attrgetter(*fields)  # type: ignore[arg-type]
+        return lambda entry, _approval: several(entry)  # type: ignore[no-any-return]
+    keys = [attribute.key for attribute in attributes]
+    if len(keys) == 1:
+        (first,) = keys
+        return lambda entry, approval: (first(entry, approval),)
+    if len(keys) == 2:
+        first, second = keys
+        return lambda entry, approval: (first(entry, approval), second(entry, approval))
+    return lambda entry, approval: tuple([key(entry, approval) for key in keys])
+
+
+def _entry_filter(definition: ReportDefinition, resolver: AttributeResolver) -> EntryPredicate | None:
+    """One predicate for every filter and the approved-only rule, or None when every entry counts."""
+    predicates: list[EntryPredicate] = [
+        compile_filter(resolver.attribute(name), spec.operation, spec.values)
+        for name, spec in definition.filters.items()
+    ]
+    if definition.calc_incurred_using == "approved":
+        predicates.insert(0, lambda _entry, approval: approval is True)
+    if not predicates:
+        return None
+    if len(predicates) == 1:
+        return predicates[0]
+
+    def keep_all(entry: EntryLike, approval: bool | None) -> bool:
+        return all(predicate(entry, approval) for predicate in predicates)
+
+    return keep_all
+
+
+def _table(
+    definition: ReportDefinition,
+    period: Period,
+    attributes: list[Attribute],
+    groups: dict[GroupKey, Accumulator],
+    labels: dict[GroupKey, tuple[str, ...]],
+) -> ReportTable:
+    """Sorted rows with their metrics, and the totals over all of them."""
+    view = view_for(definition.view)
+    group_columns = tuple(column for attribute in attributes for column in attribute.columns)
+
+    def order(key: GroupKey) -> tuple[tuple[object, ...], ...]:
+        names = labels[key]
+        return tuple(
+            attribute.sort_key(part, name) for attribute, part, name in zip(attributes, key, names, strict=True)
+        )
+
+    rows: list[dict[str, Cell]] = []
+    total_hours = total_billable = total_amount = ZERO
+    total_entries = 0
+    for key in sorted(groups, key=order):
+        incurred, billable, count, amount = groups[key]
+        total_hours += incurred
+        total_billable += billable
+        total_entries += count
+        total_amount += amount
+        row: dict[str, Cell] = {}
+        for attribute, part, name in zip(attributes, key, labels[key], strict=True):
+            row.update(zip(attribute.columns, attribute.cells(part, name), strict=True))
+        row.update(view.metrics(GroupSums(incurred, billable, count, amount), definition.hours_per_day))
+        rows.append(row)
+    totals = view.metrics(GroupSums(total_hours, total_billable, total_entries, total_amount), definition.hours_per_day)
+    return ReportTable(
+        report_id=definition.id,
+        title=definition.title,
+        view=definition.view,
+        period=period,
+        group_by=tuple(definition.group_by),
+        columns=group_columns + view.metric_columns,
+        metric_columns=view.metric_columns,
+        rows=rows,
+        totals=totals,
+        entries=total_entries,
+    )

@@ -1,0 +1,567 @@
+"""The Intervals REST API client: paging, retries, pacing, quota and reference data.
+
+Why it is built this way:
+- Every request to a counted endpoint first reserves one unit in the quota ledger, retries included, so that
+  concurrent runs together never pass the account's daily allowance. That is why the attempt loop is ours and
+  urllib3 makes no attempt of its own (`Retry(total=0)` on the adapter).
+- Errors are classified by type (see `intervals/errors.py`): auth and request errors fail at once; code 12 slows the
+  pacer and retries; code 11 marks the ledger exhausted and stops; 5xx, 429, resets, timeouts and unreadable bodies
+  are retried with capped exponential backoff and full jitter, bounded in attempts *and* in total time.
+- /time/ is paged with a one-row overlap (`offset` steps of `page_size - 1`, sorted by id), so that each page must
+  start at or before the last id already seen. Offset paging shifts when entries are deleted mid-pull; the overlap
+  detects the shift and a bounded number of repair requests fills the gap, so no untouched entry is lost or repeated.
+  Without edits a pull of N entries costs max(1, ceil((N - 1) / (page_size - 1))) requests, which is the lower bound
+  ceil(N / page_size) plus at most one request for N <= page_size * (page_size - 1) (999,000 rows at 1,000 a page).
+- After the first page tells `listcount`, the remaining pages are reserved at once and fetched by a small thread
+  pool (`max_in_flight`), paced by a sliding-window limiter; unused reservations are refunded.
+
+Defaults (all keyword arguments of `IntervalsClient`): pages of 1,000 rows, 90 requests a minute, 4 in flight,
+(5 s connect, 30 s read) timeouts, 5 attempts per request within 60 s of retrying, backoff 0.5 s doubling to 8 s.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
+from ..config import AccountSettings, Settings
+from ..errors import (
+    IntervalsError,
+    IntervalsRateLimitError,
+    IntervalsRequestError,
+    IntervalsUnavailableError,
+    QuotaExhaustedError,
+)
+from ..quota import utc_now
+from .errors import error_for_reply, keep_body
+from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from .pacing import RequestPacer
+from .reference import DEFAULT_REFERENCE_CACHE, ReferenceCache, build_reference_data, cache_key, resolve_needs
+
+if TYPE_CHECKING:
+    from ..quota import QuotaLedger
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 1000
+DEFAULT_TIMEOUT = (5.0, 30.0)
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_RETRY_SECONDS = 60.0
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_CAP = 8.0
+# The daily allowance of an ordinary account: no legitimate pull needs more pages than a day's requests.
+DEFAULT_MAX_PAGES = 6000
+# Resources that do not count against the daily quota (and so reserve nothing).
+UNCOUNTED_PATHS = frozenset({"/quota/"})
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Full-jitter backoff before retry number `attempt` (1 = the first retry): uniform in [0, min(cap, base*2^(n-1))].
+
+    Full jitter spreads the retries of concurrent runs, so that they do not hit a recovering API in step.
+    """
+    return rng() * min(cap, base * 2 ** max(0, attempt - 1))
+
+
+@dataclass
+class _Prepaid:
+    """Units reserved in advance for a pull's remaining pages; attempts draw on them before reserving anew."""
+
+    units: int
+    day: date | None
+    lock: threading.Lock
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.units > 0:
+                self.units -= 1
+                return True
+            return False
+
+    def take_rest(self) -> int:
+        with self.lock:
+            rest, self.units = self.units, 0
+            return rest
+
+
+@dataclass
+class _Page:
+    """One page of a collection as received: where it was asked for, what came, and when (sequence of arrival)."""
+
+    offset: int
+    limit: int
+    rows: list[dict[str, Any]]
+    ids: list[int]
+    listcount: int
+    seq: int
+
+    @property
+    def reaches_end(self) -> bool:
+        """The page held the last matching row when it was served."""
+        return len(self.rows) < self.limit or self.offset + len(self.rows) >= self.listcount
+
+
+class _Cancelled(Exception):
+    """A pull was abandoned (its consumer stopped or another page failed): pending page fetches stop."""
+
+
+class IntervalsClient:
+    """A typed, paced, quota-aware client of one Intervals account's API.
+
+    `ledger` is the quota port (`timereports.quota.QuotaLedger`); `session` may be shared, else one is created with
+    a connection pool of at least `max_in_flight` connections. `sleep` and `clock` (monotonic seconds) are injectable
+    so that tests need not wait; `utc_clock` dates quota resets. The token never appears in logs, errors or reprs.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        ledger: QuotaLedger,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        requests_per_minute: int = 90,
+        max_in_flight: int = 4,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_cap: float = DEFAULT_BACKOFF_CAP,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        utc_clock: Callable[[], datetime] = utc_now,
+        reference_cache: ReferenceCache | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if not token:
+            raise ValueError("token must not be empty")
+        if page_size < 2:
+            raise ValueError(f"page_size must be at least 2 (pages overlap by one row), got {page_size}")
+        if max_in_flight < 1 or max_attempts < 1 or max_pages < 1:
+            raise ValueError("max_in_flight, max_attempts and max_pages must be at least 1")
+        if max_retry_seconds < 0 or backoff_base < 0 or backoff_cap < 0:
+            raise ValueError("max_retry_seconds, backoff_base and backoff_cap must not be negative")
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_seconds = max_retry_seconds
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_pages = max_pages
+        self.ledger = ledger
+        self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
+        self._auth = requests.auth.HTTPBasicAuth(token, "X")
+        self._headers = {"Accept": "application/json"}
+        self._cache_key = cache_key(self.base_url, token)
+        self._reference_cache = reference_cache if reference_cache is not None else DEFAULT_REFERENCE_CACHE
+        self._session = session if session is not None else self._new_session(max_in_flight)
+        self._sleep = sleep
+        self._clock = clock
+        self._utc_clock = utc_clock
+        self._rng = rng
+        self._arrivals = itertools.count(1)
+        self._counter_lock = threading.Lock()
+        self._requests_sent = 0
+        self._requests_counted = 0
+
+    @classmethod
+    def from_settings(
+        cls, account: AccountSettings, settings: Settings, ledger: QuotaLedger, token: str, **overrides: Any
+    ) -> IntervalsClient:
+        """A client for `account` with the pacing and paging of `settings` (keyword `overrides` win)."""
+        options: dict[str, Any] = {
+            "page_size": max(2, settings.intervals_page_size),
+            "requests_per_minute": settings.intervals_requests_per_minute,
+            "max_in_flight": settings.intervals_max_in_flight,
+            **overrides,
+        }
+        return cls(account.api_url, token, ledger=ledger, **options)
+
+    @staticmethod
+    def _new_session(max_in_flight: int) -> requests.Session:
+        session = requests.Session()
+        # One pool per host, large enough that concurrent page fetches never wait for (or discard) a connection.
+        # total=0: urllib3 never resends on its own, since every attempt must first reserve quota.
+        adapter = HTTPAdapter(
+            pool_connections=2, pool_maxsize=max(4, max_in_flight + 1), max_retries=Retry(0, read=False)
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def __repr__(self) -> str:
+        return f"IntervalsClient(base_url={self.base_url!r}, page_size={self.page_size}, pacer={self.pacer!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        self._session.close()
+
+    def __enter__(self) -> IntervalsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- counters -------------------------------------------------------------------------------------------------
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (all attempts, /quota/ included)."""
+        return self._requests_sent
+
+    @property
+    def requests_counted(self) -> int:
+        """Requests sent to endpoints that count against the daily quota (each reserved one unit)."""
+        return self._requests_counted
+
+    # -- time entries ---------------------------------------------------------------------------------------------
+
+    def iter_time(self, query: TimeQuery | None = None) -> Iterator[TimeEntry]:
+        """The time entries matching `query`, typed, in id order, each exactly once."""
+        for row in self.iter_time_raw(query):
+            yield TimeEntry.model_validate(row)
+
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]:
+        """The /time/ rows matching `query` as the API sent them (decoded JSON), in id order, each exactly once."""
+        params = {**(query or TimeQuery()).to_params(), "sortfield": "id", "sortdir": "ASC"}
+        return self._iter_collection("time", params, ordered_by_id=True)
+
+    # -- reference data and quota ---------------------------------------------------------------------------------
+
+    def reference_data(self, needs: set[str]) -> ReferenceData:
+        """The reference records named in `needs` (resources such as "person", or ReferenceData fields such as
+        "people"), fetched whole and cached per account for an hour; only the resources asked for are requested.
+
+        A role that may not read a resource fails with IntervalsAuthError naming it (HTTP 403, code 10).
+        """
+        records: dict[str, list[dict[str, Any]]] = {}
+        for resource in sorted(resolve_needs(needs)):
+            cached = self._reference_cache.get(self._cache_key, resource)
+            if cached is None:
+                if resource == "me":
+                    # One record, and /me/ takes no parameters at all (not even paging).
+                    me = self._request("/me/", {}).get("me")
+                    cached = me if isinstance(me, list) else [me] if isinstance(me, dict) else []
+                else:
+                    cached = list(self._iter_collection(resource, {}, ordered_by_id=False))
+                self._reference_cache.put(self._cache_key, resource, cached)
+            records[resource] = cached
+        return build_reference_data(records)
+
+    def sync_quota(self) -> ApiQuota:
+        """GET /quota/ (free: it does not count) and teach the ledger the account's real usage."""
+        payload = self._request("/quota/", {})
+        quota = ApiQuota.model_validate(payload.get("quota") or {})
+        self.ledger.observe(quota)
+        return quota
+
+    # -- paging ---------------------------------------------------------------------------------------------------
+
+    def _iter_collection(
+        self, resource: str, params: dict[str, str], *, ordered_by_id: bool
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a collection, the first page alone, the rest reserved at once and fetched in parallel.
+
+        With `ordered_by_id` (the request sorts by id ascending) pages overlap by one row and each must join the
+        rows already yielded; a page that does not (entries were deleted before it while paging) is joined by
+        repair requests. Otherwise pages are contiguous and records are de-duplicated by id.
+        """
+        size = self.page_size
+        step = size - 1 if ordered_by_id else size
+        first = self._fetch_page(resource, params, 0, None, None)
+        # Page k (k >= 1) starts at k * step; it is needed while the page before it ends short of listcount.
+        offsets = [] if first.reaches_end else list(range(step, first.listcount - (size - step), step))
+        if 1 + len(offsets) > self.max_pages:
+            raise IntervalsRequestError(
+                f"GET /{resource}/ matches {first.listcount} records: {1 + len(offsets)} pages of {size} exceed the "
+                f"guard of {self.max_pages} pages; narrow the query or raise the page size"
+            )
+        stitcher = _Stitcher(ordered_by_id)
+        if not offsets:
+            yield from stitcher.absorb(first)
+            return
+        # Reserved before anything is yielded: a run that cannot finish should not start (and spend) at all.
+        status = self.ledger.reserve(len(offsets))
+        prepaid = _Prepaid(len(offsets), getattr(status, "day", None), threading.Lock())
+        cancelled = threading.Event()
+        pending: deque[Future[_Page]] = deque()
+        remaining = iter(offsets)
+        repairs = 0
+        # Each shifted boundary needs a repair or two; beyond that the data is changing faster than we can page.
+        repair_budget = 4 + 2 * len(offsets)
+        executor = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix=f"intervals-{resource}")
+
+        def submit_next() -> None:
+            offset = next(remaining, None)
+            if offset is not None:
+                pending.append(executor.submit(self._fetch_page, resource, params, offset, prepaid, cancelled))
+
+        def repair() -> Iterator[dict[str, Any]]:
+            nonlocal repairs
+            repairs += 1
+            if repairs > repair_budget or 1 + len(offsets) + repairs > self.max_pages:
+                raise IntervalsUnavailableError(
+                    f"GET /{resource}/: the records kept changing while paging ({repairs - 1} repair requests did "
+                    "not close the gap); try again"
+                )
+            offset = stitcher.repair_offset(size)
+            logger.info("intervals page shifted; repairing", extra={"resource": resource, "repair_offset": offset})
+            yield from stitcher.absorb(self._fetch_page(resource, params, offset, prepaid, cancelled))
+
+        try:
+            yield from stitcher.absorb(first)
+            for _ in range(self.max_in_flight):
+                submit_next()
+            while pending and not stitcher.done:
+                page = pending.popleft().result()
+                submit_next()
+                yield from stitcher.absorb(page)
+                while stitcher.has_gap:
+                    yield from repair()
+            while ordered_by_id and not stitcher.done:
+                # Every planned page is joined, yet none reached the end: entries were deleted (the end moved left,
+                # past an empty page) or added (it moved right). Page on from the freshest observation.
+                yield from repair()
+        finally:
+            cancelled.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            unused = prepaid.take_rest()
+            if unused:
+                self.ledger.refund(unused, day=prepaid.day)
+
+    def _fetch_page(
+        self,
+        resource: str,
+        params: dict[str, str],
+        offset: int,
+        prepaid: _Prepaid | None,
+        cancelled: threading.Event | None = None,
+    ) -> _Page:
+        limit = self.page_size
+        payload = self._request(
+            f"/{resource}/", {**params, "limit": str(limit), "offset": str(offset)}, prepaid, cancelled
+        )
+        seq = next(self._arrivals)
+        rows = payload.get(resource)
+        if not isinstance(rows, list) or not all(isinstance(row, dict) and "id" in row for row in rows):
+            raise keep_body(
+                IntervalsUnavailableError(f"GET /{resource}/ replied without a list of {resource} records"),
+                json.dumps(payload)[:2000],
+            )
+        try:
+            ids = [int(row["id"]) for row in rows]
+            listcount = int(payload.get("listcount", len(rows) + offset))
+        except (TypeError, ValueError) as exc:
+            raise IntervalsUnavailableError(f"GET /{resource}/ replied with a non-numeric id or listcount") from exc
+        return _Page(offset=offset, limit=limit, rows=rows, ids=ids, listcount=listcount, seq=seq)
+
+    # -- one request, with retries --------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        path: str,
+        params: dict[str, str],
+        prepaid: _Prepaid | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """GET `path` until it succeeds or a bound is reached; each attempt reserves quota (unless uncounted)."""
+        counted = path not in UNCOUNTED_PATHS
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            if cancelled is not None and cancelled.is_set():
+                raise _Cancelled
+            if counted and not (prepaid is not None and prepaid.take()):
+                self.ledger.reserve(1)
+            self.pacer.acquire()
+            try:
+                return self._send(path, params, counted)
+            except QuotaExhaustedError as exc:
+                self.ledger.mark_exhausted(exc.resets_at)
+                raise
+            except IntervalsError as error:
+                if not error.retryable:
+                    raise
+                if isinstance(error, IntervalsRateLimitError):
+                    self.pacer.slow_down()
+                delay = max(
+                    backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng),
+                    getattr(error, "retry_after", 0.0),
+                )
+                elapsed = self._clock() - started
+                if attempt >= self.max_attempts or elapsed + delay > self.max_retry_seconds:
+                    raise _gave_up(error, attempt, elapsed) from error
+                logger.warning(
+                    "intervals request failed; retrying",
+                    extra={
+                        "path": path,
+                        "attempt": attempt,
+                        "delay_seconds": round(delay, 3),
+                        "error": type(error).__name__,
+                        "status": error.status,
+                        "api_code": error.code,
+                    },
+                )
+                self._sleep(delay)
+
+    def _send(self, path: str, params: dict[str, str], counted: bool) -> dict[str, Any]:
+        """One HTTP attempt: the decoded JSON object of a 2xx reply, or the typed error of anything else."""
+        with self._counter_lock:
+            self._requests_sent += 1
+            self._requests_counted += counted
+        try:
+            response = self._session.get(
+                self.base_url + path, params=params, auth=self._auth, headers=self._headers, timeout=self.timeout
+            )
+            body = response.content.decode("utf-8", errors="replace")
+        except requests.Timeout as exc:
+            raise IntervalsUnavailableError(f"GET {path}: no reply within the timeout {self.timeout}") from exc
+        except requests.RequestException as exc:
+            # Resets, refused connections and bodies cut short of their Content-Length all land here.
+            raise IntervalsUnavailableError(f"GET {path}: connection failed ({type(exc).__name__})") from exc
+        if not 200 <= response.status_code < 300:
+            error = error_for_reply("GET", path, response.status_code, body, now=self._utc_clock())
+            if isinstance(error, IntervalsError):
+                error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
+            raise error
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise keep_body(
+                IntervalsUnavailableError(
+                    f"GET {path}: unreadable reply (truncated or not JSON)", status=response.status_code
+                ),
+                body,
+            ) from exc
+        if not isinstance(payload, dict):
+            raise keep_body(
+                IntervalsUnavailableError(f"GET {path}: reply is not a JSON object", status=response.status_code), body
+            )
+        return payload
+
+
+def _retry_after(response: requests.Response) -> float:
+    """Seconds asked by a Retry-After header (the API documents none, but a proxy in front of it may send one)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return 0.0
+    try:
+        return float(Retry(0).parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # a malformed header is ignored, not fatal
+        return 0.0
+
+
+def _gave_up(error: IntervalsError, attempts: int, elapsed: float) -> IntervalsError:
+    """The last error, re-stated with the bounds that stopped the retries (same type, status, code and body)."""
+    final = type(error)(
+        f"{error.message}; gave up after {attempts} attempt(s) in {elapsed:.1f}s",
+        status=error.status,
+        code=error.code,
+    )
+    return keep_body(final, getattr(error, "body", None))
+
+
+class _Stitcher:
+    """Joins pages into one stream in id order, each id once, and says where a gap needs a repair request.
+
+    Invariant (ordered mode): every row that existed throughout the pull with an id <= `frontier` has been yielded.
+    A page served at one moment is a contiguous slice of the list sorted by id, so a page whose first id is <= the
+    frontier (or that starts at offset 0) extends that coverage to its last id; a page that starts above the frontier
+    leaves a gap, which a page fetched at a better offset closes:
+    - if a page above the gap was served after the frontier row was last seen, fetch the page that ends at the first
+      row of the nearest such page (its position is the fresher truth);
+    - otherwise fetch the page that starts at the frontier's row (the overlap must match again).
+    Pages that do not join yet are kept (sorted by first id) until the gap below them closes.
+    """
+
+    def __init__(self, ordered_by_id: bool) -> None:
+        self.ordered_by_id = ordered_by_id
+        self.done = False
+        self.frontier: int | None = None
+        self._frontier_position = 0
+        self._frontier_seq = 0
+        self._end_seen: _Page | None = None  # the freshest empty page (no rows at or after its offset then)
+        self._waiting: list[_Page] = []
+        self._seen: set[int] = set()
+
+    def absorb(self, page: _Page) -> Iterator[dict[str, Any]]:
+        """Yield the rows of `page` (and of waiting pages it unblocks) that extend the stream."""
+        if self.done:
+            return
+        if not self.ordered_by_id:
+            for record_id, row in zip(page.ids, page.rows, strict=True):
+                if record_id not in self._seen:
+                    self._seen.add(record_id)
+                    yield row
+            return
+        if any(later <= earlier for earlier, later in itertools.pairwise(page.ids)):
+            raise IntervalsUnavailableError(f"a page at offset {page.offset} is not sorted by id; cannot page safely")
+        if not page.rows:
+            if page.offset == 0 or (self.frontier is not None and page.reaches_end and self._joins(page)):
+                self.done = True
+            elif self._end_seen is None or page.seq > self._end_seen.seq:
+                self._end_seen = page
+            return
+        self._waiting.append(page)
+        self._waiting.sort(key=lambda waiting: waiting.ids[0])
+        while self._waiting and not self.done and self._joins(self._waiting[0]):
+            joined = self._waiting.pop(0)
+            yield from self._extend(joined)
+
+    def _joins(self, page: _Page) -> bool:
+        if page.offset == 0:
+            return True
+        if not page.rows:
+            return False
+        return self.frontier is not None and page.ids[0] <= self.frontier
+
+    def _extend(self, page: _Page) -> Iterator[dict[str, Any]]:
+        frontier = self.frontier
+        for position, (record_id, row) in enumerate(zip(page.ids, page.rows, strict=True)):
+            if frontier is None or record_id > frontier:
+                yield row
+                self.frontier = record_id
+                self._frontier_position = page.offset + position
+                self._frontier_seq = page.seq
+            elif record_id == frontier and page.seq > self._frontier_seq:
+                # The same row seen again, later: its position now is the better anchor for the next repair.
+                self._frontier_position = page.offset + position
+                self._frontier_seq = page.seq
+        if page.reaches_end:
+            self.done = True
+
+    @property
+    def has_gap(self) -> bool:
+        """A received page waits above a gap that only a repair request can close."""
+        return not self.done and bool(self._waiting)
+
+    def repair_offset(self, size: int) -> int:
+        """Where to fetch the page that closes the gap above the frontier (or finds the end of the list)."""
+        # The nearest page above the gap that was served after the frontier row was last seen: its position is
+        # the fresher truth, so ask for the page that ends at its first row. None fresher: start at the frontier.
+        above = next((page for page in self._waiting if page.seq > self._frontier_seq), None)
+        if above is None and self._end_seen is not None and self._end_seen.seq > self._frontier_seq:
+            above = self._end_seen
+        if above is not None:
+            return max(0, above.offset - (size - 1))
+        return self._frontier_position

@@ -1,0 +1,112 @@
+"""Contract tests of the `sam build` artifacts (.aws-sam/build), which `make test` builds just before pytest.
+
+The build runs pip on a Python 3.11 host for Lambda's python3.13 on arm64, so what can go wrong is exactly what
+these check: the wrong platform's wheels, 3.11 bytecode, a second botocore shadowing the runtime's, a handler or
+the report catalogue missing from a function zip.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+LAYER_SITE = BUILD_DIR / "TimereportsLayer" / "python"
+PACKAGE_SOURCE = REPO_ROOT / "layers" / "timereports" / "timereports"
+REQUIREMENTS = REPO_ROOT / "layers" / "timereports" / "requirements.txt"
+FUNCTIONS = {"RunReportFunction": "run_report", "DispatchFunction": "dispatch"}
+# Lambda's limit is 250 MB unzipped for a function and its layers; stay far below it.
+LAYER_SIZE_BUDGET_BYTES = 60 * 1024 * 1024
+ELF_MACHINE_AARCH64 = 0xB7
+
+
+def _sources() -> list[Path]:
+    """Everything the build copies or installs from."""
+    patterns = ["layers/timereports/timereports/**/*", "functions/*/*.py", "reports/*", "sam.mk", "template.yaml"]
+    found = [path for pattern in patterns for path in REPO_ROOT.glob(pattern) if path.is_file()]
+    # Importing the package during the tests writes __pycache__ into it; that is no reason to rebuild.
+    return [path for path in found if "__pycache__" not in path.parts]
+
+
+def _skip_unless_fresh_build() -> None:
+    built = BUILD_DIR / "template.yaml"
+    if not built.is_file():
+        pytest.skip("no .aws-sam/build: run `make build` (make test does)")
+    newest = max(_sources(), key=lambda path: path.stat().st_mtime)
+    if newest.stat().st_mtime > built.stat().st_mtime:
+        pytest.skip(f".aws-sam/build is older than {newest.relative_to(REPO_ROOT)}: run `make build`")
+
+
+@pytest.fixture(autouse=True)
+def fresh_build() -> None:
+    _skip_unless_fresh_build()
+
+
+def _python_files(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root)) for path in root.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_the_layer_holds_the_domain_package_as_in_the_repo() -> None:
+    # Given the built layer / Then /opt/python/timereports is the repo's package, file for file
+    assert (LAYER_SITE / "timereports" / "__init__.py").is_file()
+    assert _python_files(LAYER_SITE / "timereports") == _python_files(PACKAGE_SOURCE)
+
+
+def test_the_layer_has_no_bytecode_from_the_build_host() -> None:
+    # Given the built layer / Then pip ran with --no-compile: no .pyc (they would be 3.11's, useless on 3.13)
+    compiled = [str(path.relative_to(LAYER_SITE)) for path in LAYER_SITE.rglob("*.pyc")]
+    assert compiled == []
+
+
+def test_native_extensions_are_cpython_3_13_for_arm64() -> None:
+    # Given pydantic_core's extension module / Then it is a cp313 aarch64 build (an x86 or 3.11 one fails at import)
+    extensions = list((LAYER_SITE / "pydantic_core").glob("_pydantic_core*.so"))
+    assert [path.name for path in extensions] == ["_pydantic_core.cpython-313-aarch64-linux-gnu.so"]
+    header = extensions[0].read_bytes()[:20]
+    assert header[:4] == b"\x7fELF"
+    assert int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64
+    # And every other extension module in the layer is one too
+    for path in LAYER_SITE.rglob("*.so"):
+        assert re.search(r"cpython-313-aarch64-linux-gnu\.so$|abi3\.so$", path.name), path.relative_to(LAYER_SITE)
+
+
+def test_the_layer_installs_the_pinned_versions_and_leaves_the_runtimes_sdk_alone() -> None:
+    # Given the pins of layers/timereports/requirements.txt
+    pins = {}
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "_", match.group(1)).lower()] = match.group(2)
+    installed = {}
+    for dist_info in LAYER_SITE.glob("*.dist-info"):
+        name, version = dist_info.name.removesuffix(".dist-info").rsplit("-", 1)
+        installed[re.sub(r"[-_.]+", "_", name).lower()] = version
+    # Then each is installed at its pinned version
+    assert {name: installed.get(name) for name in pins} == pins
+    # And boto3/botocore are not: the Lambda runtime's pair is used, never a mix of two versions
+    assert not [name for name in installed if name in {"boto3", "botocore", "s3transfer"}]
+    assert not (LAYER_SITE / "botocore").exists()
+
+
+def test_the_layer_stays_small() -> None:
+    # Given the layer's unzipped size / Then it leaves most of Lambda's 250 MB to the functions
+    size = sum(path.stat().st_size for path in LAYER_SITE.rglob("*") if path.is_file())
+    assert size < LAYER_SIZE_BUDGET_BYTES, f"layer is {size / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize(("logical_id", "folder"), FUNCTIONS.items())
+def test_each_function_ships_its_handler_and_the_catalogue(logical_id: str, folder: str) -> None:
+    # Given a function artifact
+    artifact = BUILD_DIR / logical_id
+    # Then it has the handler module and nothing of the layer (the code lives once, in the layer)
+    assert (artifact / "app.py").read_bytes() == (REPO_ROOT / "functions" / folder / "app.py").read_bytes()
+    assert not (artifact / "timereports").exists()
+    assert not list(artifact.rglob("__pycache__"))
+    # And the report catalogue, as CATALOGUE_DIR (/var/task/reports) expects it
+    catalogue = {path.name for path in (REPO_ROOT / "reports").glob("*") if path.is_file()}
+    assert {path.name for path in (artifact / "reports").iterdir()} == catalogue

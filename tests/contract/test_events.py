@@ -1,0 +1,91 @@
+"""Contract tests of events/*.json: the sample events parse, and each is what its handler's model accepts.
+
+The same files feed `sam local invoke -e` (for people with Docker) and the in-process handler tests, so a sample
+that drifts from the wire format would mislead both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+from timereports.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.spec import DEFINITION_SUFFIXES, load_definition, parse_definition
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
+EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+
+
+def load_event(name: str) -> Any:
+    """One sample event, parsed."""
+    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+
+def test_the_sample_events_exist() -> None:
+    # Given events/ / Then it has the four samples the README and the handler tests use
+    assert {path.name for path in EVENT_FILES} >= {
+        "run_report_inline.json",
+        "run_report_catalogue.json",
+        "sqs_run_report.json",
+        "dispatch_scheduled.json",
+    }
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda path: path.name)
+def test_every_event_is_a_json_object(path: Path) -> None:
+    # Given a sample event / When it is parsed as JSON / Then it is an object (a Lambda event), not a list or scalar
+    assert isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+
+
+def test_the_sqs_event_carries_a_dispatcher_message() -> None:
+    # Given the SQS sample / When Powertools' SQS envelope and our message model parse it
+    event = SqsModel.model_validate(load_event("sqs_run_report.json"))
+    # Then it is one record whose body is a RunMessage with its period and account
+    assert len(event.Records) == 1
+    record = event.Records[0]
+    assert record.eventSource == "aws:sqs"
+    body = json.loads(record.body)
+    assert set(body) == {"report_id", "scheduled_at", "from", "to", "account"}
+    message = RunMessage.model_validate_json(record.body)
+    assert message.period_from <= message.period_to
+    assert message.scheduled_at.utcoffset() is not None
+
+
+def test_the_inline_event_is_a_valid_direct_run() -> None:
+    # Given the inline sample, as the Scheduler target receives it / When the handler's models parse it
+    event = DirectRunEvent.model_validate(load_event("run_report_inline.json"))
+    # Then it names an inline definition that is itself valid
+    assert event.definition is not None
+    assert event.report_id is None
+    definition = parse_definition(event.definition)
+    assert definition.delivery is not None
+    assert definition.delivery.to
+
+
+def test_the_catalogue_event_is_a_valid_direct_run() -> None:
+    # Given the catalogue sample / When parsed / Then it names a report id and its scheduled time
+    event = DirectRunEvent.model_validate(load_event("run_report_catalogue.json"))
+    assert event.definition is None
+    assert event.report_id
+    assert event.scheduled_at is not None
+
+
+def test_the_catalogue_event_names_a_catalogue_report() -> None:
+    # Given the catalogue sample and the repo's reports/ / Then the report it names is in the catalogue
+    ids = {load_definition(path).id for path in CATALOGUE_DIR.glob("*") if path.suffix in DEFINITION_SUFFIXES}
+    if not ids:
+        pytest.skip("reports/ has no definitions yet")
+    assert load_event("run_report_catalogue.json")["report_id"] in ids
+    message = RunMessage.model_validate_json(SqsModel.model_validate(load_event("sqs_run_report.json")).Records[0].body)
+    assert message.report_id in ids
+
+
+def test_the_dispatch_event_is_a_scheduler_tick() -> None:
+    # Given the dispatcher sample / When parsed / Then it carries the tick's own time (set by the Scheduler's Input)
+    event = DispatchEvent.model_validate(load_event("dispatch_scheduled.json"))
+    assert event.at is not None
+    assert event.at.utcoffset() is not None

@@ -1,0 +1,142 @@
+"""The `timereports` command, run as a person runs it: a subprocess, local AWS (moto) and the simulator.
+
+Every failure is one line on stderr with its exit code, no traceback, and nothing half-sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from timereports.intervals.dataset import ADMIN_TOKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+WEEKLY = ROOT / "reports" / "weekly-hours-by-project.yaml"
+
+
+def timereports(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "timereports.cli", *args],
+        capture_output=True,
+        text=True,
+        env=(os.environ | (env or {})),
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_one_clean_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def local_env(aws: Any, simulator: Any) -> dict[str, str]:
+    """moto (the session's server, so several processes share it) and the simulator, as a person would export them."""
+    return {
+        "AWS_ENDPOINT_URL": aws.endpoint,
+        "STATE_TABLE": aws.settings.state_table,
+        "REPORTS_BUCKET": aws.settings.reports_bucket,
+        "SENDER_EMAIL": aws.settings.sender_email,
+        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
+    }
+
+
+def test_validate_accepts_the_catalogue() -> None:
+    result = timereports("validate", "reports/")
+    assert result.returncode == 0, result.stderr
+    assert "weekly-hours-by-project" in result.stdout
+
+
+def test_validate_names_the_field_and_allowed_values(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\ntitle: Bad\nview: utilization\ngroup_by: [project_id]\n", encoding="utf-8")
+
+    result = timereports("validate", str(bad))
+
+    assert result.returncode == 2
+    line = assert_one_clean_line(result)
+    assert "view" in line and "time_fees_hours" in line
+
+
+def test_run_writes_csv_email_and_summary(local_env: dict[str, str], simulator: Any, tmp_path: Path) -> None:
+    result = timereports(
+        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(tmp_path),
+        env=local_env,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["status"] == "delivered"
+    assert (summary["period_from"], summary["period_to"]) == ("2026-11-16", "2026-11-22")
+    assert summary["api_requests"] >= 1 and summary["quota_limit"] == 6000
+    csv_bytes = (tmp_path / "weekly-hours-by-project.csv").read_bytes()
+    assert csv_bytes.startswith(b"\xef\xbb\xbf")
+    assert b"TOTAL" in csv_bytes
+    assert (tmp_path / "weekly-hours-by-project.eml").read_bytes().startswith(b"")
+    assert summary["s3_key"].endswith(".csv")
+
+
+def test_same_scheduled_run_delivers_once_unless_forced(
+    local_env: dict[str, str], simulator: Any, aws: Any, tmp_path: Path
+) -> None:
+    args = ["run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url]
+    args += ["--scheduled-at", "2026-11-23T06:00:00Z", "--out", str(tmp_path)]
+
+    first = timereports(*args, env=local_env)
+    second = timereports(*args, env=local_env)
+    forced = timereports(*args, "--force", env=local_env)
+
+    assert [first.returncode, second.returncode, forced.returncode] == [0, 0, 0], second.stderr
+    assert json.loads(second.stdout)["status"] == "already_delivered"
+    assert len(aws.sent_emails()) == 2
+
+
+def test_bad_token_is_one_line_exit_3_and_no_email(
+    local_env: dict[str, str], simulator: Any, aws: Any, tmp_path: Path
+) -> None:
+    result = timereports(
+        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(tmp_path),
+        env=local_env | {"INTERVALS_API_TOKEN": "Revoked0000"},
+    )  # fmt: skip
+
+    assert result.returncode == 3
+    line = assert_one_clean_line(result)
+    assert "Revoked0000" not in line
+    assert not (tmp_path / "weekly-hours-by-project.eml").exists()
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "failed"
+    assert aws.sent_emails() == []
+
+
+def test_unreachable_api_is_one_line_exit_5(local_env: dict[str, str], tmp_path: Path) -> None:
+    result = timereports(
+        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+        env=local_env | {"INTERVALS_MAX_RETRY_SECONDS": "2"},
+    )  # fmt: skip
+
+    assert result.returncode == 5
+    assert_one_clean_line(result)
+    assert not (tmp_path / "weekly-hours-by-project.eml").exists()
+
+
+def test_spent_quota_is_one_line_exit_4_naming_the_reset(
+    local_env: dict[str, str], simulator: Any, tmp_path: Path
+) -> None:
+    # Given an account whose whole allowance is kept in reserve
+    result = timereports(
+        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(tmp_path),
+        env=local_env | {"INTERVALS_DAILY_QUOTA": "100", "INTERVALS_QUOTA_RESERVE": "100"},
+    )  # fmt: skip
+
+    assert result.returncode == 4
+    line = assert_one_clean_line(result)
+    assert "quota" in line.lower() and "00:00" in line
+    assert simulator.requests_counted == 0

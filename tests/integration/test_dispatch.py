@@ -1,0 +1,307 @@
+"""The dispatcher against local AWS (moto): cursors and deferred runs in DynamoDB, run messages read back from SQS.
+
+Every tick is given its instant explicitly, so the tests control the clock without patching it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from timereports.config import get_settings
+from timereports.dispatch import (
+    Dispatcher,
+    DynamoDBCursorStore,
+    DynamoDBDeferredRuns,
+    DynamoDBReportStates,
+    SqsRunQueue,
+    build_deferred_runs,
+    build_dispatcher,
+)
+from timereports.events import RunMessage
+from timereports.spec import load_catalogue
+
+from tests.fixtures.aws import LocalAws
+
+BERLIN = "Europe/Berlin"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def definition(report_id: str, cron: str, time_frame: str = "last_week") -> dict[str, Any]:
+    return {
+        "id": report_id,
+        "title": f"Report {report_id}",
+        "time_frame": time_frame,
+        "timezone": BERLIN,
+        "group_by": ["project_id"],
+        "schedule": {"cron": cron, "timezone": BERLIN},
+        "delivery": {"to": ["ops@example.com"]},
+    }
+
+
+WEEKLY = definition("weekly-hours", "0 7 * * MON")
+HOURLY = definition("hourly-hours", "0 * * * *", time_frame="today")
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Path:
+    """A catalogue directory with a Monday 07:00 Berlin report over last_week and an hourly one."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for item in (WEEKLY, HOURLY):
+        (folder / f"{item['id']}.yaml").write_text(yaml.safe_dump(item), encoding="utf-8")
+    return folder
+
+
+def dispatcher(aws: LocalAws, catalogue: Path, client: Any = None, **options: Any) -> Dispatcher:
+    """A dispatcher on the test's table and queue (optionally with its own DynamoDB client, as another Lambda)."""
+    dynamodb = client or aws.dynamodb
+    table = aws.settings.state_table
+    assert aws.settings.report_queue_url
+    return Dispatcher(
+        load_catalogue(catalogue),
+        cursors=DynamoDBCursorStore(table, dynamodb),
+        queue=SqsRunQueue(aws.settings.report_queue_url, aws.sqs),
+        deferred=DynamoDBDeferredRuns(table, dynamodb),
+        state=DynamoDBReportStates(table, dynamodb),
+        **options,
+    )
+
+
+def queued(aws: LocalAws) -> list[RunMessage]:
+    """Every message on the run queue, received and deleted, sorted by run."""
+    messages: list[RunMessage] = []
+    while True:
+        reply = aws.sqs.receive_message(
+            QueueUrl=aws.settings.report_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        if not reply.get("Messages"):
+            return sorted(messages, key=lambda message: (message.scheduled_at, message.report_id))
+        for received in reply["Messages"]:
+            messages.append(RunMessage.model_validate_json(received["Body"]))
+            aws.sqs.delete_message(QueueUrl=aws.settings.report_queue_url, ReceiptHandle=received["ReceiptHandle"])
+
+
+def runs(messages: list[RunMessage]) -> list[tuple[str, datetime]]:
+    return [(message.report_id, message.scheduled_at) for message in messages]
+
+
+def test_first_tick_sends_nothing_and_the_next_sends_due_runs_once(aws: LocalAws, catalogue: Path) -> None:
+    # Given a dispatcher that has never seen the catalogue, ticking on Monday 23 November 2026 at 05:30 UTC
+    ticker = dispatcher(aws, catalogue)
+    # When it ticks, an hour later, and again at the same instant
+    first = ticker.tick(utc(2026, 11, 23, 5, 30))
+    second = ticker.tick(utc(2026, 11, 23, 6, 30))
+    repeated = ticker.tick(utc(2026, 11, 23, 6, 30))
+    # Then the first sends nothing from before it, the second the Monday 07:00 CET and 07:00 hourly runs, once
+    assert first == [] and repeated == []
+    messages = queued(aws)
+    assert runs(messages) == [("hourly-hours", utc(2026, 11, 23, 6)), ("weekly-hours", utc(2026, 11, 23, 6))]
+    assert messages == sorted(second, key=lambda message: message.report_id)
+    # And the weekly message read back from SQS covers Berlin's last week, Monday 16 to Sunday 22 November
+    weekly = messages[1]
+    assert (weekly.period_from, weekly.period_to, weekly.account) == (date(2026, 11, 16), date(2026, 11, 22), "default")
+
+
+def test_concurrent_ticks_at_the_same_instant_send_once(aws: LocalAws, catalogue: Path) -> None:
+    # Given six dispatchers (as six Lambda invocations) with their own DynamoDB clients, after a first tick
+    import boto3
+
+    tickers = [dispatcher(aws, catalogue, client=boto3.client("dynamodb")) for _ in range(6)]
+    tickers[0].tick(utc(2026, 11, 23, 5, 30))
+    start = threading.Barrier(len(tickers))
+    sent: list[list[RunMessage]] = [[] for _ in tickers]
+
+    def tick(index: int) -> None:
+        start.wait()
+        sent[index] = tickers[index].tick(utc(2026, 11, 23, 6, 30))
+
+    # When they all tick at once for the same instant
+    threads = [threading.Thread(target=tick, args=(index,)) for index in range(len(tickers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then each due run is on the queue exactly once
+    assert runs(queued(aws)) == [("hourly-hours", utc(2026, 11, 23, 6)), ("weekly-hours", utc(2026, 11, 23, 6))]
+    assert sum(len(messages) for messages in sent) == 2
+
+
+def test_overlapping_ticks_send_each_run_once(aws: LocalAws, catalogue: Path) -> None:
+    # Given a first tick at 05:30, then a tick at 08:30 and a late one as of 07:30 (a retried invocation)
+    ticker = dispatcher(aws, catalogue)
+    ticker.tick(utc(2026, 11, 23, 5, 30))
+    ticker.tick(utc(2026, 11, 23, 8, 30))
+    late = ticker.tick(utc(2026, 11, 23, 7, 30))
+    # Then the late tick sends nothing, and each hourly run is queued once
+    assert late == []
+    hourly = [moment for report_id, moment in runs(queued(aws)) if report_id == "hourly-hours"]
+    assert hourly == [utc(2026, 11, 23, 6), utc(2026, 11, 23, 7), utc(2026, 11, 23, 8)]
+
+
+def test_catch_up_after_a_six_hour_gap_sends_each_missed_run_once(aws: LocalAws, catalogue: Path) -> None:
+    # Given a tick at 00:10 UTC on a Tuesday, then an outage of six hours
+    ticker = dispatcher(aws, catalogue)
+    ticker.tick(utc(2026, 11, 24, 0, 10))
+    # When the dispatcher comes back at 06:10, and ticks again five minutes later
+    ticker.tick(utc(2026, 11, 24, 6, 10))
+    ticker.tick(utc(2026, 11, 24, 6, 15))
+    # Then each hourly run of the gap is queued once, each covering its own Berlin day
+    messages = queued(aws)
+    assert runs(messages) == [("hourly-hours", utc(2026, 11, 24, hour)) for hour in range(1, 7)]
+    assert {(message.period_from, message.period_to) for message in messages} == {(date(2026, 11, 24),) * 2}
+
+
+def test_runs_older_than_the_catch_up_bound_are_dropped(aws: LocalAws, catalogue: Path) -> None:
+    # Given a dispatcher that catches up at most three hours
+    ticker = dispatcher(aws, catalogue, max_catch_up=timedelta(hours=3))
+    ticker.tick(utc(2026, 11, 24, 0, 10))
+    # When it comes back after six hours
+    ticker.tick(utc(2026, 11, 24, 6, 10))
+    # Then only the runs of the last three hours are queued; the older ones are dropped, not sent later
+    ticker.tick(utc(2026, 11, 24, 6, 20))
+    assert runs(queued(aws)) == [("hourly-hours", utc(2026, 11, 24, hour)) for hour in (4, 5, 6)]
+
+
+def test_deferred_run_is_re_enqueued_once_after_the_reset(aws: LocalAws, catalogue: Path) -> None:
+    # Given the Monday run parked by run_report until the quota reset at midnight UTC
+    parked = RunMessage.model_validate(
+        {"report_id": "weekly-hours", "scheduled_at": utc(2026, 11, 23, 6), "from": "2026-11-16", "to": "2026-11-22"}
+    )
+    build_deferred_runs(aws.settings).defer(parked, until=utc(2026, 11, 24))
+    ticker = dispatcher(aws, catalogue)
+    # When ticks run before and after the reset
+    before = ticker.tick(utc(2026, 11, 23, 23, 55))
+    after = ticker.tick(utc(2026, 11, 24, 0, 5))
+    later = ticker.tick(utc(2026, 11, 24, 0, 10))
+    # Then the run is queued once, after the reset, unchanged, and no longer parked
+    assert before == [] and later == []
+    assert after == [parked]
+    assert [message for message in queued(aws) if message.report_id == "weekly-hours"] == [parked]
+    assert DynamoDBDeferredRuns(aws.settings.state_table, aws.dynamodb).due(utc(2030, 1, 1)) == []
+
+
+def test_paused_report_is_skipped(aws: LocalAws, catalogue: Path) -> None:
+    # Given the hourly report paused after failures
+    states = DynamoDBReportStates(aws.settings.state_table, aws.dynamodb)
+    states.pause("hourly-hours", "3 failures in a row")
+    ticker = dispatcher(aws, catalogue)
+    ticker.tick(utc(2026, 11, 23, 5, 30))
+    # When the Monday runs fall due
+    ticker.tick(utc(2026, 11, 23, 6, 30))
+    # Then only the weekly report is queued
+    assert runs(queued(aws)) == [("weekly-hours", utc(2026, 11, 23, 6))]
+    assert states.get("hourly-hours").paused_reason == "3 failures in a row"
+
+
+def test_report_state_counts_concurrent_failures_atomically(aws: LocalAws) -> None:
+    # Given eight runs of one report failing at the same moment
+    states = DynamoDBReportStates(aws.settings.state_table, aws.dynamodb)
+    counts: list[int] = []
+    threads = [threading.Thread(target=lambda: counts.append(states.record_failure("r"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then every failure is counted, and a success or a resume starts the count again
+    assert sorted(counts) == list(range(1, 9))
+    states.pause("r", "too many failures")
+    assert states.is_paused("r")
+    states.resume("r")
+    assert states.get("r").consecutive_failures == 0 and not states.is_paused("r")
+    states.record_failure("r")
+    states.record_success("r")
+    assert states.get("r").consecutive_failures == 0
+
+
+def test_more_than_one_batch_of_runs_is_queued(aws: LocalAws, tmp_path: Path) -> None:
+    # Given 23 reports due at the same minute (more than two SendMessageBatch calls)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(23):
+        item = definition(f"report-{index:02d}", "0 7 * * *")
+        (folder / f"{item['id']}.yaml").write_text(yaml.safe_dump(item), encoding="utf-8")
+    ticker = build_dispatcher(aws.settings, catalogue_dir=folder)
+    ticker.tick(utc(2026, 11, 23, 5))
+    # When they fall due
+    sent = ticker.tick(utc(2026, 11, 23, 6, 1))
+    # Then all 23 are queued, once each
+    assert len(sent) == 23
+    assert sorted(message.report_id for message in queued(aws)) == [f"report-{index:02d}" for index in range(23)]
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "dispatch"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:dispatch"
+    aws_request_id: str = "test-request"
+
+
+def test_handler_ticks_as_of_the_event_time(aws: LocalAws, catalogue: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the dispatch function's environment
+    from functions.dispatch import app
+
+    assert aws.settings.report_queue_url
+    monkeypatch.setenv("STATE_TABLE", aws.settings.state_table)
+    monkeypatch.setenv("REPORT_QUEUE_URL", aws.settings.report_queue_url)
+    monkeypatch.setenv("CATALOGUE_DIR", str(catalogue))
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "timereports-test")
+    get_settings.cache_clear()
+    app.dispatcher.cache_clear()
+    try:
+        # When Scheduler invokes it twice, the second time after Monday 07:00 Berlin
+        first = app.lambda_handler({"at": "2026-11-23T05:30:00Z"}, FakeLambdaContext())  # type: ignore[arg-type]
+        second = app.lambda_handler({"at": "2026-11-23T06:30:00Z"}, FakeLambdaContext())  # type: ignore[arg-type]
+    finally:
+        get_settings.cache_clear()
+        app.dispatcher.cache_clear()
+    # Then the reply lists the runs with their local schedule time and period
+    assert first["enqueued"] == 0
+    assert second["enqueued"] == 2
+    weekly = next(run for run in second["runs"] if run["report_id"] == "weekly-hours")
+    assert weekly["scheduled_local"] == "2026-11-23T07:00:00+01:00"
+    assert (weekly["from"], weekly["to"]) == ("2026-11-16", "2026-11-22")
+    assert len(queued(aws)) == 2
+
+
+def test_cli_dispatch_keeps_its_cursor_across_processes(aws: LocalAws, catalogue: Path) -> None:
+    # Given the `timereports` command pointed at the test's moto server, table and queue
+    assert aws.settings.report_queue_url
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": aws.endpoint,
+        "STATE_TABLE": aws.settings.state_table,
+        "REPORTS_BUCKET": aws.settings.reports_bucket,
+        "SENDER_EMAIL": aws.settings.sender_email,
+        "REPORT_QUEUE_URL": aws.settings.report_queue_url,
+    }
+    command = [sys.executable, "-m", "timereports.cli", "dispatch", "--catalogue", str(catalogue), "--local", "--at"]
+
+    def dispatch(at: str) -> list[dict[str, Any]]:
+        done = subprocess.run([*command, at], env=environment, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+    # When it ticks twice, in two processes
+    first = dispatch("2026-11-23T05:30:00Z")
+    second = dispatch("2026-11-23T07:30:00+01:00")
+    # Then the second process saw the first one's cursor: it sends only the runs due between the two ticks
+    assert first == []
+    assert sorted((line["report_id"], line["scheduled_at"], line["from"], line["to"]) for line in second) == [
+        ("hourly-hours", "2026-11-23T06:00:00Z", "2026-11-23", "2026-11-23"),
+        ("weekly-hours", "2026-11-23T06:00:00Z", "2026-11-16", "2026-11-22"),
+    ]
+    assert len(queued(aws)) == 2

@@ -1,0 +1,146 @@
+"""The run_report Lambda, invoked in-process with the events/ files, against moto and the simulator.
+
+Given the environment the template gives the function (pointing at moto and the simulator), when the
+handler receives each sample event, then the CSV lands in S3 and the email that SES sent carries the
+same bytes, with the totals of an independent sum over the simulator's data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from timereports import service
+from timereports.config import get_settings
+from timereports.errors import IntervalsAuthError
+from timereports.intervals.dataset import ADMIN_TOKEN
+
+from tests.support.lambda_context import FakeLambdaContext
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The function's environment as template.yaml sets it, with moto and the simulator behind it."""
+    environment = {
+        "STATE_TABLE": aws.settings.state_table,
+        "REPORTS_BUCKET": aws.settings.reports_bucket,
+        "SENDER_EMAIL": aws.settings.sender_email,
+        "REPORT_QUEUE_URL": aws.settings.report_queue_url,
+        "INTERVALS_API_URL": simulator.url,
+        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
+        "CATALOGUE_DIR": str(CATALOGUE),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "timereports",
+        "POWERTOOLS_METRICS_NAMESPACE": "Timereports",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    service._catalogue.cache_clear()
+    yield aws
+    get_settings.cache_clear()
+    service._catalogue.cache_clear()
+
+
+def handler() -> Any:
+    from functions.run_report import app
+
+    return app.lambda_handler
+
+
+def expected_total_hours(dataset: Any, start: str, end: str) -> Decimal:
+    """An independent sum: every entry of the period, straight from the simulator's data."""
+    return sum(
+        (Decimal(str(entry["time"])) for entry in dataset.time if start <= str(entry["date"]) <= end), Decimal(0)
+    )
+
+
+def csv_rows(body: bytes) -> list[list[str]]:
+    assert body.startswith(b"\xef\xbb\xbf"), "the CSV starts with a UTF-8 byte-order mark"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def test_inline_definition_is_archived_and_emailed(deployed: Any, dataset: Any) -> None:
+    # Given the Scheduler's sample event with an inline weekly definition
+    event = load_event("run_report_inline.json")
+
+    # When the handler runs it
+    reply = handler()(event, FakeLambdaContext())
+
+    # Then the CSV is in S3 under the period's key, and the email carries the same bytes
+    assert reply["status"] == "delivered"
+    assert (reply["period_from"], reply["period_to"]) == ("2026-11-16", "2026-11-22")
+    stored = deployed.s3.get_object(Bucket=deployed.settings.reports_bucket, Key=reply["s3_key"])
+    body = stored["Body"].read()
+    assert stored["ContentType"].startswith("text/csv")
+    assert stored["ServerSideEncryption"] == "AES256"
+    (message,) = deployed.sent_messages()
+    assert message["To"] == "ops@example.com"
+    assert message["Subject"] == "Hours by project, 2026-11-16 to 2026-11-22"
+    kinds = [part.get_content_type() for part in message.walk() if not part.is_multipart()]
+    assert kinds[:2] == ["text/plain", "text/html"]
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "text/csv"
+    assert attachment.get_payload(decode=True) == body
+
+    # And the totals equal an independent sum of the simulator's entries, to the cent
+    rows = csv_rows(body)
+    header, total = rows[0], rows[-1]
+    assert total[0] == "TOTAL"
+    incurred = Decimal(total[header.index("incurred_hours")])
+    assert incurred == expected_total_hours(dataset, "2026-11-16", "2026-11-22").quantize(
+        Decimal("0.01")
+    )
+    assert reply["rows"] == len(rows) - 2
+
+
+
+
+def test_duplicate_queue_message_sends_one_email(deployed: Any) -> None:
+    # Given the dispatcher's message for one scheduled run
+    event = load_event("sqs_run_report.json")
+
+    # When SQS delivers it twice (a retry, or at-least-once delivery)
+    first = handler()(event, FakeLambdaContext())
+    second = handler()(event, FakeLambdaContext())
+
+    # Then both succeed, and exactly one email went out
+    assert first == {"batchItemFailures": []}
+    assert second == {"batchItemFailures": []}
+    assert len(deployed.sent_emails()) == 1
+
+
+def test_catalogue_event_runs_the_catalogue_report(deployed: Any) -> None:
+    reply = handler()(load_event("run_report_catalogue.json"), FakeLambdaContext())
+
+    assert reply["report_id"] == "weekly-hours-by-project"
+    assert reply["status"] in {"delivered", "empty_notice"}
+    assert len(deployed.sent_emails()) == 1
+
+
+def test_bad_token_fails_clearly_and_sends_nothing(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a revoked token
+    monkeypatch.setenv("INTERVALS_API_TOKEN", "Revoked0000")
+    get_settings.cache_clear()
+
+    # When the handler runs, then it raises the auth error (the Scheduler retries, then dead-letters)
+    with pytest.raises(IntervalsAuthError):
+        handler()(load_event("run_report_inline.json"), FakeLambdaContext())
+
+    # And nothing was archived or sent
+    assert deployed.sent_emails() == []
+    listing = deployed.s3.list_objects_v2(Bucket=deployed.settings.reports_bucket)
+    assert listing.get("KeyCount", 0) == 0

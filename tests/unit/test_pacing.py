@@ -1,0 +1,141 @@
+"""The sliding-window pacer, on a fake clock: never more than the limit in any 60 seconds, and slower after code 12."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from timereports.intervals.pacing import MIN_REQUESTS_PER_MINUTE, RequestPacer
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+def most_in_any_window(starts: list[float], window: float = 60.0) -> int:
+    """The largest number of starts inside any half-open window [t, t + window)."""
+    ordered = sorted(starts)
+    best, low = 0, 0
+    for high, start in enumerate(ordered):
+        while start - ordered[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def test_requests_within_the_limit_start_at_once() -> None:
+    # Given a pacer of 5 a minute
+    clock = FakeClock()
+    pacer = RequestPacer(5, clock=clock, sleep=clock.sleep)
+    # When 5 requests start
+    waits = [pacer.acquire() for _ in range(5)]
+    # Then none waited
+    assert waits == [0.0] * 5
+    assert clock.sleeps == []
+
+
+def test_the_next_request_waits_until_the_oldest_leaves_the_window() -> None:
+    # Given 5 requests a minute, started 10 s apart
+    clock = FakeClock()
+    pacer = RequestPacer(5, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        pacer.acquire()
+        clock.now += 10
+    # When a sixth starts at t0 + 50
+    waited = pacer.acquire()
+    # Then it waits until t0 + 60 (a full window after the first)
+    assert waited == pytest.approx(10.0)
+    assert clock.now == pytest.approx(1060.0)
+    assert pacer.waited_seconds == pytest.approx(10.0)
+
+
+def test_a_burst_never_exceeds_the_limit_in_any_window() -> None:
+    # Given 90 a minute and 400 requests asked for at once, with bits of work between them
+    clock = FakeClock()
+    pacer = RequestPacer(90, clock=clock, sleep=clock.sleep)
+    starts = []
+    for index in range(400):
+        pacer.acquire()
+        starts.append(clock.now)
+        clock.now += 0.01 * (index % 7)
+    # Then no 60 seconds saw more than 90 starts, and the pacer did not wait more than it had to
+    assert most_in_any_window(starts) == 90
+    # (400 starts need at least 4 full windows; the work between them adds at most 0.06 s each)
+    assert 4 * 60 <= starts[-1] - starts[0] < 4 * 60 + 0.06 * 400
+
+
+def test_slots_handed_to_concurrent_threads_respect_the_window() -> None:
+    # Given a frozen clock and 8 threads taking 50 slots each from a pacer of 30 a minute
+    clock = FakeClock()
+    pacer = RequestPacer(30, clock=clock, sleep=clock.sleep)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        for _ in range(50):
+            slot = clock.now + pacer.reserve_slot()
+            with lock:
+                starts.append(slot)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then the 400 slots never put more than 30 in any minute
+    assert len(starts) == 400
+    assert most_in_any_window(starts) == 30
+
+
+def test_slow_down_halves_the_rate_and_spaces_requests() -> None:
+    # Given a pacer of 90 a minute
+    clock = FakeClock()
+    pacer = RequestPacer(90, clock=clock, sleep=clock.sleep)
+    pacer.acquire()
+    # When the API answers code 12
+    pacer.slow_down()
+    # Then the rate is halved and the next requests come at least 60/45 s apart
+    assert pacer.requests_per_minute == 45
+    starts = []
+    for _ in range(5):
+        pacer.acquire()
+        starts.append(clock.now)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 60 / 45 - 1e-9 for gap in gaps)
+    assert starts[0] >= 1000 + 60 / 45 - 1e-9
+    assert pacer.slowdowns == 1
+
+
+def test_slowing_down_stops_at_a_floor() -> None:
+    # Given a pacer slowed down many times
+    pacer = RequestPacer(90, clock=FakeClock(), sleep=lambda _: None)
+    for _ in range(20):
+        pacer.slow_down()
+    # Then it still lets requests through at the floor rate
+    assert pacer.requests_per_minute == MIN_REQUESTS_PER_MINUTE
+
+
+def test_a_slow_pacer_is_never_sped_up_by_slowing_down() -> None:
+    pacer = RequestPacer(3, clock=FakeClock(), sleep=lambda _: None)
+    pacer.slow_down()
+    assert pacer.requests_per_minute <= 3
+
+
+@pytest.mark.parametrize("rate", [0, 101, 1000])
+def test_rates_outside_the_api_limit_are_refused(rate: int) -> None:
+    # The API allows 100 a minute per IP: a higher setting would only earn code-12 refusals.
+    with pytest.raises(ValueError, match="requests_per_minute"):
+        RequestPacer(rate)
