@@ -30,7 +30,7 @@ PEOPLE = 150
 SEED = 20261123
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SyntheticEntry:
     """What the engine reads of a `TimeEntry`, without pydantic's validation (the API client pays that)."""
 

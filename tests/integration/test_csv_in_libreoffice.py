@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from timereports.render.csv_file import render_csv
+from timereports.render.csv import render_csv
 
 from tests.unit.test_render_csv import tricky_table
 

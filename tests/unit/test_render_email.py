@@ -25,7 +25,7 @@ from timereports.render import (
     render_csv,
     split_recipients,
 )
-from timereports.render.email_message import MESSAGE_ALLOWANCE_BYTES, base64_size
+from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size
 from timereports.report import Cell, Period, ReportTable
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
@@ -287,6 +287,19 @@ def test_link_mode_has_no_attachment_and_the_link_in_both_bodies() -> None:
     assert "2026-05-18 07:30 UTC" in page
 
 
+def test_a_link_given_as_a_url_expires_the_given_seconds_after_sending() -> None:
+    # Given a presigned URL and its lifetime in seconds, as the S3 archive hands them out
+    url = "http://127.0.0.1:5000/bucket/weekly.csv?X-Amz-Expires=21600"
+
+    # When sent as a link
+    message = parsed(build(mode="link", link=url, link_expires_in=6 * 3600)[0])
+
+    # Then the expiry is the send time plus that lifetime, in both bodies
+    assert "The link expires 2026-05-11 13:00 UTC." in body(message, "plain")
+    assert "The link expires 2026-05-11 13:00 UTC." in body(message, "html")
+    assert attachments(message) == []
+
+
 def test_link_mode_needs_a_safe_link() -> None:
     with pytest.raises(ValueError, match="link"):
         build(mode="link")
@@ -394,6 +407,8 @@ MB = 1024 * 1024
         (8 * MB, 20 * MB, "attachment", None, "attachment"),
         (35 * MB, 100 * MB, "attachment", 5 * MB, "gzip"),  # capped at SES's 40 MB
         (100, 10 * MB, "gzip", 50, "gzip"),
+        (100_000, 10 * MB, "auto", None, "attachment"),
+        (8 * MB, 10 * MB, "auto", 1 * MB, "gzip"),
         (100, 10 * MB, "link", 50, "link"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from timereports.dispatch import (
     InMemoryRunQueue,
     RunQueueError,
 )
+from timereports.errors import TimereportsError
 from timereports.events import RunMessage
 from timereports.schedule import fire_times
 from timereports.spec import ReportDefinition, parse_definition
@@ -24,8 +27,8 @@ BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------ fire times
@@ -126,7 +129,7 @@ def test_consecutive_windows_fire_exactly_what_one_window_fires(
     # Given a 36-hour span around a DST change, cut into consecutive windows at random minutes (ticks)
     bounds = [day, *sorted({day + timedelta(minutes=cut) for cut in cuts}), day + timedelta(hours=36)]
     # When each window is evaluated on its own, as successive dispatcher ticks do
-    pieces = [moment for start, end in zip(bounds, bounds[1:], strict=False) for moment in fire_times(cron, zone, start, end)]
+    pieces = [moment for start, end in itertools.pairwise(bounds) for moment in fire_times(cron, zone, start, end)]
     # Then together they fire exactly what the whole span fires: nothing twice, nothing lost
     assert pieces == fire_times(cron, zone, bounds[0], bounds[-1])
 
@@ -205,14 +208,16 @@ def test_an_earlier_tick_after_a_later_one_sends_nothing() -> None:
     assert rig.cursors.cursors["hourly"] == utc(2026, 5, 1, 12)
 
 
-def test_catch_up_keeps_the_latest_runs_within_both_bounds() -> None:
+def test_catch_up_keeps_the_latest_runs_within_both_bounds(caplog: pytest.LogCaptureFixture) -> None:
     # Given an hourly report, a 5-hour catch-up bound and at most 3 runs per report
     rig = Rig(report("hourly", "0 * * * *"), max_catch_up=timedelta(hours=5), max_runs_per_report=3)
     rig.tick(utc(2026, 5, 1, 0, 30))
     # When the next tick comes 10 hours later
-    runs = rig.tick(utc(2026, 5, 1, 10, 30))
-    # Then only the 3 latest runs are sent
+    with caplog.at_level(logging.WARNING, logger="timereports.dispatch"):
+        runs = rig.tick(utc(2026, 5, 1, 10, 30))
+    # Then only the 3 latest runs are sent; the 5 older than the bound and the 2 beyond the count are logged
     assert [run[1] for run in runs] == [utc(2026, 5, 1, 8), utc(2026, 5, 1, 9), utc(2026, 5, 1, 10)]
+    assert [getattr(record, "dropped", None) for record in caplog.records] == [5, 2]
 
 
 def test_unsent_runs_put_the_window_back_for_the_next_tick() -> None:
@@ -262,7 +267,8 @@ def test_deferred_runs_go_out_once_when_due() -> None:
     at_reset = rig.tick(reset)
     after = rig.tick(reset + timedelta(minutes=5))
     # Then the run goes out once at the reset, the paused one stays parked, the deleted report's is dropped
-    assert before == [] and after == []
+    assert before == []
+    assert after == []
     assert at_reset == [("weekly", utc(2026, 11, 23, 6), date(2026, 11, 16), date(2026, 11, 22))]
     assert [run.message.report_id for run in rig.deferred.runs.values()] == ["paused"]
 
@@ -285,3 +291,43 @@ def test_report_states_count_failures_and_reset_on_success() -> None:
     states.record_success("r")
     assert states.record_failure("r") == 1
     assert not states.is_paused("r")
+
+
+def test_catalogue_half_monthly_report_is_sent_on_the_1st_and_16th_for_the_half_before() -> None:
+    # Given the sample catalogue's half-monthly report
+    from pathlib import Path
+
+    from timereports.spec import load_definition
+
+    sample = load_definition(Path(__file__).parents[2] / "reports" / "half-monthly-billable-by-client.yaml")
+    rig = Rig(sample)
+    rig.tick(utc(2026, 12, 31))
+    # When ticks pass through January 2027
+    runs = rig.tick(utc(2027, 1, 1, 12)) + rig.tick(utc(2027, 1, 16, 12))
+    # Then it went out at 07:00 Berlin on the 1st (for 16-31 December) and on the 16th (for 1-15 January)
+    assert runs == [
+        (sample.id, utc(2027, 1, 1, 6), date(2026, 12, 16), date(2026, 12, 31)),
+        (sample.id, utc(2027, 1, 16, 6), date(2027, 1, 1), date(2027, 1, 15)),
+    ]
+
+
+class UnreadableStates(InMemoryReportStates):
+    """A state store whose reads fail, as DynamoDB might."""
+
+    def is_paused(self, report_id: str) -> bool:
+        raise TimereportsError("dispatch: reading the state failed (InternalServerError)")
+
+
+def test_a_failure_after_the_claim_puts_the_window_back() -> None:
+    # Given an hourly report whose state cannot be read on the next tick
+    hourly = report("hourly", "0 * * * *")
+    rig = Rig(hourly)
+    rig.tick(utc(2026, 5, 1, 0, 30))
+    broken = Dispatcher([hourly], rig.cursors, rig.queue, rig.deferred, UnreadableStates())
+    # When that tick fails after claiming its window
+    with pytest.raises(TimereportsError):
+        broken.tick(utc(2026, 5, 1, 1, 30))
+    # Then nothing was sent, the cursor is back, and the next working tick sends the run
+    assert rig.queue.sent == []
+    assert rig.cursors.cursors["hourly"] == utc(2026, 5, 1, 0, 30)
+    assert [run[1] for run in rig.tick(utc(2026, 5, 1, 1, 35))] == [utc(2026, 5, 1, 1)]

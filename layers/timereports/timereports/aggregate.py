@@ -9,6 +9,7 @@ the renderers.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -21,7 +22,7 @@ from timereports.views import GroupSums, view_for
 
 ZERO = Decimal(0)
 GroupKey = tuple[Hashable, ...]
-# A group's running sums: [incurred hours, billable hours, entries, billable amount] (a list: mutated in place).
+# A group's running sums: [billable hours, non-billable hours, entries, billable amount] (mutated in place).
 Accumulator = list[Any]
 
 
@@ -44,7 +45,7 @@ def aggregate(
     view = view_for(definition.view)
     groups, labels = _accumulate(
         entries,
-        key_of=_group_key_function(attributes),
+        key_reader=_group_key_reader(attributes),
         keep=_entry_filter(definition, resolver),
         attributes=attributes,
         period=period,
@@ -53,59 +54,81 @@ def aggregate(
     return _table(definition, period, attributes, groups, labels)
 
 
+@dataclass(frozen=True, slots=True)
+class _KeyReader:
+    """How the hot loop reads a group key: `read(entry)` when no level needs the approval tag, else
+    `read(entry, approval)`; a single plain field comes back bare (not in a 1-tuple) and is wrapped later."""
+
+    read: Callable[..., Any]
+    takes_approval: bool
+    bare: bool
+
+
+def _group_key_reader(attributes: list[Attribute]) -> _KeyReader:
+    """The cheapest key reader: an `attrgetter` when every level is a plain entry field (the common case)."""
+    fields = [attribute.field for attribute in attributes]
+    if all(fields):
+        return _KeyReader(attrgetter(*fields), takes_approval=False, bare=len(fields) == 1)  # type: ignore[arg-type]
+    keys = [attribute.key for attribute in attributes]
+    read: Callable[[EntryLike, bool | None], GroupKey]
+    if len(keys) == 1:
+        (first,) = keys
+        read = lambda entry, approval: (first(entry, approval),)  # noqa: E731
+    elif len(keys) == 2:
+        first, second = keys
+        read = lambda entry, approval: (first(entry, approval), second(entry, approval))  # noqa: E731
+    else:
+        read = lambda entry, approval: tuple([key(entry, approval) for key in keys])  # noqa: E731
+    return _KeyReader(read, takes_approval=True, bare=False)
+
+
 def _accumulate(
     entries: Iterable[tuple[EntryLike, bool | None]],
     *,
-    key_of: Callable[[EntryLike, bool | None], GroupKey],
+    key_reader: _KeyReader,
     keep: EntryPredicate | None,
     attributes: list[Attribute],
     period: Period,
     with_amounts: bool,
 ) -> tuple[dict[GroupKey, Accumulator], dict[GroupKey, tuple[str, ...]]]:
-    """The hot loop: one pass, one dict look-up and a few Decimal additions per entry."""
-    groups: dict[GroupKey, Accumulator] = {}
-    labels: dict[GroupKey, tuple[str, ...]] = {}
+    """The hot loop: one pass; per entry one key read, one dict look-up and two or three Decimal operations.
+
+    Billable and non-billable hours are summed apart (incurred is their sum, taken once per group at the
+    end), so each entry costs one hour addition whatever its flag.
+    """
+    groups: dict[Any, Accumulator] = {}
+    first_entries: dict[Any, EntryLike] = {}  # the entry that opened each group names it
     first_day, last_day = period.start, period.end
+    read_key, takes_approval = key_reader.read, key_reader.takes_approval
     for entry, approval in entries:
         day = entry.date
         if day < first_day or day > last_day:
             continue
         if keep is not None and not keep(entry, approval):
             continue
-        key = key_of(entry, approval)
+        key = read_key(entry, approval) if takes_approval else read_key(entry)
         sums = groups.get(key)
         if sums is None:
             sums = groups[key] = [ZERO, ZERO, 0, ZERO]
-            labels[key] = tuple(attribute.label(entry, part) for attribute, part in zip(attributes, key, strict=True))
+            first_entries[key] = entry
         hours = entry.time
-        sums[0] += hours
         sums[2] += 1
         if entry.billable:
-            sums[1] += hours
+            sums[0] += hours
             if with_amounts:
                 rate = entry.hourlyrate
                 if rate:  # a missing rate counts 0
                     sums[3] += hours * rate
+        else:
+            sums[1] += hours
+    if key_reader.bare:
+        groups = {(key,): sums for key, sums in groups.items()}
+        first_entries = {(key,): entry for key, entry in first_entries.items()}
+    labels = {
+        key: tuple(attribute.label(entry, part) for attribute, part in zip(attributes, key, strict=True))
+        for key, entry in first_entries.items()
+    }
     return groups, labels
-
-
-def _group_key_function(attributes: list[Attribute]) -> Callable[[EntryLike, bool | None], GroupKey]:
-    """One call giving an entry's group key: an `attrgetter` when every level is a plain entry field."""
-    fields = [attribute.field for attribute in attributes]
-    if all(fields):
-        if len(fields) == 1:
-            single = attrgetter(fields[0])  # type: ignore[arg-type]
-            return lambda entry, _approval: (single(entry),)
-        several = attrgetter(*fields)  # type: ignore[arg-type]
-        return lambda entry, _approval: several(entry)  # type: ignore[no-any-return]
-    keys = [attribute.key for attribute in attributes]
-    if len(keys) == 1:
-        (first,) = keys
-        return lambda entry, approval: (first(entry, approval),)
-    if len(keys) == 2:
-        first, second = keys
-        return lambda entry, approval: (first(entry, approval), second(entry, approval))
-    return lambda entry, approval: tuple([key(entry, approval) for key in keys])
 
 
 def _entry_filter(definition: ReportDefinition, resolver: AttributeResolver) -> EntryPredicate | None:
@@ -148,7 +171,8 @@ def _table(
     total_hours = total_billable = total_amount = ZERO
     total_entries = 0
     for key in sorted(groups, key=order):
-        incurred, billable, count, amount = groups[key]
+        billable, nonbillable, count, amount = groups[key]
+        incurred = billable + nonbillable
         total_hours += incurred
         total_billable += billable
         total_entries += count

@@ -216,6 +216,8 @@ class _Claim:
     previous: datetime
     at: datetime
     messages: list[RunMessage] = field(default_factory=list)
+    stale: int = 0  # fire times dropped for being older than the catch-up bound (counted up to MAX_COUNTED_DROPS)
+    excess: int = 0  # fire times dropped beyond the per-report bound
 
 
 class Dispatcher:
@@ -258,20 +260,25 @@ class Dispatcher:
         now = _as_utc(at)
         cursors = self._cursors.all()
         claims = [claim for report in self._scheduled if (claim := self._claim(report, cursors.get(report.id), now))]
-        for claim in claims:
-            claim.messages = self._due_runs(claim)
-            if claim.messages and self._paused(claim.report.id):
-                self._log.info(
-                    "report paused: due runs skipped",
-                    extra={"report_id": claim.report.id, "skipped": len(claim.messages)},
-                )
-                claim.messages = []
-        taken = self._take_deferred(now)
-        outgoing = [message for claim in claims for message in claim.messages] + [run.message for run in taken]
+        taken: list[DeferredRun] = []
         try:
+            for claim in claims:
+                if claim.messages and self._paused(claim.report.id):
+                    self._log.info(
+                        "report paused: due runs skipped",
+                        extra={"report_id": claim.report.id, "skipped": len(claim.messages)},
+                    )
+                    claim.messages = []
+            self._take_deferred(now, taken)
+            outgoing = [message for claim in claims for message in claim.messages] + [run.message for run in taken]
             self._queue.send(outgoing)
         except RunQueueError as exc:
             self._put_back(exc.unsent, claims, taken)
+            raise
+        except Exception:
+            # Whatever failed after the claims (a DynamoDB read, a bug), nothing claimed may be lost: put it all back.
+            claimed = [message for claim in claims for message in claim.messages] + [run.message for run in taken]
+            self._put_back(claimed, claims, taken)
             raise
         return outgoing
 
@@ -305,10 +312,11 @@ class Dispatcher:
         )
 
     def _claim(self, report: ReportDefinition, previous: datetime | None, now: datetime) -> _Claim | None:
-        """Move the report's cursor to `now` if no other tick has; the window it covered if this tick won it.
+        """Move the report's cursor to `now` if no other tick has; the window's runs if this tick won it.
 
         Claiming before sending is what keeps two overlapping ticks from both sending: the compare-and-set from the
         value read succeeds for exactly one of them. A tick that loses re-reads and claims what is left, if anything.
+        The runs are worked out before the claim, so that nothing can fail between winning a window and sending it.
         """
         for _ in range(MAX_CLAIM_ATTEMPTS):
             if previous is None:
@@ -318,50 +326,58 @@ class Dispatcher:
                     return None
             elif previous >= now:
                 return None  # a tick at or after this instant already handled the report: the cursor never goes back
-            elif self._cursors.compare_and_set(report.id, previous, now):
-                return _Claim(report=report, previous=previous, at=now)
+            else:
+                claim = self._plan(report, previous, now)
+                if self._cursors.compare_and_set(report.id, previous, now):
+                    self._log_dropped(claim)
+                    return claim
             previous = self._cursors.get(report.id)
         self._log.warning("cursor kept moving under this tick; the next tick will send", extra={"report_id": report.id})
         return None
 
-    def _due_runs(self, claim: _Claim) -> list[RunMessage]:
-        """The claimed window's runs, bounded: fire times older than `max_catch_up` or beyond the latest
-        `max_runs_per_report` are dropped and logged."""
-        report, start = claim.report, claim.previous
+    def _plan(self, report: ReportDefinition, previous: datetime, now: datetime) -> _Claim:
+        """The runs of the window (previous, now], bounded: fire times older than `max_catch_up`, and all but the
+        latest `max_runs_per_report`, are dropped (and counted for the log)."""
         assert report.schedule is not None
         cron, zone = report.schedule.cron, report.schedule_timezone
-        oldest_kept = claim.at - self.max_catch_up
+        claim = _Claim(report=report, previous=previous, at=now)
+        start = previous
+        oldest_kept = now - self.max_catch_up
         if start < oldest_kept:
-            stale = sum(1 for _ in islice(iter_fire_times(cron, zone, start, oldest_kept), MAX_COUNTED_DROPS))
-            if stale:
-                self._log.warning(
-                    "missed runs older than the catch-up bound dropped",
-                    extra={
-                        "report_id": report.id,
-                        "dropped": stale,
-                        "missed_since": start.isoformat(),
-                        "oldest_kept": oldest_kept.isoformat(),
-                    },
-                )
+            claim.stale = sum(1 for _ in islice(iter_fire_times(cron, zone, start, oldest_kept), MAX_COUNTED_DROPS))
             start = oldest_kept
         due: deque[datetime] = deque(maxlen=self.max_runs_per_report)
         count = 0
-        for fired in iter_fire_times(cron, zone, start, claim.at):
+        for fired in iter_fire_times(cron, zone, start, now):
             due.append(fired)
             count += 1
-        if count > len(due):
+        claim.excess = count - len(due)
+        claim.messages = [self.message_for(report, fired) for fired in due]
+        return claim
+
+    def _log_dropped(self, claim: _Claim) -> None:
+        if claim.stale:
+            self._log.warning(
+                "missed runs older than the catch-up bound dropped",
+                extra={
+                    "report_id": claim.report.id,
+                    "dropped": claim.stale,
+                    "missed_since": claim.previous.isoformat(),
+                    "oldest_kept": (claim.at - self.max_catch_up).isoformat(),
+                },
+            )
+        if claim.excess:
             self._log.warning(
                 "missed runs beyond the per-report bound dropped (the latest are sent)",
-                extra={"report_id": report.id, "dropped": count - len(due), "sent": len(due)},
+                extra={"report_id": claim.report.id, "dropped": claim.excess, "sent": len(claim.messages)},
             )
-        return [self.message_for(report, fired) for fired in due]
 
     def _paused(self, report_id: str) -> bool:
         return self._state is not None and self._state.is_paused(report_id)
 
-    def _take_deferred(self, now: datetime) -> list[DeferredRun]:
-        """The deferred runs due by `now` that this tick removed: removal is the claim, as with cursors."""
-        taken: list[DeferredRun] = []
+    def _take_deferred(self, now: datetime, taken: list[DeferredRun]) -> None:
+        """Add to `taken` the deferred runs due by `now` that this tick removed: removal is the claim, as with
+        cursors. `taken` grows as it goes, so that a failure half-way still knows which runs to put back."""
         for run in self._deferred.due(now):
             report_id = run.message.report_id
             if report_id not in self.catalogue:
@@ -376,7 +392,6 @@ class Dispatcher:
                 continue  # stays parked: it goes out once the report is resumed
             if self._deferred.remove(run):
                 taken.append(run)
-        return taken
 
     def _put_back(self, unsent: Sequence[RunMessage], claims: list[_Claim], taken: list[DeferredRun]) -> None:
         """Undo the claims whose messages did not all go out, so that the next tick sends them again.

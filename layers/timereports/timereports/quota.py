@@ -362,8 +362,8 @@ class DynamoDBQuotaLedger:
             )
             if updated is not None or not old_item or _number(old_item, "used", 0) == 0:
                 return
-            # Fewer units than the refund are counted (observe() or a concurrent refund lowered our share): floor at
-            # zero, but only while that is still true, since a reservation may have landed since.
+            # Fewer units are counted than the refund gives back (a concurrent refund, or a caller returning more than
+            # it reserved): floor at zero, but only while that is still true, since a reservation may have landed.
             updated, _ = self._update(
                 today,
                 "SET #used = :zero",

@@ -142,18 +142,19 @@ class ReportRunner:
         from .plan import plan_queries, reference_needs
 
         self._client.sync_quota()
-        reference = self._client.reference_data(reference_needs(definition))
+        reference = self._client.reference_data(set(reference_needs(definition)))
         plan = plan_queries(definition, period, reference)
 
         def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
-            for pull in plan.pulls:
-                for entry in self._client.iter_time(pull.query):
-                    yield entry, pull.approved
+            # Each pull's entries carry the approval that pull asked for (None when approval was not asked).
+            for query in plan.queries:
+                for entry in self._client.iter_time(query):
+                    yield entry, query.approved
 
-        return aggregate(tagged_entries(), definition, reference, period, plan=plan)
+        return aggregate(tagged_entries(), definition, reference, period)
 
     def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
-        if definition.delivery.empty == "skip":
+        if definition.delivery is None or definition.delivery.empty == "skip":
             record.status = "empty_skipped"
             return RunOutcome(record=record)
         from .render.email import build_empty_notice
@@ -165,6 +166,7 @@ class ReportRunner:
             cc=list(definition.delivery.cc),
             bcc=list(definition.delivery.bcc),
             subject_template=definition.delivery.subject,
+            sent_at=self._clock(),
         )
         record.status, record.delivery = "empty_notice", "notice"
         return self._send(emails, record, csv=None)
@@ -172,7 +174,7 @@ class ReportRunner:
     def _deliver_report(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
         from .delivery.s3 import archive_key
         from .render.csv import render_csv
-        from .render.email import build_messages, choose_attachment_mode
+        from .render.email import build_messages, choose_attachment_mode, gzip_csv
 
         csv_bytes = render_csv(table)
         key = archive_key(definition.id, table.period)
@@ -184,7 +186,17 @@ class ReportRunner:
             "generated-at": self._clock().astimezone(UTC).isoformat(timespec="seconds"),
         }
         self._archive.put(key, csv_bytes, metadata)
-        mode = choose_attachment_mode(len(csv_bytes), self._options.attachment_limit_bytes, definition.delivery.attach)
+        if definition.delivery is None:
+            # A one-off without recipients: the archive (and --out) is the delivery.
+            record.status, record.s3_key = "archived", key
+            self._fill_quota(record)
+            return RunOutcome(record=record, csv=csv_bytes)
+        mode = choose_attachment_mode(
+            len(csv_bytes),
+            self._options.attachment_limit_bytes,
+            definition.delivery.attach,
+            gzipped_size=len(gzip_csv(csv_bytes)),
+        )
         link = self._archive.link(key, self._options.link_expiry_seconds) if mode == "link" else None
         emails = build_messages(
             table,
@@ -197,6 +209,7 @@ class ReportRunner:
             mode=mode,
             link=link,
             link_expires_in=self._options.link_expiry_seconds if link else None,
+            sent_at=self._clock(),
         )
         record.status, record.delivery, record.s3_key = "delivered", mode, key
         return self._send(emails, record, csv=csv_bytes)
@@ -204,7 +217,7 @@ class ReportRunner:
     def _send(self, emails: list[Any], record: RunRecord, *, csv: bytes | None) -> RunOutcome:
         sent: list[bytes] = []
         for email in emails:
-            raw = email.message.as_bytes()
+            raw = email.as_bytes()
             record.message_ids.append(self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations))
             record.recipients += len(email.destinations)
             sent.append(raw)

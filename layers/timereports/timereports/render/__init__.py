@@ -3,8 +3,8 @@ except an explicit default for the send time."""
 
 from __future__ import annotations
 
-from timereports.render.csv_file import format_cell, iter_csv_lines, neutralise_formula, render_csv, write_csv
-from timereports.render.email_message import (
+from timereports.render.csv import format_cell, iter_csv_lines, neutralise_formula, render_csv, write_csv
+from timereports.render.email import (
     ATTACHMENT_MODES,
     DEFAULT_MESSAGE_LIMIT_BYTES,
     MAX_RECIPIENTS_PER_MESSAGE,

@@ -21,7 +21,7 @@ import html
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -31,7 +31,7 @@ from math import ceil
 from typing import Literal, get_args
 
 from timereports.errors import DefinitionError
-from timereports.render.csv_file import format_cell
+from timereports.render.csv import format_cell
 from timereports.report import Cell, ReportTable
 
 AttachmentMode = Literal["attachment", "gzip", "link"]
@@ -99,7 +99,7 @@ class CsvLink:
     """Where the CSV can be downloaded when it is not attached (a presigned URL), and until when."""
 
     url: str
-    expires_at: datetime
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,10 @@ def choose_attachment_mode(
 ) -> AttachmentMode:
     """Pick how the CSV travels so that the whole message stays under `limit_bytes` (capped at SES's 40 MB).
 
-    The plain attachment when its base64 form fits (and it is preferred), else the gzipped one when
-    `gzipped_size` is given and fits, else a link. A preference of `link` is always honoured.
+    The plain attachment when its base64 form fits (preference `auto` or `attachment`), else the gzipped one when
+    `gzipped_size` (`len(gzip_csv(csv))`) is given and fits, else a link. A preference of `link` is always honoured.
     """
-    mode = _attachment_mode(preference)
+    mode = "attachment" if preference == "auto" else _attachment_mode(preference)
     if mode == "link":
         return "link"
     budget = min(limit_bytes, SES_MAX_MESSAGE_BYTES) - MESSAGE_ALLOWANCE_BYTES
@@ -298,16 +298,17 @@ def build_messages(
     bcc: Sequence[str] = (),
     subject_template: str = DEFAULT_SUBJECT_TEMPLATE,
     mode: str = "attachment",
-    link: CsvLink | None = None,
+    link: CsvLink | str | None = None,
+    link_expires_in: int | None = None,
     sent_at: datetime | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """The report's messages: one per batch of at most `max_recipients`, each complete with summary and CSV.
 
-    `mode` says how the CSV travels (`attachment`, `gzip`, or `link`, which needs `link`). An empty table gives
-    the short "no time logged" notice instead, never an empty attachment. `sent_at` (timezone-aware, default now)
-    fills the Date header and the Message-ID.
+    `mode` says how the CSV travels: `attachment`, `gzip`, or `link`, which needs `link` (a CsvLink, or a URL
+    with `link_expires_in` seconds from `sent_at`). An empty table gives the short "no time logged" notice
+    instead, never an empty attachment. `sent_at` (timezone-aware, default now) fills Date and Message-ID.
     """
     if table.is_empty:
         return build_empty_notice(
@@ -321,16 +322,19 @@ def build_messages(
             max_recipients=max_recipients,
         )
     attachment_mode = _attachment_mode(mode)
+    moment = _sent_at(sent_at)
+    if isinstance(link, str):
+        expires_at = moment + timedelta(seconds=link_expires_in) if link_expires_in is not None else None
+        link = CsvLink(url=link, expires_at=expires_at)
     if attachment_mode == "link":
         if link is None:
-            raise ValueError("link mode needs the CSV's link and its expiry")
+            raise ValueError("link mode needs the CSV's link")
         _check_link(link)
     elif link is not None:
         raise ValueError(f"a link is only used in link mode, not {attachment_mode!r}")
     from_address = parse_address(sender, "From")
     batches = split_recipients(to, cc, bcc, max_recipients)
     subject = render_subject(subject_template, table)
-    moment = _sent_at(sent_at)
 
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
@@ -399,7 +403,7 @@ def _check_link(link: CsvLink) -> None:
     _refuse_line_breaks(link.url, "CSV link")
     if not link.url.startswith(("https://", "http://")):
         raise ValueError("the CSV link must be an http(s) URL")
-    if link.expires_at.tzinfo is None:
+    if link.expires_at is not None and link.expires_at.tzinfo is None:
         raise ValueError("the CSV link's expiry must be timezone-aware")
 
 
@@ -507,8 +511,10 @@ def _more_rows_sentence(table: ReportTable, mode: AttachmentMode, filename: str,
     return f"Showing the first {shown} of {total:,} rows; all of them are in {where}."
 
 
-def _expiry(link: CsvLink) -> str:
-    return f"{link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+def _expiry_sentence(link: CsvLink) -> str:
+    if link.expires_at is None:
+        return ""
+    return f"The link expires {link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
 
 
 def _footer_text(table: ReportTable) -> str:
@@ -553,7 +559,9 @@ def render_text(
     lines += [line(header), rule, *(line(cells) for cells in body), rule, line(totals), ""]
     lines.append(_more_rows_sentence(table, mode, filename, len(shown_rows)))
     if mode == "link" and link is not None:
-        lines += ["", f"Download the CSV: {link.url}", f"The link expires {_expiry(link)}."]
+        lines += ["", f"Download the CSV: {link.url}"]
+        if link.expires_at is not None:
+            lines.append(_expiry_sentence(link))
     lines += ["", _footer_text(table), ""]
     return "\n".join(lines)
 
@@ -615,7 +623,7 @@ def _link_html(link: CsvLink) -> str:
         '<p style="margin:0 0 16px;">'
         f'<a href="{url}" style="display:inline-block;padding:10px 16px;background:{_ACCENT};color:#ffffff;'
         'text-decoration:none;font-size:16px;font-weight:bold;border-radius:4px;">Download the CSV</a></p>'
-        f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">The link expires {html.escape(_expiry(link))}. '
+        f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">{html.escape(_expiry_sentence(link))} '
         f'If the button does not work, copy this address: <span style="word-break:break-all;">{url}</span></p>'
     )
 
