@@ -11,7 +11,8 @@ BENCHMARKS = ["bench.bench_startup", "bench.bench_aggregate", "bench.bench_pull"
 
 
 def main() -> int:
-    print(f"# timereports benchmarks — Python {platform.python_version()} on {platform.machine()}, {time.strftime('%Y-%m-%d')}")
+    machine = f"Python {platform.python_version()} on {platform.machine()}"
+    print(f"# timereports benchmarks — {machine}, {time.strftime('%Y-%m-%d')}")
     for name in sys.argv[1:] or BENCHMARKS:
         print(f"\n## {name}", flush=True)
         importlib.import_module(name).main()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from timereports.intervals.dataset import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,8 @@ def test_validate_names_the_field_and_allowed_values(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     line = assert_one_clean_line(result)
-    assert "view" in line and "time_fees_hours" in line
+    assert "view" in line
+    assert "time_fees_hours" in line
 
 
 def test_run_writes_csv_email_and_summary(local_env: dict[str, str], simulator: Any, tmp_path: Path) -> None:
@@ -77,7 +79,8 @@ def test_run_writes_csv_email_and_summary(local_env: dict[str, str], simulator: 
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["status"] == "delivered"
     assert (summary["period_from"], summary["period_to"]) == ("2026-11-16", "2026-11-22")
-    assert summary["api_requests"] >= 1 and summary["quota_limit"] == 6000
+    assert summary["api_requests"] >= 1
+    assert summary["quota_limit"] == 6000
     csv_bytes = (tmp_path / "weekly-hours-by-project.csv").read_bytes()
     assert csv_bytes.startswith(b"\xef\xbb\xbf")
     assert b"TOTAL" in csv_bytes
@@ -118,7 +121,8 @@ def test_bad_token_is_one_line_exit_3_and_no_email(
 
 def test_unreachable_api_is_one_line_exit_5(local_env: dict[str, str], tmp_path: Path) -> None:
     result = timereports(
-        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+        "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", "http://127.0.0.1:9",
+        "--out", str(tmp_path),
         env=local_env | {"INTERVALS_MAX_RETRY_SECONDS": "2"},
     )  # fmt: skip
 
@@ -138,5 +142,6 @@ def test_spent_quota_is_one_line_exit_4_naming_the_reset(
 
     assert result.returncode == 4
     line = assert_one_clean_line(result)
-    assert "quota" in line.lower() and "00:00" in line
+    assert "quota" in line.lower()
+    assert "00:00" in line
     assert simulator.requests_counted == 0

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.lambda_context import FakeLambdaContext
 from timereports import service
 from timereports.config import get_settings
 from timereports.errors import IntervalsAuthError
 from timereports.intervals.dataset import ADMIN_TOKEN
-
-from tests.support.lambda_context import FakeLambdaContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
@@ -101,12 +101,8 @@ def test_inline_definition_is_archived_and_emailed(deployed: Any, dataset: Any) 
     header, total = rows[0], rows[-1]
     assert total[0] == "TOTAL"
     incurred = Decimal(total[header.index("incurred_hours")])
-    assert incurred == expected_total_hours(dataset, "2026-11-16", "2026-11-22").quantize(
-        Decimal("0.01")
-    )
+    assert incurred == expected_total_hours(dataset, "2026-11-16", "2026-11-22").quantize(Decimal("0.01"))
     assert reply["rows"] == len(rows) - 2
-
-
 
 
 def test_duplicate_queue_message_sends_one_email(deployed: Any) -> None:

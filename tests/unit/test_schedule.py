@@ -17,6 +17,7 @@ from timereports.dispatch import (
     InMemoryReportStates,
     InMemoryRunQueue,
     RunQueueError,
+    SqsRunQueue,
 )
 from timereports.errors import TimereportsError
 from timereports.events import RunMessage
@@ -331,3 +332,50 @@ def test_a_failure_after_the_claim_puts_the_window_back() -> None:
     assert rig.queue.sent == []
     assert rig.cursors.cursors["hourly"] == utc(2026, 5, 1, 0, 30)
     assert [run[1] for run in rig.tick(utc(2026, 5, 1, 1, 35))] == [utc(2026, 5, 1, 1)]
+
+
+class FlakySqs:
+    """A stand-in SQS client: fails the entries named in `failures`, one reply after another."""
+
+    def __init__(self, *failures: list[dict[str, Any]]) -> None:
+        self.failures = list(failures)
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(Entries)
+        failed = self.failures.pop(0) if self.failures else []
+        return {"Successful": [], "Failed": failed}
+
+
+def hourly_messages(count: int) -> list[RunMessage]:
+    return [deferred_message("hourly", utc(2026, 5, 1) + timedelta(hours=hour)) for hour in range(count)]
+
+
+def test_sqs_queue_retries_failed_entries_in_batches_of_ten() -> None:
+    # Given 12 messages and an SQS that throttles one entry of the first batch once
+    sqs = FlakySqs([{"Id": "3", "SenderFault": False, "Code": "InternalError"}])
+    pauses: list[float] = []
+    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs", sqs, sleep=pauses.append)
+    # When they are sent
+    queue.send(hourly_messages(12))
+    # Then a batch of 10, the failed entry again after a pause, and the last 2; no FIFO attributes
+    assert [len(entries) for entries in sqs.calls] == [10, 1, 2]
+    assert sqs.calls[1][0]["MessageBody"] == hourly_messages(12)[3].to_json()
+    assert len(pauses) == 1
+    assert "MessageDeduplicationId" not in sqs.calls[0][0]
+
+
+def test_sqs_queue_raises_with_every_unsent_message_on_a_sender_fault() -> None:
+    # Given an SQS that refuses an entry of the first batch as malformed
+    sqs = FlakySqs([{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}])
+    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs.fifo", sqs, sleep=lambda _: None)
+    messages = hourly_messages(12)
+    # When they are sent
+    with pytest.raises(RunQueueError) as raised:
+        queue.send(messages)
+    # Then no retry is made, and the error lists the refused message and the batch never sent
+    assert len(sqs.calls) == 1
+    assert raised.value.unsent == [messages[0], *messages[10:]]
+    # And a FIFO queue gets a deduplication id per run
+    assert sqs.calls[0][0]["MessageGroupId"] == "hourly"
+    assert len({entry["MessageDeduplicationId"] for entry in sqs.calls[0]}) == 10

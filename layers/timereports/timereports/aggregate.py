@@ -22,8 +22,18 @@ from timereports.views import GroupSums, view_for
 
 ZERO = Decimal(0)
 GroupKey = tuple[Hashable, ...]
-# A group's running sums: [billable hours, non-billable hours, entries, billable amount] (mutated in place).
-Accumulator = list[Any]
+
+
+class Accumulator:
+    """A group's running sums, mutated in place (slots: the cheapest attribute updates Python has)."""
+
+    __slots__ = ("billable_amount", "billable_hours", "entries", "nonbillable_hours")
+
+    def __init__(self) -> None:
+        self.billable_hours = ZERO
+        self.nonbillable_hours = ZERO
+        self.entries = 0
+        self.billable_amount = ZERO
 
 
 def aggregate(
@@ -109,18 +119,18 @@ def _accumulate(
         key = read_key(entry, approval) if takes_approval else read_key(entry)
         sums = groups.get(key)
         if sums is None:
-            sums = groups[key] = [ZERO, ZERO, 0, ZERO]
+            sums = groups[key] = Accumulator()
             first_entries[key] = entry
         hours = entry.time
-        sums[2] += 1
+        sums.entries += 1
         if entry.billable:
-            sums[0] += hours
+            sums.billable_hours += hours
             if with_amounts:
                 rate = entry.hourlyrate
                 if rate:  # a missing rate counts 0
-                    sums[3] += hours * rate
+                    sums.billable_amount += hours * rate
         else:
-            sums[1] += hours
+            sums.nonbillable_hours += hours
     if key_reader.bare:
         groups = {(key,): sums for key, sums in groups.items()}
         first_entries = {(key,): entry for key, entry in first_entries.items()}
@@ -171,8 +181,9 @@ def _table(
     total_hours = total_billable = total_amount = ZERO
     total_entries = 0
     for key in sorted(groups, key=order):
-        billable, nonbillable, count, amount = groups[key]
-        incurred = billable + nonbillable
+        sums = groups[key]
+        billable, count, amount = sums.billable_hours, sums.entries, sums.billable_amount
+        incurred = billable + sums.nonbillable_hours
         total_hours += incurred
         total_billable += billable
         total_entries += count

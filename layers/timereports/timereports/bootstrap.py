@@ -171,11 +171,11 @@ def build_runner(
     )
 
 
-def build_dispatcher(settings: Settings, catalogue_dir: Any = None) -> Any:
+def build_dispatcher(settings: Settings, catalogue_dir: Any = None, *, logger: Any = None) -> Any:
     """The dispatcher over the catalogue, with its DynamoDB cursor and the SQS run queue."""
     from . import dispatch
 
-    return dispatch.build_dispatcher(settings, catalogue_dir=catalogue_dir)
+    return dispatch.build_dispatcher(settings, catalogue_dir=catalogue_dir, logger=logger)
 
 
 def build_deferred_runs(settings: Settings) -> Any:
@@ -183,3 +183,10 @@ def build_deferred_runs(settings: Settings) -> Any:
     from . import dispatch
 
     return dispatch.build_deferred_runs(settings)
+
+
+def build_report_states(settings: Settings) -> Any:
+    """Per-report consecutive failures and pauses."""
+    from . import dispatch
+
+    return dispatch.build_report_states(settings)

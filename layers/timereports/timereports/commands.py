@@ -122,13 +122,13 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
             return pull_entries(client, start, end, stream, query=query)
 
 
-def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, str]]:
-    """`timereports dispatch`: one dispatcher tick as of `at`; returns the messages it enqueued."""
+def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
+    """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
     from .bootstrap import build_dispatcher
 
     with open_session(local=local, needs_api=False) as session:
         dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
-        return [message.model_dump(mode="json", by_alias=True) for message in dispatcher.tick(at)]
+        return [dispatcher.describe(message) for message in dispatcher.tick(at)]
 
 
 def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:

@@ -64,9 +64,7 @@ class Settings(BaseModel):
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
     failures_before_pause: int = Field(3, ge=1)
 
-    @field_validator(
-        "intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before"
-    )
+    @field_validator("intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # CloudFormation cannot leave a variable out, so an empty optional parameter arrives as "".

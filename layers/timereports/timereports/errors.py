@@ -62,7 +62,7 @@ class IntervalsRequestError(IntervalsError):
 
 
 class IntervalsRateLimitError(IntervalsError):
-    """"Requests too fast" (HTTP 400, code 12). Retryable after slowing down."""
+    """ "Requests too fast" (HTTP 400, code 12). Retryable after slowing down."""
 
     retryable = True
 

@@ -111,9 +111,20 @@ class DynamoDBRunHistory:
         records = []
         for item in reply.get("Items", []):
             plain = {key: self._deserializer.deserialize(value) for key, value in item.items()}
-            plain = {key: int(value) if key in _INT_FIELDS and value is not None else value for key, value in plain.items()}
+            plain = {
+                key: int(value) if key in _INT_FIELDS and value is not None else value for key, value in plain.items()
+            }
             records.append(RunRecord.model_validate(plain))
         return records
 
 
-_INT_FIELDS = {"rows", "entries", "api_requests", "quota_used", "quota_remaining", "quota_limit", "recipients", "duration_ms"}
+_INT_FIELDS = {
+    "rows",
+    "entries",
+    "api_requests",
+    "quota_used",
+    "quota_remaining",
+    "quota_limit",
+    "recipients",
+    "duration_ms",
+}

@@ -7,6 +7,7 @@ with an identity (report id + scheduled time) delivers once, whoever asks twice,
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -218,7 +219,9 @@ class ReportRunner:
         sent: list[bytes] = []
         for email in emails:
             raw = email.as_bytes()
-            record.message_ids.append(self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations))
+            record.message_ids.append(
+                self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations)
+            )
             record.recipients += len(email.destinations)
             sent.append(raw)
         record.message_id = record.message_ids[0] if record.message_ids else None
@@ -268,8 +271,7 @@ class ReportRunner:
             duration_ms=int((time.monotonic() - started) * 1000),
             api_requests=self._client.requests_sent,
         )
-        try:
+        # The ledger being unreachable must not hide the run's own error.
+        with contextlib.suppress(TimereportsError):
             self._fill_quota(record)
-        except TimereportsError:
-            pass  # the ledger being unreachable must not hide the run's own error
         self._history.record(record)

@@ -6,13 +6,12 @@ call the same code in-process with moto and the simulator.
 
 from __future__ import annotations
 
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .config import Settings, get_settings
-from .errors import DefinitionError, QuotaExhaustedError
+from .errors import DefinitionError, QuotaExhaustedError, TimereportsError
 from .events import DirectRunEvent, RunMessage
 from .history import RunRecord
 from .report import Period
@@ -46,7 +45,9 @@ def run_direct(event: DirectRunEvent, *, settings: Settings | None = None, lambd
         definition = catalogue_definition(str(event.report_id), settings)
     runner = build_runner(settings, definition.account, lambda_context=lambda_context)
     request = RunRequest(definition=definition, today=event.today, scheduled_at=event.scheduled_at, force=event.force)
-    return runner.run(request).record
+    if event.scheduled_at is None:
+        return runner.run(request).record  # a one-off: its caller sees the error; no failure bookkeeping
+    return _run_scheduled(runner, request, settings)
 
 
 def run_message(message: RunMessage, *, settings: Settings | None = None, lambda_context: Any = None) -> RunRecord:
@@ -68,7 +69,7 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
         force=message.force,
     )
     try:
-        return runner.run(request).record
+        return _run_scheduled(runner, request, settings)
     except QuotaExhaustedError as exc:
         build_deferred_runs(settings).defer(message, until=exc.resets_at)
         return RunRecord(
@@ -80,3 +81,32 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
             error=str(exc),
             retry_after=exc.resets_at.isoformat(),
         )
+
+
+def _run_scheduled(runner: Any, request: Any, settings: Settings) -> RunRecord:
+    """Run a scheduled report, keeping its failure count, owner notices and pause state."""
+    policy = _failure_policy(settings)
+    try:
+        record: RunRecord = runner.run(request).record
+    except QuotaExhaustedError:
+        raise  # not the report's fault: deferred to the reset, not counted
+    except TimereportsError as exc:
+        policy.failed(request.definition, request.scheduled_at.isoformat(), exc)
+        raise
+    policy.succeeded(request.definition)
+    return record
+
+
+def _failure_policy(settings: Settings) -> Any:
+    from .bootstrap import aws_client, build_report_states
+    from .delivery.ses import SesMailer
+    from .notices import DynamoDBFailureClaims, FailurePolicy
+
+    return FailurePolicy(
+        states=build_report_states(settings),
+        claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
+        mailer=SesMailer(aws_client("sesv2")),
+        sender=settings.sender_email,
+        default_owner=settings.owner_email,
+        pause_after=settings.failures_before_pause,
+    )

@@ -1,0 +1,143 @@
+"""What happens when a scheduled run fails: the owner hears about it once, and a report that keeps
+failing pauses itself instead of spending quota and filling the dead-letter queue.
+
+A run (report id + scheduled time) may fail several times (SQS retries it before dead-lettering),
+but it counts as one failure and sends one notice: the first failed attempt claims the run with a
+conditional write, and only that attempt counts and notifies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import TimereportsError
+from .spec import ReportDefinition
+
+# A failed run's claim outlives any SQS retry of it (the queue's visibility timeout x max receives).
+FAILURE_CLAIM_TTL = timedelta(days=7)
+
+
+class ReportStates(Protocol):
+    def record_success(self, report_id: str) -> None: ...
+    def record_failure(self, report_id: str) -> int: ...
+    def pause(self, report_id: str, reason: str) -> None: ...
+
+
+class Mailer(Protocol):
+    def send(self, raw_message: bytes, *, sender: str, destinations: list[str]) -> str: ...
+
+
+class FailureClaims(Protocol):
+    def claim(self, report_id: str, run_id: str) -> bool: ...
+
+
+class DynamoDBFailureClaims:
+    """One item per failed run (pk `failure#<report_id>`, sk the run's scheduled time)."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    def claim(self, report_id: str, run_id: str) -> bool:
+        """True for the first failed attempt of this run, False for its retries."""
+        expires = int((datetime.now(UTC) + FAILURE_CLAIM_TTL).timestamp())
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": f"failure#{report_id}"},
+                    "sk": {"S": run_id},
+                    "expires_at": {"N": str(expires)},
+                },
+                # Only the attempt that creates the item counts the failure and notifies the owner.
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise TimereportsError(f"could not record the failure of {report_id}") from exc
+        except BotoCoreError as exc:
+            raise TimereportsError(f"could not record the failure of {report_id}") from exc
+        return True
+
+
+class FailurePolicy:
+    """Counts failed runs per report, notifies the owner once per run, pauses after `pause_after` in a row."""
+
+    def __init__(
+        self,
+        *,
+        states: ReportStates,
+        claims: FailureClaims,
+        mailer: Mailer,
+        sender: str,
+        default_owner: str | None,
+        pause_after: int,
+    ) -> None:
+        self._states = states
+        self._claims = claims
+        self._mailer = mailer
+        self._sender = sender
+        self._default_owner = default_owner
+        self._pause_after = pause_after
+
+    def succeeded(self, definition: ReportDefinition) -> None:
+        self._states.record_success(definition.id)
+
+    def failed(self, definition: ReportDefinition, run_id: str, error: BaseException) -> bool:
+        """Count and report the failure of run `run_id` (once per run); True when the report is now paused."""
+        if not self._claims.claim(definition.id, run_id):
+            return False
+        reason = " ".join(str(error).split()) or type(error).__name__
+        failures = self._states.record_failure(definition.id)
+        paused = failures >= self._pause_after
+        if paused:
+            self._states.pause(definition.id, f"{failures} failed runs in a row; last: {reason}")
+        owner = (definition.delivery.owner if definition.delivery else None) or self._default_owner
+        if owner:
+            message = failure_notice(definition, run_id, reason, failures, paused, sender=self._sender, owner=owner)
+            self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])
+        return paused
+
+
+def failure_notice(
+    definition: ReportDefinition,
+    run_id: str,
+    reason: str,
+    failures: int,
+    paused: bool,
+    *,
+    sender: str,
+    owner: str,
+) -> EmailMessage:
+    """A plain-text notice to the report's owner; the definition's title is already a single line."""
+    message = EmailMessage()
+    state = "paused" if paused else "failed"
+    message["Subject"] = f"timereports: {definition.title} {state}"
+    message["From"] = sender
+    message["To"] = owner
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    lines = [
+        f"The run of report {definition.id!r} scheduled for {run_id} failed, and nothing was sent.",
+        "",
+        f"Reason: {reason}",
+        "",
+        f"Failed runs in a row: {failures}.",
+    ]
+    if paused:
+        lines += [
+            "",
+            "The report is now paused: the dispatcher will not queue it again until it is resumed",
+            f"(set paused to false on the state table's item pk=report#{definition.id}, sk=state; see the README).",
+        ]
+    else:
+        lines += ["", "The run will be retried; you will not be told again about this run."]
+    message.set_content("\n".join(lines))
+    return message

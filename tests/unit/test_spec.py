@@ -1,0 +1,284 @@
+"""Report definitions: valid ones load, and every invalid one is refused with one message naming the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from timereports.errors import DefinitionError
+from timereports.spec import (
+    GROUP_ATTRIBUTES,
+    VIEWS,
+    CustomTimeFrame,
+    load_catalogue,
+    load_definition,
+    parse_definition,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+INVALID = ROOT / "tests" / "data" / "definitions" / "invalid"
+MINIMAL: dict[str, Any] = {"id": "weekly", "title": "Weekly", "delivery": {"to": ["ops@example.com"]}}
+ALL_VIEWS = ", ".join(VIEWS)
+ALL_ATTRIBUTES = ", ".join(GROUP_ATTRIBUTES)
+
+
+def definition_with(**changes: Any) -> dict[str, Any]:
+    return {**MINIMAL, **changes}
+
+
+def test_the_design_example_loads_with_every_field() -> None:
+    # Given the catalogue's weekly report (the example of DESIGN.md)
+    # When it is loaded
+    definition = load_definition(ROOT / "reports" / "weekly-hours-by-project.yaml")
+    # Then every field is read as written, and defaults fill the rest
+    assert definition.id == "weekly-hours-by-project"
+    assert definition.view == "time_fees_hours"
+    assert definition.time_frame == "last_week"
+    assert definition.group_by == ("project_id", "user_id")
+    assert definition.week_start_index == 0
+    assert definition.hours_per_day == Decimal(8)
+    assert definition.schedule is not None and definition.schedule.cron == "0 7 * * MON"
+    assert definition.delivery is not None and definition.delivery.to == ("ops@example.com",)
+    assert definition.delivery.owner == "it@example.com"
+
+
+def test_the_catalogue_loads_every_sample_report_with_unique_ids() -> None:
+    # Given the reports/ directory
+    # When the catalogue is loaded
+    catalogue = load_catalogue(ROOT / "reports")
+    # Then it holds the sample reports, each id once
+    ids = [definition.id for definition in catalogue]
+    assert {"weekly-hours-by-project", "monthly-billable-by-client", "half-monthly-days-by-person"} <= set(ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_defaults_follow_the_resource_management_api() -> None:
+    # Given only the required fields
+    definition = parse_definition(MINIMAL)
+    # Then the defaults are those a Resource Management user expects
+    assert definition.account == "default"
+    assert definition.view == "time_fees_hours"
+    assert definition.time_frame == "this_week"
+    assert definition.group_by == ("project_id",)
+    assert definition.calc_incurred_using == "confirmed-unconfirmed"
+    assert definition.delivery is not None
+    assert (definition.delivery.empty, definition.delivery.attach) == ("notice", "auto")
+
+
+def test_a_custom_time_frame_reads_from_and_to_as_dates() -> None:
+    definition = parse_definition(definition_with(time_frame={"from": "2026-11-01", "to": "2026-11-30"}))
+    assert definition.time_frame == CustomTimeFrame.model_validate({"from": "2026-11-01", "to": "2026-11-30"})
+    assert isinstance(definition.time_frame, CustomTimeFrame)
+    assert (definition.time_frame.start, definition.time_frame.end) == (date(2026, 11, 1), date(2026, 11, 30))
+
+
+@pytest.mark.parametrize(("week_start", "index"), [("monday", 0), ("Sunday", 6), ("saturday", 5), ("WEDNESDAY", 2)])
+def test_any_weekday_can_start_the_week(week_start: str, index: int) -> None:
+    assert parse_definition(definition_with(week_start=week_start)).week_start_index == index
+
+
+def test_filter_values_are_normalised_for_matching() -> None:
+    # Given filters written as YAML users write them
+    definition = parse_definition(
+        definition_with(
+            filters={
+                "billable": {"operation": "inclusion", "values": ["true"]},
+                "client": {"operation": "inclusion", "values": ["Mango &amp; Co", 12]},
+                "week": {"operation": "exclusion", "values": ["2026-11-02"]},
+                "month": {"operation": "inclusion", "values": ["2026-11"]},
+            }
+        )
+    )
+    # Then booleans, decoded names, ids and dates come out
+    assert definition.filters["billable"].values == (True,)
+    assert definition.filters["client"].values == ("Mango & Co", 12)
+    assert definition.filters["week"].values == (date(2026, 11, 2),)
+    assert definition.filters["month"].values == ("2026-11",)
+
+
+def test_the_schedule_runs_in_the_report_zone_unless_it_names_its_own() -> None:
+    definition = parse_definition(definition_with(timezone="Europe/Berlin", schedule={"cron": "0 7 * * MON"}))
+    assert definition.schedule_timezone == "Europe/Berlin"
+    definition = parse_definition(
+        definition_with(timezone="Europe/Berlin", schedule={"cron": "0 7 * * MON", "timezone": "America/New_York"})
+    )
+    assert definition.schedule_timezone == "America/New_York"
+
+
+def test_the_subject_template_fills_title_and_period() -> None:
+    definition = parse_definition(
+        definition_with(delivery={"to": ["a@example.com"], "subject": "{title}: {from} to {to} {{draft}}"})
+    )
+    assert definition.delivery is not None
+    subject = definition.delivery.render_subject("Hours", date(2026, 11, 2), date(2026, 11, 8))
+    assert subject == "Hours: 2026-11-02 to 2026-11-08 {draft}"
+
+
+def test_recipients_are_listed_once_across_to_cc_and_bcc() -> None:
+    definition = parse_definition(
+        definition_with(delivery={"to": ["a@example.com"], "cc": ["b@example.com"], "bcc": ["a@example.com"]})
+    )
+    assert definition.delivery is not None
+    assert definition.delivery.recipients == ("a@example.com", "b@example.com")
+
+
+# Each invalid input, and the one message that must name its field and the allowed values.
+INVALID_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"view": "utilization"}, "view: 'utilization' is not supported: "),
+    ({"view": "utilization"}, f"has no Intervals meaning yet; allowed: {ALL_VIEWS}"),
+    ({"view": "budgets_hours"}, "view: 'budgets_hours' is not supported: this Resource Management view has no"),
+    ({"view": "hours"}, f"view: 'hours' is not supported; allowed: {ALL_VIEWS}"),
+    ({"group_by": ["client", "project_id", "phase_name", "task", "user_id", "date"]}, "group_by: at most 5 levels"),
+    ({"group_by": []}, f"group_by: at least 1 level; allowed: {ALL_ATTRIBUTES}"),
+    ({"group_by": ["user_id", "date", "user_id"]}, "group_by: user_id appears more than once"),
+    ({"group_by": ["project_id", "role"]}, f"group_by[1]: 'role' is not supported; allowed: {ALL_ATTRIBUTES}"),
+    (
+        {"time_frame": {"from": "2026-12-01", "to": "2026-11-01"}},
+        "time_frame.from: 2026-12-01 is after time_frame.to 2026-11-01",
+    ),
+    ({"time_frame": "next_week"}, "time_frame: 'next_week' is not supported; allowed: today, yesterday, this_week"),
+    ({"time_frame": {"from": "2026-12-01"}}, "time_frame.to: required"),
+    ({"time_frame": {"from": "2026-12-01", "to": "2026-12-31", "by": 1}}, "time_frame.by: unknown field; allowed: from, to"),
+    ({"time_frame": {"from": "2026-13-01", "to": "2026-12-31"}}, "time_frame.from: "),
+    ({"timezone": "Europe/Paris2"}, "timezone: 'Europe/Paris2' is not an IANA time zone name"),
+    ({"week_start": "mon"}, "week_start: 'mon' is not supported; allowed: monday, tuesday, wednesday"),
+    (
+        {"calc_incurred_using": "confirmed"},
+        "calc_incurred_using: 'confirmed' is not supported: Intervals has no confirmed/unconfirmed time; "
+        "allowed: confirmed-unconfirmed",
+    ),
+    ({"filters": {"people_tags": {"operation": "exclusion", "values": ["intern"]}}}, f"allowed: {ALL_ATTRIBUTES}"),
+    (
+        {"filters": {"client": {"operation": "include", "values": ["Mango"]}}},
+        "filters.client.operation: 'include' is not supported; allowed: inclusion, exclusion",
+    ),
+    ({"filters": {"client": {"operation": "inclusion", "values": []}}}, "filters.client.values: give at least one"),
+    (
+        {"filters": {"client": {"operation": "inclusion", "value": ["Mango"]}}},
+        "filters.client.value: unknown field; allowed: operation, values",
+    ),
+    (
+        {"filters": {"billable": {"operation": "inclusion", "values": ["yes"]}}},
+        "filters.billable.values[0]: 'yes' is not supported; allowed: true, false",
+    ),
+    (
+        {"filters": {"approval_status": {"operation": "inclusion", "values": ["pending"]}}},
+        "filters.approval_status.values[0]: 'pending' is not supported; allowed: approved, unapproved",
+    ),
+    ({"filters": {"month": {"operation": "inclusion", "values": ["11/2026"]}}}, "filters.month.values[0]: '11/2026'"),
+    ({"filters": {"date": {"operation": "inclusion", "values": ["soon"]}}}, "filters.date.values[0]: 'soon' is not a"),
+    ({"schedule": {"cron": "0 7 * *"}}, "schedule.cron: '0 7 * *' is not a cron expression of 5 fields"),
+    ({"schedule": {"cron": "0 25 * * *"}}, "schedule.cron: '0 25 * * *' is not a valid cron expression"),
+    ({"schedule": {"cron": "0 7 * * 1", "timezone": "CEST"}}, "schedule.timezone: 'CEST' is not an IANA time zone"),
+    ({"schedule": {"cron": "0 7 * * 1"}, "delivery": None}, "delivery: required when a schedule is set"),
+    ({"delivery": {"to": ["not-an-address"]}}, "delivery.to[0]: 'not-an-address' is not a valid email address"),
+    ({"delivery": {"to": ["a@example.com"], "cc": ["b@"]}}, "delivery.cc[0]: 'b@' is not a valid email address"),
+    ({"delivery": {"to": ["a@example.com\r\nBcc: x@example.com"]}}, "delivery.to[0]: line breaks (CR/LF)"),
+    ({"delivery": {"to": ["a@example.com"], "owner": "a@example.com\n"}}, "delivery.owner: line breaks (CR/LF)"),
+    ({"delivery": {"to": ["a@example.com"], "subject": "Hi\r\nBcc: x@example.com"}}, "delivery.subject: line breaks"),
+    ({"title": "Hours\nBcc: x@example.com"}, "title: line breaks (CR/LF) are not allowed"),
+    ({"delivery": {"to": [], "cc": []}}, "delivery: at least one recipient in to, cc or bcc"),
+    (
+        {"delivery": {"to": ["a@example.com"], "subject": "{title} for {client}"}},
+        "delivery.subject: placeholder {client} is not supported; allowed: {title}, {from}, {to}",
+    ),
+    ({"delivery": {"to": ["a@example.com"], "subject": "{from!r}"}}, "delivery.subject: placeholder {from}"),
+    ({"delivery": {"to": ["a@example.com"], "subject": "{title"}}, "delivery.subject: '{title' is not a valid template"),
+    ({"delivery": {"to": ["a@example.com"], "empty": "drop"}}, "delivery.empty: 'drop' is not supported; allowed: skip"),
+    ({"delivery": {"to": ["a@example.com"], "attach": "zip"}}, "delivery.attach: 'zip' is not supported; allowed: auto"),
+    ({"id": "Weekly_Report"}, "id: 'Weekly_Report' is not allowed; use 1-63 of a-z, 0-9 and '-'"),
+    ({"hours_per_day": 0}, "hours_per_day: Input should be greater than 0"),
+    ({"colour": "red"}, "colour: unknown field; allowed: id, title, account, view, time_frame"),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), INVALID_CASES)
+def test_an_invalid_definition_is_refused_with_one_message_naming_the_field(
+    changes: dict[str, Any], expected: str
+) -> None:
+    # Given a definition with one mistake
+    data = definition_with(**changes)
+    data = {key: value for key, value in data.items() if value is not None}
+    # When it is validated
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(data)
+    # Then the one message names the field and what is allowed
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_several_mistakes_are_reported_together_in_one_message() -> None:
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(definition_with(view="utilization", timezone="Nowhere/City"))
+    assert "view: 'utilization'" in str(raised.value)
+    assert "timezone: 'Nowhere/City'" in str(raised.value)
+
+
+def test_a_missing_required_field_is_named() -> None:
+    with pytest.raises(DefinitionError, match="^title: required"):
+        parse_definition({"id": "x", "delivery": {"to": ["a@example.com"]}})
+
+
+def test_a_definition_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="expected a mapping"):
+        parse_definition(["id", "x"])
+
+
+@pytest.mark.parametrize("path", sorted(INVALID.glob("*.yaml")), ids=lambda path: path.stem)
+def test_each_invalid_sample_file_is_refused_with_its_expected_message(path: Path) -> None:
+    # Given an invalid definition whose first line says the message expected
+    expected = path.read_text(encoding="utf-8").splitlines()[0].removeprefix("# expect: ")
+    # When it is loaded, then the message names the file, then the field
+    with pytest.raises(DefinitionError) as raised:
+        load_definition(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert expected in str(raised.value)
+
+
+def test_json_definitions_load_like_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(definition_with(time_frame={"from": "2026-11-01", "to": "2026-11-30"})))
+    assert isinstance(load_definition(path).time_frame, CustomTimeFrame)
+
+
+def test_broken_yaml_is_refused_with_the_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("id: [unclosed\n")
+    with pytest.raises(DefinitionError, match=r"broken\.yaml: not valid YAML"):
+        load_definition(path)
+
+
+def test_a_missing_file_is_a_definition_error(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match="cannot read"):
+        load_definition(tmp_path / "absent.yaml")
+
+
+def test_a_catalogue_refuses_a_repeated_id_naming_both_files(tmp_path: Path) -> None:
+    # Given two files with the same id
+    for name in ("a.yaml", "b.yml"):
+        (tmp_path / name).write_text(json.dumps(MINIMAL))
+    (tmp_path / "notes.txt").write_text("not a definition")
+    # When the catalogue is loaded, then the second is refused and the first named
+    with pytest.raises(DefinitionError) as raised:
+        load_catalogue(tmp_path)
+    assert "b.yml: id: 'weekly' is already used by" in str(raised.value)
+    assert "a.yaml" in str(raised.value)
+
+
+def test_a_catalogue_reports_every_invalid_file(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(json.dumps(definition_with(id="one", view="utilization")))
+    (tmp_path / "two.yaml").write_text(json.dumps(definition_with(id="two", group_by=["role"])))
+    with pytest.raises(DefinitionError) as raised:
+        load_catalogue(tmp_path)
+    assert "one.yaml: view:" in str(raised.value)
+    assert "two.yaml: group_by[0]:" in str(raised.value)
+
+
+def test_a_catalogue_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match="not a directory"):
+        load_catalogue(tmp_path / "nowhere")
