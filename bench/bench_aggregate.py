@@ -179,13 +179,14 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     print(f"group_by [project_id, user_id], view time_fees_hours_and_amounts, {PROJECTS * PEOPLE:,} possible groups")
     measure("generating entries only", run_generator_only, count)
-    small_time, small_peak = measure("engine (streaming, Decimal)", run_engine, count // 10)
+    _, small_peak = measure("engine (streaming, Decimal)", run_engine, count // 10)
     engine_time, engine_peak = measure("engine (streaming, Decimal)", run_engine, count)
     pandas_time, pandas_peak = measure("pandas (DataFrame + groupby, float)", run_pandas, count)
     print(
         f"engine vs pandas: {pandas_time / engine_time:.2f}x the speed, "
         f"{pandas_peak / max(engine_peak, 1):.1f}x less peak memory; "
-        f"engine peak at {count // 10:,} vs {count:,} entries: {small_peak / 2**20:.2f} vs {engine_peak / 2**20:.2f} MiB"
+        f"engine peak at {count // 10:,} vs {count:,} entries: "
+        f"{small_peak / 2**20:.2f} vs {engine_peak / 2**20:.2f} MiB"
     )
 
 

@@ -6,7 +6,6 @@ expectations are computed independently from `dataset.time`.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from timereports.intervals.dataset import (
     ADMIN_TOKEN,
     EXECUTIVE_TOKEN,
@@ -603,29 +603,6 @@ def test_dataset_is_deterministic_and_realistic() -> None:
     assert all(e["date"].weekday() < 5 and (e["time"] * 4) % 1 == 0 for e in first.time)
     assert sum(e["billable"] for e in first.time) > len(first.time) / 2
     assert any("<" in e["description"] for e in first.time)
-
-
-def test_a_1000_row_page_of_100000_entries_is_fast() -> None:
-    # Given an account of 100,000 entries
-    big = IntervalsSimulator(build_dataset(100_000), per_minute_limit=10_000)
-    url = big.start()
-    try:
-        client = session()
-        params = {"datebegin": "2026-01-01", "dateend": "2026-12-31", "billable": "t", "limit": "1000"}
-        # When a client pages through 1000-row pages (best of 3 tries each, as CI machines are shared)
-        timings = []
-        for page in range(4):
-            tries = []
-            for _ in range(3):
-                began = time.perf_counter()
-                response = client.get(f"{url}/time/", params={**params, "offset": str(page * 1000)})
-                tries.append(time.perf_counter() - began)
-                assert len(response.json()["time"]) == 1000
-            timings.append(min(tries))
-        # Then a page is served well under 100 ms
-        assert statistics.median(timings) < 0.1, timings
-    finally:
-        big.stop()
 
 
 def test_no_simulator_errors_in_a_busy_test(api: tuple[requests.Session, str], simulator: IntervalsSimulator) -> None:

@@ -42,8 +42,10 @@ def test_the_design_example_loads_with_every_field() -> None:
     assert definition.group_by == ("project_id", "user_id")
     assert definition.week_start_index == 0
     assert definition.hours_per_day == Decimal(8)
-    assert definition.schedule is not None and definition.schedule.cron == "0 7 * * MON"
-    assert definition.delivery is not None and definition.delivery.to == ("ops@example.com",)
+    assert definition.schedule is not None
+    assert definition.schedule.cron == "0 7 * * MON"
+    assert definition.delivery is not None
+    assert definition.delivery.to == ("ops@example.com",)
     assert definition.delivery.owner == "it@example.com"
 
 
@@ -143,7 +145,10 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
     ),
     ({"time_frame": "next_week"}, "time_frame: 'next_week' is not supported; allowed: today, yesterday, this_week"),
     ({"time_frame": {"from": "2026-12-01"}}, "time_frame.to: required"),
-    ({"time_frame": {"from": "2026-12-01", "to": "2026-12-31", "by": 1}}, "time_frame.by: unknown field; allowed: from, to"),
+    (
+        {"time_frame": {"from": "2026-12-01", "to": "2026-12-31", "by": 1}},
+        "time_frame.by: unknown field; allowed: from, to",
+    ),
     ({"time_frame": {"from": "2026-13-01", "to": "2026-12-31"}}, "time_frame.from: "),
     ({"timezone": "Europe/Paris2"}, "timezone: 'Europe/Paris2' is not an IANA time zone name"),
     ({"week_start": "mon"}, "week_start: 'mon' is not supported; allowed: monday, tuesday, wednesday"),
@@ -188,9 +193,18 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
         "delivery.subject: placeholder {client} is not supported; allowed: {title}, {from}, {to}",
     ),
     ({"delivery": {"to": ["a@example.com"], "subject": "{from!r}"}}, "delivery.subject: placeholder {from}"),
-    ({"delivery": {"to": ["a@example.com"], "subject": "{title"}}, "delivery.subject: '{title' is not a valid template"),
-    ({"delivery": {"to": ["a@example.com"], "empty": "drop"}}, "delivery.empty: 'drop' is not supported; allowed: skip"),
-    ({"delivery": {"to": ["a@example.com"], "attach": "zip"}}, "delivery.attach: 'zip' is not supported; allowed: auto"),
+    (
+        {"delivery": {"to": ["a@example.com"], "subject": "{title"}},
+        "delivery.subject: '{title' is not a valid template",
+    ),
+    (
+        {"delivery": {"to": ["a@example.com"], "empty": "drop"}},
+        "delivery.empty: 'drop' is not supported; allowed: skip",
+    ),
+    (
+        {"delivery": {"to": ["a@example.com"], "attach": "zip"}},
+        "delivery.attach: 'zip' is not supported; allowed: auto",
+    ),
     ({"id": "Weekly_Report"}, "id: 'Weekly_Report' is not allowed; use 1-63 of a-z, 0-9 and '-'"),
     ({"hours_per_day": 0}, "hours_per_day: Input should be greater than 0"),
     ({"colour": "red"}, "colour: unknown field; allowed: id, title, account, view, time_frame"),
@@ -220,7 +234,7 @@ def test_several_mistakes_are_reported_together_in_one_message() -> None:
 
 
 def test_a_missing_required_field_is_named() -> None:
-    with pytest.raises(DefinitionError, match="^title: required"):
+    with pytest.raises(DefinitionError, match=r"^title: required"):
         parse_definition({"id": "x", "delivery": {"to": ["a@example.com"]}})
 
 

@@ -1063,6 +1063,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "IntervalsSimulator/1.0"
     timeout = 30  # an idle keep-alive connection does not hold a thread forever
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per reply
 
     def setup(self) -> None:
         super().setup()
@@ -1128,8 +1129,10 @@ def main(argv: list[str] | None = None) -> int:
         ("inactive user", INACTIVE_TOKEN),
     ):
         print(f"  {role:<14} token {token}", flush=True)
+    never = threading.Event()
     try:
-        threading.Event().wait()
+        while not never.wait(0.5):  # a timed wait, so that Ctrl-C is seen promptly on every platform
+            pass
     except KeyboardInterrupt:
         pass
     finally:

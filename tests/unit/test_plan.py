@@ -1,0 +1,198 @@
+"""The query plan: filters the API can apply are pushed into /time/, the rest stay local; approval pulls."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from timereports.intervals.models import (
+    Client,
+    Milestone,
+    Person,
+    Project,
+    ProjectModule,
+    ProjectWorktype,
+    ReferenceData,
+    Task,
+)
+from timereports.plan import MAX_PUSHED_IDS, plan_queries, reference_needs
+from timereports.report import Period
+from timereports.spec import ReportDefinition
+
+PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
+REFERENCE = ReferenceData(
+    people={1: Person(id=1, firstname="Ana", lastname="Lima"), 2: Person(id=2, firstname="Bo", lastname="Chen")},
+    clients={10: Client(id=10, name="Mango Inc."), 11: Client(id=11, name="Kiwi &amp; Co")},
+    projects={100: Project(id=100, name="Website", clientid=10), 101: Project(id=101, name="Website", clientid=11)},
+    tasks={200: Task(id=200, title="API", projectid=100, milestoneid=500)},
+    milestones={500: Milestone(id=500, title="Build")},
+    project_worktypes={7: ProjectWorktype(id=7, projectid=100, worktypeid=30, worktype="Design")},
+    project_modules={8: ProjectModule(id=8, projectid=100, moduleid=40, module="Front end")},
+)
+
+
+def definition(**fields: Any) -> ReportDefinition:
+    return ReportDefinition.model_validate({"id": "plan", "title": "Plan", **fields})
+
+
+def only(values: list[Any], operation: str = "inclusion") -> dict[str, Any]:
+    return {"operation": operation, "values": values}
+
+
+def test_an_unfiltered_report_makes_one_pull_over_the_period() -> None:
+    plan = plan_queries(definition(), PERIOD, REFERENCE)
+    assert len(plan.queries) == 1
+    query = plan.queries[0]
+    assert (query.datebegin, query.dateend, query.approved) == (PERIOD.start, PERIOD.end, None)
+    assert query.to_params() == {"datebegin": "2026-11-01", "dateend": "2026-11-30"}
+    assert plan.local_filters == {}
+    assert plan.needs == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "values", "parameter", "expected"),
+    [
+        ("user_id", [2, 1], "personid", (1, 2)),
+        ("user_id", ["Bo Chen"], "personid", (2,)),
+        ("project_id", ["Website"], "projectid", (100, 101)),  # two projects share the name
+        ("project_id", ["101"], "projectid", (101,)),
+        ("client", ["Mango Inc."], "clientid", (10,)),
+        ("client", ["Kiwi & Co", "No client"], "clientid", (-1, 11)),
+        ("worktype", ["Design"], "worktypeid", (30,)),
+        ("module", ["Front end", 41], "moduleid", (40, 41)),
+        ("task", ["API"], "taskid", (200,)),
+        ("phase_name", ["Build", "No phase"], "milestoneid", (-1, 500)),
+    ],
+)
+def test_inclusion_filters_by_id_or_known_name_are_pushed_down(
+    attribute: str, values: list[Any], parameter: str, expected: tuple[int, ...]
+) -> None:
+    # Given an inclusion filter the API can apply
+    plan = plan_queries(definition(filters={attribute: only(values)}), PERIOD, REFERENCE)
+    # Then the pull carries it as ids, and nothing stays local
+    assert getattr(plan.queries[0], parameter) == expected
+    assert attribute in plan.pushed_filters
+    assert plan.local_filters == {}
+
+
+def test_a_name_the_reference_data_does_not_know_keeps_the_whole_filter_local() -> None:
+    plan = plan_queries(definition(filters={"client": only(["Mango Inc.", "Papaya Ltd"])}), PERIOD, REFERENCE)
+    assert plan.queries[0].clientid is None
+    assert set(plan.local_filters) == {"client"}
+
+
+def test_names_without_reference_data_stay_local_but_are_asked_for() -> None:
+    report = definition(filters={"client": only(["Mango Inc."])})
+    plan = plan_queries(report, PERIOD, ReferenceData())
+    assert set(plan.local_filters) == {"client"}
+    assert plan.needs == {"client"} == reference_needs(report)
+
+
+def test_exclusions_stay_local() -> None:
+    plan = plan_queries(definition(filters={"user_id": only([1], "exclusion")}), PERIOD, REFERENCE)
+    assert plan.queries[0].personid is None
+    assert set(plan.local_filters) == {"user_id"}
+
+
+@pytest.mark.parametrize("attribute", ["date", "week", "month"])
+def test_date_filters_stay_local(attribute: str) -> None:
+    value = "2026-11" if attribute == "month" else "2026-11-02"
+    plan = plan_queries(definition(filters={attribute: only([value])}), PERIOD, REFERENCE)
+    assert set(plan.local_filters) == {attribute}
+
+
+def test_none_labels_without_an_api_equivalent_stay_local() -> None:
+    plan = plan_queries(definition(filters={"task": only(["No task"])}), PERIOD, REFERENCE)
+    assert plan.queries[0].taskid is None
+    assert set(plan.local_filters) == {"task"}
+
+
+def test_long_id_lists_stay_local() -> None:
+    ids = list(range(1, MAX_PUSHED_IDS + 2))
+    plan = plan_queries(definition(filters={"project_id": only(ids)}), PERIOD, REFERENCE)
+    assert set(plan.local_filters) == {"project_id"}
+
+
+def test_several_pushed_filters_combine_in_one_query() -> None:
+    report = definition(filters={"client": only(["Mango Inc."]), "billable": only([True]), "user_id": only([1])})
+    query = plan_queries(report, PERIOD, REFERENCE).queries[0]
+    assert query.to_params() == {
+        "datebegin": "2026-11-01",
+        "dateend": "2026-11-30",
+        "clientid": "10",
+        "billable": "t",
+        "personid": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("operation", "values", "billable"),
+    [
+        ("inclusion", [True], True),
+        ("inclusion", [False], False),
+        ("exclusion", [True], False),
+        ("inclusion", [True, False], None),
+    ],
+)
+def test_billable_filters_become_the_billable_parameter(
+    operation: str, values: list[bool], billable: bool | None
+) -> None:
+    plan = plan_queries(definition(filters={"billable": only(values, operation)}), PERIOD, REFERENCE)
+    assert plan.queries[0].billable is billable
+    assert plan.local_filters == {}
+
+
+def test_excluding_both_billable_values_needs_no_pull() -> None:
+    plan = plan_queries(definition(filters={"billable": only([True, False], "exclusion")}), PERIOD, REFERENCE)
+    assert plan.queries == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "pulls"),
+    [
+        ({}, [None]),
+        ({"calc_incurred_using": "approved"}, [True]),
+        ({"group_by": ["approval_status", "user_id"]}, [True, False]),
+        ({"group_by": ["approval_status"], "calc_incurred_using": "approved"}, [True]),
+        ({"filters": {"approval_status": only(["unapproved"])}}, [False]),
+        ({"filters": {"approval_status": only(["unapproved"], "exclusion")}}, [True]),
+        ({"filters": {"approval_status": only(["approved", "unapproved"])}}, [True, False]),
+        ({"filters": {"approval_status": only(["unapproved"])}, "calc_incurred_using": "approved"}, []),
+    ],
+)
+def test_approval_decides_the_approved_pulls(fields: dict[str, Any], pulls: list[bool | None]) -> None:
+    # Given how the report uses approval
+    plan = plan_queries(definition(**fields), PERIOD, REFERENCE)
+    # Then it pulls approved=t and/or approved=f (entries get tagged by pull), or one untagged pull
+    assert [query.approved for query in plan.queries] == pulls
+    assert all((query.datebegin, query.dateend) == (PERIOD.start, PERIOD.end) for query in plan.queries)
+
+
+def test_each_approval_pull_carries_the_same_pushed_filters() -> None:
+    plan = plan_queries(
+        definition(group_by=["approval_status"], filters={"project_id": only([100])}), PERIOD, REFERENCE
+    )
+    assert [(query.approved, query.projectid) for query in plan.queries] == [(True, (100,)), (False, (100,))]
+
+
+@pytest.mark.parametrize(
+    ("fields", "needs"),
+    [
+        ({"group_by": ["phase_name"]}, {"task", "milestone"}),
+        ({"filters": {"phase_name": only([500])}}, {"task", "milestone"}),
+        ({"filters": {"user_id": only(["Ana Lima"])}}, {"person"}),
+        ({"filters": {"user_id": only([1, "2"])}}, set()),
+        ({"filters": {"project_id": only(["Website"])}}, {"project"}),
+        (
+            {"filters": {"worktype": only(["Design"]), "module": only(["Front end"])}},
+            {"projectworktype", "projectmodule"},
+        ),
+        ({"group_by": ["client", "user_id", "task"]}, set()),
+    ],
+)
+def test_the_plan_names_the_reference_resources_it_needs(fields: dict[str, Any], needs: set[str]) -> None:
+    report = definition(**fields)
+    assert reference_needs(report) == needs
+    assert plan_queries(report, PERIOD, REFERENCE).needs == needs
