@@ -107,7 +107,8 @@ def _accumulate(
     end), so each entry costs one hour addition whatever its flag.
     """
     groups: dict[Any, Accumulator] = {}
-    first_entries: dict[Any, EntryLike] = {}  # the entry that opened each group names it
+    labels: dict[Any, tuple[str, ...]] = {}  # named by the entry that opens the group (no entry is kept)
+    bare = key_reader.bare
     first_day, last_day = period.start, period.end
     read_key, takes_approval = key_reader.read, key_reader.takes_approval
     for entry, approval in entries:
@@ -120,7 +121,8 @@ def _accumulate(
         sums = groups.get(key)
         if sums is None:
             sums = groups[key] = Accumulator()
-            first_entries[key] = entry
+            parts = (key,) if bare else key
+            labels[key] = tuple(attribute.label(entry, part) for attribute, part in zip(attributes, parts, strict=True))
         hours = entry.time
         sums.entries += 1
         if entry.billable:
@@ -131,13 +133,9 @@ def _accumulate(
                     sums.billable_amount += hours * rate
         else:
             sums.nonbillable_hours += hours
-    if key_reader.bare:
+    if bare:
         groups = {(key,): sums for key, sums in groups.items()}
-        first_entries = {(key,): entry for key, entry in first_entries.items()}
-    labels = {
-        key: tuple(attribute.label(entry, part) for attribute, part in zip(attributes, key, strict=True))
-        for key, entry in first_entries.items()
-    }
+        labels = {(key,): names for key, names in labels.items()}
     return groups, labels
 
 

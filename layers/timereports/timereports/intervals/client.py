@@ -488,8 +488,8 @@ class _Stitcher:
     A page served at one moment is a contiguous slice of the list sorted by id, so a page whose first id is <= the
     frontier (or that starts at offset 0) extends that coverage to its last id; a page that starts above the frontier
     leaves a gap, which a page fetched at a better offset closes:
-    - if a page above the gap was served after the frontier row was last seen, fetch the page that ends at the first
-      row of the nearest such page (its position is the fresher truth);
+    - if the freshest page above the gap was served after the frontier row was last seen, fetch the page that ends
+      at its first row (its position is the fresher truth; repeated, this walks down past a mass delete);
     - otherwise fetch the page that starts at the frontier's row (the overlap must match again).
     Pages that do not join yet are kept (sorted by first id) until the gap below them closes.
     """
@@ -557,11 +557,11 @@ class _Stitcher:
 
     def repair_offset(self, size: int) -> int:
         """Where to fetch the page that closes the gap above the frontier (or finds the end of the list)."""
-        # The nearest page above the gap that was served after the frontier row was last seen: its position is
-        # the fresher truth, so ask for the page that ends at its first row. None fresher: start at the frontier.
-        above = next((page for page in self._waiting if page.seq > self._frontier_seq), None)
-        if above is None and self._end_seen is not None and self._end_seen.seq > self._frontier_seq:
-            above = self._end_seen
-        if above is not None:
-            return max(0, above.offset - (size - 1))
+        # The freshest page above the gap, if it was served after the frontier row was last seen, is the best word on
+        # where rows are now: ask for the page that ends at its first row (walking down, page by page, if a mass
+        # delete moved rows further). Nothing fresher: ask for the page that starts at the frontier row.
+        above = [page for page in (*self._waiting, self._end_seen) if page is not None]
+        freshest = max(above, key=lambda page: page.seq, default=None)
+        if freshest is not None and freshest.seq > self._frontier_seq:
+            return max(0, freshest.offset - (size - 1))
         return self._frontier_position
