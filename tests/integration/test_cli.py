@@ -134,10 +134,10 @@ def test_unreachable_api_is_one_line_exit_5(local_env: dict[str, str], tmp_path:
 def test_spent_quota_is_one_line_exit_4_naming_the_reset(
     local_env: dict[str, str], simulator: Any, tmp_path: Path
 ) -> None:
-    # Given an account whose whole allowance is kept in reserve
+    # Given an account whose whole allowance (the API's 6,000, learned from /quota/) is kept in reserve
     result = timereports(
         "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(tmp_path),
-        env=local_env | {"INTERVALS_DAILY_QUOTA": "100", "INTERVALS_QUOTA_RESERVE": "100"},
+        env=local_env | {"INTERVALS_QUOTA_RESERVE": "6000"},
     )  # fmt: skip
 
     assert result.returncode == 4

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="timereports", description="Scheduled Intervals time reports, archived in S3 and emailed.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries, pacing and requests to stderr")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def add_remote_options(sub: argparse.ArgumentParser) -> None:
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `timereports` console script."""
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         return _COMMANDS[args.command](args)
     except TimereportsError as exc:
@@ -101,6 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TIMEREPORTS_DEBUG"):
             raise
         return _fail(exc, 1, prefix=f"internal error ({type(exc).__name__}); set TIMEREPORTS_DEBUG=1 for details: ")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Quiet by default (a failure is one line); `--verbose` shows retries and pacing as they happen."""
+    root = logging.getLogger()
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())
 
 
 def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
