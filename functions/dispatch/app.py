@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from timereports.config import get_settings
 from timereports.dispatch import Dispatcher, build_dispatcher
 from timereports.events import DispatchEvent

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+
 from timereports.events import DirectRunEvent, DispatchEvent, RunMessage
 from timereports.spec import DEFINITION_SUFFIXES, load_definition, parse_definition
 

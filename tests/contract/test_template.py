@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 import yaml
+
 from timereports import local_aws
 from timereports.config import Settings
 from timereports.events import DirectRunEvent, DispatchEvent

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from timereports.errors import IntervalsAuthError, QuotaExhaustedError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
@@ -351,7 +352,12 @@ def test_reference_data_is_fetched_whole_and_then_cached(simulator: IntervalsSim
     assert len(data.people) == len(simulator.dataset.people)
     assert len(data.projects) == len(simulator.dataset.projects)
     assert len(data.project_worktypes) == len(simulator.dataset.project_worktypes)
-    assert {record.path for record in simulator.request_log} == {"/person/", "/project/", "/client/", "/projectworktype/"}
+    assert {record.path for record in simulator.request_log} == {
+        "/person/",
+        "/project/",
+        "/client/",
+        "/projectworktype/",
+    }
     assert requests_after_first == 4
     assert all(record.params["limit"] == "1000" for record in simulator.request_log)
     # And a second client spends no request at all on the same data
@@ -381,7 +387,8 @@ def test_reference_data_paged_with_small_pages_is_complete(simulator: IntervalsS
     data = client.reference_data({"people", "tasks", "me"})
     assert len(data.people) == len(simulator.dataset.people) > 7
     assert len(data.tasks) == len(simulator.dataset.tasks) > 7
-    assert data.me is not None and data.me.group == "Administrator"
+    assert data.me is not None
+    assert data.me.group == "Administrator"
     assert len(simulator.request_log) == 1 + math.ceil(len(data.people) / 7) + math.ceil(len(data.tasks) / 7)
 
 

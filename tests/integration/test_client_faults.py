@@ -1,4 +1,4 @@
-"""The client under faults, over 127.0.0.1: retried within bounds and identical to a fault-free pull, or failing clearly.
+"""The client under faults over 127.0.0.1: retried within bounds and identical to a fault-free pull, or failing clearly.
 
 Backoff and retry budgets are tiny here (or the clock is fake) so that the tests take seconds.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,12 +87,17 @@ def test_transient_faults_are_retried_and_the_result_is_unchanged(
     # Given a fault on the next /time/ requests (a first page and some later ones)
     simulator.inject(fault)
     ledger = InMemoryQuotaLedger(daily_limit=6000)
-    client = make_client(simulator.url, ledger=ledger)
+    fake = FakeTime()  # backoff and pacing waits (429 slows the pacer) pass instantly; HTTP timeouts stay real
+    client = make_client(simulator.url, ledger=ledger, sleep=fake.sleep, clock=fake)
     # When the client pulls everything
     rows = list(client.iter_time_raw())
     # Then the rows are exactly those of a fault-free pull
     assert rows == fault_free_rows
     # And the faulty attempts were paid for like the others: the ledger holds one unit per request sent
+    # (a timed-out request is logged by the simulator only when its delay ends)
+    deadline = time.monotonic() + 3
+    while len(time_requests(simulator)) < client.requests_counted and time.monotonic() < deadline:
+        time.sleep(0.05)
     sent = time_requests(simulator)
     faulty = [record for record in sent if record.fault is not None or record.status >= 400]
     assert len(faulty) >= 1 or fault.kind == "latency"
@@ -153,7 +159,9 @@ def test_code_12_slows_the_client_down_and_the_pull_succeeds(dataset: Dataset, f
     assert sum(fake.slept) > 60  # it waited (in fake time) rather than hammering
 
 
-def test_a_single_code_12_halves_the_pace_and_retries(simulator: IntervalsSimulator, fault_free_rows: list[Any]) -> None:
+def test_a_single_code_12_halves_the_pace_and_retries(
+    simulator: IntervalsSimulator, fault_free_rows: list[Any]
+) -> None:
     simulator.inject(Fault(kind="status", status=400, api_code=12, times=1))
     fake = FakeTime()
     client = make_client(simulator.url, sleep=fake.sleep, clock=fake)
@@ -183,7 +191,9 @@ def test_code_11_marks_the_ledger_exhausted_and_stops(dataset: Dataset) -> None:
         assert len(simulator.request_log) == 4
 
 
-def test_the_token_stays_out_of_logs_and_errors(simulator: IntervalsSimulator, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_token_stays_out_of_logs_and_errors(
+    simulator: IntervalsSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given faults that make the client log retries and finally fail
     simulator.inject(Fault(kind="reset", times=1000))
     client = make_client(simulator.url, max_attempts=3)

@@ -12,9 +12,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from timereports.render.csv import render_csv
 
 from tests.unit.test_render_csv import tricky_table
+from timereports.render.csv import render_csv
 
 pytestmark = [
     pytest.mark.office,

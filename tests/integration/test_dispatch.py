@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.fixtures.aws import LocalAws
 from timereports.config import get_settings
 from timereports.dispatch import (
     Dispatcher,
@@ -29,8 +31,6 @@ from timereports.dispatch import (
 )
 from timereports.events import RunMessage
 from timereports.spec import load_catalogue
-
-from tests.fixtures.aws import LocalAws
 
 BERLIN = "Europe/Berlin"
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from timereports.render import CsvLink, build_messages, render_csv
 
 from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed, report_table
+from timereports.render import CsvLink, build_messages, render_csv
 
 pytestmark = [
     pytest.mark.browser,

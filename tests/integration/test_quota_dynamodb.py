@@ -16,11 +16,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from tests.fixtures.aws import LocalAws
 from timereports.errors import QuotaExhaustedError, TimereportsError
 from timereports.intervals.models import ApiQuota
 from timereports.quota import DynamoDBQuotaLedger, QuotaLedger
-
-from tests.fixtures.aws import LocalAws
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

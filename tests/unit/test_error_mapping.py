@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from timereports.errors import (
     IntervalsAuthError,
     IntervalsError,
@@ -140,7 +141,9 @@ def test_a_huge_body_is_kept_only_in_part() -> None:
         (None, (None, None)),
     ],
 )
-def test_error_bodies_of_several_shapes_are_understood(payload: object, expected: tuple[int | None, str | None]) -> None:
+def test_error_bodies_of_several_shapes_are_understood(
+    payload: object, expected: tuple[int | None, str | None]
+) -> None:
     assert parse_error_body(payload) == expected
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
+
 from timereports.intervals.pacing import MIN_REQUESTS_PER_MINUTE, RequestPacer
 
 
@@ -113,7 +115,7 @@ def test_slow_down_halves_the_rate_and_spaces_requests() -> None:
     for _ in range(5):
         pacer.acquire()
         starts.append(clock.now)
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert all(gap >= 60 / 45 - 1e-9 for gap in gaps)
     assert starts[0] >= 1000 + 60 / 45 - 1e-9
     assert pacer.slowdowns == 1
@@ -139,3 +141,15 @@ def test_rates_outside_the_api_limit_are_refused(rate: int) -> None:
     # The API allows 100 a minute per IP: a higher setting would only earn code-12 refusals.
     with pytest.raises(ValueError, match="requests_per_minute"):
         RequestPacer(rate)
+
+
+def test_held_back_time_counts_overlapping_waits_once() -> None:
+    # Given 2 a minute and three requests taken at once (the third waits 60 s), then two more at once
+    clock = FakeClock()
+    pacer = RequestPacer(2, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        pacer.reserve_slot()
+    pacer.reserve_slot()  # waits 60 s too, in the same minute as the third
+    # Then the wall time spent holding requests back is 60 s, while the waits sum to 120 s
+    assert pacer.held_back_seconds == pytest.approx(60.0)
+    assert pacer.waited_seconds == pytest.approx(120.0)

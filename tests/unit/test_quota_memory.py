@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+
 from timereports.errors import QuotaExhaustedError
 from timereports.intervals.models import ApiQuota
 from timereports.quota import InMemoryQuotaLedger, QuotaLedger, QuotaStatus, next_reset

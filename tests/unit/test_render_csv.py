@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from timereports.render.csv import (
     FORMULA_TRIGGERS,
     format_cell,

@@ -12,6 +12,7 @@ from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
 import pytest
+
 from timereports.errors import DefinitionError
 from timereports.render import (
     CsvLink,

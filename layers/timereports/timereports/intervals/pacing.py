@@ -54,6 +54,8 @@ class RequestPacer:
         self._min_interval = 0.0
         self._not_before = float("-inf")
         self._waited = 0.0
+        self._held_back = 0.0
+        self._held_back_until = float("-inf")
         self._slowdowns = 0
 
     @property
@@ -65,6 +67,11 @@ class RequestPacer:
     def waited_seconds(self) -> float:
         """Total time callers were told to wait, summed over all threads (for benchmarks and logs)."""
         return self._waited
+
+    @property
+    def held_back_seconds(self) -> float:
+        """Wall-clock time during which at least one request was waiting for its slot (the pacing's cost to a run)."""
+        return self._held_back
 
     @property
     def slowdowns(self) -> int:
@@ -85,6 +92,10 @@ class RequestPacer:
             self._slots.append(slot)
             wait = slot - now
             self._waited += wait
+            if slot > self._held_back_until:
+                # Slots only move forward, so the union of the waiting intervals grows at its end.
+                self._held_back += slot - max(now, self._held_back_until)
+                self._held_back_until = slot
             return wait
 
     def acquire(self) -> float:
