@@ -22,7 +22,7 @@ from timereports.events import DispatchEvent
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
 
 
 @lru_cache(maxsize=1)

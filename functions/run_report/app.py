@@ -21,7 +21,7 @@ from timereports.history import RunRecord
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

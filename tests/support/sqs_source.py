@@ -50,8 +50,10 @@ class Delivery:
     """One poll: the event handed to the handler, its reply, and which records it reported as failed."""
 
     event: dict[str, Any]
-    reply: dict[str, Any]
+    reply: dict[str, Any] | None
     failed: list[str] = field(default_factory=list)
+    # The invocation raised (Powertools raises when every record of a batch failed): Lambda retries the whole batch.
+    error: BaseException | None = None
 
     @property
     def bodies(self) -> list[str]:
@@ -88,14 +90,23 @@ class SqsEventSource:
         """Receive one batch and hand it to the handler; None when the queue had nothing visible.
 
         Records the handler succeeded on are deleted; failed ones are made visible again at once (their
-        visibility timeout "passes"), so the next poll receives them with a higher ApproximateReceiveCount.
+        visibility timeout "passes"), so the next poll receives them with a higher ApproximateReceiveCount. An
+        invocation that raises fails every record of the batch, as on Lambda.
         """
         messages = self.receive()
         if not messages:
             return None
         event = sqs_event([lambda_record(message, self.queue_arn) for message in messages])
-        reply = self._handler(event, FakeLambdaContext())
-        failed = [item["itemIdentifier"] for item in reply.get("batchItemFailures", [])]
+        reply: dict[str, Any] | None = None
+        error: BaseException | None = None
+        try:
+            reply = self._handler(event, FakeLambdaContext())
+        except Exception as exc:  # noqa: BLE001 - Lambda's view: any error fails the invocation and the whole batch
+            error = exc
+        if reply is None:
+            failed = [message["MessageId"] for message in messages]
+        else:
+            failed = [item["itemIdentifier"] for item in reply.get("batchItemFailures", [])]
         for message in messages:
             if message["MessageId"] in failed:
                 self._sqs.change_message_visibility(
@@ -103,11 +114,15 @@ class SqsEventSource:
                 )
             else:
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return Delivery(event=event, reply=reply, failed=failed)
+        return Delivery(event=event, reply=reply, failed=failed, error=error)
 
     def redeliver(self, delivery: Delivery) -> dict[str, Any]:
         """Hand the handler the same batch again: SQS's at-least-once delivery of a message already handled."""
         return self._handler(delivery.event, FakeLambdaContext())
+
+    def handled(self, delivery: Delivery) -> bool:
+        """Whether Lambda would delete every record of the batch (none failed, the invocation did not raise)."""
+        return delivery.error is None and not delivery.failed
 
     def visible_count(self) -> int:
         """How many messages are on the queue, visible or in flight (approximate attributes; exact in moto)."""

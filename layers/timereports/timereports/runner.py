@@ -110,8 +110,21 @@ class ReportRunner:
                 run_key = {"report_id": definition.id, "scheduled_at": request.scheduled_at.isoformat()}
                 outcome = self._once(lambda: self._deliver(definition, period, request, attempt), run_key)
                 if outcome.record.attempt != attempt:
-                    # The idempotency store answered with an earlier attempt's record: it was delivered then.
-                    outcome = RunOutcome(record=outcome.record.model_copy(update={"status": "already_delivered"}))
+                    # The idempotency store answered with an earlier attempt's record: it was delivered then. This
+                    # attempt's own record says when it finished (the history keys on that: reusing the earlier time
+                    # would overwrite the delivery's record) and that it sent nothing and asked the API nothing.
+                    earlier = outcome.record
+                    outcome = RunOutcome(
+                        record=earlier.model_copy(
+                            update={
+                                "status": "already_delivered",
+                                "finished_at": self._clock().astimezone(UTC).isoformat(),
+                                "api_requests": self._client.requests_sent,
+                                "message_ids": [],
+                                "recipients": 0,
+                            }
+                        )
+                    )
             else:
                 outcome = self._deliver(definition, period, request, attempt)
         except QuotaExhaustedError as exc:
