@@ -20,7 +20,7 @@ from .config import Settings
 from .history import RunRecord
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
-DEMO_ENTRIES = 6000
+DEMO_ENTRIES = 20_000
 DEMO_SEED = 7
 
 
