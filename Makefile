@@ -55,7 +55,7 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration -q
 
-test: lint cfn-lint validate build
+test: lint typecheck cfn-lint validate build
 	$(BIN)/pytest -q
 
 bench: install

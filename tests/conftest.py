@@ -1,3 +1,13 @@
 """Shared test set-up. Fixtures live in tests/fixtures/*, one module per part of the system."""
 
+import pytest
+
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.aws"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reference_cache() -> None:
+    """Clients share a process-wide reference cache; a test must not see an earlier simulator's data."""
+    from timereports.intervals.reference import DEFAULT_REFERENCE_CACHE
+
+    DEFAULT_REFERENCE_CACHE.clear()

@@ -21,15 +21,18 @@ from typing import Any
 import pytest
 import time_machine
 import yaml
-from timereports import service
-from timereports.config import get_settings
-from timereports.history import DynamoDBRunHistory, RunRecord
-from timereports.intervals.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
-from timereports.intervals.simulator import IntervalsSimulator
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from tests.fixtures.aws import LocalAws
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
+from timereports import service
+from timereports.bootstrap import build_once
+from timereports.config import get_settings
+from timereports.history import DynamoDBRunHistory, RunRecord
+from timereports.intervals.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
+from timereports.intervals.simulator import IntervalsSimulator
+from timereports.runner import RunOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = "Europe/Berlin"
@@ -253,6 +256,33 @@ def test_a_duplicate_delivery_sends_nothing_and_force_sends_again(deploy: Callab
     assert statuses == ["delivered", "already_delivered", "delivered"]
 
 
+def test_a_run_that_died_mid_delivery_outside_lambda_does_not_block_its_identity(aws: LocalAws) -> None:
+    # Given a run claimed through the idempotency store by a process with no Lambda context (the CLI), which died
+    # mid-run without releasing its claim (Ctrl-C, a kill)
+    once = build_once(aws.settings)
+    run_key = {"report_id": "weekly-hours", "scheduled_at": MONDAY_0700_BERLIN.isoformat()}
+
+    def dies() -> RunOutcome:
+        raise KeyboardInterrupt
+
+    def delivers() -> RunOutcome:
+        return RunOutcome(record=RunRecord(report_id="weekly-hours", status="delivered", attempt="later"))
+
+    with at(utc(2026, 11, 23, 6, 6)), pytest.raises(KeyboardInterrupt):
+        once(dies, run_key)
+
+    # When the same run is asked for again while a live run could still be working on it, then it is refused
+    with at(utc(2026, 11, 23, 6, 8)), pytest.raises(IdempotencyAlreadyInProgressError):
+        once(delivers, run_key)
+
+    # When it is asked for again later than any run may take (the run_report Lambda's 15 minutes)
+    with at(utc(2026, 11, 23, 6, 30)):
+        outcome = once(delivers, run_key)
+
+    # Then it runs: the dead claim expired, instead of blocking the run (and the queue's copy of it) for 35 days
+    assert outcome.record.attempt == "later"
+
+
 # --------------------------------------------------------------------------------------------- 2. quota exhausted
 
 
@@ -327,7 +357,9 @@ def test_two_accounts_spend_their_own_allowances(
     deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator
 ) -> None:
     # Given a second account with its own token, quota and reserve, and a report on each account
-    accounts = {"acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}}
+    accounts = {
+        "acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}
+    }
     deployment = deploy(
         weekly_report("default-weekly"),
         weekly_report("acme-weekly", account="acme", to="acme@example.com"),
@@ -355,7 +387,8 @@ def test_two_accounts_spend_their_own_allowances(
     # And each ledger item holds its own account's limit
     acme_item = deployment.item("quota#acme", monday.isoformat())
     default_item = deployment.item("quota#default", monday.isoformat())
-    assert acme_item is not None and default_item is not None
+    assert acme_item is not None
+    assert default_item is not None
     assert (acme_item["limit"]["N"], default_item["limit"]["N"]) == ("900", "6000")
     assert len(deployment.emails_to("ops@example.com")) == 1
     assert len(deployment.emails_to("acme@example.com")) == 1
@@ -365,7 +398,9 @@ def test_spending_one_accounts_quota_leaves_the_other_untouched(
     deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator
 ) -> None:
     # Given acme's allowance spent to its ceiling (900 less its own reserve of 100) and the default account's fresh
-    accounts = {"acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}}
+    accounts = {
+        "acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}
+    }
     deployment = deploy(
         weekly_report("default-weekly"),
         weekly_report("acme-weekly", account="acme", to="acme@example.com"),
@@ -415,14 +450,16 @@ def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callab
     # And the owner was told exactly once, naming the run and the reason; no report went out
     (notice,) = notices(deployment)
     assert len(deployment.aws.sent_messages()) == 1
-    assert "weekly-hours" in notice.get_content() and "2026-11-23T06:00:00+00:00" in notice.get_content()
+    assert "weekly-hours" in notice.get_content()
+    assert "2026-11-23T06:00:00+00:00" in notice.get_content()
     assert "failed" in notice["Subject"]
     # And each attempt left a failed record in the history, counted as one failure of the report
     records = deployment.history("weekly-hours")
     assert [record.status for record in records] == ["failed", "failed", "failed"]
     assert all(record.scheduled_at == MONDAY_0700_BERLIN.isoformat() and record.error for record in records)
     state = deployment.item("report#weekly-hours", "state")
-    assert state is not None and state["consecutive_failures"]["N"] == "1"
+    assert state is not None
+    assert state["consecutive_failures"]["N"] == "1"
     # And after its third receive the message went to the dead-letter queue, not back to run_report
     assert deployment.poll(utc(2026, 11, 23, 6, 10)) is None
     dlq = deployment.aws.resources.dead_letter_queue_url
@@ -449,7 +486,8 @@ def test_a_report_failing_runs_in_a_row_is_paused_and_the_next_tick_skips_it(
     assert len(sent) == 3
     assert ["paused" in str(message["Subject"]) for message in sent] == [False, False, True]
     state = deployment.item("report#weekly-hours", "state")
-    assert state is not None and state["paused"]["BOOL"] is True
+    assert state is not None
+    assert state["paused"]["BOOL"] is True
 
     # When the dispatcher ticks after the next fire time
     tick = deployment.tick(utc(2026, 11, 23, 6, 5))
@@ -457,9 +495,9 @@ def test_a_report_failing_runs_in_a_row_is_paused_and_the_next_tick_skips_it(
     # Then it enqueues the healthy report's run and skips the paused one
     assert [run["report_id"] for run in tick["runs"]] == ["weekly-other"]
     queued = [json.loads(message["Body"]) for message in deployment.source.receive()]
-    assert [(run["report_id"], run["scheduled_at"]) for run in queued if run["scheduled_at"].startswith("2026-11-23")] == [
-        ("weekly-other", "2026-11-23T06:00:00Z")
-    ]
+    assert [
+        (run["report_id"], run["scheduled_at"]) for run in queued if run["scheduled_at"].startswith("2026-11-23")
+    ] == [("weekly-other", "2026-11-23T06:00:00Z")]
 
 
 def test_a_success_resets_the_count_of_failures_in_a_row(deploy: Callable[..., Deployment]) -> None:

@@ -101,7 +101,7 @@ class SqsEventSource:
         error: BaseException | None = None
         try:
             reply = self._handler(event, FakeLambdaContext())
-        except Exception as exc:  # noqa: BLE001 - Lambda's view: any error fails the invocation and the whole batch
+        except Exception as exc:  # Lambda: any error fails the invocation, and with it the whole batch
             error = exc
         if reply is None:
             failed = [message["MessageId"] for message in messages]

@@ -90,6 +90,18 @@ def build_client(settings: Settings, account: AccountSettings, ledger: Any, *, t
 RUN_IDEMPOTENCY_SECONDS = 35 * 24 * 3600
 
 
+# Outside Lambda (the CLI), a run still claimed this long after it started is presumed dead: the run_report function's
+# timeout in template.yaml.
+LOCAL_RUN_CLAIM_SECONDS = 900
+
+
+class _LocalRunDeadline:
+    """What Powertools Idempotency reads of a Lambda context, for a process that has none."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return LOCAL_RUN_CLAIM_SECONDS * 1000
+
+
 def build_once(settings: Settings, lambda_context: Any = None) -> Any:
     """Powertools Idempotency in the state table, keyed by report id + scheduled time.
 
@@ -115,8 +127,11 @@ def build_once(settings: Settings, lambda_context: Any = None) -> Any:
         boto3_client=aws_client("dynamodb"),
     )
     config = IdempotencyConfig(expires_after_seconds=RUN_IDEMPOTENCY_SECONDS)
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
+    # The claim of a run in progress must lapse if its process dies mid-run (a Lambda timeout, a killed CLI), or the
+    # run could not be delivered for RUN_IDEMPOTENCY_SECONDS, whoever asked. Powertools bounds it by the Lambda's
+    # remaining time; outside Lambda, by the longest a run_report invocation may take.
+    context: Any = lambda_context if lambda_context is not None else _LocalRunDeadline()
+    config.register_lambda_context(context)
     serializer = CustomDictSerializer(
         to_dict=lambda outcome: outcome.record.model_dump(mode="json"),
         from_dict=lambda data: RunOutcome(record=RunRecord.model_validate(data)),

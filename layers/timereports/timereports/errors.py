@@ -33,16 +33,27 @@ class IntervalsError(TimereportsError):
     """An error reply from the Intervals API, or a failure to get one.
 
     `status` is the HTTP status (None when no reply arrived), `code` the API error code 1-20
-    (None when the body did not say).
+    (None when the body did not say), `body` the start of the reply (never the request, so never the
+    token), `retry_after` the seconds the server asked us to wait (0 when it did not say).
     """
 
     exit_code = 5
 
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        body: str | None = None,
+        retry_after: float = 0.0,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.body = body
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -71,7 +71,7 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
     try:
         return _run_scheduled(runner, request, settings)
     except QuotaExhaustedError as exc:
-        pass
+        build_deferred_runs(settings).defer(message, until=exc.resets_at)
         return RunRecord(
             report_id=message.report_id,
             status="deferred",

@@ -442,7 +442,7 @@ class IntervalsClient:
         if not 200 <= response.status_code < 300:
             error = error_for_reply("GET", path, response.status_code, body, now=self._utc_clock())
             if isinstance(error, IntervalsError):
-                error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
+                error.retry_after = _retry_after(response)
             raise error
         try:
             payload = json.loads(body)

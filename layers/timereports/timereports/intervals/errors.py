@@ -176,5 +176,5 @@ def error_for_reply(
 def keep_body(error: IntervalsError, body: str | None) -> IntervalsError:
     """Keep (the start of) the reply body on the error, for logs and for a person debugging the failure."""
     # IntervalsError has no `body` field yet (requested from the errors.py owner); exceptions take attributes.
-    error.body = body[:MAX_BODY_CHARS] if body else None  # type: ignore[attr-defined]
+    error.body = body[:MAX_BODY_CHARS] if body else None
     return error
