@@ -20,12 +20,18 @@ def aws_client(service: str) -> Any:
     """A boto3 client honouring AWS_ENDPOINT_URL (local AWS) and asking S3 for SigV4 presigned URLs."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import NoRegionError
 
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     if service == "s3":
         # Real S3 only accepts SigV4 for KMS-encrypted objects; moto would accept the old form and hide the bug.
         config = config.merge(Config(signature_version="s3v4"))
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    try:
+        return boto3.client(service, config=config)  # type: ignore[call-overload]
+    except NoRegionError:
+        raise ConfigurationError(
+            "no AWS region: set AWS_DEFAULT_REGION (and credentials) for your account, or use --local for local AWS"
+        ) from None
 
 
 def resolve_token(account: AccountSettings) -> str:
