@@ -48,28 +48,10 @@ from timereports.intervals.dataset import (
     build_dataset,
 )
 
-ERROR_MESSAGES: dict[int, str] = {
-    1: "General (unknown) error",
-    2: "Customer account not found",
-    3: "Customer account inactive",
-    4: "Customer account suspended",
-    5: "Customer account banned",
-    6: "Paid account inactive due to non-payment",
-    7: "User not found",
-    8: "User not active",
-    9: "Invalid auth (bad username/password)",
-    10: "Permissions error (user/company has no access)",
-    11: "Maximum number of daily API requests exceeded",
-    12: "Requests too fast",
-    13: "Resource type does not exist",
-    14: "Resource requested does not exist",
-    15: "Action not available for resource",
-    16: "HTTP method not available",
-    17: "Parameter not recognized",
-    18: "Validation error",
-    19: "Database error",
-    20: "Service offline (try again later)",
-}
+from .errors import API_ERROR_MEANINGS
+
+# The documented meaning of each code (errors.php); one table serves the client and the simulator.
+ERROR_MESSAGES = API_ERROR_MEANINGS
 ERROR_STATUS: dict[int, int] = {
     1: 500, 2: 401, 3: 401, 4: 503, 5: 418, 6: 402, 7: 401, 8: 401, 9: 401, 10: 403,
     11: 400, 12: 400, 13: 400, 14: 404, 15: 400, 16: 400, 17: 400, 18: 400, 19: 500, 20: 502,
