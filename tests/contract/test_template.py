@@ -409,7 +409,9 @@ def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]
     statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportFunction"}
     secret = statements["ReadIntervalsToken"]
     assert secret["Action"] == "secretsmanager:GetSecretValue"
-    assert "secret:${IntervalsTokenSecretName}-" in secret["Resource"].value
+    default_secret, extra_accounts = (resource.value for resource in secret["Resource"])
+    assert "secret:${IntervalsTokenSecretName}-" in default_secret
+    assert extra_accounts.endswith("secret:${AccountTokenSecretPrefix}*")
     ses = statements["SendAsSender"]
     assert "ses:SendRawEmail" in ses["Action"]
     assert {name for _, name in referenced_names(ses["Resource"])} >= {"SenderEmail"}
