@@ -39,6 +39,8 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy functions/run_report/app.py
+	$(BIN)/mypy functions/dispatch/app.py
 
 cfn-lint: tools
 	$(TBIN)/cfn-lint template.yaml

@@ -22,7 +22,9 @@ from timereports.history import RunRecord
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
+# as an exception with a traceback in the log.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _publish(record: RunRecord) -> None:
@@ -62,11 +64,13 @@ def _run_record(record: SQSRecord, context: LambdaContext) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS batch (partial failures reported) or a direct invoke (inline definition or catalogue id)."""
     if "Records" in event:
-        return process_partial_response(
-            event=event,
-            record_handler=lambda record: _run_record(record, context),
-            processor=processor,
-            context=context,
+        return dict(
+            process_partial_response(
+                event=event,
+                record_handler=lambda record: _run_record(record, context),
+                processor=processor,
+                context=context,
+            )
         )
     run = service.run_direct(parse(event=event, model=DirectRunEvent), lambda_context=context)
     _publish(run)

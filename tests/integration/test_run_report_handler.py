@@ -140,3 +140,34 @@ def test_bad_token_fails_clearly_and_sends_nothing(deployed: Any, monkeypatch: p
     assert deployed.sent_emails() == []
     listing = deployed.s3.list_objects_v2(Bucket=deployed.settings.reports_bucket)
     assert listing.get("KeyCount", 0) == 0
+
+
+def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -> None:
+    # Given a report that paused itself after failing runs, with a run still in the queue
+    from timereports.dispatch import build_report_states
+
+    build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
+
+    # When that run arrives
+    reply = handler()(load_event("sqs_run_report.json"), FakeLambdaContext())
+
+    # Then it is handled (SQS does not retry it into the dead-letter queue) and nothing is sent
+    assert reply == {"batchItemFailures": []}
+    assert deployed.sent_emails() == []
+
+
+def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a message size limit below even the gzipped CSV
+    monkeypatch.setenv("ATTACHMENT_LIMIT_BYTES", "2000")
+    get_settings.cache_clear()
+
+    # When the report runs
+    reply = handler()(load_event("run_report_inline.json"), FakeLambdaContext())
+
+    # Then the email carries a presigned link to the archived CSV instead of an attachment
+    assert reply["delivery"] == "link"
+    (message,) = deployed.sent_messages()
+    assert list(message.iter_attachments()) == []
+    text = message.get_body(("plain",)).get_content()
+    assert reply["s3_key"].split("/")[-1] in text
+    assert "X-Amz-Signature" in text or "Signature=" in text

@@ -175,7 +175,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from .commands import history_command
 
     for record in history_command(args.report_id, limit=args.limit, local=args.local):
-        print(json.dumps(record.model_dump(exclude_none=True, exclude_defaults=True) | {"report_id": record.report_id}))
+        print(json.dumps(record.model_dump(exclude_none=True, exclude={"attempt", "message_ids"})))
     return 0
 
 

@@ -8,6 +8,7 @@ conditional write, and only that attempt counts and notifies.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -17,6 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import TimereportsError
 from .spec import ReportDefinition
+
+logger = logging.getLogger(__name__)
 
 # A failed run's claim outlives any SQS retry of it (the queue's visibility timeout x max receives).
 FAILURE_CLAIM_TTL = timedelta(days=7)
@@ -101,7 +104,11 @@ class FailurePolicy:
         owner = (definition.delivery.owner if definition.delivery else None) or self._default_owner
         if owner:
             message = failure_notice(definition, run_id, reason, failures, paused, sender=self._sender, owner=owner)
-            self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])
+            try:
+                self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])
+            except TimereportsError:
+                # The run's own error is what the caller must see; a notice that could not go out is only logged.
+                logger.warning("could not send the failure notice", extra={"report_id": definition.id})
         return paused
 
 

@@ -56,11 +56,20 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
     A run that finds the account's daily quota spent is parked until the reset (the dispatcher
     re-enqueues it then) and counts as handled, so SQS neither loses it nor retries it in a loop.
     """
-    from .bootstrap import build_deferred_runs, build_runner
+    from .bootstrap import build_deferred_runs, build_report_states, build_runner
     from .runner import RunRequest
 
     settings = settings or get_settings()
     definition = catalogue_definition(message.report_id, settings)
+    if not message.force and build_report_states(settings).is_paused(definition.id):
+        # Paused after failing runs in a row: runs queued before the pause are dropped, not retried into the DLQ.
+        return RunRecord(
+            report_id=message.report_id,
+            status="skipped_paused",
+            scheduled_at=message.scheduled_at.isoformat(),
+            period_from=message.period_from.isoformat(),
+            period_to=message.period_to.isoformat(),
+        )
     runner = build_runner(settings, definition.account, lambda_context=lambda_context)
     request = RunRequest(
         definition=definition,
