@@ -42,7 +42,7 @@ def _publish(record: RunRecord) -> None:
         s3_key=record.s3_key,
         duration_ms=record.duration_ms,
     )
-    metrics.add_dimension(name="report_id", value=record.report_id)
+    metrics.add_metadata(key="report_id", value=record.report_id)
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=record.api_requests)
     metrics.add_metric(name="ReportRows", unit=MetricUnit.Count, value=record.rows)
     metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=record.duration_ms)
