@@ -42,10 +42,12 @@ def _serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
-# Runs the CLI and then prints the process's own peak RSS (KiB on Linux), so each run is measured alone.
+# Runs the CLI and then prints the process's own peak RSS in KiB. VmHWM, not ru_maxrss: Linux carries ru_maxrss
+# across exec from the forking parent (this benchmark, which may just have held pandas' million rows).
 REPORT_PROCESS = (
-    "import resource, sys; from timereports.cli import main; code = main(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)"
+    "import re, sys; from timereports.cli import main; code = main(sys.argv[1:]); "
+    "status = open('/proc/self/status').read(); "
+    "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr); sys.exit(code)"
 )
 
 

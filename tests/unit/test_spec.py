@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from timereports.errors import DefinitionError
+from timereports.render.email import render_subject
+from timereports.report import Period, ReportTable
 from timereports.spec import (
     GROUP_ATTRIBUTES,
     VIEWS,
@@ -117,8 +119,17 @@ def test_the_subject_template_fills_title_and_period() -> None:
         definition_with(delivery={"to": ["a@example.com"], "subject": "{title}: {from} to {to} {{draft}}"})
     )
     assert definition.delivery is not None
-    subject = definition.delivery.render_subject("Hours", date(2026, 11, 2), date(2026, 11, 8))
-    assert subject == "Hours: 2026-11-02 to 2026-11-08 {draft}"
+    table = ReportTable(
+        report_id="weekly",
+        title="Hours",
+        view="time_fees_hours",
+        period=Period(date(2026, 11, 2), date(2026, 11, 8)),
+        group_by=("project_id",),
+        columns=(),
+        metric_columns=(),
+    )
+    # The renderer fills the template the definition accepted
+    assert render_subject(definition.delivery.subject, table) == "Hours: 2026-11-02 to 2026-11-08 {draft}"
 
 
 def test_recipients_are_listed_once_across_to_cc_and_bcc() -> None:
@@ -296,3 +307,19 @@ def test_a_catalogue_reports_every_invalid_file(tmp_path: Path) -> None:
 def test_a_catalogue_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="not a directory"):
         load_catalogue(tmp_path / "nowhere")
+
+
+def test_a_malformed_yaml_date_names_its_field(tmp_path: Path) -> None:
+    # Given a YAML date that is no date (PyYAML alone would raise a bare ValueError)
+    path = tmp_path / "bad.yaml"
+    path.write_text("id: bad\ntitle: Bad\ntime_frame: {from: 2026-13-01, to: 2026-12-31}\n", encoding="utf-8")
+    # Then the definition is refused naming the field
+    with pytest.raises(DefinitionError, match=r"time_frame\.from: .*month"):
+        load_definition(path)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x00"])
+def test_any_line_separator_in_the_title_is_refused(separator: str) -> None:
+    # The title goes into the Subject header: every separator mail software may break a line at is refused
+    with pytest.raises(DefinitionError, match=r"^title: line breaks"):
+        parse_definition(definition_with(title=f"Hours{separator}Bcc: evil@example.com"))

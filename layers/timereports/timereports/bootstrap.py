@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import AccountSettings, Settings
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RunInProgressError
 
 # Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
 # while a busy schedule does not pay a Secrets Manager call per run.
@@ -119,6 +119,7 @@ def build_once(settings: Settings, lambda_context: Any = None) -> Any:
         IdempotencyConfig,
         idempotent_function,
     )
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
     from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
 
     from .history import RunRecord
@@ -154,7 +155,12 @@ def build_once(settings: Settings, lambda_context: Any = None) -> Any:
         def deliver_once(*, run_key: dict[str, str]) -> Any:
             return deliver()
 
-        return deliver_once(run_key=run_key)
+        try:
+            return deliver_once(run_key=run_key)
+        except IdempotencyAlreadyInProgressError:
+            raise RunInProgressError(
+                f"run {run_key['report_id']} scheduled at {run_key['scheduled_at']} is being delivered right now"
+            ) from None
 
     return once
 

@@ -130,7 +130,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             definitions = load_catalogue(path) if path.is_dir() else [load_definition(path)]
         except DefinitionError as exc:
             failures += 1
-            print(f"{path}: {exc}", file=sys.stderr)
+            print(exc, file=sys.stderr)  # the message names the file and the field
             continue
         for definition in definitions:
             print(f"ok  {definition.id}  ({path})")

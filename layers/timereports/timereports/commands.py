@@ -94,11 +94,13 @@ def run_command(
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
     from .errors import QuotaExhaustedError
 
-    record = RunRecord(
-        report_id=report_id,
-        status="deferred" if isinstance(exc, QuotaExhaustedError) else "failed",
-        error=" ".join(str(exc).split()) or type(exc).__name__,
-    )
+    record = getattr(exc, "run_record", None)
+    if not isinstance(record, RunRecord):  # failed before the runner kept a record (e.g. local AWS set-up)
+        record = RunRecord(
+            report_id=report_id,
+            status="deferred" if isinstance(exc, QuotaExhaustedError) else "failed",
+            error=" ".join(str(exc).split()) or type(exc).__name__,
+        )
     (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 

@@ -15,6 +15,8 @@ class TimereportsError(Exception):
 
     exit_code: int = 1
     retryable: bool = False
+    # Set by the runner on errors that ended a run: the record it kept in the history (for run.json).
+    run_record: object | None = None
 
 
 class DefinitionError(TimereportsError, ValueError):
@@ -97,6 +99,13 @@ class QuotaExhaustedError(TimereportsError):
         self.resets_at = resets_at
         self.used = used
         self.limit = limit
+
+
+class RunInProgressError(TimereportsError):
+    """The same run (report id + scheduled time) is being delivered by another invocation right now."""
+
+    exit_code = 7
+    retryable = True
 
 
 class DeliveryError(TimereportsError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from .errors import QuotaExhaustedError, TimereportsError
+from .errors import DeliveryError, QuotaExhaustedError, TimereportsError
 from .history import RunHistory, RunRecord
 from .intervals.models import ReferenceData, TimeEntry
 from .quota import QuotaLedger, utc_now
@@ -103,7 +103,7 @@ class ReportRunner:
         """
         started = time.monotonic()
         definition = request.definition
-        period = request.period or self.resolve_period(definition, request.today)
+        period = request.period or self.resolve_period(definition, request.today, request.scheduled_at)
         attempt = uuid.uuid4().hex
         try:
             if request.scheduled_at is not None and self._once is not None and not request.force:
@@ -125,23 +125,32 @@ class ReportRunner:
                             }
                         )
                     )
+                    self._fill_quota(outcome.record)
             else:
                 outcome = self._deliver(definition, period, request, attempt)
         except QuotaExhaustedError as exc:
             self._record_failure(definition, period, request, started, exc, status="deferred")
             raise
-        except TimereportsError as exc:
+        except Exception as exc:
+            # Our own errors, and unexpected ones too (a bug, a reply no model accepts): every run leaves a record
+            # before the error goes on to the CLI's one line, or to SQS's retries and the dead-letter queue.
             self._record_failure(definition, period, request, started, exc, status="failed")
             raise
         outcome.record.duration_ms = int((time.monotonic() - started) * 1000)
         self._history.record(outcome.record)
         return outcome
 
-    def resolve_period(self, definition: ReportDefinition, today: date | None) -> Period:
-        """The dates the report covers, resolved in the report's time zone."""
+    def resolve_period(
+        self, definition: ReportDefinition, today: date | None, scheduled_at: datetime | None = None
+    ) -> Period:
+        """The dates the report covers, resolved in the report's time zone.
+
+        "Today" is the day the run was scheduled for when it has an identity, so that a retry hours later
+        (even past midnight) covers the same period under the same identity; else the current day.
+        """
         from .timeframes import resolve_time_frame, today_in
 
-        day = today or today_in(definition.timezone, self._clock())
+        day = today or today_in(definition.timezone, scheduled_at or self._clock())
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
 
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
@@ -229,16 +238,24 @@ class ReportRunner:
         return self._send(emails, record, csv=csv_bytes)
 
     def _send(self, emails: list[Any], record: RunRecord, *, csv: bytes | None) -> RunOutcome:
+        # Everything that can fail is done before the first message leaves: after it, a raised error would make
+        # the retry send the report again to the people who already have it.
+        self._fill_quota(record)
         sent: list[bytes] = []
         for email in emails:
             raw = email.as_bytes()
-            record.message_ids.append(
-                self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations)
-            )
+            try:
+                message_id = self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations)
+            except DeliveryError as exc:
+                if not sent:
+                    raise  # nobody has it yet: the run fails cleanly and is retried
+                record.status = "partially_delivered"
+                record.error = f"{len(sent)} of {len(emails)} messages sent, then: {exc}"
+                break
+            record.message_ids.append(message_id)
             record.recipients += len(email.destinations)
             sent.append(raw)
         record.message_id = record.message_ids[0] if record.message_ids else None
-        self._fill_quota(record)
         return RunOutcome(record=record, csv=csv, emails=sent)
 
     def _new_record(
@@ -258,9 +275,11 @@ class ReportRunner:
         )
 
     def _fill_quota(self, record: RunRecord) -> None:
-        status = self._ledger.status()
+        """The run's request count and the ledger's figures; a ledger that cannot be read leaves them unset."""
         record.api_requests = self._client.requests_sent
-        record.quota_used, record.quota_remaining, record.quota_limit = status.used, status.remaining, status.limit
+        with contextlib.suppress(TimereportsError):
+            status = self._ledger.status()
+            record.quota_used, record.quota_remaining, record.quota_limit = status.used, status.remaining, status.limit
 
     def _record_failure(
         self,
@@ -268,7 +287,7 @@ class ReportRunner:
         period: Period,
         request: RunRequest,
         started: float,
-        exc: TimereportsError,
+        exc: Exception,
         *,
         status: str,
     ) -> None:
@@ -279,12 +298,20 @@ class ReportRunner:
             period_to=period.end.isoformat(),
             scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
             finished_at=self._clock().astimezone(UTC).isoformat(),
-            error=" ".join(str(exc).split()),
+            error=_one_line(exc),
             retry_after=exc.resets_at.isoformat() if isinstance(exc, QuotaExhaustedError) else None,
             duration_ms=int((time.monotonic() - started) * 1000),
             api_requests=self._client.requests_sent,
         )
-        # The ledger being unreachable must not hide the run's own error.
+        self._fill_quota(record)
+        # The caller (the CLI's run.json) reports the same record the history keeps.
+        with contextlib.suppress(AttributeError):
+            exc.run_record = record  # type: ignore[attr-defined]
+        # A history that cannot be written must not hide the run's own error.
         with contextlib.suppress(TimereportsError):
-            self._fill_quota(record)
-        self._history.record(record)
+            self._history.record(record)
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, TimereportsError) else f"{type(exc).__name__}: {text}"

@@ -102,7 +102,7 @@ EmptyPolicy = Literal["skip", "notice"]
 AttachMode = Literal["auto", "attachment", "link"]
 
 MAX_GROUP_LEVELS = 5
-SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to")
+SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to", "report_id")
 DEFAULT_SUBJECT = "{title}, {from} to {to}"
 
 # Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.
@@ -110,7 +110,9 @@ RECORD_ATTRIBUTES: frozenset[str] = frozenset(
     {"user_id", "project_id", "client", "phase_name", "worktype", "module", "task"}
 )
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_LINE_BREAKS = re.compile(r"[\r\n]")
+# CR and LF start a new mail header; NUL, VT, FF, NEL and the Unicode line/paragraph separators are line breaks
+# to some mail software too. One definition, used by the definitions and by the email renderer.
+LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x85\u2028\u2029]")
 
 FilterValue = int | str | bool | date
 
@@ -172,7 +174,7 @@ def _check_timezone(value: object) -> object:
 
 def _check_single_line(value: object) -> object:
     # A CR or LF in an address or a subject would let a definition add its own mail headers.
-    if isinstance(value, str) and _LINE_BREAKS.search(value):
+    if isinstance(value, str) and LINE_BREAKS.search(value):
         raise _fail("line breaks (CR/LF) are not allowed")
     return value
 
@@ -276,8 +278,10 @@ class Delivery(DefinitionModel):
             raise _fail(f"{value!r} is not a valid template ({exc}); write {{{{ and }}}} for literal braces") from exc
         allowed = ", ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
         for _, name, spec, conversion in fields:
-            if name is not None and (name not in SUBJECT_PLACEHOLDERS or spec or conversion):
+            if name is not None and name not in SUBJECT_PLACEHOLDERS:
                 raise _fail(f"placeholder {{{name}}} is not supported; allowed: {allowed}")
+            if name is not None and (spec or conversion):
+                raise _fail(f"placeholder {{{name}}} takes no format (write it as {{{name}}}); allowed: {allowed}")
         return value
 
     @model_validator(mode="after")
@@ -290,10 +294,6 @@ class Delivery(DefinitionModel):
     def recipients(self) -> tuple[str, ...]:
         """Every address the message goes to (to, cc and bcc), without repeats."""
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
-
-    def render_subject(self, title: str, start: date, end: date) -> str:
-        """The subject line of one run: the template with its placeholders filled in."""
-        return self.subject.format_map({"title": title, "from": start.isoformat(), "to": end.isoformat()})
 
 
 class ReportDefinition(DefinitionModel):
@@ -506,6 +506,17 @@ def parse_definition(data: object) -> ReportDefinition:
         raise DefinitionError(describe_validation_error(exc)) from exc
 
 
+class _DefinitionLoader(yaml.SafeLoader):
+    """YAML's safe loader, but dates stay text: PyYAML would raise a bare ValueError on `2026-13-01`, while
+    the model parses dates itself and names the field that is wrong."""
+
+
+_DefinitionLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_definition(path: str | Path) -> ReportDefinition:
     """Read and validate one definition file (`.json` as JSON, anything else as YAML)."""
     source = Path(path)
@@ -514,7 +525,7 @@ def load_definition(path: str | Path) -> ReportDefinition:
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"{source}: cannot read the definition: {exc}") from exc
     try:
-        data = json.loads(text) if source.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if source.suffix.lower() == ".json" else yaml.load(text, Loader=_DefinitionLoader)  # noqa: S506
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise DefinitionError(f"{source}: not valid {'JSON' if source.suffix == '.json' else 'YAML'}: {exc}") from exc
     try:

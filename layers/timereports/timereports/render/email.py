@@ -33,6 +33,7 @@ from typing import Literal, get_args
 from timereports.errors import DefinitionError
 from timereports.render.csv import format_cell
 from timereports.report import Cell, ReportTable
+from timereports.spec import LINE_BREAKS, SUBJECT_PLACEHOLDERS
 
 AttachmentMode = Literal["attachment", "gzip", "link"]
 ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)
@@ -45,7 +46,7 @@ DEFAULT_MESSAGE_LIMIT_BYTES = 10 * 1024 * 1024  # what many receiving servers ac
 MESSAGE_ALLOWANCE_BYTES = 64 * 1024
 SUMMARY_ROW_LIMIT = 20
 DEFAULT_SUBJECT_TEMPLATE = "{title}, {from} to {to}"
-SUBJECT_FIELDS = ("title", "from", "to", "report_id")
+SUBJECT_FIELDS = SUBJECT_PLACEHOLDERS
 
 # CRLF everywhere, 78-column folding, encoded words for non-ASCII: what SMTP and SES expect.
 POLICY = email_policy.SMTP
@@ -281,7 +282,7 @@ def render_subject(template: str, table: ReportTable) -> str:
 
 def _refuse_line_breaks(value: str, what: str) -> None:
     # CR or LF in a header value would start a new header (header injection); other line separators as well.
-    if any(char in value for char in "\r\n\x00\x0b\x0c\x85\u2028\u2029"):
+    if LINE_BREAKS.search(value):
         raise DefinitionError(f"{what} {value!r} contains a line break, which is not allowed")
 
 
