@@ -395,7 +395,7 @@ def naive_report(
         incurred = sum((Fraction(entry.time) for entry, _ in members), Fraction(0))
         billable = sum((Fraction(entry.time) for entry, _ in members if entry.billable), Fraction(0))
         amount = sum(
-            (Fraction(entry.time) * Fraction(entry.hourlyrate or 0) for entry, _ in members if entry.billable),
+            (cents(Fraction(entry.time) * Fraction(entry.hourlyrate or 0)) for entry, _ in members if entry.billable),
             Fraction(0),
         )
         per_day = Fraction(report.hours_per_day)
@@ -406,9 +406,9 @@ def naive_report(
             "entries": len(members),
         }
         days = {
-            "incurred_days": incurred / per_day,
-            "billable_days": billable / per_day,
-            "nonbillable_days": (incurred - billable) / per_day,
+            "incurred_days": cents(incurred / per_day),
+            "billable_days": cents(billable / per_day),
+            "nonbillable_days": cents((incurred - billable) / per_day),
             "entries": len(members),
         }
         chosen: dict[str, Fraction | int] = {}
@@ -427,14 +427,27 @@ def naive_report(
             row.update(naive_cells(attribute, value))
         row.update(metrics(groups[values]))
         rows.append(row)
-    return rows, metrics(kept)
+    totals = metrics(kept)
+    for column in ("incurred_days", "billable_days", "nonbillable_days"):
+        if column in totals:  # the days total is the sum of the rounded rows
+            totals[column] = sum((row[column] for row in rows), Fraction(0))
+    return rows, totals
+
+
+def cents(value: Fraction) -> Fraction:
+    """Round half up to the cent, by hand (no Decimal), for the reference."""
+    hundredths = value * 100
+    whole = hundredths.numerator // hundredths.denominator
+    if hundredths - whole >= Fraction(1, 2):
+        whole += 1
+    return Fraction(whole, 100)
 
 
 def assert_same_number(engine: Any, naive: Any) -> None:
     if isinstance(naive, Fraction):
-        # hours and amounts are exact; days are a 28-digit Decimal quotient, far below a cent
+        # hours, amounts (cents per entry) and days (cents per row) are all exact
         assert isinstance(engine, Decimal)
-        assert abs(Fraction(engine) - naive) < Fraction(1, 10**12), (engine, naive)
+        assert Fraction(engine) == naive, (engine, naive)
     else:
         assert engine == naive
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any
 
@@ -18,9 +18,10 @@ from timereports.attributes import Attribute, AttributeResolver, EntryLike, Entr
 from timereports.intervals.models import ReferenceData
 from timereports.report import Cell, Period, ReportTable
 from timereports.spec import ReportDefinition
-from timereports.views import GroupSums, view_for
+from timereports.views import DAY_METRICS, GroupSums, view_for
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 GroupKey = tuple[Hashable, ...]
 
 
@@ -130,7 +131,9 @@ def _accumulate(
             if with_amounts:
                 rate = entry.hourlyrate
                 if rate:  # a missing rate counts 0
-                    sums.billable_amount += hours * rate
+                    # Each entry's amount is rounded to the cent, as an invoice line is, so that amounts add up
+                    # exactly row by row and to the total.
+                    sums.billable_amount += (hours * rate).quantize(CENT, ROUND_HALF_UP)
         else:
             sums.nonbillable_hours += hours
     if bare:
@@ -192,6 +195,11 @@ def _table(
         row.update(view.metrics(GroupSums(incurred, billable, count, amount), definition.hours_per_day))
         rows.append(row)
     totals = view.metrics(GroupSums(total_hours, total_billable, total_entries, total_amount), definition.hours_per_day)
+    if view.in_days:
+        # Days are rounded per row (views.py); their total is the sum of what the rows show, so that a
+        # spreadsheet's SUM() of a column agrees with the TOTAL row.
+        for column in DAY_METRICS:
+            totals[column] = sum((row[column] for row in rows), ZERO)  # type: ignore[misc]
     return ReportTable(
         report_id=definition.id,
         title=definition.title,

@@ -2,18 +2,20 @@
 
 A view only reads four exact sums per group (incurred hours, billable hours, entries, billable amount),
 so the engine accumulates those and nothing else; days and non-billable hours are derived at the end.
-Values stay `Decimal`; rounding to two decimals is the renderer's job.
+Hours and amounts stay exact `Decimal`s (amounts are cents already: each entry's amount is rounded to the
+cent); days, a division, are rounded half up to the cent per row, so the rows add up to the total.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from timereports.spec import VIEWS
 
 HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
-DAY_COLUMNS = ("incurred_days", "billable_days", "nonbillable_days", "entries")
+DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
+DAY_COLUMNS = (*DAY_METRICS, "entries")
 AMOUNT_COLUMNS = ("incurred_amount",)
 
 
@@ -42,9 +44,9 @@ class View:
         if self.metric_columns[0] != "incurred_amount":
             nonbillable = sums.incurred_hours - sums.billable_hours
             if self.in_days:
-                values["incurred_days"] = sums.incurred_hours / hours_per_day
-                values["billable_days"] = sums.billable_hours / hours_per_day
-                values["nonbillable_days"] = nonbillable / hours_per_day
+                values["incurred_days"] = _days(sums.incurred_hours, hours_per_day)
+                values["billable_days"] = _days(sums.billable_hours, hours_per_day)
+                values["nonbillable_days"] = _days(nonbillable, hours_per_day)
             else:
                 values["incurred_hours"] = sums.incurred_hours
                 values["billable_hours"] = sums.billable_hours
@@ -53,6 +55,10 @@ class View:
         if self.with_amounts:
             values["incurred_amount"] = sums.billable_amount
         return values
+
+
+def _days(hours: Decimal, hours_per_day: Decimal) -> Decimal:
+    return (hours / hours_per_day).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 _VIEWS: dict[str, View] = {
