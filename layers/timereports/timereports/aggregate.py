@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from timereports.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, compile_filter
 from timereports.intervals.models import ReferenceData
@@ -199,7 +199,7 @@ def _table(
         # Days are rounded per row (views.py); their total is the sum of what the rows show, so that a
         # spreadsheet's SUM() of a column agrees with the TOTAL row.
         for column in DAY_METRICS:
-            totals[column] = sum((row[column] for row in rows), ZERO)  # type: ignore[misc]
+            totals[column] = sum((cast(Decimal, row[column]) for row in rows), ZERO)
     return ReportTable(
         report_id=definition.id,
         title=definition.title,
