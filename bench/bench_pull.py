@@ -19,8 +19,8 @@ import time
 import tracemalloc
 from datetime import date
 
+from timereports.bootstrap import build_client
 from timereports.config import Settings
-from timereports.intervals.client import IntervalsClient
 from timereports.intervals.dataset import ADMIN_TOKEN
 from timereports.pull import pull_entries
 from timereports.quota import InMemoryQuotaLedger
@@ -53,9 +53,7 @@ def main() -> None:
     print(f"simulator: {ENTRIES:,} entries served at {url} after {time.perf_counter() - started:.1f}s")
     try:
         ledger = InMemoryQuotaLedger(account.name, daily_limit=account.daily_quota, reserve=account.quota_reserve)
-        client = IntervalsClient.from_settings(
-            account.model_copy(update={"api_url": url}), settings, ledger, ADMIN_TOKEN
-        )
+        client = build_client(settings, account.model_copy(update={"api_url": url}), ledger, token=ADMIN_TOKEN)
         tracemalloc.start()
         with open(os.devnull, "w", encoding="utf-8") as sink:
             summary = pull_entries(client, date(2000, 1, 1), date(2099, 12, 31), sink)

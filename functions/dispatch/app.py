@@ -16,8 +16,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from timereports.bootstrap import build_dispatcher
 from timereports.config import get_settings
-from timereports.dispatch import Dispatcher, build_dispatcher
+from timereports.dispatch import Dispatcher
 from timereports.events import DispatchEvent
 
 logger = Logger()

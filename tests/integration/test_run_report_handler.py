@@ -151,9 +151,13 @@ def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -
     # When that run arrives
     reply = handler()(load_event("sqs_run_report.json"), FakeLambdaContext())
 
-    # Then it is handled (SQS does not retry it into the dead-letter queue) and nothing is sent
+    # Then it is handled (SQS does not retry it into the dead-letter queue), nothing is sent, and the history says so
     assert reply == {"batchItemFailures": []}
     assert deployed.sent_emails() == []
+    from timereports.bootstrap import build_run_history
+
+    (record,) = build_run_history(deployed.settings).last_runs("weekly-hours-by-project")
+    assert record.status == "skipped_paused"
 
 
 def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import time_machine
 import yaml
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from tests.fixtures.aws import LocalAws
 from tests.support.lambda_context import FakeLambdaContext
@@ -29,6 +28,7 @@ from tests.support.sqs_source import Delivery, SqsEventSource
 from timereports import service
 from timereports.bootstrap import build_once
 from timereports.config import get_settings
+from timereports.errors import RunInProgressError
 from timereports.history import DynamoDBRunHistory, RunRecord
 from timereports.intervals.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
 from timereports.intervals.simulator import IntervalsSimulator
@@ -272,7 +272,7 @@ def test_a_run_that_died_mid_delivery_outside_lambda_does_not_block_its_identity
         once(dies, run_key)
 
     # When the same run is asked for again while a live run could still be working on it, then it is refused
-    with at(utc(2026, 11, 23, 6, 8)), pytest.raises(IdempotencyAlreadyInProgressError):
+    with at(utc(2026, 11, 23, 6, 8)), pytest.raises(RunInProgressError):
         once(delivers, run_key)
 
     # When it is asked for again later than any run may take (the run_report Lambda's 15 minutes)

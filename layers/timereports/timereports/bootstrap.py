@@ -176,7 +176,6 @@ def build_runner(
     """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
     from .delivery.s3 import S3Archive
     from .delivery.ses import SesMailer
-    from .history import DynamoDBRunHistory
     from .runner import DeliveryOptions, ReportRunner
 
     account = settings.account(account_name)
@@ -188,7 +187,7 @@ def build_runner(
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),
-        history=DynamoDBRunHistory(settings.state_table, aws_client("dynamodb")),
+        history=build_run_history(settings),
         options=DeliveryOptions(
             sender=settings.sender_email,
             attachment_limit_bytes=settings.attachment_limit_bytes,
@@ -217,3 +216,25 @@ def build_report_states(settings: Settings) -> Any:
     from . import dispatch
 
     return dispatch.build_report_states(settings)
+
+
+def build_run_history(settings: Settings) -> Any:
+    """The run history in the state table."""
+    from .history import DynamoDBRunHistory
+
+    return DynamoDBRunHistory(settings.state_table, aws_client("dynamodb"))
+
+
+def build_failure_policy(settings: Settings) -> Any:
+    """Failure counting, owner notices (SES) and pausing for scheduled runs."""
+    from .delivery.ses import SesMailer
+    from .notices import DynamoDBFailureClaims, FailurePolicy
+
+    return FailurePolicy(
+        states=build_report_states(settings),
+        claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
+        mailer=SesMailer(aws_client("sesv2")),
+        sender=settings.sender_email,
+        default_owner=settings.owner_email,
+        pause_after=settings.failures_before_pause,
+    )

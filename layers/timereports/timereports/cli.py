@@ -100,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("timereports: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`timereports history X | head`): stop quietly, as other commands do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("TIMEREPORTS_DEBUG"):
             raise

@@ -135,8 +135,7 @@ def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict
 
 def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
-    from .bootstrap import aws_client
-    from .history import DynamoDBRunHistory
+    from .bootstrap import build_run_history
 
     with open_session(local=local, needs_api=False) as session:
-        return DynamoDBRunHistory(session.settings.state_table, aws_client("dynamodb")).last_runs(report_id, limit)
+        return build_run_history(session.settings).last_runs(report_id, limit)

@@ -43,7 +43,8 @@ class Settings(BaseModel):
     intervals_api_token: SecretStr | None = None
     intervals_token_secret: str | None = None
     # The API's default page is 10 rows; a page of 1,000 cuts requests a hundredfold and stays a few hundred KB.
-    intervals_page_size: int = Field(1000, ge=1, le=100_000)
+    # At least 2: pages overlap by one row (the client detects entries deleted during a pull that way).
+    intervals_page_size: int = Field(1000, ge=2, le=100_000)
     # Below the API's 100 a minute per IP, so that a person's own script on the same IP still gets through.
     intervals_requests_per_minute: int = Field(90, ge=1, le=API_REQUESTS_PER_MINUTE_LIMIT)
     intervals_max_in_flight: int = Field(4, ge=1, le=16)

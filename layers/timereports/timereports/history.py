@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from .errors import TimereportsError
@@ -74,12 +72,14 @@ class InMemoryRunHistory:
 class DynamoDBRunHistory:
     """Run records in the state table, newest first by `finished_at`."""
 
-    _serializer = TypeSerializer()
-    _deserializer = TypeDeserializer()
-
     def __init__(self, table_name: str, client: Any) -> None:
+        # Imported here: the record model above is used by pure code and the CLI, which need no boto3.
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
         self.table_name = table_name
         self._client = client
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
 
     def record(self, run: RunRecord) -> None:
         finished = datetime.fromisoformat(run.finished_at) if run.finished_at else datetime.now(UTC)
@@ -94,7 +94,7 @@ class DynamoDBRunHistory:
             self._client.put_item(
                 TableName=self.table_name, Item={key: self._serializer.serialize(value) for key, value in item.items()}
             )
-        except (ClientError, BotoCoreError) as exc:
+        except _aws_errors() as exc:
             raise TimereportsError(f"could not record the run of {run.report_id} in {self.table_name}") from exc
 
     def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]:
@@ -106,7 +106,7 @@ class DynamoDBRunHistory:
                 ScanIndexForward=False,
                 Limit=limit,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except _aws_errors() as exc:
             raise TimereportsError(f"could not read the history of {report_id} from {self.table_name}") from exc
         records = []
         for item in reply.get("Items", []):
@@ -116,6 +116,12 @@ class DynamoDBRunHistory:
             }
             records.append(RunRecord.model_validate(plain))
         return records
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
 
 
 _INT_FIELDS = {

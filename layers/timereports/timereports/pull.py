@@ -61,6 +61,8 @@ def pull_entries(
     if start > end:
         raise DefinitionError(f"from: {start.isoformat()} is after to: {end.isoformat()}")
     filters = (query or TimeQuery()).model_copy(update={"datebegin": start, "dateend": end})
+    # Learn the account's real usage first (free): other API users spend the same daily allowance.
+    client.sync_quota()
     requests_before = client.requests_counted
     started = time.monotonic()
     entries = 0

@@ -6,6 +6,7 @@ call the same code in-process with moto and the simulator.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,23 @@ def run_direct(event: DirectRunEvent, *, settings: Settings | None = None, lambd
     request = RunRequest(definition=definition, today=event.today, scheduled_at=event.scheduled_at, force=event.force)
     if event.scheduled_at is None:
         return runner.run(request).record  # a one-off: its caller sees the error; no failure bookkeeping
-    return _run_scheduled(runner, request, settings)
+    try:
+        return _run_scheduled(runner, request, settings)
+    except QuotaExhaustedError as exc:
+        if event.report_id is None:
+            raise  # an inline definition cannot be re-run from the catalogue: the Scheduler retries, then DLQ
+        # A catalogue report scheduled directly is parked like a queued run, over the period it was due for.
+        period = runner.resolve_period(definition, event.today, event.scheduled_at)
+        message = RunMessage.model_validate(
+            {
+                "report_id": definition.id,
+                "scheduled_at": event.scheduled_at,
+                "account": definition.account,
+                "from": period.start,
+                "to": period.end,
+            }
+        )
+        return _defer(message, exc, settings)
 
 
 def run_message(message: RunMessage, *, settings: Settings | None = None, lambda_context: Any = None) -> RunRecord:
@@ -56,20 +73,24 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
     A run that finds the account's daily quota spent is parked until the reset (the dispatcher
     re-enqueues it then) and counts as handled, so SQS neither loses it nor retries it in a loop.
     """
-    from .bootstrap import build_deferred_runs, build_report_states, build_runner
+    from .bootstrap import build_report_states, build_run_history, build_runner
     from .runner import RunRequest
 
     settings = settings or get_settings()
     definition = catalogue_definition(message.report_id, settings)
     if not message.force and build_report_states(settings).is_paused(definition.id):
-        # Paused after failing runs in a row: runs queued before the pause are dropped, not retried into the DLQ.
-        return RunRecord(
+        # Paused after failing runs in a row: runs queued before the pause are dropped (and say so in the
+        # history), not retried into the dead-letter queue.
+        skipped = RunRecord(
             report_id=message.report_id,
             status="skipped_paused",
             scheduled_at=message.scheduled_at.isoformat(),
             period_from=message.period_from.isoformat(),
             period_to=message.period_to.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
         )
+        build_run_history(settings).record(skipped)
+        return skipped
     runner = build_runner(settings, definition.account, lambda_context=lambda_context)
     request = RunRequest(
         definition=definition,
@@ -80,21 +101,30 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
     try:
         return _run_scheduled(runner, request, settings)
     except QuotaExhaustedError as exc:
-        build_deferred_runs(settings).defer(message, until=exc.resets_at)
-        return RunRecord(
-            report_id=message.report_id,
-            status="deferred",
-            scheduled_at=message.scheduled_at.isoformat(),
-            period_from=message.period_from.isoformat(),
-            period_to=message.period_to.isoformat(),
-            error=str(exc),
-            retry_after=exc.resets_at.isoformat(),
-        )
+        return _defer(message, exc, settings)
+
+
+def _defer(message: RunMessage, exc: QuotaExhaustedError, settings: Settings) -> RunRecord:
+    """Park a run until the account's reset; the dispatcher re-enqueues it then. Nothing was sent."""
+    from .bootstrap import build_deferred_runs
+
+    build_deferred_runs(settings).defer(message, until=exc.resets_at)
+    return RunRecord(
+        report_id=message.report_id,
+        status="deferred",
+        scheduled_at=message.scheduled_at.isoformat(),
+        period_from=message.period_from.isoformat(),
+        period_to=message.period_to.isoformat(),
+        error=str(exc),
+        retry_after=exc.resets_at.isoformat(),
+    )
 
 
 def _run_scheduled(runner: Any, request: Any, settings: Settings) -> RunRecord:
     """Run a scheduled report, keeping its failure count, owner notices and pause state."""
-    policy = _failure_policy(settings)
+    from .bootstrap import build_failure_policy
+
+    policy = build_failure_policy(settings)
     try:
         record: RunRecord = runner.run(request).record
     except QuotaExhaustedError:
@@ -104,18 +134,3 @@ def _run_scheduled(runner: Any, request: Any, settings: Settings) -> RunRecord:
         raise
     policy.succeeded(request.definition)
     return record
-
-
-def _failure_policy(settings: Settings) -> Any:
-    from .bootstrap import aws_client, build_report_states
-    from .delivery.ses import SesMailer
-    from .notices import DynamoDBFailureClaims, FailurePolicy
-
-    return FailurePolicy(
-        states=build_report_states(settings),
-        claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
-        mailer=SesMailer(aws_client("sesv2")),
-        sender=settings.sender_email,
-        default_owner=settings.owner_email,
-        pause_after=settings.failures_before_pause,
-    )

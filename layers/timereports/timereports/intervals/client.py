@@ -39,7 +39,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from ..config import AccountSettings, Settings
 from ..errors import (
     IntervalsError,
     IntervalsRateLimitError,
@@ -182,19 +181,6 @@ class IntervalsClient:
         self._counter_lock = threading.Lock()
         self._requests_sent = 0
         self._requests_counted = 0
-
-    @classmethod
-    def from_settings(
-        cls, account: AccountSettings, settings: Settings, ledger: QuotaLedger, token: str, **overrides: Any
-    ) -> IntervalsClient:
-        """A client for `account` with the pacing and paging of `settings` (keyword `overrides` win)."""
-        options: dict[str, Any] = {
-            "page_size": max(2, settings.intervals_page_size),
-            "requests_per_minute": settings.intervals_requests_per_minute,
-            "max_in_flight": settings.intervals_max_in_flight,
-            **overrides,
-        }
-        return cls(account.api_url, token, ledger=ledger, **options)
 
     @staticmethod
     def _new_session(max_in_flight: int) -> requests.Session:

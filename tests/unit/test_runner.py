@@ -1,0 +1,180 @@
+"""The run use case with fakes for its ports: what is sent, recorded and raised when parts fail.
+
+No sockets: the Intervals client, the archive, the mailer and the history are in-memory fakes passed
+to the runner (the real adapters are covered by the integration tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from timereports.errors import DeliveryError, TimereportsError
+from timereports.history import InMemoryRunHistory
+from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from timereports.quota import InMemoryQuotaLedger, QuotaStatus
+from timereports.runner import DeliveryOptions, ReportRunner, RunRequest
+from timereports.spec import parse_definition
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+
+
+def entry(entry_id: int, day: str = "2026-11-17", hours: str = "2.5") -> TimeEntry:
+    return TimeEntry.model_validate(
+        {"id": entry_id, "date": day, "time": hours, "billable": "t", "projectid": 7, "project": "Atlas"}
+    )
+
+
+@dataclass
+class FakeIntervals:
+    entries: list[TimeEntry]
+    requests_sent: int = 0
+    fail_with: Exception | None = None
+
+    def sync_quota(self) -> ApiQuota:
+        return ApiQuota(quota=6000, used=0)
+
+    def reference_data(self, needs: set[str]) -> ReferenceData:
+        return ReferenceData()
+
+    def iter_time(self, query: TimeQuery) -> Iterator[TimeEntry]:
+        self.requests_sent += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        yield from self.entries
+
+
+@dataclass
+class FakeArchive:
+    objects: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
+        self.objects[key] = body
+        return key
+
+    def link(self, key: str, expires_in: int) -> str:
+        return f"https://example.invalid/{key}"
+
+
+@dataclass
+class FakeMailer:
+    fail_on_message: int | None = None
+    sent: list[list[str]] = field(default_factory=list)
+
+    def send(self, raw_message: bytes, *, sender: str, destinations: list[str]) -> str:
+        if self.fail_on_message == len(self.sent) + 1:
+            raise DeliveryError("SES refused the report email (Throttling)")
+        self.sent.append(destinations)
+        return f"message-{len(self.sent)}"
+
+
+class UnreadableLedger(InMemoryQuotaLedger):
+    """Reserves fine, but its status cannot be read (a throttled DynamoDB read)."""
+
+    def status(self) -> QuotaStatus:
+        raise TimereportsError("quota ledger: DynamoDB GetItem failed (ThrottlingException)")
+
+
+def definition(recipients: int = 1) -> Any:
+    return parse_definition(
+        {
+            "id": "weekly",
+            "title": "Weekly hours",
+            "time_frame": "last_week",
+            "timezone": "Europe/Berlin",
+            "group_by": ["project_id"],
+            "delivery": {"to": [f"person{number}@example.com" for number in range(recipients)]},
+        }
+    )
+
+
+def runner(client: FakeIntervals, mailer: FakeMailer, history: InMemoryRunHistory, ledger: Any = None) -> ReportRunner:
+    return ReportRunner(
+        client=client,
+        ledger=ledger or InMemoryQuotaLedger(clock=lambda: NOW),
+        archive=FakeArchive(),
+        mailer=mailer,
+        history=history,
+        options=DeliveryOptions(sender="reports@example.com"),
+        clock=lambda: NOW,
+    )
+
+
+def test_a_ledger_that_cannot_be_read_after_sending_does_not_fail_the_run() -> None:
+    # Given a ledger whose status read fails (it is read for the run's figures)
+    mailer, history = FakeMailer(), InMemoryRunHistory()
+    run = runner(FakeIntervals([entry(1)]), mailer, history, ledger=UnreadableLedger(clock=lambda: NOW))
+
+    # When the report runs
+    outcome = run.run(RunRequest(definition=definition(), today=date(2026, 11, 23)))
+
+    # Then it is delivered once, with the quota figures left unknown rather than the run failed (a retry would
+    # send the email again)
+    assert outcome.record.status == "delivered"
+    assert len(mailer.sent) == 1
+    assert outcome.record.quota_used is None
+
+
+def test_a_send_failing_after_some_messages_went_out_is_recorded_not_retried() -> None:
+    # Given 120 recipients (three messages of at most 50) and SES refusing the second message
+    mailer, history = FakeMailer(fail_on_message=2), InMemoryRunHistory()
+    run = runner(FakeIntervals([entry(1)]), mailer, history)
+
+    # When the report runs
+    outcome = run.run(RunRequest(definition=definition(recipients=120), today=date(2026, 11, 23)))
+
+    # Then the run does not raise (a retry would resend to the first 50), and says what happened
+    assert outcome.record.status == "partially_delivered"
+    assert outcome.record.error is not None
+    assert "1 of 3 messages sent" in outcome.record.error
+    assert [len(batch) for batch in mailer.sent] == [50]
+    assert history.runs[-1].status == "partially_delivered"
+
+
+def test_a_send_failing_before_any_message_went_out_fails_the_run() -> None:
+    mailer, history = FakeMailer(fail_on_message=1), InMemoryRunHistory()
+    run = runner(FakeIntervals([entry(1)]), mailer, history)
+
+    with pytest.raises(DeliveryError) as raised:
+        run.run(RunRequest(definition=definition(), today=date(2026, 11, 23)))
+
+    assert history.runs[-1].status == "failed"
+    assert raised.value.run_record is history.runs[-1]
+
+
+def test_an_unexpected_error_is_recorded_before_it_propagates() -> None:
+    # Given an API reply no model accepts (a bug, or an API change), surfacing as a plain exception
+    client = FakeIntervals([], fail_with=ValueError("time: invalid decimal ''"))
+    history = InMemoryRunHistory()
+
+    with pytest.raises(ValueError, match="invalid decimal"):
+        runner(client, FakeMailer(), history).run(RunRequest(definition=definition(), today=date(2026, 11, 23)))
+
+    # Then the history still has the run, failed, with the error's type and text
+    (record,) = history.runs
+    assert record.status == "failed"
+    assert record.error == "ValueError: time: invalid decimal ''"
+
+
+def test_a_scheduled_run_covers_the_period_of_its_scheduled_day() -> None:
+    # Given a run scheduled on Monday 23 November 07:00 Berlin, retried on Tuesday
+    client, history = FakeIntervals([entry(1)]), InMemoryRunHistory()
+    tuesday_clock = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    run = ReportRunner(
+        client=client,
+        ledger=InMemoryQuotaLedger(clock=lambda: tuesday_clock),
+        archive=FakeArchive(),
+        mailer=FakeMailer(),
+        history=history,
+        options=DeliveryOptions(sender="reports@example.com"),
+        clock=lambda: tuesday_clock,
+    )
+
+    outcome = run.run(RunRequest(definition=definition(), scheduled_at=NOW))
+
+    # Then it covers the week before Monday, as the first attempt would have
+    assert (outcome.record.period_from, outcome.record.period_to) == ("2026-11-16", "2026-11-22")
