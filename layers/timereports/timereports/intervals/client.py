@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..quota import utc_now
 from .errors import error_for_reply, keep_body
-from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 from .pacing import RequestPacer
 from .reference import DEFAULT_REFERENCE_CACHE, ReferenceCache, build_reference_data, cache_key, resolve_needs
 
@@ -224,7 +224,7 @@ class IntervalsClient:
     def iter_time(self, query: TimeQuery | None = None) -> Iterator[TimeEntry]:
         """The time entries matching `query`, typed, in id order, each exactly once."""
         for row in self.iter_time_raw(query):
-            yield TimeEntry.model_validate(row)
+            yield parse_record(TimeEntry, row, "time")
 
     def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]:
         """The /time/ rows matching `query` as the API sent them (decoded JSON), in id order, each exactly once."""
@@ -256,7 +256,7 @@ class IntervalsClient:
     def sync_quota(self) -> ApiQuota:
         """GET /quota/ (free: it does not count) and teach the ledger the account's real usage."""
         payload = self._request("/quota/", {})
-        quota = ApiQuota.model_validate(payload.get("quota") or {})
+        quota = parse_record(ApiQuota, payload.get("quota") or {}, "quota")
         self.ledger.observe(quota)
         return quota
 

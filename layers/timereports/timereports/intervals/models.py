@@ -10,9 +10,11 @@ from __future__ import annotations
 import html
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from ..errors import IntervalsError
 
 
 def _to_bool(value: object) -> object:
@@ -44,6 +46,22 @@ def _to_decimal(value: object) -> object:
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
+
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+def parse_record(model: type[RecordT], row: Any, resource: str) -> RecordT:
+    """A reply's record as our model, or an IntervalsError naming the record and field the API sent oddly."""
+    try:
+        return model.model_validate(row)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "record"
+        record_id = row.get("id", "?") if isinstance(row, dict) else "?"
+        raise IntervalsError(
+            f"unexpected reply from Intervals: /{resource}/ record {record_id}, {where}: {problem['msg']}"
+        ) from None
 
 
 ApiBool = Annotated[bool, BeforeValidator(_to_bool)]

@@ -14,7 +14,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .models import Client, Me, Milestone, Person, Project, ProjectModule, ProjectWorktype, ReferenceData, Task
+from .models import (
+    Client,
+    Me,
+    Milestone,
+    Person,
+    Project,
+    ProjectModule,
+    ProjectWorktype,
+    ReferenceData,
+    Task,
+    parse_record,
+)
 
 DEFAULT_TTL_SECONDS = 3600.0
 
@@ -99,8 +110,8 @@ def build_reference_data(records: Mapping[str, list[dict[str, Any]]]) -> Referen
     for resource, rows in records.items():
         field, model = REFERENCE_RESOURCES[resource]
         if resource == "me":
-            fields["me"] = model.model_validate(rows[0]) if rows else None
+            fields["me"] = parse_record(model, rows[0], resource) if rows else None
         else:
-            parsed = [model.model_validate(row) for row in rows]
+            parsed = [parse_record(model, row, resource) for row in rows]
             fields[field] = {item.id: item for item in parsed}
     return ReferenceData(**fields)

@@ -1,0 +1,30 @@
+"""Typed API records: the API's encodings are accepted, and an odd reply becomes a clear IntervalsError."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from timereports.errors import IntervalsError
+from timereports.intervals.models import TimeEntry, parse_record
+
+
+def test_strings_numbers_booleans_and_entities_are_decoded() -> None:
+    entry = parse_record(
+        TimeEntry,
+        {"id": "5", "date": "2026-01-02", "time": 1.25, "billable": "t", "project": "R&amp;D", "clientid": None},
+        "time",
+    )
+    assert (entry.id, entry.time, entry.billable, entry.project, entry.clientid) == (
+        5,
+        Decimal("1.25"),
+        True,
+        "R&D",
+        None,
+    )
+
+
+def test_a_record_no_model_accepts_names_the_record_and_field() -> None:
+    with pytest.raises(IntervalsError, match=r"/time/ record 5, time: "):
+        parse_record(TimeEntry, {"id": "5", "date": "2026-01-02", "time": "", "billable": "t"}, "time")
