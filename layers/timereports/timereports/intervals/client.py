@@ -69,6 +69,10 @@ DEFAULT_MAX_PAGES = 6000
 UNCOUNTED_PATHS = frozenset({"/quota/"})
 
 
+# Reference resources whose documented filters include sortfield=id (the others have no sort parameter).
+SORTABLE_BY_ID = frozenset({"client", "project", "task", "milestone"})
+
+
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Full-jitter backoff before retry number `attempt` (1 = the first retry): uniform in [0, min(cap, base*2^(n-1))].
 
@@ -247,6 +251,10 @@ class IntervalsClient:
                     # One record, and /me/ takes no parameters at all (not even paging).
                     me = self._request("/me/", {}).get("me")
                     cached = me if isinstance(me, list) else [me] if isinstance(me, dict) else []
+                elif resource in SORTABLE_BY_ID:
+                    # A stable id order lets the overlap check catch records deleted while paging.
+                    params = {"sortfield": "id", "sortdir": "ASC"}
+                    cached = list(self._iter_collection(resource, params, ordered_by_id=True))
                 else:
                     cached = list(self._iter_collection(resource, {}, ordered_by_id=False))
                 self._reference_cache.put(self._cache_key, resource, cached)
