@@ -7,7 +7,13 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["bench.bench_startup", "bench.bench_aggregate", "bench.bench_pull", "bench.bench_end_to_end"]
+BENCHMARKS = [
+    "bench.bench_startup",
+    "bench.bench_aggregate",
+    "bench.bench_render",
+    "bench.bench_pull",
+    "bench.bench_end_to_end",
+]
 
 
 def main() -> int:
