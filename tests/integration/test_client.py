@@ -12,7 +12,7 @@ import json
 import math
 import random
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -441,3 +441,36 @@ def test_typed_entries_match_the_raw_rows(simulator: IntervalsSimulator, simulat
     raw = list(make_client(simulator_url).iter_time_raw(TimeQuery(dateend=date(2026, 1, 31))))
     typed = list(make_client(simulator_url).iter_time(TimeQuery(dateend=date(2026, 1, 31))))
     assert typed == [TimeEntry.model_validate(row) for row in raw]
+
+
+def test_a_pull_crossing_midnight_utc_reserves_its_later_pages_on_the_new_day(
+    simulator: IntervalsSimulator, simulator_url: str
+) -> None:
+    import time_machine
+
+    # Given a pull of several pages whose remaining pages were reserved (prepaid) on Monday, UTC
+    ledger = InMemoryQuotaLedger(daily_limit=6000)
+    client = make_client(simulator_url, ledger=ledger, page_size=50, max_in_flight=1)
+    query = TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 6, 30))
+    with time_machine.travel(datetime(2026, 11, 23, 23, 59, 50, tzinfo=UTC), tick=False) as clock:
+        pages_served = 0
+
+        def midnight_after_two_pages(_: IntervalsSimulator, params: dict[str, str]) -> None:
+            nonlocal pages_served
+            pages_served += 1
+            if pages_served == 2:
+                clock.move_to(datetime(2026, 11, 24, 0, 0, 10, tzinfo=UTC))  # midnight passes mid-pull
+
+        simulator.on_time_page(midnight_after_two_pages)
+
+        # When the pull goes on past midnight
+        entries = list(client.iter_time(query))
+
+        # Then every page sent after midnight reserved a unit of Tuesday's allowance (Monday's prepaid units are
+        # not spent on Tuesday's count), so Tuesday's ledger counts exactly the requests sent on Tuesday
+        tuesday = ledger.status()
+    pages = len(time_requests(simulator))
+    assert len(entries) > 100
+    assert pages > 3
+    assert tuesday.day == date(2026, 11, 24)
+    assert tuesday.used == pages - 2

@@ -46,7 +46,7 @@ from ..errors import (
     IntervalsUnavailableError,
     QuotaExhaustedError,
 )
-from ..quota import utc_now
+from ..quota import quota_day, utc_now
 from .errors import error_for_reply, keep_body
 from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 from .pacing import RequestPacer
@@ -89,9 +89,11 @@ class _Prepaid:
     day: date | None
     lock: threading.Lock
 
-    def take(self) -> bool:
+    def take(self, today: date) -> bool:
+        """Use one prepaid unit, unless none is left or they were reserved on an earlier UTC day (the allowance
+        they came from has been lifted: a request sent now spends today's, so it must reserve today)."""
         with self.lock:
-            if self.units > 0:
+            if self.units > 0 and (self.day is None or self.day == today):
                 self.units -= 1
                 return True
             return False
@@ -385,7 +387,7 @@ class IntervalsClient:
             attempt += 1
             if cancelled is not None and cancelled.is_set():
                 raise _Cancelled
-            if counted and not (prepaid is not None and prepaid.take()):
+            if counted and not (prepaid is not None and prepaid.take(quota_day(utc_now()))):
                 self.ledger.reserve(1)
             self.pacer.acquire()
             try:
