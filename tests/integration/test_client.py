@@ -474,3 +474,42 @@ def test_a_pull_crossing_midnight_utc_reserves_its_later_pages_on_the_new_day(
     assert pages > 3
     assert tuesday.day == date(2026, 11, 24)
     assert tuesday.used == pages - 2
+
+
+def test_a_run_of_several_pulls_reserves_all_their_remaining_pages_at_once(
+    simulator: IntervalsSimulator, simulator_url: str
+) -> None:
+    # Given a run of two pulls (approved and unapproved time) of several pages each
+    ledger = InMemoryQuotaLedger(daily_limit=6000)
+    client = make_client(simulator_url, ledger=ledger, page_size=40)
+    queries = [
+        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=True),
+        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=False),
+    ]
+
+    # When it pulls them
+    tagged = list(client.iter_time_many(queries))
+
+    # Then it gets each pull's entries, tagged, exactly once, and the ledger counts exactly the requests sent
+    separately = [list(make_client(simulator_url).iter_time(query)) for query in queries]
+    assert [entry.id for index, entry in tagged if index == 0] == [entry.id for entry in separately[0]]
+    assert [entry.id for index, entry in tagged if index == 1] == [entry.id for entry in separately[1]]
+    assert ledger.status().used == client.requests_counted
+
+
+def test_a_run_without_quota_for_all_its_pulls_stops_before_spending_the_rest(
+    simulator: IntervalsSimulator, simulator_url: str
+) -> None:
+    # Given an allowance that covers the first page of each pull but not all their pages
+    ledger = InMemoryQuotaLedger(daily_limit=6)
+    client = make_client(simulator_url, ledger=ledger, page_size=40)
+    queries = [
+        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=True),
+        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=False),
+    ]
+
+    # When the run pulls them, then it fails with the quota error before any page beyond the first ones
+    with pytest.raises(QuotaExhaustedError):
+        next(client.iter_time_many(queries))
+    assert len(time_requests(simulator)) == 2
+    assert ledger.status().used == 2

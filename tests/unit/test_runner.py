@@ -6,7 +6,7 @@ to the runner (the real adapters are covered by the integration tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,11 +41,13 @@ class FakeIntervals:
     def reference_data(self, needs: set[str]) -> ReferenceData:
         return ReferenceData()
 
-    def iter_time(self, query: TimeQuery) -> Iterator[TimeEntry]:
-        self.requests_sent += 1
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]:
+        self.requests_sent += len(queries)
         if self.fail_with is not None:
             raise self.fail_with
-        yield from self.entries
+        for index, _ in enumerate(queries):
+            for entry in self.entries:
+                yield index, entry
 
 
 @dataclass

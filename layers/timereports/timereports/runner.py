@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from .errors import DeliveryError, QuotaExhaustedError, TimereportsError
 from .history import RunHistory, RunRecord
-from .intervals.models import ReferenceData, TimeEntry
+from .intervals.models import ReferenceData, TimeEntry, TimeQuery
 from .quota import QuotaLedger, utc_now
 from .report import Period, ReportTable
 from .spec import ReportDefinition
@@ -37,7 +37,7 @@ class TimeSource(Protocol):
 
     def sync_quota(self) -> Any: ...
     def reference_data(self, needs: set[str]) -> ReferenceData: ...
-    def iter_time(self, query: Any) -> Iterator[TimeEntry]: ...
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]: ...
 
     @property
     def requests_sent(self) -> int: ...
@@ -169,10 +169,10 @@ class ReportRunner:
         plan = plan_queries(definition, period, reference)
 
         def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
-            # Each pull's entries carry the approval that pull asked for (None when approval was not asked).
-            for query in plan.queries:
-                for entry in self._client.iter_time(query):
-                    yield entry, query.approved
+            # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
+            # client reserves the pages of all pulls at once, so a run without enough quota stops before spending.
+            for index, entry in self._client.iter_time_many(plan.queries):
+                yield entry, plan.queries[index].approved
 
         return aggregate(tagged_entries(), definition, reference, period)
 

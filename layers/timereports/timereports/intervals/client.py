@@ -28,7 +28,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -119,6 +119,17 @@ class _Page:
     def reaches_end(self) -> bool:
         """The page held the last matching row when it was served."""
         return len(self.rows) < self.limit or self.offset + len(self.rows) >= self.listcount
+
+
+@dataclass(frozen=True)
+class _OpenPull:
+    """A collection pull whose first page has arrived: what to ask, and the offsets of the pages still needed."""
+
+    resource: str
+    params: dict[str, str]
+    ordered_by_id: bool
+    first: _Page
+    offsets: list[int]
 
 
 class _Cancelled(Exception):
@@ -281,6 +292,33 @@ class IntervalsClient:
         rows already yielded; a page that does not (entries were deleted before it while paging) is joined by
         repair requests. Otherwise pages are contiguous and records are de-duplicated by id.
         """
+        pull = self._open(resource, params, ordered_by_id)
+        (prepaid,) = self._prepay([pull])
+        yield from self._stream(pull, prepaid)
+
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]:
+        """The entries of several /time/ queries (one run's pulls), each tagged with its query's index.
+
+        The first page of every query is fetched before any other, and then all the remaining pages of all the
+        queries are reserved in ONE ledger call: a run that cannot finish stops before it spends the rest, so
+        that concurrent runs do not each half-finish and all fail.
+        """
+        pulls = [
+            self._open("time", {**query.to_params(), "sortfield": "id", "sortdir": "ASC"}, True) for query in queries
+        ]
+        prepaid = self._prepay(pulls)
+        try:
+            for index, (pull, units) in enumerate(zip(pulls, prepaid, strict=True)):
+                for row in self._stream(pull, units):
+                    yield index, parse_record(TimeEntry, row, "time")
+        finally:
+            for units in prepaid:  # pulls never streamed (an earlier one failed) give their units back
+                unused = units.take_rest()
+                if unused:
+                    self.ledger.refund(unused, day=units.day)
+
+    def _open(self, resource: str, params: dict[str, str], ordered_by_id: bool) -> _OpenPull:
+        """Fetch a collection's first page and plan the offsets of the pages still needed."""
         size = self.page_size
         step = size - 1 if ordered_by_id else size
         first = self._fetch_page(resource, params, 0, None, None)
@@ -291,13 +329,22 @@ class IntervalsClient:
                 f"GET /{resource}/ matches {first.listcount} records: {1 + len(offsets)} pages of {size} exceed the "
                 f"guard of {self.max_pages} pages; narrow the query or raise the page size"
             )
-        stitcher = _Stitcher(ordered_by_id)
+        return _OpenPull(resource, params, ordered_by_id, first, offsets)
+
+    def _prepay(self, pulls: Sequence[_OpenPull]) -> list[_Prepaid]:
+        """Reserve the remaining pages of all `pulls` in one ledger call (before anything is yielded)."""
+        needed = sum(len(pull.offsets) for pull in pulls)
+        day = getattr(self.ledger.reserve(needed), "day", None) if needed else None
+        return [_Prepaid(len(pull.offsets), day, threading.Lock()) for pull in pulls]
+
+    def _stream(self, pull: _OpenPull, prepaid: _Prepaid) -> Iterator[dict[str, Any]]:
+        """Yield an opened pull's records: its first page, then the planned pages fetched in parallel."""
+        resource, params, offsets = pull.resource, pull.params, pull.offsets
+        size = self.page_size
+        stitcher = _Stitcher(pull.ordered_by_id)
         if not offsets:
-            yield from stitcher.absorb(first)
+            yield from stitcher.absorb(pull.first)
             return
-        # Reserved before anything is yielded: a run that cannot finish should not start (and spend) at all.
-        status = self.ledger.reserve(len(offsets))
-        prepaid = _Prepaid(len(offsets), getattr(status, "day", None), threading.Lock())
         cancelled = threading.Event()
         pending: deque[Future[_Page]] = deque()
         remaining = iter(offsets)
@@ -324,7 +371,7 @@ class IntervalsClient:
             yield from stitcher.absorb(self._fetch_page(resource, params, offset, prepaid, cancelled))
 
         try:
-            yield from stitcher.absorb(first)
+            yield from stitcher.absorb(pull.first)
             for _ in range(self.max_in_flight):
                 submit_next()
             while pending and not stitcher.done:
@@ -333,7 +380,7 @@ class IntervalsClient:
                 yield from stitcher.absorb(page)
                 while stitcher.has_gap:
                     yield from repair()
-            while ordered_by_id and not stitcher.done:
+            while pull.ordered_by_id and not stitcher.done:
                 # Every planned page is joined, yet none reached the end: entries were deleted (the end moved left,
                 # past an empty page) or added (it moved right). Page on from the freshest observation.
                 yield from repair()
