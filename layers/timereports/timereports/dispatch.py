@@ -389,7 +389,14 @@ class Dispatcher:
                     )
                 continue
             if self._paused(report_id):
-                continue  # stays parked: it goes out once the report is resumed
+                # Dropped, as the paused report's due runs are (and not left at the head of the parked runs, where
+                # it would hold back everyone else's): resuming a report starts it afresh.
+                if self._deferred.remove(run):
+                    self._log.warning(
+                        "deferred run of a paused report dropped",
+                        extra={"report_id": report_id, "scheduled_at": run.message.scheduled_at.isoformat()},
+                    )
+                continue
             if self._deferred.remove(run):
                 taken.append(run)
 
