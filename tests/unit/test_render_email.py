@@ -26,7 +26,7 @@ from timereports.render import (
     render_csv,
     split_recipients,
 )
-from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size
+from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size, display_columns
 from timereports.report import Cell, Period, ReportTable
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
@@ -442,3 +442,33 @@ def test_attachment_filename_is_safe_whatever_the_report_id() -> None:
     table = report_table()
     unsafe = ReportTable(**{**table.__dict__, "report_id": "../../etc/passwd é"})
     assert attachment_filename(unsafe) == "------etc-passwd--_2026-05-04_2026-05-10.csv"
+
+
+def _wide_table(nonbillable: Decimal) -> ReportTable:
+    metrics = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries", "incurred_amount")
+    row = {"client_id": 1, "client_name": "Acme", "incurred_hours": Decimal("5") + nonbillable}
+    row |= {"billable_hours": Decimal("5"), "nonbillable_hours": nonbillable, "entries": 2}
+    row |= {"incurred_amount": Decimal("500")}
+    return ReportTable(
+        report_id="wide",
+        title="Wide",
+        view="time_fees_hours_and_amounts",
+        period=Period(date(2026, 5, 4), date(2026, 5, 10)),
+        group_by=("client",),
+        columns=("client_id", "client_name", *metrics),
+        metric_columns=metrics,
+        rows=[row],
+        totals={column: value for column, value in row.items() if column in metrics},
+        entries=2,
+    )
+
+
+def test_the_summary_table_keeps_to_a_phones_width() -> None:
+    # A column whose total is zero says nothing in the summary (the totals above and the CSV keep it)
+    assert display_columns(_wide_table(Decimal(0))) == [
+        "client_name", "incurred_hours", "billable_hours", "entries", "incurred_amount",
+    ]  # fmt: skip
+    # With five metrics that all say something, the entry count gives way
+    assert display_columns(_wide_table(Decimal(1))) == [
+        "client_name", "incurred_hours", "billable_hours", "nonbillable_hours", "incurred_amount",
+    ]  # fmt: skip

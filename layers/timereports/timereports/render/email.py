@@ -454,15 +454,25 @@ def _message_id(table: ReportTable, sender: Address, batch: RecipientBatch, sent
 # --- bodies ------------------------------------------------------------------------------------------------------
 
 
+# More metric columns than this do not fit a phone's width beside the group names.
+PHONE_METRIC_COLUMNS = 4
+
+
 def display_columns(table: ReportTable) -> list[str]:
-    """The columns the summary shows: names rather than ids when both exist, then the metrics."""
+    """The columns the summary table shows: names rather than ids when both exist, then the metrics that say
+    something. On a phone a wide table scrolls out of sight, so a column whose total is zero (non-billable hours
+    of a billable-only report) is left out, and so is the entry count when there are still too many; the
+    totals above the table and the CSV keep every column."""
     group_columns = [column for column in table.columns if column not in table.metric_columns]
     shown = [
         column
         for column in group_columns
         if not (column.endswith("_id") and f"{column.removesuffix('_id')}_name" in group_columns)
     ]
-    return shown + list(table.metric_columns)
+    metrics = [column for column in table.metric_columns if table.totals.get(column) or column == "entries"]
+    if len(metrics) > PHONE_METRIC_COLUMNS and "entries" in metrics:
+        metrics.remove("entries")
+    return shown + (metrics or list(table.metric_columns))
 
 
 def column_label(column: str) -> str:
