@@ -15,7 +15,7 @@ SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 SAM_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-tools/bin/python) python3)
 SAM_PIP = $(SAM_PYTHON) -m pip --disable-pip-version-check --no-input -q
 # Lambda python3.13 on arm64 (Graviton). Older aarch64 wheels are tagged manylinux2014, newer ones manylinux_2_28.
-SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
 	--implementation cp --python-version 3.13 --only-binary=:all:
 # The Lambda runtime ships boto3/botocore; aws-xray-sdk (Powertools' tracer extra) pulls botocore in again.
 # A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.

@@ -414,7 +414,10 @@ def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]
     assert extra_accounts.endswith("secret:${AccountTokenSecretPrefix}*")
     ses = statements["SendAsSender"]
     assert "ses:SendRawEmail" in ses["Action"]
-    assert {name for _, name in referenced_names(ses["Resource"])} >= {"SenderEmail"}
+    # Every identity of the account and region (the SES sandbox checks recipients' identities too), but only
+    # ever as the configured sender
+    assert ses["Resource"].value.endswith(":identity/*")
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": Tag("Ref", "SenderEmail")}}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["INTERVALS_TOKEN_SECRET"] == Tag("Ref", "IntervalsTokenSecretName")
 

@@ -11,13 +11,14 @@ import io
 import json
 import math
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from timereports.errors import IntervalsAuthError, QuotaExhaustedError
+from timereports.errors import IntervalsAuthError, QuotaExhaustedError, RunTooLongError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
 from timereports.intervals.models import TimeEntry, TimeQuery
@@ -513,3 +514,18 @@ def test_a_run_without_quota_for_all_its_pulls_stops_before_spending_the_rest(
         next(client.iter_time_many(queries))
     assert len(time_requests(simulator)) == 2
     assert ledger.status().used == 2
+
+
+def test_a_pull_that_cannot_finish_before_the_deadline_stops_before_spending(
+    simulator: IntervalsSimulator, simulator_url: str
+) -> None:
+    # Given a run with ten seconds left (a Lambda near its timeout) and a pace of 10 requests a minute
+    ledger = InMemoryQuotaLedger(daily_limit=6000)
+    client = make_client(simulator_url, ledger=ledger, page_size=40, requests_per_minute=10)
+    client.deadline = time.monotonic() + 10
+
+    # When it would need dozens of pages, then it refuses after the first page, naming the remedy
+    with pytest.raises(RunTooLongError, match="PAGE_SIZE"):
+        list(client.iter_time(TimeQuery(datebegin=date(2026, 1, 1), dateend=date(2026, 12, 31))))
+    assert len(time_requests(simulator)) == 1
+    assert ledger.status().used == 1

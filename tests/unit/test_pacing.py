@@ -153,3 +153,12 @@ def test_held_back_time_counts_overlapping_waits_once() -> None:
     # Then the wall time spent holding requests back is 60 s, while the waits sum to 120 s
     assert pacer.held_back_seconds == pytest.approx(60.0)
     assert pacer.waited_seconds == pytest.approx(120.0)
+
+
+def test_one_pacer_per_api_host_is_shared_across_clients() -> None:
+    # The API's limit is per IP: runs one after another in a warm Lambda must draw on the same window
+    from timereports.intervals.pacing import shared_pacer
+
+    first = shared_pacer("api.example.test", 30)
+    assert shared_pacer("api.example.test", 30) is first
+    assert shared_pacer("other.example.test", 30) is not first

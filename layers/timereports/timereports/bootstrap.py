@@ -14,6 +14,8 @@ from .errors import ConfigurationError, RunInProgressError
 # Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
 # while a busy schedule does not pay a Secrets Manager call per run.
 TOKEN_CACHE_SECONDS = 300
+# Time kept after the last page for archiving, emailing and recording, when a Lambda's deadline bounds a run.
+DELIVERY_MARGIN_SECONDS = 60
 
 
 def aws_client(service: str) -> Any:
@@ -76,10 +78,26 @@ def build_ledger(settings: Settings, account: AccountSettings) -> Any:
     )
 
 
-def build_client(settings: Settings, account: AccountSettings, ledger: Any, *, token: str | None = None) -> Any:
-    """An Intervals client for the account, paced and reserving quota in `ledger`."""
-    from .intervals.client import IntervalsClient
+def build_client(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: Any,
+    *,
+    token: str | None = None,
+    lambda_context: Any = None,
+) -> Any:
+    """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
+    IP) and reserving quota in `ledger`; in a Lambda it refuses work that cannot finish before the timeout."""
+    import time
+    from urllib.parse import urlsplit
 
+    from .intervals.client import IntervalsClient
+    from .intervals.pacing import shared_pacer
+
+    deadline = None
+    if lambda_context is not None:
+        # A minute kept for archiving, emailing and recording after the last page.
+        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - DELIVERY_MARGIN_SECONDS
     return IntervalsClient(
         account.api_url,
         token if token is not None else resolve_token(account),
@@ -88,6 +106,8 @@ def build_client(settings: Settings, account: AccountSettings, ledger: Any, *, t
         requests_per_minute=settings.intervals_requests_per_minute,
         max_in_flight=settings.intervals_max_in_flight,
         max_retry_seconds=settings.intervals_max_retry_seconds,
+        pacer=shared_pacer(urlsplit(account.api_url).netloc, settings.intervals_requests_per_minute),
+        deadline=deadline,
     )
 
 
@@ -183,7 +203,7 @@ def build_runner(
         account = account.model_copy(update={"api_url": api_url})
     ledger = build_ledger(settings, account)
     return ReportRunner(
-        client=build_client(settings, account, ledger, token=token),
+        client=build_client(settings, account, ledger, token=token, lambda_context=lambda_context),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),

@@ -101,6 +101,13 @@ class QuotaExhaustedError(TimereportsError):
         self.limit = limit
 
 
+class RunTooLongError(TimereportsError):
+    """The report needs more requests than the API's pace allows before the run's deadline; nothing was spent
+    beyond the first pages. Not retryable as is: raise the page size or narrow the report."""
+
+    exit_code = 5
+
+
 class RunInProgressError(TimereportsError):
     """The same run (report id + scheduled time) is being delivered by another invocation right now."""
 

@@ -45,6 +45,7 @@ from ..errors import (
     IntervalsRequestError,
     IntervalsUnavailableError,
     QuotaExhaustedError,
+    RunTooLongError,
 )
 from ..quota import quota_day, utc_now
 from .errors import error_for_reply, keep_body
@@ -165,6 +166,8 @@ class IntervalsClient:
         utc_clock: Callable[[], datetime] = utc_now,
         reference_cache: ReferenceCache | None = None,
         rng: Callable[[], float] = random.random,
+        pacer: RequestPacer | None = None,
+        deadline: float | None = None,
     ) -> None:
         if not token:
             raise ValueError("token must not be empty")
@@ -184,7 +187,9 @@ class IntervalsClient:
         self.backoff_cap = backoff_cap
         self.max_pages = max_pages
         self.ledger = ledger
-        self.pacer = RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
+        self.pacer = pacer or RequestPacer(requests_per_minute, clock=clock, sleep=sleep)
+        # When the run must be over (on `clock`; a Lambda's timeout less a margin), or None: no limit.
+        self.deadline = deadline
         self._auth = requests.auth.HTTPBasicAuth(token, "X")
         self._headers = {"Accept": "application/json"}
         self._cache_key = cache_key(self.base_url, token)
@@ -334,8 +339,25 @@ class IntervalsClient:
     def _prepay(self, pulls: Sequence[_OpenPull]) -> list[_Prepaid]:
         """Reserve the remaining pages of all `pulls` in one ledger call (before anything is yielded)."""
         needed = sum(len(pull.offsets) for pull in pulls)
+        self._check_time_for(needed)
         day = getattr(self.ledger.reserve(needed), "day", None) if needed else None
         return [_Prepaid(len(pull.offsets), day, threading.Lock()) for pull in pulls]
+
+    def _check_time_for(self, requests_needed: int) -> None:
+        """Refuse a pull that cannot finish before the deadline at the current pace, before it spends anything:
+        a Lambda killed by its timeout would leave no record and be retried, spending the quota again."""
+        if self.deadline is None or requests_needed == 0:
+            return
+        rate = self.pacer.requests_per_minute
+        # The first `rate` requests may start within a minute; each further one waits its turn in the window.
+        seconds_needed = max(0, requests_needed - rate) * 60.0 / rate
+        seconds_left = self.deadline - self._clock()
+        if seconds_needed > seconds_left:
+            raise RunTooLongError(
+                f"this report needs {requests_needed} more requests to Intervals: at {rate} a minute that is about "
+                f"{seconds_needed / 60:.0f} minutes, more than the {max(seconds_left, 0) / 60:.0f} left; raise "
+                "INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow the report's time frame or filters"
+            )
 
     def _stream(self, pull: _OpenPull, prepaid: _Prepaid) -> Iterator[dict[str, Any]]:
         """Yield an opened pull's records: its first page, then the planned pages fetched in parallel."""

@@ -44,6 +44,7 @@ class RequestPacer:
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be positive, got {window_seconds}")
         self._limit = requests_per_minute
+        self.configured_requests_per_minute = requests_per_minute
         self._window = window_seconds
         self._clock = clock
         self._sleep = sleep
@@ -119,3 +120,17 @@ class RequestPacer:
 
     def __repr__(self) -> str:
         return f"RequestPacer(requests_per_minute={self._limit}, window_seconds={self._window})"
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str, RequestPacer] = {}
+
+
+def shared_pacer(api_host: str, requests_per_minute: int) -> RequestPacer:
+    """The process's one pacer for an API host: the limit is per IP, so every client in a warm Lambda (one run
+    after another, or several accounts) must draw on the same window, not each start a fresh one."""
+    with _shared_lock:
+        pacer = _shared.get(api_host)
+        if pacer is None or pacer.configured_requests_per_minute != requests_per_minute:
+            pacer = _shared[api_host] = RequestPacer(requests_per_minute)
+        return pacer
