@@ -175,3 +175,15 @@ def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch
     text = message.get_body(("plain",)).get_content()
     assert reply["s3_key"].split("/")[-1] in text
     assert "X-Amz-Signature" in text or "Signature=" in text
+
+
+def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -> None:
+    # Given a paused report that an EventBridge schedule invokes directly (not through the queue)
+    from timereports.dispatch import build_report_states
+
+    build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
+
+    # When the schedule fires, then the run is skipped and nothing is sent
+    reply = handler()(load_event("run_report_catalogue.json"), FakeLambdaContext())
+    assert reply["status"] == "skipped_paused"
+    assert deployed.sent_emails() == []

@@ -141,8 +141,9 @@ def failure_notice(
     if paused:
         lines += [
             "",
-            "The report is now paused: the dispatcher will not queue it again until it is resumed",
+            "The report is now paused: its scheduled runs are skipped until it is resumed",
             f"(set paused to false on the state table's item pk=report#{definition.id}, sk=state; see the README).",
+            "If an EventBridge schedule invokes it directly, consider disabling that schedule meanwhile.",
         ]
     else:
         lines += ["", "The run will be retried; you will not be told again about this run."]

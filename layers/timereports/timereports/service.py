@@ -48,6 +48,11 @@ def run_direct(event: DirectRunEvent, *, settings: Settings | None = None, lambd
     request = RunRequest(definition=definition, today=event.today, scheduled_at=event.scheduled_at, force=event.force)
     if event.scheduled_at is None:
         return runner.run(request).record  # a one-off: its caller sees the error; no failure bookkeeping
+    if not event.force:
+        period = runner.resolve_period(definition, event.today, event.scheduled_at)
+        skipped = _skipped_if_paused(definition.id, event.scheduled_at, period, settings)
+        if skipped is not None:
+            return skipped
     try:
         return _run_scheduled(runner, request, settings)
     except QuotaExhaustedError as exc:
@@ -73,24 +78,16 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
     A run that finds the account's daily quota spent is parked until the reset (the dispatcher
     re-enqueues it then) and counts as handled, so SQS neither loses it nor retries it in a loop.
     """
-    from .bootstrap import build_report_states, build_run_history, build_runner
+    from .bootstrap import build_runner
     from .runner import RunRequest
 
     settings = settings or get_settings()
     definition = catalogue_definition(message.report_id, settings)
-    if not message.force and build_report_states(settings).is_paused(definition.id):
-        # Paused after failing runs in a row: runs queued before the pause are dropped (and say so in the
-        # history), not retried into the dead-letter queue.
-        skipped = RunRecord(
-            report_id=message.report_id,
-            status="skipped_paused",
-            scheduled_at=message.scheduled_at.isoformat(),
-            period_from=message.period_from.isoformat(),
-            period_to=message.period_to.isoformat(),
-            finished_at=datetime.now(UTC).isoformat(),
-        )
-        build_run_history(settings).record(skipped)
-        return skipped
+    if not message.force:
+        period = Period(message.period_from, message.period_to)
+        skipped = _skipped_if_paused(definition.id, message.scheduled_at, period, settings)
+        if skipped is not None:
+            return skipped
     runner = build_runner(settings, definition.account, lambda_context=lambda_context)
     request = RunRequest(
         definition=definition,
@@ -102,6 +99,25 @@ def run_message(message: RunMessage, *, settings: Settings | None = None, lambda
         return _run_scheduled(runner, request, settings)
     except QuotaExhaustedError as exc:
         return _defer(message, exc, settings)
+
+
+def _skipped_if_paused(report_id: str, scheduled_at: datetime, period: Period, settings: Settings) -> RunRecord | None:
+    """A paused report's scheduled run is dropped (and says so in the history), not run and not retried into a
+    dead-letter queue; None when the report is not paused."""
+    from .bootstrap import build_report_states, build_run_history
+
+    if not build_report_states(settings).is_paused(report_id):
+        return None
+    skipped = RunRecord(
+        report_id=report_id,
+        status="skipped_paused",
+        scheduled_at=scheduled_at.isoformat(),
+        period_from=period.start.isoformat(),
+        period_to=period.end.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+    )
+    build_run_history(settings).record(skipped)
+    return skipped
 
 
 def _defer(message: RunMessage, exc: QuotaExhaustedError, settings: Settings) -> RunRecord:
