@@ -295,9 +295,10 @@ def test_a_link_given_as_a_url_expires_the_given_seconds_after_sending() -> None
     # When sent as a link
     message = parsed(build(mode="link", link=url, link_expires_in=6 * 3600)[0])
 
-    # Then the expiry is the send time plus that lifetime, in both bodies
-    assert "The link expires 2026-05-11 13:00 UTC." in body(message, "plain")
-    assert "The link expires 2026-05-11 13:00 UTC." in body(message, "html")
+    # Then the latest expiry is the send time plus that lifetime, in both bodies (the signing credentials may
+    # lapse sooner, which the sentence admits)
+    assert "until 2026-05-11 13:00 UTC at the latest" in body(message, "plain")
+    assert "until 2026-05-11 13:00 UTC at the latest" in body(message, "html")
     assert attachments(message) == []
 
 
@@ -472,3 +473,13 @@ def test_the_summary_table_keeps_to_a_phones_width() -> None:
     assert display_columns(_wide_table(Decimal(1))) == [
         "client_name", "incurred_hours", "billable_hours", "nonbillable_hours", "incurred_amount",
     ]  # fmt: skip
+
+
+def test_a_bare_sender_gets_a_display_name_and_a_partial_summary_says_what_its_total_counts() -> None:
+    from timereports.render.email import sender_address
+
+    assert str(sender_address("reports@example.com")) == "Time reports <reports@example.com>"
+    assert str(sender_address("Finance <finance@example.com>")) == "Finance <finance@example.com>"
+    message = parsed(build(report_table(30))[0])
+    assert "Total of all 30 rows" in body(message, "plain")
+    assert "Total of all 30 rows" in body(message, "html")

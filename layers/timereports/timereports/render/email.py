@@ -213,6 +213,18 @@ def parse_address(value: str, header: str = "To") -> Address:
     return Address(display_name=address.display_name, username=address.username, domain=domain)
 
 
+# The name shown beside a bare sender address, so a stakeholder's inbox says what the message is.
+SENDER_DISPLAY_NAME = "Time reports"
+
+
+def sender_address(sender: str) -> Address:
+    """The From address, with a display name when the configured sender is a bare address."""
+    address = parse_address(sender, "From")
+    if address.display_name:
+        return address
+    return Address(display_name=SENDER_DISPLAY_NAME, username=address.username, domain=address.domain)
+
+
 def split_recipients(
     to: Sequence[str],
     cc: Sequence[str] = (),
@@ -333,7 +345,7 @@ def build_messages(
         _check_link(link)
     elif link is not None:
         raise ValueError(f"a link is only used in link mode, not {attachment_mode!r}")
-    from_address = parse_address(sender, "From")
+    from_address = sender_address(sender)
     batches = split_recipients(to, cc, bcc, max_recipients)
     subject = render_subject(subject_template, table)
 
@@ -369,7 +381,7 @@ def build_empty_notice(
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
-    from_address = parse_address(sender, "From")
+    from_address = sender_address(sender)
     batches = split_recipients(to, cc, bcc, max_recipients)
     subject = render_subject(subject_template, table)
     moment = _sent_at(sent_at)
@@ -522,10 +534,19 @@ def _more_rows_sentence(table: ReportTable, mode: AttachmentMode, filename: str,
     return f"Showing the first {shown} of {total:,} rows; all of them are in {where}."
 
 
+def _totals_row_label(table: ReportTable, shown: int) -> str:
+    """'Total', or 'Total of all N rows' when the summary shows fewer rows than the total counts."""
+    return "Total" if shown >= len(table.rows) else f"Total of all {len(table.rows)} rows"
+
+
 def _expiry_sentence(link: CsvLink) -> str:
     if link.expires_at is None:
         return ""
-    return f"The link expires {link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
+    # The link is signed with the sending function's temporary credentials, which may lapse before the time asked.
+    return (
+        f"The link works for a few hours, until {link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC at the latest; "
+        "after that, ask the report's owner for the archived CSV."
+    )
 
 
 def _footer_text(table: ReportTable) -> str:
@@ -555,7 +576,7 @@ def render_text(
     totals = [
         _display_value(column, table.totals.get(column)) if column in table.metric_columns else "" for column in columns
     ]
-    totals[0] = "Total"
+    totals[0] = _totals_row_label(table, len(shown_rows))
     widths = [max(len(cell) for cell in cells) for cells in zip(header, *body, totals, strict=True)]
     numeric = [column in table.metric_columns for column in columns]
 
@@ -676,7 +697,8 @@ def _rows_table_html(table: ReportTable, rows: list[dict[str, Cell]]) -> str:
         '<table cellpadding="0" cellspacing="0" '
         f'style="border-collapse:collapse;width:100%;font-family:{_FONT};color:{_INK};">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-        f'\n<tr><td style="{group_style}{total_style}">Total</td>{totals}</tr></tbody></table></div>'
+        f'\n<tr><td style="{group_style}{total_style}">{esc(_totals_row_label(table, len(rows)))}</td>{totals}</tr>'
+        "</tbody></table></div>"
     )
 
 
