@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsAuthError, QuotaExhaustedError, RunTooLongError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
@@ -30,24 +31,9 @@ from timereports.quota import InMemoryQuotaLedger
 PAGE = 150
 
 
-def make_client(url: str, *, token: str = ADMIN_TOKEN, **options: Any) -> IntervalsClient:
-    """A client with short timeouts and instant backoff, so that the tests stay fast."""
-    settings: dict[str, Any] = {
-        "ledger": InMemoryQuotaLedger(daily_limit=6000),
-        "page_size": PAGE,
-        "requests_per_minute": 100,
-        "timeout": (1.0, 2.0),
-        "backoff_base": 0.01,
-        "backoff_cap": 0.05,
-        "max_retry_seconds": 5.0,
-        "reference_cache": ReferenceCache(),
-        **options,
-    }
-    return IntervalsClient(url, token, **settings)
-
-
-def time_requests(simulator: IntervalsSimulator) -> list[Any]:
-    return [record for record in simulator.request_log if record.path == "/time/"]
+def make_client(url: str, **options: Any) -> IntervalsClient:
+    """This module's client: pages of PAGE rows."""
+    return make_test_client(url, **{"page_size": PAGE, **options})
 
 
 def expected_pages(entries: int, page: int) -> int:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsUnavailableError, QuotaExhaustedError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.dataset import ADMIN_TOKEN, Dataset
-from timereports.intervals.reference import ReferenceCache
 from timereports.intervals.simulator import Fault, IntervalsSimulator
 from timereports.quota import InMemoryQuotaLedger
 
@@ -41,22 +41,8 @@ class FakeTime:
 
 
 def make_client(url: str, **options: Any) -> IntervalsClient:
-    settings: dict[str, Any] = {
-        "ledger": InMemoryQuotaLedger(daily_limit=6000),
-        "page_size": PAGE,
-        "requests_per_minute": 100,
-        "timeout": (1.0, 0.5),
-        "backoff_base": 0.01,
-        "backoff_cap": 0.05,
-        "max_retry_seconds": 5.0,
-        "reference_cache": ReferenceCache(),
-        **options,
-    }
-    return IntervalsClient(url, ADMIN_TOKEN, **settings)
-
-
-def time_requests(simulator: IntervalsSimulator) -> list[Any]:
-    return [record for record in simulator.request_log if record.path == "/time/"]
+    """This module's client: pages of PAGE rows and a short read timeout (the latency faults need it)."""
+    return make_test_client(url, **{"page_size": PAGE, "timeout": (1.0, 0.5), **options})
 
 
 @pytest.fixture(scope="module")
