@@ -43,6 +43,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import aws_error, is_condition_failure
+from .clock import as_utc
 from .config import Settings
 from .errors import TimereportsError
 from .events import RunMessage
@@ -75,31 +77,11 @@ SEND_ATTEMPTS = 4
 SEND_BACKOFF_SECONDS = 0.2
 
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# DynamoDB errors that may pass on their own; a missing table or a denied call will not.
-_RETRYABLE_AWS_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "InternalError",
-        "EndpointConnectionError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-    }
-)
-
-
-def _as_utc(moment: datetime, name: str = "at") -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
-    return moment.astimezone(UTC)
 
 
 def format_instant(moment: datetime) -> str:
     """A fixed-width UTC timestamp (microseconds, `Z`): stored values that sort as text in time order."""
-    return _as_utc(moment, "moment").strftime(_ISO_FORMAT)
+    return as_utc(moment, "moment").strftime(_ISO_FORMAT)
 
 
 def parse_instant(text: str) -> datetime:
@@ -124,14 +106,7 @@ class RunQueueError(TimereportsError):
 
 
 def _aws_error(what: str, exc: Exception) -> TimereportsError:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
-    error = TimereportsError(f"dispatch: {what} failed ({code})")
-    error.retryable = code in _RETRYABLE_AWS_CODES
-    return error
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+    return aws_error(f"dispatch: {what}", exc)
 
 
 # ---------------------------------------------------------------------------------------------------------- ports
@@ -257,7 +232,7 @@ class Dispatcher:
         Raises RunQueueError when some could not be queued; their windows and deferred runs are put back first, so
         the next tick (or a retry of this one) sends them.
         """
-        now = _as_utc(at)
+        now = as_utc(at, "at")
         cursors = self._cursors.all()
         claims = [claim for report in self._scheduled if (claim := self._claim(report, cursors.get(report.id), now))]
         taken: list[DeferredRun] = []
@@ -442,7 +417,7 @@ class InMemoryCursorStore:
         with self._lock:
             if self.cursors.get(report_id) != expected:
                 return False
-            self.cursors[report_id] = _as_utc(new)
+            self.cursors[report_id] = as_utc(new)
             return True
 
 
@@ -468,12 +443,12 @@ class InMemoryDeferredRuns:
         self._lock = threading.Lock()
 
     def defer(self, message: RunMessage, until: datetime) -> None:
-        run = DeferredRun(message=message, until=_as_utc(until, "until"))
+        run = DeferredRun(message=message, until=as_utc(until, "until"))
         with self._lock:
             self.runs[_deferred_sort_key(run)] = run
 
     def due(self, at: datetime, limit: int = MAX_DEFERRED_PER_TICK) -> list[DeferredRun]:
-        moment = _as_utc(at)
+        moment = as_utc(at, "at")
         with self._lock:
             return [self.runs[key] for key in sorted(self.runs) if self.runs[key].until <= moment][:limit]
 
@@ -588,7 +563,7 @@ class DynamoDBCursorStore:
                 **condition,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise _aws_error(f"moving the cursor of {report_id!r}", exc) from exc
         except BotoCoreError as exc:
@@ -665,7 +640,7 @@ class DynamoDBDeferredRuns:
         self._client = client
 
     def defer(self, message: RunMessage, until: datetime) -> None:
-        run = DeferredRun(message=message, until=_as_utc(until, "until"))
+        run = DeferredRun(message=message, until=as_utc(until, "until"))
         item = {
             "pk": {"S": DEFERRED_PARTITION},
             "sk": {"S": _deferred_sort_key(run)},
@@ -713,7 +688,7 @@ class DynamoDBDeferredRuns:
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise _aws_error(f"removing deferred run {run_key(run.message)!r}", exc) from exc
         except BotoCoreError as exc:

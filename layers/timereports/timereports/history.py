@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import TimereportsError
+from .aws_errors import AWS_ERRORS, aws_error
 
 HISTORY_RETENTION = timedelta(days=400)
 
@@ -94,8 +94,8 @@ class DynamoDBRunHistory:
             self._client.put_item(
                 TableName=self.table_name, Item={key: self._serializer.serialize(value) for key, value in item.items()}
             )
-        except _aws_errors() as exc:
-            raise TimereportsError(f"could not record the run of {run.report_id} in {self.table_name}") from exc
+        except AWS_ERRORS as exc:
+            raise aws_error(f"recording the run of {run.report_id} in {self.table_name}", exc) from exc
 
     def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]:
         try:
@@ -106,8 +106,8 @@ class DynamoDBRunHistory:
                 ScanIndexForward=False,
                 Limit=limit,
             )
-        except _aws_errors() as exc:
-            raise TimereportsError(f"could not read the history of {report_id} from {self.table_name}") from exc
+        except AWS_ERRORS as exc:
+            raise aws_error(f"reading the history of {report_id} from {self.table_name}", exc) from exc
         records = []
         for item in reply.get("Items", []):
             plain = {key: self._deserializer.deserialize(value) for key, value in item.items()}
@@ -116,12 +116,6 @@ class DynamoDBRunHistory:
             }
             records.append(RunRecord.model_validate(plain))
         return records
-
-
-def _aws_errors() -> tuple[type[Exception], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (ClientError, BotoCoreError)
 
 
 _INT_FIELDS = {

@@ -14,8 +14,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from .aws_errors import AWS_ERRORS, aws_error, is_condition_failure
 from .errors import TimereportsError
 from .spec import ReportDefinition
 
@@ -60,12 +59,10 @@ class DynamoDBFailureClaims:
                 # Only the attempt that creates the item counts the failure and notifies the owner.
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        except AWS_ERRORS as exc:
+            if is_condition_failure(exc):
                 return False
-            raise TimereportsError(f"could not record the failure of {report_id}") from exc
-        except BotoCoreError as exc:
-            raise TimereportsError(f"could not record the failure of {report_id}") from exc
+            raise aws_error(f"recording the failure of {report_id}", exc) from exc
         return True
 
 

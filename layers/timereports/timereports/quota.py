@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import aws_error, is_condition_failure
+from .clock import as_utc, utc_now
 from .errors import QuotaExhaustedError, TimereportsError
 from .intervals.models import ApiQuota
 
@@ -31,29 +33,18 @@ ITEM_RETENTION = timedelta(days=2)
 MAX_RESERVE_ATTEMPTS = 5
 
 
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the default clock of the ledgers)."""
-    return datetime.now(UTC)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError(f"expected an aware datetime, got naive {moment.isoformat()}")
-    return moment.astimezone(UTC)
-
-
 def next_reset(now: datetime) -> datetime:
     """The next midnight GMT after `now`: when Intervals lifts the daily allowance.
 
     At exactly midnight the allowance has just been lifted, so the next reset is the following midnight.
     """
-    today = _as_utc(now).date()
+    today = as_utc(now).date()
     return datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def quota_day(now: datetime) -> date:
     """The UTC day whose allowance a request sent at `now` spends."""
-    return _as_utc(now).date()
+    return as_utc(now).date()
 
 
 @dataclass(frozen=True)
@@ -163,7 +154,7 @@ class InMemoryQuotaLedger:
         self._days: dict[date, _DayCount] = {}
 
     def _today(self) -> tuple[datetime, _DayCount]:
-        now = _as_utc(self._clock())
+        now = as_utc(self._clock())
         count = self._days.setdefault(quota_day(now), _DayCount(used=0, limit=self.daily_limit))
         return now, count
 
@@ -217,7 +208,7 @@ class InMemoryQuotaLedger:
             _, count = self._today()
             count.exhausted = True
             if resets_at is not None:
-                count.resets_at = _as_utc(resets_at)
+                count.resets_at = as_utc(resets_at)
 
     def status(self) -> QuotaStatus:
         """Today's count, limit and flag."""
@@ -237,7 +228,7 @@ def _flag(item: dict[str, Any], name: str) -> bool:
 
 
 def _epoch(moment: datetime) -> int:
-    return int(_as_utc(moment).timestamp())
+    return int(as_utc(moment).timestamp())
 
 
 # The item's attribute names go through ExpressionAttributeNames: `limit` is a DynamoDB reserved word.
@@ -295,7 +286,7 @@ class DynamoDBQuotaLedger:
     def reserve(self, requests: int = 1) -> QuotaStatus:
         """Reserve `requests` units with one conditional ADD, or raise QuotaExhaustedError having reserved none."""
         _check_requests(requests)
-        now = _as_utc(self._clock())
+        now = as_utc(self._clock())
         day = quota_day(now)
         for _ in range(MAX_RESERVE_ATTEMPTS):
             assumed_limit = self._assumed_limit(day)
@@ -375,7 +366,7 @@ class DynamoDBQuotaLedger:
 
     def observe(self, quota: ApiQuota) -> QuotaStatus:
         """Take the API's limit and exceeded flag; raise `used` to the API's count, never lower it."""
-        now = _as_utc(self._clock())
+        now = as_utc(self._clock())
         day = quota_day(now)
         set_limit = "SET #limit = :api_limit, #expires_at = if_not_exists(#expires_at, :expires_at)"
         if quota.exceeded:
@@ -404,7 +395,7 @@ class DynamoDBQuotaLedger:
 
     def mark_exhausted(self, resets_at: datetime | None = None) -> None:
         """Refuse every reservation for the rest of this UTC day (the API answered code 11)."""
-        now = _as_utc(self._clock())
+        now = as_utc(self._clock())
         day = quota_day(now)
         expression = (
             "SET #exhausted = :true, #used = if_not_exists(#used, :zero), "
@@ -426,7 +417,7 @@ class DynamoDBQuotaLedger:
 
     def status(self) -> QuotaStatus:
         """Today's count, limit and flag (a strongly consistent read)."""
-        now = _as_utc(self._clock())
+        now = as_utc(self._clock())
         return self._status(now, self._get(quota_day(now)) or {})
 
     # -- DynamoDB ---------------------------------------------------------------------------------------------
@@ -500,7 +491,7 @@ class DynamoDBQuotaLedger:
         try:
             reply = self.client.update_item(**request)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 old_item: dict[str, Any] | None = exc.response.get("Item")
                 return None, old_item
             raise self._store_error("UpdateItem", exc) from exc
@@ -510,20 +501,6 @@ class DynamoDBQuotaLedger:
         return new_item, None
 
     def _store_error(self, operation: str, exc: Exception) -> TimereportsError:
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
-        error = TimereportsError(
-            f"quota ledger: DynamoDB {operation} on table {self.table_name!r} failed for account "
-            f"{self.account!r} ({code})"
+        return aws_error(
+            f"quota ledger: DynamoDB {operation} on table {self.table_name!r} for account {self.account!r}", exc
         )
-        # Throttling, a timeout or an unreachable endpoint may pass; a missing table or a denied call will not.
-        error.retryable = code in {
-            "ProvisionedThroughputExceededException",
-            "ThrottlingException",
-            "RequestLimitExceeded",
-            "InternalServerError",
-            "ServiceUnavailable",
-            "EndpointConnectionError",
-            "ConnectTimeoutError",
-            "ReadTimeoutError",
-        }
-        return error

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from .clock import utc_now
 from .errors import DeliveryError, QuotaExhaustedError, TimereportsError
 from .history import RunHistory, RunRecord
 from .intervals.models import ReferenceData, TimeEntry, TimeQuery
-from .quota import QuotaLedger, utc_now
+from .quota import QuotaLedger
 from .report import Period, ReportTable
 from .spec import ReportDefinition
 

@@ -25,14 +25,10 @@ from datetime import UTC, datetime
 
 from cronsim import CronSim
 
+from .clock import as_utc
+
 # The most fire times one call returns: a bound on what a catch-up after a long outage can send.
 MAX_FIRE_TIMES = 1000
-
-
-def _as_utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
-    return moment.astimezone(UTC)
 
 
 def iter_fire_times(cron: str, tz: str, after: datetime, until: datetime) -> Iterator[datetime]:
@@ -41,7 +37,7 @@ def iter_fire_times(cron: str, tz: str, after: datetime, until: datetime) -> Ite
     The cost grows with the number of fire times in the window, so callers bound the window (the dispatcher's
     catch-up does). Both bounds must be aware: a naive time is ambiguous, and a guess would shift runs by hours.
     """
-    start, end = _as_utc(after, "after"), _as_utc(until, "until")
+    start, end = as_utc(after, "after"), as_utc(until, "until")
     if end <= start:
         return
     zone = zoneinfo.ZoneInfo(tz)

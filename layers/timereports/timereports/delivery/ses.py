@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..aws_errors import aws_error_code
 from ..errors import DeliveryError
 
 
@@ -24,6 +25,5 @@ class SesMailer:
                 Content={"Raw": {"Data": raw_message}},
             )
         except (ClientError, BotoCoreError) as exc:
-            code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
-            raise DeliveryError(f"SES refused the report email ({code})") from exc
+            raise DeliveryError(f"SES refused the report email ({aws_error_code(exc)})") from exc
         return str(reply["MessageId"])

@@ -39,6 +39,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from ..clock import utc_now
 from ..errors import (
     IntervalsError,
     IntervalsRateLimitError,
@@ -47,7 +48,7 @@ from ..errors import (
     QuotaExhaustedError,
     RunTooLongError,
 )
-from ..quota import quota_day, utc_now
+from ..quota import quota_day
 from .errors import error_for_reply, keep_body
 from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 from .pacing import RequestPacer
