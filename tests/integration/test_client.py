@@ -463,16 +463,20 @@ def test_a_pull_crossing_midnight_utc_reserves_its_later_pages_on_the_new_day(
     assert tuesday.used == pages - 2
 
 
+# One run's two pulls: approved and unapproved time of a spring quarter (several pages each at 40 rows a page).
+APPROVAL_PULLS = [
+    TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=True),
+    TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=False),
+]
+
+
 def test_a_run_of_several_pulls_reserves_all_their_remaining_pages_at_once(
     simulator: IntervalsSimulator, simulator_url: str
 ) -> None:
     # Given a run of two pulls (approved and unapproved time) of several pages each
     ledger = InMemoryQuotaLedger(daily_limit=6000)
     client = make_client(simulator_url, ledger=ledger, page_size=40)
-    queries = [
-        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=True),
-        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=False),
-    ]
+    queries = APPROVAL_PULLS
 
     # When it pulls them
     tagged = list(client.iter_time_many(queries))
@@ -490,10 +494,7 @@ def test_a_run_without_quota_for_all_its_pulls_stops_before_spending_the_rest(
     # Given an allowance that covers the first page of each pull but not all their pages
     ledger = InMemoryQuotaLedger(daily_limit=6)
     client = make_client(simulator_url, ledger=ledger, page_size=40)
-    queries = [
-        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=True),
-        TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 5, 31), approved=False),
-    ]
+    queries = APPROVAL_PULLS
 
     # When the run pulls them, then it fails with the quota error before any page beyond the first ones
     with pytest.raises(QuotaExhaustedError):

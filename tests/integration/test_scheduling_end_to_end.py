@@ -353,18 +353,23 @@ def acme_simulator(dataset: Dataset) -> Iterator[IntervalsSimulator]:
         simulator.stop()
 
 
-def test_two_accounts_spend_their_own_allowances(
-    deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator
-) -> None:
-    # Given a second account with its own token, quota and reserve, and a report on each account
+def deploy_two_accounts(deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator) -> Deployment:
+    """The default account and "acme" (its own API, token, quota 900 and reserve 100), a weekly report on each."""
     accounts = {
         "acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}
     }
-    deployment = deploy(
+    return deploy(
         weekly_report("default-weekly"),
         weekly_report("acme-weekly", account="acme", to="acme@example.com"),
         INTERVALS_ACCOUNTS=json.dumps(accounts),
     )
+
+
+def test_two_accounts_spend_their_own_allowances(
+    deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator
+) -> None:
+    # Given a second account with its own token, quota and reserve, and a report on each account
+    deployment = deploy_two_accounts(deploy, acme_simulator)
     monday = date(2026, 11, 23)
     deployment.tick(utc(2026, 11, 23, 5, 30))
     tick = deployment.tick(utc(2026, 11, 23, 6, 5))
@@ -398,14 +403,7 @@ def test_spending_one_accounts_quota_leaves_the_other_untouched(
     deploy: Callable[..., Deployment], acme_simulator: IntervalsSimulator
 ) -> None:
     # Given acme's allowance spent to its ceiling (900 less its own reserve of 100) and the default account's fresh
-    accounts = {
-        "acme": {"api_url": acme_simulator.url, "api_token": MANAGER_TOKEN, "daily_quota": 900, "quota_reserve": 100}
-    }
-    deployment = deploy(
-        weekly_report("default-weekly"),
-        weekly_report("acme-weekly", account="acme", to="acme@example.com"),
-        INTERVALS_ACCOUNTS=json.dumps(accounts),
-    )
+    deployment = deploy_two_accounts(deploy, acme_simulator)
     monday = date(2026, 11, 23)
     deployment.fill_ledger("acme", monday, used=800, limit=900)
     deployment.tick(utc(2026, 11, 23, 5, 30))
