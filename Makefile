@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 # pip prints a warning per missing local mirror folder on some machines; keep the output readable.
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install tools lint format typecheck cfn-lint validate build test unit integration bench demo \
+.PHONY: install tools lint format typecheck cfn-lint validate build test test-clock unit integration bench demo \
         check-office preview deploy clean
 
 $(VENV)/.installed: requirements/dev.txt layers/timereports/requirements.txt pyproject.toml
@@ -59,6 +59,15 @@ integration: install
 
 test: lint typecheck cfn-lint validate build
 	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory test-clock
+
+# The suite again with every clock of the process a year ahead (libfaketime): a test that reads the wall date, or code
+# under test that mixes a frozen clock with moto's real one, fails here instead of on some later day.
+CLOCK_AHEAD ?= +400d
+test-clock: install
+	command -v faketime >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null) \
+		|| echo "test-clock: faketime cannot be installed here (needs apt-get as root); the clock-moved run is skipped"
+	if command -v faketime >/dev/null; then faketime -f '$(CLOCK_AHEAD)' $(BIN)/pytest -q -p no:cacheprovider; fi
 
 bench: install
 	$(BIN)/python -m bench

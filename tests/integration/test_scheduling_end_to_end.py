@@ -73,28 +73,55 @@ class Deployment:
     aws: LocalAws
     simulator: IntervalsSimulator
     source: SqsEventSource
+    # The instant of the last step a test took. moto's SQS judges retention and visibility by the process clock, so
+    # a test that reads a queue after a step reads it at that step's instant, never at the real date (a message sent
+    # "on 23 November" would have expired by the real clock's December).
+    now: datetime = MONDAY_0700_BERLIN
+
+    def at(self, moment: datetime) -> Any:
+        """Every clock of the process at `moment`, which becomes the deployment's `now`."""
+        self.now = moment
+        return at(moment)
+
+    def queued(self) -> list[dict[str, Any]]:
+        """The messages visible on the run queue at `now`."""
+        with at(self.now):
+            return self.source.receive()
+
+    def visible_count(self) -> int:
+        """Messages on the run queue at `now`, visible or in flight."""
+        with at(self.now):
+            return self.source.visible_count()
+
+    def dead_letters(self, queue_url: str) -> list[dict[str, Any]]:
+        """The messages on the dead-letter queue at `now`."""
+        with at(self.now):
+            messages: list[dict[str, Any]] = self.aws.sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+        return messages
 
     def tick(self, moment: datetime) -> dict[str, Any]:
         """One dispatcher tick through its handler, with every clock at `moment` (the Scheduler's payload has no
         `at`: the handler reads the clock, as deployed)."""
         from functions.dispatch import app
 
-        with at(moment):
+        with self.at(moment):
             reply: dict[str, Any] = app.lambda_handler({}, FakeLambdaContext(function_name="timereports-Dispatch"))
         return reply
 
     def poll(self, moment: datetime) -> Delivery | None:
         """One poll of the run queue into run_report, with every clock at `moment`."""
-        with at(moment):
+        with self.at(moment):
             return self.source.poll()
 
     def redeliver(self, delivery: Delivery, moment: datetime) -> dict[str, Any]:
-        with at(moment):
+        with self.at(moment):
             return self.source.redeliver(delivery)
 
     def run_body(self, body: dict[str, Any], moment: datetime) -> Delivery:
         """Put one message on the run queue (as the dispatcher would) and let run_report consume it."""
-        with at(moment):
+        with self.at(moment):
             self.aws.sqs.send_message(QueueUrl=self.source.queue_url, MessageBody=json.dumps(body))
             delivery = self.source.poll()
         assert delivery is not None
@@ -223,7 +250,7 @@ def test_a_due_report_travels_from_tick_through_sqs_to_one_email(deploy: Callabl
     assert email["Subject"] == f"Hours by project, {LAST_WEEK[0]} to {LAST_WEEK[1]}"
     assert email["To"] == "ops@example.com"
     assert csv_attachment(email).decode("utf-8-sig").splitlines()[-1].startswith("TOTAL")
-    assert deployment.source.visible_count() == 0
+    assert deployment.visible_count() == 0
     (record,) = deployment.history("weekly-hours")
     assert (record.status, record.period_from, record.period_to) == ("delivered", *LAST_WEEK)
     assert record.scheduled_at == MONDAY_0700_BERLIN.isoformat()
@@ -308,7 +335,7 @@ def test_a_run_without_quota_waits_for_the_reset_then_is_delivered_once(
     assert delivery is not None
     assert delivery.reply == {"batchItemFailures": []}
     assert deployment.aws.sent_emails() == []
-    assert deployment.source.visible_count() == 0
+    assert deployment.visible_count() == 0
     # And the history says deferred until the next midnight GMT, and the run is parked until then
     (record,) = deployment.history("weekly-hours")
     assert record.status == "deferred"
@@ -461,7 +488,7 @@ def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callab
     # And after its third receive the message went to the dead-letter queue, not back to run_report
     assert deployment.poll(utc(2026, 11, 23, 6, 10)) is None
     dlq = deployment.aws.resources.dead_letter_queue_url
-    assert deployment.aws.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages")
+    assert deployment.dead_letters(dlq)
 
 
 def test_a_report_failing_runs_in_a_row_is_paused_and_the_next_tick_skips_it(
@@ -492,7 +519,7 @@ def test_a_report_failing_runs_in_a_row_is_paused_and_the_next_tick_skips_it(
 
     # Then it enqueues the healthy report's run and skips the paused one
     assert [run["report_id"] for run in tick["runs"]] == ["weekly-other"]
-    queued = [json.loads(message["Body"]) for message in deployment.source.receive()]
+    queued = [json.loads(message["Body"]) for message in deployment.queued()]
     assert [
         (run["report_id"], run["scheduled_at"]) for run in queued if run["scheduled_at"].startswith("2026-11-23")
     ] == [("weekly-other", "2026-11-23T06:00:00Z")]
