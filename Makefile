@@ -73,7 +73,7 @@ bench: install
 	$(BIN)/python -m bench
 
 demo: install
-	$(BIN)/python -m timereports.demo --out $(OUT)
+	$(BIN)/python -m timereports_dev.demo --out $(OUT)
 
 check-office: install
 	command -v soffice >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui >/dev/null)

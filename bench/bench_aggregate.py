@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from timereports.aggregate import aggregate
+from timereports.engine.aggregate import aggregate
 from timereports.intervals.models import ReferenceData
-from timereports.report import Period
-from timereports.spec import ReportDefinition
+from timereports.models.definition import ReportDefinition
+from timereports.models.report import Period
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 12, 31))
 PROJECTS = 200

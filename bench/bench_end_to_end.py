@@ -28,7 +28,7 @@ delivery:
   to: [finance@example.com]
 """
 LOCAL_AWS = (
-    "import threading; from timereports.local_aws import LocalAwsServer; "
+    "import threading; from timereports_dev.local_aws import LocalAwsServer; "
     "print(LocalAwsServer('127.0.0.1', 0).start(), flush=True); threading.Event().wait()"
 )
 
@@ -45,7 +45,7 @@ def _serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
 # Runs the CLI and then prints the process's own peak RSS in KiB. VmHWM, not ru_maxrss: Linux carries ru_maxrss
 # across exec from the forking parent (this benchmark, which may just have held pandas' million rows).
 REPORT_PROCESS = (
-    "import re, sys; from timereports.cli import main; code = main(sys.argv[1:]); "
+    "import re, sys; from timereports_dev.cli import main; code = main(sys.argv[1:]); "
     "status = open('/proc/self/status').read(); "
     "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr); sys.exit(code)"
 )
@@ -65,7 +65,7 @@ def _run_report(spec: Path, out: Path, env: dict[str, str]) -> tuple[float, int,
 
 
 def main() -> None:
-    simulator, api_url = _serve(["-m", "timereports.cli", "simulator", "--port", "0", "--entries", str(ENTRIES)])
+    simulator, api_url = _serve(["-m", "timereports_dev.cli", "simulator", "--port", "0", "--entries", str(ENTRIES)])
     local_aws, endpoint = _serve(["-c", LOCAL_AWS])
     try:
         with tempfile.TemporaryDirectory() as scratch:

@@ -19,11 +19,12 @@ import time
 import tracemalloc
 from datetime import date
 
+from timereports_dev.dataset import ADMIN_TOKEN
+from timereports_dev.fakes import InMemoryQuotaLedger
+
 from timereports.bootstrap import build_client
 from timereports.config import Settings
-from timereports.intervals.dataset import ADMIN_TOKEN
-from timereports.pull import pull_entries
-from timereports.quota import InMemoryQuotaLedger
+from timereports.logic.pull import pull_entries
 
 ENTRIES = 100_000
 
@@ -31,7 +32,7 @@ ENTRIES = 100_000
 def start_simulator(entries: int) -> tuple[subprocess.Popen[str], str]:
     """Serve the simulator in its own process, so that its memory and CPU do not blur the client's figures."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "timereports.intervals.simulator", "--port", "0", "--entries", str(entries)],
+        [sys.executable, "-m", "timereports_dev.simulator", "--port", "0", "--entries", str(entries)],
         stdout=subprocess.PIPE,
         text=True,
     )

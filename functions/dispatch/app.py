@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timereports.bootstrap import build_dispatcher
 from timereports.config import get_settings
-from timereports.dispatch import Dispatcher
-from timereports.events import DispatchEvent
+from timereports.logic.dispatch import Dispatcher
+from timereports.models.events import DispatchEvent
 
 logger = Logger()
 tracer = Tracer()

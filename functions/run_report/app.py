@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports import service
-from timereports.events import DirectRunEvent, RunMessage
-from timereports.history import RunRecord
+from timereports.logic import runs as service
+from timereports.models.events import DirectRunEvent, RunMessage
+from timereports.models.run_record import RunRecord
 
 logger = Logger()
 tracer = Tracer()

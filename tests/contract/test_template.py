@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 import yaml
+from timereports_dev import local_aws
 
-from timereports import local_aws
 from timereports.config import Settings
-from timereports.events import DirectRunEvent, DispatchEvent
-from timereports.spec import parse_definition
+from timereports.models.definition import parse_definition
+from timereports.models.events import DirectRunEvent, DispatchEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"

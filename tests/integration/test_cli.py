@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from timereports.intervals.dataset import ADMIN_TOKEN
+from timereports_dev.dataset import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEKLY = ROOT / "reports" / "weekly-hours-by-project.yaml"
@@ -22,7 +21,7 @@ WEEKLY = ROOT / "reports" / "weekly-hours-by-project.yaml"
 
 def timereports(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timereports.cli", *args],
+        [sys.executable, "-m", "timereports_dev.cli", *args],
         capture_output=True,
         text=True,
         env=(os.environ | (env or {})),

@@ -17,16 +17,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from timereports_dev.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
+from timereports_dev.fakes import InMemoryQuotaLedger
+from timereports_dev.simulator import IntervalsSimulator
 
 from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsAuthError, QuotaExhaustedError, RunTooLongError
 from timereports.intervals.client import IntervalsClient
-from timereports.intervals.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
 from timereports.intervals.models import TimeEntry, TimeQuery
 from timereports.intervals.reference import ReferenceCache
-from timereports.intervals.simulator import IntervalsSimulator
-from timereports.pull import pull_entries
-from timereports.quota import InMemoryQuotaLedger
+from timereports.logic.pull import pull_entries
 
 PAGE = 150
 

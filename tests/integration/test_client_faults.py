@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from timereports_dev.dataset import ADMIN_TOKEN, Dataset
+from timereports_dev.fakes import InMemoryQuotaLedger
+from timereports_dev.simulator import Fault, IntervalsSimulator
 
 from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsUnavailableError, QuotaExhaustedError
 from timereports.intervals.client import IntervalsClient
-from timereports.intervals.dataset import ADMIN_TOKEN, Dataset
-from timereports.intervals.simulator import Fault, IntervalsSimulator
-from timereports.quota import InMemoryQuotaLedger
 
 PAGE = 250
 

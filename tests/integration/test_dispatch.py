@@ -19,18 +19,13 @@ import pytest
 import yaml
 
 from tests.fixtures.aws import LocalAws
+from timereports.bootstrap import build_deferred_runs, build_dispatcher
 from timereports.config import get_settings
-from timereports.dispatch import (
-    Dispatcher,
-    DynamoDBCursorStore,
-    DynamoDBDeferredRuns,
-    DynamoDBReportStates,
-    SqsRunQueue,
-    build_deferred_runs,
-    build_dispatcher,
-)
-from timereports.events import RunMessage
-from timereports.spec import load_catalogue
+from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
+from timereports.dal.run_queue import SqsRunQueue
+from timereports.logic.dispatch import Dispatcher
+from timereports.models.catalogue import load_catalogue
+from timereports.models.events import RunMessage
 
 BERLIN = "Europe/Berlin"
 
@@ -290,7 +285,16 @@ def test_cli_dispatch_keeps_its_cursor_across_processes(aws: LocalAws, catalogue
     }
     # No REPORT_QUEUE_URL: locally the dispatcher finds the run queue by its default name, as `--local` creates it.
     environment.pop("REPORT_QUEUE_URL", None)
-    command = [sys.executable, "-m", "timereports.cli", "dispatch", "--catalogue", str(catalogue), "--local", "--at"]
+    command = [
+        sys.executable,
+        "-m",
+        "timereports_dev.cli",
+        "dispatch",
+        "--catalogue",
+        str(catalogue),
+        "--local",
+        "--at",
+    ]
 
     def dispatch(at: str) -> list[dict[str, Any]]:
         done = subprocess.run([*command, at], env=environment, capture_output=True, text=True, timeout=60, check=False)

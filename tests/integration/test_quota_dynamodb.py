@@ -18,9 +18,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.fixtures.aws import LocalAws
+from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.errors import QuotaExhaustedError, TimereportsError
 from timereports.intervals.models import ApiQuota
-from timereports.quota import DynamoDBQuotaLedger, QuotaLedger
+from timereports.logic.ports import QuotaLedger
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

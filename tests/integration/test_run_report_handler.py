@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from timereports_dev.dataset import ADMIN_TOKEN
 
 from tests.support.lambda_context import FakeLambdaContext
-from timereports import service
 from timereports.config import get_settings
 from timereports.errors import IntervalsAuthError
-from timereports.intervals.dataset import ADMIN_TOKEN
+from timereports.logic import runs as service
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
@@ -144,7 +144,7 @@ def test_bad_token_fails_clearly_and_sends_nothing(deployed: Any, monkeypatch: p
 
 def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -> None:
     # Given a report that paused itself after failing runs, with a run still in the queue
-    from timereports.dispatch import build_report_states
+    from timereports.bootstrap import build_report_states
 
     build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
 
@@ -179,7 +179,7 @@ def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch
 
 def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -> None:
     # Given a paused report that an EventBridge schedule invokes directly (not through the queue)
-    from timereports.dispatch import build_report_states
+    from timereports.bootstrap import build_report_states
 
     build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
 

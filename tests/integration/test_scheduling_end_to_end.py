@@ -21,18 +21,19 @@ from typing import Any
 import pytest
 import time_machine
 import yaml
+from timereports_dev.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
+from timereports_dev.simulator import IntervalsSimulator
 
 from tests.fixtures.aws import LocalAws
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
-from timereports import service
 from timereports.bootstrap import build_once
 from timereports.config import get_settings
+from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.errors import RunInProgressError
-from timereports.history import DynamoDBRunHistory, RunRecord
-from timereports.intervals.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
-from timereports.intervals.simulator import IntervalsSimulator
-from timereports.runner import RunOutcome
+from timereports.logic import runs as service
+from timereports.logic.runner import RunOutcome
+from timereports.models.run_record import RunRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = "Europe/Berlin"
@@ -564,7 +565,7 @@ def test_history_command_lists_the_runs_newest_first(deploy: Callable[..., Deplo
 
     # When a person asks for the report's history against the same local AWS
     result = subprocess.run(
-        [sys.executable, "-m", "timereports.cli", "history", "weekly-hours", "--local"],
+        [sys.executable, "-m", "timereports_dev.cli", "history", "weekly-hours", "--local"],
         capture_output=True,
         text=True,
         env=os.environ | {"AWS_ENDPOINT_URL": deployment.aws.endpoint},

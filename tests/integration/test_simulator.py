@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from timereports.intervals.dataset import (
+from timereports_dev.dataset import (
     ADMIN_TOKEN,
     EXECUTIVE_TOKEN,
     INACTIVE_TOKEN,
@@ -25,8 +24,9 @@ from timereports.intervals.dataset import (
     Dataset,
     build_dataset,
 )
+from timereports_dev.simulator import Fault, IntervalsSimulator
+
 from timereports.intervals.models import TimeEntry
-from timereports.intervals.simulator import Fault, IntervalsSimulator
 
 
 class FakeClock:

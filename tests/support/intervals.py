@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from timereports_dev.dataset import ADMIN_TOKEN
+from timereports_dev.fakes import InMemoryQuotaLedger
+from timereports_dev.simulator import IntervalsSimulator
+
 from timereports.intervals.client import IntervalsClient
-from timereports.intervals.dataset import ADMIN_TOKEN
 from timereports.intervals.reference import ReferenceCache
-from timereports.intervals.simulator import IntervalsSimulator
-from timereports.quota import InMemoryQuotaLedger
 
 
 def make_test_client(url: str, *, token: str = ADMIN_TOKEN, **options: Any) -> IntervalsClient:

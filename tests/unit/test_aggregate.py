@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from timereports.aggregate import aggregate
-from timereports.attributes import AttributeResolver
+from timereports.engine.aggregate import aggregate
+from timereports.engine.attributes import AttributeResolver
 from timereports.intervals.models import Client, Milestone, Person, Project, ReferenceData, Task, TimeEntry
-from timereports.report import Period
-from timereports.spec import GROUP_ATTRIBUTES, VIEWS, ReportDefinition
+from timereports.models.definition import ReportDefinition
+from timereports.models.report import Period
+from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 
 PERIOD = Period(date(2026, 1, 26), date(2026, 2, 8))  # two weeks across a month end
 PEOPLE = {1: ("Ana", "Lima"), 2: ("Bo", "Chen"), 3: ("Cy", "Díaz")}

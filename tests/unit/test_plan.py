@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from timereports.engine.plan import MAX_PUSHED_IDS, plan_queries, reference_needs
 from timereports.intervals.models import (
     Client,
     Milestone,
@@ -17,9 +18,8 @@ from timereports.intervals.models import (
     ReferenceData,
     Task,
 )
-from timereports.plan import MAX_PUSHED_IDS, plan_queries, reference_needs
-from timereports.report import Period
-from timereports.spec import ReportDefinition
+from timereports.models.definition import ReportDefinition
+from timereports.models.report import Period
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))
 REFERENCE = ReferenceData(

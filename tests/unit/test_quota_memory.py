@@ -6,10 +6,12 @@ import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from timereports_dev.fakes import InMemoryQuotaLedger
 
+from timereports.engine.quota_rules import QuotaStatus, next_reset
 from timereports.errors import QuotaExhaustedError
 from timereports.intervals.models import ApiQuota
-from timereports.quota import InMemoryQuotaLedger, QuotaLedger, QuotaStatus, next_reset
+from timereports.logic.ports import QuotaLedger
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

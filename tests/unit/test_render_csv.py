@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from timereports.models.report import Cell, Period, ReportTable
 from timereports.render.csv import (
     FORMULA_TRIGGERS,
     format_cell,
@@ -19,7 +20,6 @@ from timereports.render.csv import (
     render_csv,
     write_csv,
 )
-from timereports.report import Cell, Period, ReportTable
 
 HOURS_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 BOM = b"\xef\xbb\xbf"

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from timereports.errors import DefinitionError
+from timereports.models.report import Cell, Period, ReportTable
 from timereports.render import (
     CsvLink,
     OutgoingEmail,
@@ -27,7 +28,6 @@ from timereports.render import (
     split_recipients,
 )
 from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size, display_columns
-from timereports.report import Cell, Period, ReportTable
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"

@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from timereports_dev.fakes import InMemoryQuotaLedger, InMemoryRunHistory
 
+from timereports.engine.quota_rules import QuotaStatus
 from timereports.errors import DeliveryError, TimereportsError
-from timereports.history import InMemoryRunHistory
 from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
-from timereports.quota import InMemoryQuotaLedger, QuotaStatus
-from timereports.runner import DeliveryOptions, ReportRunner, RunRequest
-from timereports.spec import parse_definition
+from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
+from timereports.models.definition import parse_definition
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 

@@ -10,20 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timereports_dev.fakes import InMemoryCursorStore, InMemoryDeferredRuns, InMemoryReportStates, InMemoryRunQueue
 
-from timereports.dispatch import (
-    Dispatcher,
-    InMemoryCursorStore,
-    InMemoryDeferredRuns,
-    InMemoryReportStates,
-    InMemoryRunQueue,
-    RunQueueError,
-    SqsRunQueue,
-)
-from timereports.errors import TimereportsError
-from timereports.events import RunMessage
-from timereports.schedule import fire_times
-from timereports.spec import ReportDefinition, parse_definition
+from timereports.dal.run_queue import SqsRunQueue
+from timereports.engine.schedule import fire_times
+from timereports.errors import RunQueueError, TimereportsError
+from timereports.logic.dispatch import Dispatcher
+from timereports.models.definition import ReportDefinition, parse_definition
+from timereports.models.events import RunMessage
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -215,7 +209,7 @@ def test_catch_up_keeps_the_latest_runs_within_both_bounds(caplog: pytest.LogCap
     rig = Rig(report("hourly", "0 * * * *"), max_catch_up=timedelta(hours=5), max_runs_per_report=3)
     rig.tick(utc(2026, 5, 1, 0, 30))
     # When the next tick comes 10 hours later
-    with caplog.at_level(logging.WARNING, logger="timereports.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="timereports.logic.dispatch"):
         runs = rig.tick(utc(2026, 5, 1, 10, 30))
     # Then only the 3 latest runs are sent; the 5 older than the bound and the 2 beyond the count are logged
     assert [run[1] for run in runs] == [utc(2026, 5, 1, 8), utc(2026, 5, 1, 9), utc(2026, 5, 1, 10)]
@@ -300,7 +294,7 @@ def test_catalogue_half_monthly_report_is_sent_on_the_1st_and_16th_for_the_half_
     # Given the sample catalogue's half-monthly report
     from pathlib import Path
 
-    from timereports.spec import load_definition
+    from timereports.models.catalogue import load_definition
 
     sample = load_definition(Path(__file__).parents[2] / "reports" / "half-monthly-billable-by-client.yaml")
     rig = Rig(sample)

@@ -11,16 +11,11 @@ from typing import Any
 import pytest
 
 from timereports.errors import DefinitionError
+from timereports.models.catalogue import load_catalogue, load_definition
+from timereports.models.definition import CustomTimeFrame, parse_definition
+from timereports.models.report import Period, ReportTable
+from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 from timereports.render.email import render_subject
-from timereports.report import Period, ReportTable
-from timereports.spec import (
-    GROUP_ATTRIBUTES,
-    VIEWS,
-    CustomTimeFrame,
-    load_catalogue,
-    load_definition,
-    parse_definition,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = ROOT / "tests" / "data" / "definitions" / "invalid"

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from timereports.report import Period
-from timereports.spec import TIME_FRAME_SHORTCUTS, CustomTimeFrame
-from timereports.timeframes import resolve_time_frame, today_in
+from timereports.engine.timeframes import resolve_time_frame, today_in
+from timereports.models.definition import CustomTimeFrame
+from timereports.models.report import Period
+from timereports.models.vocabulary import TIME_FRAME_SHORTCUTS
 
 MONDAY, SUNDAY, SATURDAY = 0, 6, 5
 

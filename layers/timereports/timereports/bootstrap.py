@@ -7,11 +7,17 @@ moto-backed clients or in-memory fakes without patching anything.
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from .config import AccountSettings, Settings
-from .errors import ConfigurationError, RunInProgressError
+from timereports.config import AccountSettings, Settings
+from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
+from timereports.dal.run_queue import SqsRunQueue
+from timereports.errors import ConfigurationError, RunInProgressError
+from timereports.logic.dispatch import Dispatcher
+from timereports.models.catalogue import load_catalogue
 
 # Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
 # while a busy schedule does not pay a Secrets Manager call per run.
@@ -83,7 +89,7 @@ def resolve_token(account: AccountSettings) -> str:
 
 def build_ledger(settings: Settings, account: AccountSettings) -> Any:
     """The account's DynamoDB quota ledger in the state table."""
-    from .quota import DynamoDBQuotaLedger
+    from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 
     return DynamoDBQuotaLedger(
         settings.state_table,
@@ -104,11 +110,10 @@ def build_client(
 ) -> Any:
     """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
     IP) and reserving quota in `ledger`; in a Lambda it refuses work that cannot finish before the timeout."""
-    import time
     from urllib.parse import urlsplit
 
-    from .intervals.client import IntervalsClient
-    from .intervals.pacing import shared_pacer
+    from timereports.intervals.client import IntervalsClient
+    from timereports.intervals.pacing import shared_pacer
 
     deadline = None
     if lambda_context is not None:
@@ -158,8 +163,8 @@ def build_once(settings: Settings, lambda_context: Any = None) -> Any:
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
     from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
 
-    from .history import RunRecord
-    from .runner import RunOutcome
+    from timereports.logic.runner import RunOutcome
+    from timereports.models.run_record import RunRecord
 
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.state_table,
@@ -210,9 +215,9 @@ def build_runner(
     lambda_context: Any = None,
 ) -> Any:
     """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
-    from .delivery.s3 import S3Archive
-    from .delivery.ses import SesMailer
-    from .runner import DeliveryOptions, ReportRunner
+    from timereports.dal.archive import S3Archive
+    from timereports.dal.mailer import SesMailer
+    from timereports.logic.runner import DeliveryOptions, ReportRunner
 
     account = settings.account(account_name)
     if api_url:
@@ -233,38 +238,18 @@ def build_runner(
     )
 
 
-def build_dispatcher(settings: Settings, catalogue_dir: Any = None, *, logger: Any = None) -> Any:
-    """The dispatcher over the catalogue, with its DynamoDB cursor and the SQS run queue."""
-    from . import dispatch
-
-    return dispatch.build_dispatcher(settings, catalogue_dir=catalogue_dir, logger=logger)
-
-
-def build_deferred_runs(settings: Settings) -> Any:
-    """Where runs that found the quota spent wait for the reset."""
-    from . import dispatch
-
-    return dispatch.build_deferred_runs(settings)
-
-
-def build_report_states(settings: Settings) -> Any:
-    """Per-report consecutive failures and pauses."""
-    from . import dispatch
-
-    return dispatch.build_report_states(settings)
-
-
 def build_run_history(settings: Settings) -> Any:
     """The run history in the state table."""
-    from .history import DynamoDBRunHistory
+    from timereports.dal.run_history import DynamoDBRunHistory
 
     return DynamoDBRunHistory(settings.state_table, aws_client("dynamodb"))
 
 
 def build_failure_policy(settings: Settings) -> Any:
     """Failure counting, owner notices (SES) and pausing for scheduled runs."""
-    from .delivery.ses import SesMailer
-    from .notices import DynamoDBFailureClaims, FailurePolicy
+    from timereports.dal.failure_claims import DynamoDBFailureClaims
+    from timereports.dal.mailer import SesMailer
+    from timereports.logic.failures import FailurePolicy
 
     return FailurePolicy(
         states=build_report_states(settings),
@@ -273,4 +258,39 @@ def build_failure_policy(settings: Settings) -> Any:
         sender=settings.sender_email,
         default_owner=settings.owner_email,
         pause_after=settings.failures_before_pause,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------- wiring
+
+
+def build_run_queue(settings: Settings) -> SqsRunQueue:
+    """The SQS run queue named by REPORT_QUEUE_URL (the template sets it; `--local` sets it to the queue it made)."""
+    if not settings.report_queue_url:
+        raise ConfigurationError("REPORT_QUEUE_URL: not set; the dispatcher needs the run queue's URL")
+    return SqsRunQueue(settings.report_queue_url, aws_client("sqs"))
+
+
+def build_deferred_runs(settings: Settings) -> DynamoDBDeferredRuns:
+    """Where runs that found the quota spent wait for the reset (the state table)."""
+    return DynamoDBDeferredRuns(settings.state_table, aws_client("dynamodb"))
+
+
+def build_report_states(settings: Settings) -> DynamoDBReportStates:
+    """Per-report failure counts and pauses (the state table)."""
+    return DynamoDBReportStates(settings.state_table, aws_client("dynamodb"))
+
+
+def build_dispatcher(settings: Settings, catalogue_dir: str | Path | None = None, *, logger: Any = None) -> Dispatcher:
+    """The dispatcher over the catalogue (`catalogue_dir`, else CATALOGUE_DIR), with its DynamoDB stores and the
+    SQS run queue. An invalid catalogue raises DefinitionError before anything is claimed or sent."""
+    catalogue = load_catalogue(Path(catalogue_dir) if catalogue_dir is not None else Path(settings.catalogue_dir))
+    dynamodb = aws_client("dynamodb")
+    return Dispatcher(
+        catalogue,
+        cursors=DynamoDBCursorStore(settings.state_table, dynamodb),
+        queue=build_run_queue(settings),
+        deferred=DynamoDBDeferredRuns(settings.state_table, dynamodb),
+        state=DynamoDBReportStates(settings.state_table, dynamodb),
+        logger=logger,
     )

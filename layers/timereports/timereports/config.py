@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigurationError
+from timereports.errors import ConfigurationError
 
 DEFAULT_API_URL = "https://api.myintervals.com"
 API_REQUESTS_PER_MINUTE_LIMIT = 100

@@ -7,7 +7,10 @@ contain the API token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+
+from timereports.models.events import RunMessage
 
 
 class TimereportsError(Exception):
@@ -119,3 +122,14 @@ class DeliveryError(TimereportsError):
     """Archiving to S3 or sending through SES failed."""
 
     exit_code = 6
+
+
+class RunQueueError(TimereportsError):
+    """Some run messages could not be queued after retries; `unsent` lists them. Retryable: nothing was lost yet."""
+
+    exit_code = 6
+    retryable = True
+
+    def __init__(self, message: str, *, unsent: Sequence[RunMessage]) -> None:
+        super().__init__(message)
+        self.unsent = list(unsent)

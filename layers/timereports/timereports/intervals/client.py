@@ -39,8 +39,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from ..clock import utc_now
-from ..errors import (
+from timereports.clock import utc_now
+from timereports.engine.quota_rules import quota_day
+from timereports.errors import (
     IntervalsError,
     IntervalsRateLimitError,
     IntervalsRequestError,
@@ -48,14 +49,19 @@ from ..errors import (
     QuotaExhaustedError,
     RunTooLongError,
 )
-from ..quota import quota_day
-from .errors import error_for_reply, keep_body
-from .models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
-from .pacing import RequestPacer
-from .reference import DEFAULT_REFERENCE_CACHE, ReferenceCache, build_reference_data, cache_key, resolve_needs
+from timereports.intervals.errors import error_for_reply, keep_body
+from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
+from timereports.intervals.pacing import RequestPacer
+from timereports.intervals.reference import (
+    DEFAULT_REFERENCE_CACHE,
+    ReferenceCache,
+    build_reference_data,
+    cache_key,
+    resolve_needs,
+)
 
 if TYPE_CHECKING:
-    from ..quota import QuotaLedger
+    from timereports.logic.ports import QuotaLedger
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +147,7 @@ class _Cancelled(Exception):
 class IntervalsClient:
     """A typed, paced, quota-aware client of one Intervals account's API.
 
-    `ledger` is the quota port (`timereports.quota.QuotaLedger`); `session` may be shared, else one is created with
+    `ledger` is the quota port (`logic.ports.QuotaLedger`); `session` may be shared, else one is created with
     a connection pool of at least `max_in_flight` connections. `sleep` and `clock` (monotonic seconds) are injectable
     so that tests need not wait; `utc_clock` dates quota resets. The token never appears in logs, errors or reprs.
     """

@@ -13,7 +13,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from ..errors import (
+from timereports.engine.quota_rules import next_reset
+from timereports.errors import (
     IntervalsAuthError,
     IntervalsError,
     IntervalsRateLimitError,
@@ -21,7 +22,6 @@ from ..errors import (
     IntervalsUnavailableError,
     QuotaExhaustedError,
 )
-from ..quota import next_reset
 
 # Enough of a body to recognise an HTML error page or a proxy's message; the rest is noise in logs.
 MAX_BODY_CHARS = 2000

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ..errors import IntervalsError
+from timereports.errors import IntervalsError
 
 
 def _to_bool(value: object) -> object:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .models import (
+from timereports.intervals.models import (
     Client,
     Me,
     Milestone,

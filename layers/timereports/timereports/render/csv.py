@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import BinaryIO
 
-from timereports.report import Cell, ReportTable
+from timereports.models.report import Cell, ReportTable
 
 BYTE_ORDER_MARK = "\ufeff"
 TOTAL_LABEL = "TOTAL"

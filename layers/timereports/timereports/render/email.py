@@ -31,9 +31,9 @@ from math import ceil
 from typing import Literal, get_args
 
 from timereports.errors import DefinitionError
+from timereports.models.report import Cell, ReportTable
+from timereports.models.vocabulary import LINE_BREAKS, SUBJECT_PLACEHOLDERS
 from timereports.render.csv import format_cell
-from timereports.report import Cell, ReportTable
-from timereports.spec import LINE_BREAKS, SUBJECT_PLACEHOLDERS
 
 AttachmentMode = Literal["attachment", "gzip", "link"]
 ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)

@@ -1,0 +1,203 @@
+"""The `timereports` command: the same use cases the Lambdas run, from a terminal.
+
+Every failure ends as one line on stderr and a non-zero exit code (see `errors.py` for the codes);
+no traceback reaches the person at the terminal unless TIMEREPORTS_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from timereports.errors import DefinitionError, TimereportsError
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T07:00:00+01:00)") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +HH:MM")
+    return moment.astimezone(UTC)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2, like our other input errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"timereports: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="timereports", description="Scheduled Intervals time reports, archived in S3 and emailed.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries, pacing and requests to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add_remote_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--api-url", help="Intervals API base URL (default: INTERVALS_API_URL or the real API)")
+        sub.add_argument(
+            "--local",
+            action="store_true",
+            help="use local AWS (moto; AWS_ENDPOINT_URL if set) and, without --api-url, the embedded simulator",
+        )
+
+    run = commands.add_parser("run", help="run one report end to end")
+    run.add_argument("spec", type=Path, help="report definition file (YAML or JSON)")
+    run.add_argument("--today", type=_date, required=True, help="the date the time frame is resolved from")
+    run.add_argument("--scheduled-at", type=_instant, help="the run's identity: the same run delivers once")
+    run.add_argument("--force", action="store_true", help="deliver again even if this run was delivered")
+    run.add_argument("--out", type=Path, default=Path("out"), help="where to write the CSV, .eml and run.json")
+    add_remote_options(run)
+
+    pull = commands.add_parser("pull", help="pull raw time entries as JSON lines")
+    pull.add_argument("--from", dest="start", type=_date, required=True)
+    pull.add_argument("--to", dest="end", type=_date, required=True)
+    pull.add_argument("--out", type=Path, help="JSONL file (default: standard output)")
+    add_remote_options(pull)
+
+    validate = commands.add_parser("validate", help="check report definitions without any request")
+    validate.add_argument("paths", type=Path, nargs="+", help="definition files or directories")
+
+    dispatch = commands.add_parser("dispatch", help="one dispatcher tick as of an instant")
+    dispatch.add_argument("--at", type=_instant, required=True, help="the tick's instant (ISO 8601 with offset)")
+    dispatch.add_argument("--catalogue", type=Path, default=Path("reports"))
+    dispatch.add_argument("--local", action="store_true", help="use local AWS (moto)")
+
+    history = commands.add_parser("history", help="the last runs of a report")
+    history.add_argument("report_id")
+    history.add_argument("--limit", type=int, default=10)
+    history.add_argument("--local", action="store_true", help="use local AWS (moto)")
+
+    simulator = commands.add_parser("simulator", help="serve the embedded Intervals simulator")
+    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--entries", type=int, default=5000)
+    simulator.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `timereports` console script."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return _COMMANDS[args.command](args)
+    except TimereportsError as exc:
+        return _fail(exc, exc.exit_code)
+    except KeyboardInterrupt:
+        print("timereports: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`timereports history X | head`): stop quietly, as other commands do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("TIMEREPORTS_DEBUG"):
+            raise
+        return _fail(exc, 1, prefix=f"internal error ({type(exc).__name__}); set TIMEREPORTS_DEBUG=1 for details: ")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Quiet by default (a failure is one line); `--verbose` shows retries and pacing as they happen."""
+    root = logging.getLogger()
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"timereports: {prefix}{message}", file=sys.stderr)
+    return code
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from timereports.models.catalogue import load_catalogue, load_definition
+
+    failures = 0
+    for path in args.paths:
+        try:
+            definitions = load_catalogue(path) if path.is_dir() else [load_definition(path)]
+        except DefinitionError as exc:
+            failures += 1
+            print(exc, file=sys.stderr)  # the message names the file and the field
+            continue
+        for definition in definitions:
+            print(f"ok  {definition.id}  ({path})")
+    return 2 if failures else 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from timereports_dev.commands import run_command
+
+    record = run_command(
+        args.spec,
+        today=args.today,
+        scheduled_at=args.scheduled_at,
+        force=args.force,
+        out_dir=args.out,
+        api_url=args.api_url,
+        local=args.local,
+    )
+    print(json.dumps(record.model_dump(exclude_none=True), indent=2))
+    return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from timereports_dev.commands import pull_command
+
+    if args.start > args.end:
+        raise DefinitionError(f"--from {args.start} is after --to {args.end}")
+    summary = pull_command(args.start, args.end, out=args.out, api_url=args.api_url, local=args.local)
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _cmd_dispatch(args: argparse.Namespace) -> int:
+    from timereports_dev.commands import dispatch_command
+
+    for message in dispatch_command(args.at, catalogue=args.catalogue, local=args.local):
+        print(json.dumps(message, sort_keys=False))
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from timereports_dev.commands import history_command
+
+    for record in history_command(args.report_id, limit=args.limit, local=args.local):
+        print(json.dumps(record.model_dump(exclude_none=True, exclude={"attempt", "message_ids"})))
+    return 0
+
+
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    from timereports_dev.simulator import main as simulator_main
+
+    return simulator_main(["--port", str(args.port), "--entries", str(args.entries), "--seed", str(args.seed)])
+
+
+_COMMANDS = {
+    "validate": _cmd_validate,
+    "run": _cmd_run,
+    "pull": _cmd_pull,
+    "dispatch": _cmd_dispatch,
+    "history": _cmd_history,
+    "simulator": _cmd_simulator,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

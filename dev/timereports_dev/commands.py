@@ -1,0 +1,141 @@
+"""The use cases as the command line runs them: local AWS and the simulator when asked, files in `--out`.
+
+`--local` points every boto3 client at moto (the endpoint in AWS_ENDPOINT_URL, or an in-process
+server) and creates the resources the template would; without `--api-url` it also serves the
+embedded Intervals simulator, so the whole product runs with no AWS and no Intervals account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from timereports.config import Settings
+from timereports.models.run_record import RunRecord
+
+# The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
+DEMO_ENTRIES = 20_000
+DEMO_SEED = 7
+
+
+@dataclass
+class Session:
+    """What one command needs: settings, and where the API is."""
+
+    settings: Settings
+    api_url: str | None
+    token: str | None
+
+
+@contextlib.contextmanager
+def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = True) -> Iterator[Session]:
+    """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them."""
+    if local:
+        from timereports_dev.local_aws import ensure_local_resources, use_local_aws
+
+        use_local_aws()
+    settings = Settings.from_environ(os.environ)
+    if local:
+        # The queue's URL is only known once it exists; the rest of the settings name what was created.
+        settings = ensure_local_resources(settings).apply(settings)
+    if local and needs_api and api_url is None:
+        from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
+        from timereports_dev.simulator import IntervalsSimulator
+
+        with IntervalsSimulator(build_dataset(DEMO_ENTRIES, seed=DEMO_SEED)) as simulator:
+            yield Session(settings, simulator.url, ADMIN_TOKEN)
+        return
+    yield Session(settings, api_url, None)
+
+
+def run_command(
+    spec: Path,
+    *,
+    today: date,
+    scheduled_at: datetime | None,
+    force: bool,
+    out_dir: Path,
+    api_url: str | None,
+    local: bool,
+) -> RunRecord:
+    """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
+    from timereports.bootstrap import build_runner
+    from timereports.logic.runner import RunRequest
+    from timereports.models.catalogue import load_definition
+
+    definition = load_definition(spec)  # refused here, before any request
+    with open_session(api_url=api_url, local=local) as session:
+        runner = build_runner(session.settings, definition.account, api_url=session.api_url, token=session.token)
+        request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # A failed run must not leave a previous run's files looking like this run's.
+        for stale in (f"{definition.id}.csv", f"{definition.id}.eml", "run.json"):
+            (out_dir / stale).unlink(missing_ok=True)
+        try:
+            outcome = runner.run(request)
+        except Exception as exc:
+            _write_failed_run(out_dir, definition.id, exc)
+            raise
+        if outcome.csv is not None:
+            (out_dir / f"{definition.id}.csv").write_bytes(outcome.csv)
+        for index, raw in enumerate(outcome.emails):
+            suffix = "" if index == 0 else f"-{index + 1}"
+            (out_dir / f"{definition.id}{suffix}.eml").write_bytes(raw)
+        (out_dir / "run.json").write_text(outcome.record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return outcome.record
+
+
+def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
+    from timereports.errors import QuotaExhaustedError
+
+    record = getattr(exc, "run_record", None)
+    if not isinstance(record, RunRecord):  # failed before the runner kept a record (e.g. local AWS set-up)
+        record = RunRecord(
+            report_id=report_id,
+            status="deferred" if isinstance(exc, QuotaExhaustedError) else "failed",
+            error=" ".join(str(exc).split()) or type(exc).__name__,
+        )
+    (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def pull_command(start: date, end: date, *, out: Path | None, api_url: str | None, local: bool) -> Any:
+    """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
+    from timereports.bootstrap import build_client, build_ledger
+    from timereports.intervals.models import TimeQuery
+    from timereports.logic.pull import pull_entries
+
+    with open_session(api_url=api_url, local=local) as session:
+        account = session.settings.account("default")
+        if session.api_url:
+            account = account.model_copy(update={"api_url": session.api_url})
+        ledger = build_ledger(session.settings, account)
+        client = build_client(session.settings, account, ledger, token=session.token)
+        query = TimeQuery(datebegin=start, dateend=end)
+        if out is None:
+            return pull_entries(client, start, end, sys.stdout, query=query)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as stream:
+            return pull_entries(client, start, end, stream, query=query)
+
+
+def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
+    """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
+    from timereports.bootstrap import build_dispatcher
+
+    with open_session(local=local, needs_api=False) as session:
+        dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
+        return [dispatcher.describe(message) for message in dispatcher.tick(at)]
+
+
+def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
+    """`timereports history`: the last runs of a report, newest first."""
+    from timereports.bootstrap import build_run_history
+
+    with open_session(local=local, needs_api=False) as session:
+        return build_run_history(session.settings).last_runs(report_id, limit)

@@ -1,0 +1,52 @@
+"""The report archive in S3: one object per report and period, so a retried run overwrites, never duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from timereports.errors import DeliveryError
+from timereports.models.report import Period
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+def archive_key(report_id: str, period: Period) -> str:
+    """The deterministic key of a report's CSV: the same report and period always land on the same object."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    return f"reports/{report_id}/{start}_{end}/{report_id}_{start}_{end}.csv"
+
+
+class S3Archive:
+    """Stores report CSVs encrypted at rest and hands out short-lived links to them."""
+
+    def __init__(self, bucket: str, client: Any) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
+        """Write the CSV (server-side encrypted) and return its key."""
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=CSV_CONTENT_TYPE,
+                ServerSideEncryption="AES256",
+                Metadata=metadata,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryError(f"could not archive the report to s3://{self.bucket}/{key}: {exc}") from exc
+        return key
+
+    def link(self, key: str, expires_in: int) -> str:
+        """A presigned GET URL (SigV4, which S3 requires for encrypted objects) valid for `expires_in` seconds."""
+        try:
+            return str(
+                self._client.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+                )
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryError(f"could not sign a link to s3://{self.bucket}/{key}: {exc}") from exc

@@ -1,0 +1,45 @@
+"""What happens when a scheduled run fails: the owner hears about it once, and a report that keeps
+failing pauses itself instead of spending quota and filling the dead-letter queue.
+
+A run (report id + scheduled time) may fail several times (SQS retries it before dead-lettering),
+but it counts as one failure and sends one notice: the first failed attempt claims the run with a
+conditional write, and only that attempt counts and notifies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
+
+# A failed run's claim outlives any SQS retry of it (the queue's visibility timeout x max receives).
+FAILURE_CLAIM_TTL = timedelta(days=7)
+
+
+class DynamoDBFailureClaims:
+    """One item per failed run (pk `failure#<report_id>`, sk the run's scheduled time)."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    def claim(self, report_id: str, run_id: str) -> bool:
+        """True for the first failed attempt of this run, False for its retries."""
+        expires = int((datetime.now(UTC) + FAILURE_CLAIM_TTL).timestamp())
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": f"failure#{report_id}"},
+                    "sk": {"S": run_id},
+                    "expires_at": {"N": str(expires)},
+                },
+                # Only the attempt that creates the item counts the failure and notifies the owner.
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except AWS_ERRORS as exc:
+            if is_condition_failure(exc):
+                return False
+            raise aws_error(f"recording the failure of {report_id}", exc) from exc
+        return True

@@ -1,0 +1,81 @@
+"""The quota ledger: every request to Intervals first reserves a unit of the account's daily allowance.
+
+The Intervals API allows each account a number of requests a day (6,000, or 12,000 on the Unlimited plan), lifted
+at midnight GMT, and every API user of the account spends the same allowance. Going over locks the account out for
+the rest of the day, so the ledger keeps a count per account and UTC day and refuses a reservation that would take
+the count past `limit - reserve` (the reserve is left for the account's other users: people's own scripts, apps).
+
+`QuotaLedger` is the port the API client depends on. `InMemoryQuotaLedger` serves unit tests and a single process;
+`DynamoDBQuotaLedger` is shared by every Lambda invocation and CLI run, and uses atomic conditional writes so that
+concurrent runs together never pass the ceiling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from timereports.clock import as_utc
+from timereports.errors import QuotaExhaustedError
+
+DEFAULT_DAILY_LIMIT = 6000
+
+
+def next_reset(now: datetime) -> datetime:
+    """The next midnight GMT after `now`: when Intervals lifts the daily allowance.
+
+    At exactly midnight the allowance has just been lifted, so the next reset is the following midnight.
+    """
+    today = as_utc(now).date()
+    return datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def quota_day(now: datetime) -> date:
+    """The UTC day whose allowance a request sent at `now` spends."""
+    return as_utc(now).date()
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What the ledger knows about one account's allowance for one UTC day."""
+
+    account: str
+    day: date
+    used: int
+    limit: int
+    reserve: int
+    exhausted: bool
+    resets_at: datetime
+
+    @property
+    def ceiling(self) -> int:
+        """The most requests the ledger lets runs spend today: the limit less the reserve."""
+        return max(0, self.limit - self.reserve)
+
+    @property
+    def remaining(self) -> int:
+        """Requests a run may still reserve today (0 once the API said the day is exhausted)."""
+        if self.exhausted:
+            return 0
+        return max(0, self.ceiling - self.used)
+
+
+def check_requests(requests: int) -> None:
+    if requests < 1:
+        raise ValueError(f"requests must be at least 1, got {requests}")
+
+
+def exhausted_error(status: QuotaStatus, requests: int) -> QuotaExhaustedError:
+    """The error a refused reservation raises: what was asked, what is left, and when the allowance resets."""
+    resets = status.resets_at.astimezone(UTC).isoformat()
+    if status.exhausted:
+        why = "the Intervals API reported the daily quota exceeded"
+    else:
+        why = f"{status.used} of {status.ceiling} requests used ({status.limit} a day, {status.reserve} in reserve)"
+    return QuotaExhaustedError(
+        f"API quota exhausted for account {status.account!r} on {status.day.isoformat()}: cannot reserve "
+        f"{requests} request(s), {why}; the quota resets at {resets} (GMT)",
+        resets_at=status.resets_at,
+        used=status.used,
+        limit=status.limit,
+    )

@@ -1,0 +1,83 @@
+"""Views: which metric columns a report has, and how they are computed from a group's sums.
+
+A view only reads four exact sums per group (incurred hours, billable hours, entries, billable amount),
+so the engine accumulates those and nothing else; days and non-billable hours are derived at the end.
+Hours and amounts stay exact `Decimal`s (amounts are cents already: each entry's amount is rounded to the
+cent); days, a division, are rounded half up to the cent per row, so the rows add up to the total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from timereports.models.vocabulary import VIEWS
+
+HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
+DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
+DAY_COLUMNS = (*DAY_METRICS, "entries")
+AMOUNT_COLUMNS = ("incurred_amount",)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSums:
+    """The exact sums of one group (or of the whole report)."""
+
+    incurred_hours: Decimal
+    billable_hours: Decimal
+    entries: int
+    billable_amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A report view: its metric columns, and whether it needs rates (amounts) and a day length (days)."""
+
+    name: str
+    metric_columns: tuple[str, ...]
+    in_days: bool
+    with_amounts: bool
+
+    def metrics(self, sums: GroupSums, hours_per_day: Decimal) -> dict[str, Decimal | int]:
+        """The metric columns of one group, exact (days are hours / hours_per_day)."""
+        values: dict[str, Decimal | int] = {}
+        if self.metric_columns[0] != "incurred_amount":
+            nonbillable = sums.incurred_hours - sums.billable_hours
+            if self.in_days:
+                values["incurred_days"] = _days(sums.incurred_hours, hours_per_day)
+                values["billable_days"] = _days(sums.billable_hours, hours_per_day)
+                values["nonbillable_days"] = _days(nonbillable, hours_per_day)
+            else:
+                values["incurred_hours"] = sums.incurred_hours
+                values["billable_hours"] = sums.billable_hours
+                values["nonbillable_hours"] = nonbillable
+            values["entries"] = sums.entries
+        if self.with_amounts:
+            values["incurred_amount"] = sums.billable_amount
+        return values
+
+
+def _days(hours: Decimal, hours_per_day: Decimal) -> Decimal:
+    return (hours / hours_per_day).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+_VIEWS: dict[str, View] = {
+    "time_fees_hours": View("time_fees_hours", HOUR_COLUMNS, in_days=False, with_amounts=False),
+    "time_fees_days": View("time_fees_days", DAY_COLUMNS, in_days=True, with_amounts=False),
+    "time_fees_amounts": View("time_fees_amounts", AMOUNT_COLUMNS, in_days=False, with_amounts=True),
+    "time_fees_hours_and_amounts": View(
+        "time_fees_hours_and_amounts", HOUR_COLUMNS + AMOUNT_COLUMNS, in_days=False, with_amounts=True
+    ),
+    "time_fees_days_and_amounts": View(
+        "time_fees_days_and_amounts", DAY_COLUMNS + AMOUNT_COLUMNS, in_days=True, with_amounts=True
+    ),
+}
+assert set(_VIEWS) == set(VIEWS), "every view the definition accepts has metrics"
+
+
+def view_for(name: str) -> View:
+    """The view called `name` (the definition has already refused any other)."""
+    try:
+        return _VIEWS[name]
+    except KeyError:
+        raise ValueError(f"view {name!r} is not supported; allowed: {', '.join(_VIEWS)}") from None

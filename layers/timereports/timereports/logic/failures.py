@@ -1,0 +1,101 @@
+"""What happens when a scheduled run fails: the owner hears about it once, and a report that keeps
+failing pauses itself instead of spending quota and filling the dead-letter queue.
+
+A run (report id + scheduled time) may fail several times (SQS retries it before dead-lettering),
+but it counts as one failure and sends one notice: the first failed attempt claims the run with a
+conditional write, and only that attempt counts and notifies.
+"""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from timereports.errors import TimereportsError
+from timereports.logic.ports import FailureClaims, Mailer, ReportStates
+from timereports.models.definition import ReportDefinition
+
+logger = logging.getLogger(__name__)
+
+
+class FailurePolicy:
+    """Counts failed runs per report, notifies the owner once per run, pauses after `pause_after` in a row."""
+
+    def __init__(
+        self,
+        *,
+        states: ReportStates,
+        claims: FailureClaims,
+        mailer: Mailer,
+        sender: str,
+        default_owner: str | None,
+        pause_after: int,
+    ) -> None:
+        self._states = states
+        self._claims = claims
+        self._mailer = mailer
+        self._sender = sender
+        self._default_owner = default_owner
+        self._pause_after = pause_after
+
+    def succeeded(self, definition: ReportDefinition) -> None:
+        self._states.record_success(definition.id)
+
+    def failed(self, definition: ReportDefinition, run_id: str, error: BaseException) -> bool:
+        """Count and report the failure of run `run_id` (once per run); True when the report is now paused."""
+        if not self._claims.claim(definition.id, run_id):
+            return False
+        reason = " ".join(str(error).split()) or type(error).__name__
+        failures = self._states.record_failure(definition.id)
+        paused = failures >= self._pause_after
+        if paused:
+            self._states.pause(definition.id, f"{failures} failed runs in a row; last: {reason}")
+        owner = (definition.delivery.owner if definition.delivery else None) or self._default_owner
+        if owner:
+            message = failure_notice(definition, run_id, reason, failures, paused, sender=self._sender, owner=owner)
+            try:
+                self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])
+            except TimereportsError:
+                # The run's own error is what the caller must see; a notice that could not go out is only logged.
+                logger.warning("could not send the failure notice", extra={"report_id": definition.id})
+        return paused
+
+
+def failure_notice(
+    definition: ReportDefinition,
+    run_id: str,
+    reason: str,
+    failures: int,
+    paused: bool,
+    *,
+    sender: str,
+    owner: str,
+) -> EmailMessage:
+    """A plain-text notice to the report's owner; the definition's title is already a single line."""
+    message = EmailMessage()
+    state = "paused" if paused else "failed"
+    message["Subject"] = f"timereports: {definition.title} {state}"
+    message["From"] = sender
+    message["To"] = owner
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    lines = [
+        f"The run of report {definition.id!r} scheduled for {run_id} failed, and nothing was sent.",
+        "",
+        f"Reason: {reason}",
+        "",
+        f"Failed runs in a row: {failures}.",
+    ]
+    if paused:
+        lines += [
+            "",
+            "The report is now paused: its scheduled runs are skipped until it is resumed",
+            f"(set paused to false on the state table's item pk=report#{definition.id}, sk=state; see the README).",
+            "If an EventBridge schedule invokes it directly, consider disabling that schedule meanwhile.",
+        ]
+    else:
+        lines += ["", "The run will be retried; you will not be told again about this run."]
+    message.set_content("\n".join(lines))
+    return message

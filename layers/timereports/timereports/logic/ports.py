@@ -1,0 +1,160 @@
+"""The quota ledger: every request to Intervals first reserves a unit of the account's daily allowance.
+
+The Intervals API allows each account a number of requests a day (6,000, or 12,000 on the Unlimited plan), lifted
+at midnight GMT, and every API user of the account spends the same allowance. Going over locks the account out for
+the rest of the day, so the ledger keeps a count per account and UTC day and refuses a reservation that would take
+the count past `limit - reserve` (the reserve is left for the account's other users: people's own scripts, apps).
+
+`QuotaLedger` is the port the API client depends on. `InMemoryQuotaLedger` serves unit tests and a single process;
+`DynamoDBQuotaLedger` is shared by every Lambda invocation and CLI run, and uses atomic conditional writes so that
+concurrent runs together never pass the ceiling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from timereports.clock import format_instant
+from timereports.engine.quota_rules import QuotaStatus
+from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from timereports.models.events import RunMessage
+from timereports.models.run_record import RunRecord
+
+# Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
+MAX_DEFERRED_PER_TICK = 200
+
+
+class QuotaLedger(Protocol):
+    """The port: reserve before each request, learn from the API, give back what was not sent."""
+
+    def reserve(self, requests: int = 1) -> QuotaStatus:
+        """Reserve `requests` units atomically, or raise QuotaExhaustedError having reserved none."""
+        ...
+
+    def refund(self, requests: int, *, day: date | None = None) -> None:
+        """Give back reserved units that a run did not send (never below zero).
+
+        `day` is the UTC day they were reserved on (`QuotaStatus.day` of the reservation); a refund for a day that
+        has ended is dropped, because that allowance is gone and today's count must not shrink for it.
+        """
+        ...
+
+    def observe(self, quota: ApiQuota) -> QuotaStatus:
+        """Learn the account's real usage and limit from GET /quota/ (usage is raised, never lowered)."""
+        ...
+
+    def mark_exhausted(self, resets_at: datetime | None = None) -> None:
+        """Record that the API refused a request with code 11: nothing more is reserved until the reset."""
+        ...
+
+    def status(self) -> QuotaStatus:
+        """Today's count, limit and flag, without reserving anything."""
+        ...
+
+
+class RunHistory(Protocol):
+    def record(self, run: RunRecord) -> None: ...
+    def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]: ...
+
+
+class FailureClaims(Protocol):
+    def claim(self, report_id: str, run_id: str) -> bool: ...
+
+
+class Archive(Protocol):
+    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def link(self, key: str, expires_in: int) -> str: ...
+
+
+class Mailer(Protocol):
+    def send(self, raw_message: bytes, *, sender: str, destinations: list[str]) -> str: ...
+
+
+class TimeSource(Protocol):
+    """What the runner needs of the Intervals client."""
+
+    def sync_quota(self) -> Any: ...
+    def reference_data(self, needs: set[str]) -> ReferenceData: ...
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]: ...
+
+    @property
+    def requests_sent(self) -> int: ...
+
+
+# ---------------------------------------------------------------------------------------------------------- ports
+
+
+class CursorStore(Protocol):
+    """Per report, the instant of the last tick that handled it."""
+
+    def all(self) -> dict[str, datetime]:
+        """Every report's cursor (one read per tick, not one per report)."""
+        ...
+
+    def get(self, report_id: str) -> datetime | None: ...
+
+    def compare_and_set(self, report_id: str, expected: datetime | None, new: datetime) -> bool:
+        """Set the cursor to `new` only if it is `expected` (None: only if it has none); False if it was not."""
+        ...
+
+
+class RunQueue(Protocol):
+    """Where due runs go (the run_report function's SQS queue)."""
+
+    def send(self, messages: Sequence[RunMessage]) -> None:
+        """Queue every message, or raise RunQueueError listing those that were not queued."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeferredRun:
+    """A run that found its account's quota spent, parked until `until` (the next quota reset)."""
+
+    message: RunMessage
+    until: datetime
+
+    @property
+    def sort_key(self) -> str:
+        """Due time first, so that "due by t" is one key-range query: sk < "<t>$" ('$' sorts right after '#')."""
+        return f"{format_instant(self.until)}#{self.message.report_id}#{format_instant(self.message.scheduled_at)}"
+
+
+class DeferredRuns(Protocol):
+    """Runs waiting for the quota reset; the dispatcher re-enqueues them once due."""
+
+    def defer(self, message: RunMessage, until: datetime) -> None: ...
+
+    def due(self, at: datetime, limit: int = MAX_DEFERRED_PER_TICK) -> list[DeferredRun]:
+        """The parked runs whose `until` is at or before `at`, earliest first, at most `limit`."""
+        ...
+
+    def remove(self, run: DeferredRun) -> bool:
+        """Remove a parked run; False if it was already gone (another tick took it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReportState:
+    """What the operator and the failure policy know about a report: failures in a row, and whether it is paused."""
+
+    consecutive_failures: int = 0
+    paused: bool = False
+    paused_reason: str | None = None
+
+
+class ReportStates(Protocol):
+    """Per-report state: the run_report side counts failures and pauses a failing report; the dispatcher skips it."""
+
+    def get(self, report_id: str) -> ReportState: ...
+    def record_success(self, report_id: str) -> None: ...
+
+    def record_failure(self, report_id: str) -> int:
+        """Count one more failure in a row (atomically); return the new count."""
+        ...
+
+    def pause(self, report_id: str, reason: str) -> None: ...
+    def is_paused(self, report_id: str) -> bool: ...
+    def resume(self, report_id: str) -> None: ...

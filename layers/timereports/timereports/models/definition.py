@@ -1,0 +1,447 @@
+"""Report definitions: the YAML (or JSON) a user writes, validated before any API request.
+
+The vocabulary follows the Resource Management Reports API (views, time frames, group_by, filters,
+calc_incurred_using) so that people who know that API know this one. Every invalid input becomes one
+`DefinitionError` whose message names the field path and the allowed values, because the person
+reading it is editing a YAML file, not reading a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import string
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, get_args, get_origin
+
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    EmailStr,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from timereports.errors import DefinitionError
+from timereports.models.vocabulary import (
+    DEFAULT_SUBJECT,
+    GROUP_ATTRIBUTES,
+    LINE_BREAKS,
+    MAX_GROUP_LEVELS,
+    RECORD_ATTRIBUTES,
+    SUBJECT_PLACEHOLDERS,
+    TIME_FRAME_SHORTCUTS,
+    VIEWS,
+    VIEWS_WITHOUT_INTERVALS_MEANING,
+    WEEKDAYS,
+    AttachMode,
+    EmptyPolicy,
+    FilterOperation,
+    FilterValue,
+    GroupAttribute,
+    IncurredBasis,
+    TimeFrameShortcut,
+    View,
+    Weekday,
+)
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _fail(message: str, *, field: str | None = None) -> PydanticCustomError:
+    """A validation error with our own message; `field` extends the error's path below its location."""
+    context: dict[str, Any] = {"detail": message}
+    if field:
+        context["field"] = field
+    return PydanticCustomError("definition", "{detail}", context)
+
+
+def _allowed(values: Sequence[str]) -> str:
+    return ", ".join(values)
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[object], object]:
+    """A before-validator whose message lists the allowed values (pydantic's own one is hard to read)."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, str) or value not in allowed:
+            raise _fail(f"{value!r} is not supported; allowed: {_allowed(allowed)}")
+        return value
+
+    return check
+
+
+def _check_view(value: object) -> object:
+    if isinstance(value, str) and value in VIEWS_WITHOUT_INTERVALS_MEANING:
+        raise _fail(
+            f"{value!r} is not supported: this Resource Management view has no Intervals meaning yet; "
+            f"allowed: {_allowed(VIEWS)}"
+        )
+    return _one_of(VIEWS)(value)
+
+
+def _check_incurred_basis(value: object) -> object:
+    if value == "confirmed":
+        raise _fail(
+            "'confirmed' is not supported: Intervals has no confirmed/unconfirmed time; allowed: "
+            "confirmed-unconfirmed (all time), approved (only time on approved timesheets)"
+        )
+    return _one_of(get_args(IncurredBasis))(value)
+
+
+def _check_weekday(value: object) -> object:
+    return _one_of(WEEKDAYS)(value.lower() if isinstance(value, str) else value)
+
+
+def _check_timezone(value: object) -> object:
+    if not isinstance(value, str) or not value:
+        raise _fail(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise _fail(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)") from exc
+    return value
+
+
+def _check_single_line(value: object) -> object:
+    # A CR or LF in an address or a subject would let a definition add its own mail headers.
+    if isinstance(value, str) and LINE_BREAKS.search(value):
+        raise _fail("line breaks (CR/LF) are not allowed")
+    return value
+
+
+AttributeName = Annotated[GroupAttribute, BeforeValidator(_one_of(GROUP_ATTRIBUTES))]
+TimeZoneName = Annotated[str, BeforeValidator(_check_timezone)]
+EmailAddress = Annotated[EmailStr, BeforeValidator(_check_single_line)]
+
+
+class DefinitionModel(BaseModel):
+    """Base of the definition's models: unknown keys are mistakes (a typo would silently do nothing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CustomTimeFrame(DefinitionModel):
+    """`{from: YYYY-MM-DD, to: YYYY-MM-DD}`, both inclusive."""
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CustomTimeFrame:
+        if self.start > self.end:
+            raise _fail(f"{self.start} is after time_frame.to {self.end}", field="from")
+        return self
+
+
+def _time_frame_kind(value: object) -> str:
+    if isinstance(value, CustomTimeFrame | Mapping):
+        return "custom"
+    return "shortcut"
+
+
+TimeFrame = Annotated[
+    Annotated[TimeFrameShortcut, BeforeValidator(_one_of(TIME_FRAME_SHORTCUTS)), Tag("shortcut")]
+    | Annotated[CustomTimeFrame, Tag("custom")],
+    Discriminator(_time_frame_kind),
+]
+# Tags of the time_frame union: pydantic puts them in error locations, where they mean nothing to a user.
+_LOCATION_TAGS = frozenset({"shortcut", "custom"})
+
+
+class FilterSpec(DefinitionModel):
+    """Keep (`inclusion`) or drop (`exclusion`) entries whose attribute has one of `values` (an id or a name)."""
+
+    operation: Annotated[FilterOperation, BeforeValidator(_one_of(get_args(FilterOperation)))]
+    values: tuple[FilterValue, ...]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_present(cls, value: object) -> object:
+        if isinstance(value, str | int | bool | date):
+            value = [value]
+        if not isinstance(value, list | tuple) or not value:
+            raise _fail("give at least one value (a list of ids or names)")
+        for index, item in enumerate(value):
+            if isinstance(item, datetime) or not isinstance(item, str | int | bool | date):
+                raise _fail(f"{item!r} is not an id, a name, a date or true/false", field=f"[{index}]")
+        return tuple(value)
+
+
+class Schedule(DefinitionModel):
+    """When the report is sent: a 5-field cron expression read in `timezone` (the report's own by default)."""
+
+    cron: str
+    timezone: TimeZoneName | None = None
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _valid_cron(cls, value: object) -> object:
+        if not isinstance(value, str) or len(value.split()) != 5:
+            raise _fail(f"{value!r} is not a cron expression of 5 fields (minute hour day-of-month month day-of-week)")
+        try:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise _fail(f"{value!r} is not a valid cron expression: {exc}") from exc
+        return value
+
+
+class Delivery(DefinitionModel):
+    """Who receives the report, under which subject, and what to do with an empty period."""
+
+    to: tuple[EmailAddress, ...] = ()
+    cc: tuple[EmailAddress, ...] = ()
+    bcc: tuple[EmailAddress, ...] = ()
+    subject: str = DEFAULT_SUBJECT
+    empty: Annotated[EmptyPolicy, BeforeValidator(_one_of(get_args(EmptyPolicy)))] = "notice"
+    attach: Annotated[AttachMode, BeforeValidator(_one_of(get_args(AttachMode)))] = "auto"
+    owner: EmailAddress | None = None
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _valid_subject(cls, value: object) -> object:
+        _check_single_line(value)
+        if not isinstance(value, str):
+            return value
+        try:
+            fields = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise _fail(f"{value!r} is not a valid template ({exc}); write {{{{ and }}}} for literal braces") from exc
+        allowed = ", ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
+        for _, name, spec, conversion in fields:
+            if name is not None and name not in SUBJECT_PLACEHOLDERS:
+                raise _fail(f"placeholder {{{name}}} is not supported; allowed: {allowed}")
+            if name is not None and (spec or conversion):
+                raise _fail(f"placeholder {{{name}}} takes no format (write it as {{{name}}}); allowed: {allowed}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_recipient(self) -> Delivery:
+        if not (self.to or self.cc or self.bcc):
+            raise _fail("at least one recipient in to, cc or bcc")
+        return self
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the message goes to (to, cc and bcc), without repeats."""
+        return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
+
+
+class ReportDefinition(DefinitionModel):
+    """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str = Field(min_length=1, max_length=200)
+    account: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    view: Annotated[View, BeforeValidator(_check_view)] = "time_fees_hours"
+    time_frame: TimeFrame = "this_week"
+    timezone: TimeZoneName = "UTC"
+    week_start: Annotated[Weekday, BeforeValidator(_check_weekday)] = "monday"
+    group_by: tuple[AttributeName, ...] = ("project_id",)
+    filters: dict[str, FilterSpec] = Field(default_factory=dict)
+    calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(_check_incurred_basis)] = "confirmed-unconfirmed"
+    hours_per_day: Decimal = Field(default=Decimal(8), gt=0, le=24)
+    schedule: Schedule | None = None
+    delivery: Delivery | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _valid_id(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+            raise _fail(f"{value!r} is not allowed; use 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
+        return value
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _single_line_title(cls, value: object) -> object:
+        return _check_single_line(value)  # the title goes into the subject line
+
+    @field_validator("group_by", mode="before")
+    @classmethod
+    def _valid_group_by(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise _fail(f"give a list of 1 to {MAX_GROUP_LEVELS} attributes; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+        if not value:
+            raise _fail(f"at least 1 level; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+        if len(value) > MAX_GROUP_LEVELS:
+            raise _fail(f"at most {MAX_GROUP_LEVELS} levels, got {len(value)}")
+        repeated = sorted({str(item) for item in value if value.count(item) > 1})
+        if repeated:
+            raise _fail(f"{', '.join(repeated)} appears more than once")
+        return tuple(value)
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _known_filter_attributes(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            for name in value:
+                if name not in GROUP_ATTRIBUTES:
+                    raise _fail(f"{name!r} is not a filter attribute; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+        return value
+
+    @field_validator("filters", mode="after")
+    @classmethod
+    def _normalised_filter_values(cls, value: dict[str, FilterSpec]) -> dict[str, FilterSpec]:
+        return {
+            name: spec.model_copy(update={"values": _normalise_filter_values(name, spec.values)})
+            for name, spec in value.items()
+        }
+
+    @model_validator(mode="after")
+    def _scheduled_reports_have_recipients(self) -> ReportDefinition:
+        if self.schedule is not None and self.delivery is None:
+            raise _fail("required when a schedule is set (whom to send the report to)", field="delivery")
+        return self
+
+    @property
+    def week_start_index(self) -> int:
+        """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
+        return WEEKDAYS.index(self.week_start)
+
+    @property
+    def schedule_timezone(self) -> str:
+        """The zone the cron is read in: the schedule's own, else the report's."""
+        if self.schedule is not None and self.schedule.timezone:
+            return self.schedule.timezone
+        return self.timezone
+
+
+def _normalise_filter_values(attribute: str, values: tuple[FilterValue, ...]) -> tuple[FilterValue, ...]:
+    """Each filter value in the form the engine compares with: ints for ids, dates, booleans, decoded names."""
+    normalised: list[FilterValue] = []
+    for index, value in enumerate(values):
+        where = f"{attribute}.values[{index}]"
+        if attribute in RECORD_ATTRIBUTES:
+            if isinstance(value, bool | date):
+                raise _fail(f"{value!r} is not an id or a name", field=where)
+            normalised.append(html.unescape(value) if isinstance(value, str) else value)
+        elif attribute in ("date", "week"):
+            normalised.append(_as_date(value, where))
+        elif attribute == "month":
+            text = value.strftime("%Y-%m") if isinstance(value, date) else str(value)
+            if isinstance(value, bool) or not _MONTH.match(text):
+                raise _fail(f"{value!r} is not a month; write YYYY-MM", field=where)
+            normalised.append(text)
+        elif attribute == "billable":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                value = value.lower() == "true"
+            if not isinstance(value, bool):
+                raise _fail(f"{value!r} is not supported; allowed: true, false", field=where)
+            normalised.append(value)
+        else:  # approval_status
+            if value not in ("approved", "unapproved"):
+                raise _fail(f"{value!r} is not supported; allowed: approved, unapproved", field=where)
+            normalised.append(value)
+    return tuple(normalised)
+
+
+def _as_date(value: FilterValue, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail(f"{value!r} is not a date; write YYYY-MM-DD", field=where)
+
+
+# --- turning pydantic's errors into one readable message -------------------------------------------------------
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One message for all problems of a definition, each as `field.path: what is wrong; allowed: ...`."""
+    problems: list[str] = []
+    for detail in error.errors(include_url=False):
+        location = [part for part in detail["loc"] if part not in _LOCATION_TAGS]
+        context = detail.get("ctx") or {}
+        path = _format_location(location)
+        if context.get("field"):
+            extra = str(context["field"])
+            path = f"{path}{extra}" if extra.startswith("[") else f"{path}.{extra}" if path else extra
+        problems.append(f"{path or 'definition'}: {_problem_text(detail, location)}")
+    return "; ".join(dict.fromkeys(problems))
+
+
+def _format_location(location: Sequence[int | str]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str]) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(location[:-1])
+        return "unknown field" + (f"; allowed: {_allowed(allowed)}" if allowed else "")
+    if kind == "missing":
+        return "required"
+    message = str(detail["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind in ("string_pattern_mismatch", "greater_than", "less_than_equal", "string_too_short", "string_too_long"):
+        return f"{message} (got {detail.get('input')!r})"
+    if kind == "value_error" and "email" in message.lower():
+        reason = message.removeprefix("value is not a valid email address: ")
+        return f"{detail.get('input')!r} is not a valid email address: {reason}"
+    return message
+
+
+def _fields_at(location: Sequence[int | str]) -> list[str]:
+    """The keys a definition accepts at a location (to list them after an unknown one)."""
+    model: Any = ReportDefinition
+    parts = [part for part in location if not isinstance(part, int)]
+    index = 0
+    while index < len(parts):
+        fields = {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+        annotation = fields.get(str(parts[index]))
+        if annotation is None:
+            return []
+        if get_origin(annotation) is dict:
+            index += 1  # the next part is a key of the mapping (e.g. a filter's attribute)
+        model = _model_in(annotation)
+        if model is None:
+            return []
+        index += 1
+    return [(info.alias or name) for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+# --- loading ---------------------------------------------------------------------------------------------------
+
+
+def parse_definition(data: object) -> ReportDefinition:
+    """Validate an already-parsed definition (an inline one of a one-off run, or a file's content)."""
+    if not isinstance(data, Mapping):
+        raise DefinitionError(f"definition: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return ReportDefinition.model_validate(dict(data))
+    except ValidationError as exc:
+        raise DefinitionError(describe_validation_error(exc)) from exc

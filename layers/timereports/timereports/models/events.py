@@ -1,0 +1,72 @@
+"""The events the Lambdas receive and the queue message between them (Powertools Parser models).
+
+One model per shape, shared by the dispatcher (which produces `RunMessage`), the run_report handler
+and the command line, so the wire format has one definition.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from timereports.clock import format_instant
+
+
+class RunMessage(BaseModel):
+    """One due run of a catalogue report: the dispatcher's SQS message body."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    report_id: str
+    scheduled_at: AwareDatetime
+    account: str = "default"
+    period_from: date = Field(alias="from")
+    period_to: date = Field(alias="to")
+    force: bool = False
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class DirectRunEvent(BaseModel):
+    """A direct invoke (EventBridge Scheduler target, `sam local invoke`, a person):
+    either an inline definition or a catalogue report id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] | None = None
+    report_id: str | None = None
+    today: date | None = None
+    scheduled_at: AwareDatetime | None = None
+    force: bool = False
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return value.astimezone(UTC) if value else None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DirectRunEvent:
+        if (self.definition is None) == (self.report_id is None):
+            raise ValueError("give exactly one of 'definition' (inline) or 'report_id' (from the catalogue)")
+        return self
+
+
+class DispatchEvent(BaseModel):
+    """The dispatcher's schedule payload; `at` overrides the tick time (replays, tests)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    at: AwareDatetime | None = None
+
+
+def run_key(message: RunMessage) -> str:
+    """A run's identity, `report_id#scheduled_at`: what run_report's idempotency and FIFO deduplication key on."""
+    return f"{message.report_id}#{format_instant(message.scheduled_at)}"

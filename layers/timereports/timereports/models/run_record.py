@@ -1,0 +1,39 @@
+"""Run history: one record per run attempt outcome, so people can see what was sent, when and why not.
+
+Records live in the app's single table under `pk = "run#<report_id>"`, sorted by the time the run
+finished (`sk`), and expire after a year through the table's TTL.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RunRecord(BaseModel):
+    """What one run did; also the body of `run.json`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    report_id: str
+    status: str  # delivered | empty_skipped | empty_notice | already_delivered | failed | deferred
+    # Which attempt produced this record: a retried invocation that gets an earlier attempt's record back knows
+    # the run was already delivered.
+    attempt: str | None = None
+    period_from: str | None = None
+    period_to: str | None = None
+    scheduled_at: str | None = None
+    finished_at: str = ""
+    rows: int = 0
+    entries: int = 0
+    api_requests: int = 0
+    quota_used: int | None = None
+    quota_remaining: int | None = None
+    quota_limit: int | None = None
+    s3_key: str | None = None
+    message_id: str | None = None
+    message_ids: list[str] = []
+    recipients: int = 0
+    delivery: str | None = None  # attachment | gzip | link | notice
+    error: str | None = None
+    retry_after: str | None = None
+    duration_ms: int = 0

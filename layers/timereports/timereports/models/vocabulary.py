@@ -1,0 +1,91 @@
+"""Report definitions: the YAML (or JSON) a user writes, validated before any API request.
+
+The vocabulary follows the Resource Management Reports API (views, time frames, group_by, filters,
+calc_incurred_using) so that people who know that API know this one. Every invalid input becomes one
+`DefinitionError` whose message names the field path and the allowed values, because the person
+reading it is editing a YAML file, not reading a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal, get_args
+
+View = Literal[
+    "time_fees_hours",
+    "time_fees_days",
+    "time_fees_amounts",
+    "time_fees_hours_and_amounts",
+    "time_fees_days_and_amounts",
+]
+VIEWS: tuple[str, ...] = get_args(View)
+# Resource Management views that need data Intervals does not have (budgets, schedules, expenses).
+VIEWS_WITHOUT_INTERVALS_MEANING: tuple[str, ...] = (
+    "budgets_hours",
+    "budgets_days",
+    "budgets_amounts",
+    "utilization",
+    "expenses",
+)
+
+GroupAttribute = Literal[
+    "user_id",
+    "project_id",
+    "client",
+    "phase_name",
+    "worktype",
+    "module",
+    "task",
+    "date",
+    "week",
+    "month",
+    "billable",
+    "approval_status",
+]
+GROUP_ATTRIBUTES: tuple[str, ...] = get_args(GroupAttribute)
+
+TimeFrameShortcut = Literal[
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_half_month",
+    "last_half_month",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+    "last_year",
+    "last_30",
+    "last_60",
+    "last_90",
+    "next_30",
+    "next_60",
+    "next_90",
+    "last_and_next_90",
+]
+TIME_FRAME_SHORTCUTS: tuple[str, ...] = get_args(TimeFrameShortcut)
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
+
+FilterOperation = Literal["inclusion", "exclusion"]
+IncurredBasis = Literal["confirmed-unconfirmed", "approved"]
+EmptyPolicy = Literal["skip", "notice"]
+AttachMode = Literal["auto", "attachment", "link"]
+
+MAX_GROUP_LEVELS = 5
+SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to", "report_id")
+DEFAULT_SUBJECT = "{title}, {from} to {to}"
+
+# Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.
+RECORD_ATTRIBUTES: frozenset[str] = frozenset(
+    {"user_id", "project_id", "client", "phase_name", "worktype", "module", "task"}
+)
+# CR and LF start a new mail header; NUL, VT, FF, NEL and the Unicode line/paragraph separators are line breaks
+# to some mail software too. One definition, used by the definitions and by the email renderer.
+LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x85\u2028\u2029]")
+
+FilterValue = int | str | bool | date
