@@ -1,0 +1,3 @@
+"""Development tools of timereports: the Intervals simulator and its data set, local AWS (moto), in-memory
+fakes of the ports, the `timereports` command line and the demo. Installed editable into .venv; never in the Lambda layer.
+"""

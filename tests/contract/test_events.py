@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition
-from timereports.models.definition import parse_definition
+from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"

@@ -24,7 +24,7 @@ import yaml
 from timereports_dev import local_aws
 
 from timereports.config import Settings
-from timereports.models.definition import parse_definition
+from timereports.models.catalogue import parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,8 @@ from timereports.render import (
     render_csv,
     split_recipients,
 )
-from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size, display_columns
+from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size
+from timereports.render.email_body import display_columns
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"

@@ -16,7 +16,8 @@ from timereports.dal.run_queue import SqsRunQueue
 from timereports.engine.schedule import fire_times
 from timereports.errors import RunQueueError, TimereportsError
 from timereports.logic.dispatch import Dispatcher
-from timereports.models.definition import ReportDefinition, parse_definition
+from timereports.models.catalogue import parse_definition
+from timereports.models.definition import ReportDefinition
 from timereports.models.events import RunMessage
 
 BERLIN = "Europe/Berlin"

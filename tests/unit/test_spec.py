@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from timereports.errors import DefinitionError
-from timereports.models.catalogue import load_catalogue, load_definition
-from timereports.models.definition import CustomTimeFrame, parse_definition
+from timereports.models.catalogue import load_catalogue, load_definition, parse_definition
+from timereports.models.definition import CustomTimeFrame
 from timereports.models.report import Period, ReportTable
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 from timereports.render.email import render_subject

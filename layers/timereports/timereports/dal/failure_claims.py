@@ -1,9 +1,5 @@
-"""What happens when a scheduled run fails: the owner hears about it once, and a report that keeps
-failing pauses itself instead of spending quota and filling the dead-letter queue.
-
-A run (report id + scheduled time) may fail several times (SQS retries it before dead-lettering),
-but it counts as one failure and sends one notice: the first failed attempt claims the run with a
-conditional write, and only that attempt counts and notifies.
+"""The owner notice claim in DynamoDB: one conditional put per failed run, so the owner hears about a failure once
+across SQS retries of the same message.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
-"""The quota ledger: every request to Intervals first reserves a unit of the account's daily allowance.
+"""The quota ledger in DynamoDB: every request to Intervals first reserves a unit of the account's daily allowance.
 
-The Intervals API allows each account a number of requests a day (6,000, or 12,000 on the Unlimited plan), lifted
-at midnight GMT, and every API user of the account spends the same allowance. Going over locks the account out for
-the rest of the day, so the ledger keeps a count per account and UTC day and refuses a reservation that would take
-the count past `limit - reserve` (the reserve is left for the account's other users: people's own scripts, apps).
-
-`QuotaLedger` is the port the API client depends on. `InMemoryQuotaLedger` serves unit tests and a single process;
-`DynamoDBQuotaLedger` is shared by every Lambda invocation and CLI run, and uses atomic conditional writes so that
-concurrent runs together never pass the ceiling.
+One item per account and UTC day; a reservation is one atomic conditional `UpdateItem` that adds the units only if
+the count stays under `limit - reserve`, so that concurrent Lambda invocations and CLI runs together never pass the
+ceiling. The rules (days, resets, the ceiling) are in `engine/quota_rules.py`; the port is `logic.ports.QuotaLedger`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""Run history: one record per run attempt outcome, so people can see what was sent, when and why not.
-
-Records live in the app's single table under `pk = "run#<report_id>"`, sorted by the time the run
-finished (`sk`), and expire after a year through the table's TTL.
-"""
+"""Run history in the DynamoDB state table: one item per run outcome, newest first, kept for `HISTORY_RETENTION`."""
 
 from __future__ import annotations
 

@@ -1,28 +1,5 @@
-"""The dispatcher: on each tick, one queued run per report that fell due, sent once, plus the deferred runs now due.
-
-EventBridge Scheduler invokes the dispatch function every few minutes. Each scheduled report of the catalogue keeps a
-cursor in DynamoDB, the last tick that handled it; a tick sends a `RunMessage` for every fire time of the report's cron
-in (cursor, tick] and moves the cursor to the tick. Runs that found the account's quota spent wait in DynamoDB until
-the reset (`DeferredRuns`) and a tick re-enqueues them once they are due.
-
-Delivery guarantees, and where each is enforced:
-- The cursor moves first, with a compare-and-set from the value the tick read to the tick's instant, and only the tick
-  whose write won sends that window's messages. Two overlapping ticks (a Scheduler retry, a person running
-  `timereports dispatch` by hand) therefore never both send a window: the loser sees a newer cursor and either has
-  nothing left to send or claims only the part after the winner's instant.
-- If sending fails after the claim, the cursor is moved back (again compare-and-set, so only if no later tick has
-  claimed past it) and the error raised, so that the next tick or the Scheduler's retry sends the window again. The
-  queue is a standard SQS queue, which may deliver a message twice anyway; exactly-once delivery of a report is the
-  run_report side's job: its idempotency key is report_id + scheduled_at, and every message for one run carries the
-  same (deterministic) body. A FIFO queue also gets a MessageDeduplicationId derived from that pair.
-- A report seen for the first time starts at that tick: nothing from before it is sent. After an outage, missed fire
-  times are caught up, but only those within `max_catch_up` of the tick and at most `max_runs_per_report` of them (the
-  latest); older ones are dropped and logged, never sent, so a week-long outage does not flood inboxes.
-- A paused report's window is claimed and its runs dropped (logged): resuming it does not replay what was skipped.
-
-`CursorStore`, `RunQueue`, `DeferredRuns` and `ReportStates` are ports; the DynamoDB/SQS adapters and in-memory
-versions (for unit tests and one process) live here too. `build_dispatcher` and `build_deferred_runs` wire the real
-ones from settings.
+"""The run queue on SQS: one message per due run, sent in batches of ten, with bounded retries of the entries SQS
+refused. A FIFO queue also gets a deduplication id from the run's identity.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""The Intervals REST API: typed models, the client (paging, retries, pacing, quota) and a local simulator."""
+"""The Intervals REST API adapter: wire models, the client (paging, retries, pacing, quota), reference cache."""

@@ -30,8 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -52,6 +51,7 @@ from timereports.errors import (
 from timereports.intervals.errors import error_for_reply, keep_body
 from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 from timereports.intervals.pacing import RequestPacer
+from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher
 from timereports.intervals.reference import (
     DEFAULT_REFERENCE_CACHE,
     ReferenceCache,
@@ -62,6 +62,7 @@ from timereports.intervals.reference import (
 
 if TYPE_CHECKING:
     from timereports.logic.ports import QuotaLedger
+
 
 logger = logging.getLogger(__name__)
 
@@ -87,61 +88,6 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], fl
     Full jitter spreads the retries of concurrent runs, so that they do not hit a recovering API in step.
     """
     return rng() * min(cap, base * 2 ** max(0, attempt - 1))
-
-
-@dataclass
-class _Prepaid:
-    """Units reserved in advance for a pull's remaining pages; attempts draw on them before reserving anew."""
-
-    units: int
-    day: date | None
-    lock: threading.Lock
-
-    def take(self, today: date) -> bool:
-        """Use one prepaid unit, unless none is left or they were reserved on an earlier UTC day (the allowance
-        they came from has been lifted: a request sent now spends today's, so it must reserve today)."""
-        with self.lock:
-            if self.units > 0 and (self.day is None or self.day == today):
-                self.units -= 1
-                return True
-            return False
-
-    def take_rest(self) -> int:
-        with self.lock:
-            rest, self.units = self.units, 0
-            return rest
-
-
-@dataclass
-class _Page:
-    """One page of a collection as received: where it was asked for, what came, and when (sequence of arrival)."""
-
-    offset: int
-    limit: int
-    rows: list[dict[str, Any]]
-    ids: list[int]
-    listcount: int
-    seq: int
-
-    @property
-    def reaches_end(self) -> bool:
-        """The page held the last matching row when it was served."""
-        return len(self.rows) < self.limit or self.offset + len(self.rows) >= self.listcount
-
-
-@dataclass(frozen=True)
-class _OpenPull:
-    """A collection pull whose first page has arrived: what to ask, and the offsets of the pages still needed."""
-
-    resource: str
-    params: dict[str, str]
-    ordered_by_id: bool
-    first: _Page
-    offsets: list[int]
-
-
-class _Cancelled(Exception):
-    """A pull was abandoned (its consumer stopped or another page failed): pending page fetches stop."""
 
 
 class IntervalsClient:
@@ -329,7 +275,7 @@ class IntervalsClient:
                 if unused:
                     self.ledger.refund(unused, day=units.day)
 
-    def _open(self, resource: str, params: dict[str, str], ordered_by_id: bool) -> _OpenPull:
+    def _open(self, resource: str, params: dict[str, str], ordered_by_id: bool) -> OpenPull:
         """Fetch a collection's first page and plan the offsets of the pages still needed."""
         size = self.page_size
         step = size - 1 if ordered_by_id else size
@@ -341,14 +287,14 @@ class IntervalsClient:
                 f"GET /{resource}/ matches {first.listcount} records: {1 + len(offsets)} pages of {size} exceed the "
                 f"guard of {self.max_pages} pages; narrow the query or raise the page size"
             )
-        return _OpenPull(resource, params, ordered_by_id, first, offsets)
+        return OpenPull(resource, params, ordered_by_id, first, offsets)
 
-    def _prepay(self, pulls: Sequence[_OpenPull]) -> list[_Prepaid]:
+    def _prepay(self, pulls: Sequence[OpenPull]) -> list[PrepaidUnits]:
         """Reserve the remaining pages of all `pulls` in one ledger call (before anything is yielded)."""
         needed = sum(len(pull.offsets) for pull in pulls)
         self._check_time_for(needed)
         day = getattr(self.ledger.reserve(needed), "day", None) if needed else None
-        return [_Prepaid(len(pull.offsets), day, threading.Lock()) for pull in pulls]
+        return [PrepaidUnits(len(pull.offsets), day, threading.Lock()) for pull in pulls]
 
     def _check_time_for(self, requests_needed: int) -> None:
         """Refuse a pull that cannot finish before the deadline at the current pace, before it spends anything:
@@ -366,16 +312,16 @@ class IntervalsClient:
                 "INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow the report's time frame or filters"
             )
 
-    def _stream(self, pull: _OpenPull, prepaid: _Prepaid) -> Iterator[dict[str, Any]]:
+    def _stream(self, pull: OpenPull, prepaid: PrepaidUnits) -> Iterator[dict[str, Any]]:
         """Yield an opened pull's records: its first page, then the planned pages fetched in parallel."""
         resource, params, offsets = pull.resource, pull.params, pull.offsets
         size = self.page_size
-        stitcher = _Stitcher(pull.ordered_by_id)
+        stitcher = Stitcher(pull.ordered_by_id)
         if not offsets:
             yield from stitcher.absorb(pull.first)
             return
         cancelled = threading.Event()
-        pending: deque[Future[_Page]] = deque()
+        pending: deque[Future[Page]] = deque()
         remaining = iter(offsets)
         repairs = 0
         # Each shifted boundary needs a repair or two; beyond that the data is changing faster than we can page.
@@ -425,9 +371,9 @@ class IntervalsClient:
         resource: str,
         params: dict[str, str],
         offset: int,
-        prepaid: _Prepaid | None,
+        prepaid: PrepaidUnits | None,
         cancelled: threading.Event | None = None,
-    ) -> _Page:
+    ) -> Page:
         limit = self.page_size
         payload = self._request(
             f"/{resource}/", {**params, "limit": str(limit), "offset": str(offset)}, prepaid, cancelled
@@ -444,7 +390,7 @@ class IntervalsClient:
             listcount = int(payload.get("listcount", len(rows) + offset))
         except (TypeError, ValueError) as exc:
             raise IntervalsUnavailableError(f"GET /{resource}/ replied with a non-numeric id or listcount") from exc
-        return _Page(offset=offset, limit=limit, rows=rows, ids=ids, listcount=listcount, seq=seq)
+        return Page(offset=offset, limit=limit, rows=rows, ids=ids, listcount=listcount, seq=seq)
 
     # -- one request, with retries --------------------------------------------------------------------------------
 
@@ -452,7 +398,7 @@ class IntervalsClient:
         self,
         path: str,
         params: dict[str, str],
-        prepaid: _Prepaid | None = None,
+        prepaid: PrepaidUnits | None = None,
         cancelled: threading.Event | None = None,
     ) -> dict[str, Any]:
         """GET `path` until it succeeds or a bound is reached; each attempt reserves quota (unless uncounted)."""
@@ -462,7 +408,7 @@ class IntervalsClient:
         while True:
             attempt += 1
             if cancelled is not None and cancelled.is_set():
-                raise _Cancelled
+                raise PullCancelled
             if counted and not (prepaid is not None and prepaid.take(quota_day(utc_now()))):
                 self.ledger.reserve(1)
             self.pacer.acquire()
@@ -551,89 +497,3 @@ def _gave_up(error: IntervalsError, attempts: int, elapsed: float) -> IntervalsE
         code=error.code,
     )
     return keep_body(final, getattr(error, "body", None))
-
-
-class _Stitcher:
-    """Joins pages into one stream in id order, each id once, and says where a gap needs a repair request.
-
-    Invariant (ordered mode): every row that existed throughout the pull with an id <= `frontier` has been yielded.
-    A page served at one moment is a contiguous slice of the list sorted by id, so a page whose first id is <= the
-    frontier (or that starts at offset 0) extends that coverage to its last id; a page that starts above the frontier
-    leaves a gap, which a page fetched at a better offset closes:
-    - if the freshest page above the gap was served after the frontier row was last seen, fetch the page that ends
-      at its first row (its position is the fresher truth; repeated, this walks down past a mass delete);
-    - otherwise fetch the page that starts at the frontier's row (the overlap must match again).
-    Pages that do not join yet are kept (sorted by first id) until the gap below them closes.
-    """
-
-    def __init__(self, ordered_by_id: bool) -> None:
-        self.ordered_by_id = ordered_by_id
-        self.done = False
-        self.frontier: int | None = None
-        self._frontier_position = 0
-        self._frontier_seq = 0
-        self._end_seen: _Page | None = None  # the freshest empty page (no rows at or after its offset then)
-        self._waiting: list[_Page] = []
-        self._seen: set[int] = set()
-
-    def absorb(self, page: _Page) -> Iterator[dict[str, Any]]:
-        """Yield the rows of `page` (and of waiting pages it unblocks) that extend the stream."""
-        if self.done:
-            return
-        if not self.ordered_by_id:
-            for record_id, row in zip(page.ids, page.rows, strict=True):
-                if record_id not in self._seen:
-                    self._seen.add(record_id)
-                    yield row
-            return
-        if any(later <= earlier for earlier, later in itertools.pairwise(page.ids)):
-            raise IntervalsUnavailableError(f"a page at offset {page.offset} is not sorted by id; cannot page safely")
-        if not page.rows:
-            if page.offset == 0 or (self.frontier is not None and page.reaches_end and self._joins(page)):
-                self.done = True
-            elif self._end_seen is None or page.seq > self._end_seen.seq:
-                self._end_seen = page
-            return
-        self._waiting.append(page)
-        self._waiting.sort(key=lambda waiting: waiting.ids[0])
-        while self._waiting and not self.done and self._joins(self._waiting[0]):
-            joined = self._waiting.pop(0)
-            yield from self._extend(joined)
-
-    def _joins(self, page: _Page) -> bool:
-        if page.offset == 0:
-            return True
-        if not page.rows:
-            return False
-        return self.frontier is not None and page.ids[0] <= self.frontier
-
-    def _extend(self, page: _Page) -> Iterator[dict[str, Any]]:
-        frontier = self.frontier
-        for position, (record_id, row) in enumerate(zip(page.ids, page.rows, strict=True)):
-            if frontier is None or record_id > frontier:
-                yield row
-                self.frontier = record_id
-                self._frontier_position = page.offset + position
-                self._frontier_seq = page.seq
-            elif record_id == frontier and page.seq > self._frontier_seq:
-                # The same row seen again, later: its position now is the better anchor for the next repair.
-                self._frontier_position = page.offset + position
-                self._frontier_seq = page.seq
-        if page.reaches_end:
-            self.done = True
-
-    @property
-    def has_gap(self) -> bool:
-        """A received page waits above a gap that only a repair request can close."""
-        return not self.done and bool(self._waiting)
-
-    def repair_offset(self, size: int) -> int:
-        """Where to fetch the page that closes the gap above the frontier (or finds the end of the list)."""
-        # The freshest page above the gap, if it was served after the frontier row was last seen, is the best word on
-        # where rows are now: ask for the page that ends at its first row (walking down, page by page, if a mass
-        # delete moved rows further). Nothing fresher: ask for the page that starts at the frontier row.
-        above = [page for page in (*self._waiting, self._end_seen) if page is not None]
-        freshest = max(above, key=lambda page: page.seq, default=None)
-        if freshest is not None and freshest.seq > self._frontier_seq:
-            return max(0, freshest.offset - (size - 1))
-        return self._frontier_position

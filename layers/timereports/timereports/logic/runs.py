@@ -13,8 +13,8 @@ from typing import Any
 
 from timereports.config import Settings, get_settings
 from timereports.errors import DefinitionError, QuotaExhaustedError, TimereportsError
-from timereports.models.catalogue import load_catalogue
-from timereports.models.definition import ReportDefinition, parse_definition
+from timereports.models.catalogue import load_catalogue, parse_definition
+from timereports.models.definition import ReportDefinition
 from timereports.models.events import DirectRunEvent, RunMessage
 from timereports.models.report import Period
 from timereports.models.run_record import RunRecord

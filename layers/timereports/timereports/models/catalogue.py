@@ -1,20 +1,22 @@
-"""Report definitions: the YAML (or JSON) a user writes, validated before any API request.
-
-The vocabulary follows the Resource Management Reports API (views, time frames, group_by, filters,
-calc_incurred_using) so that people who know that API know this one. Every invalid input becomes one
-`DefinitionError` whose message names the field path and the allowed values, because the person
-reading it is editing a YAML file, not reading a traceback.
+"""Reading report definitions: parse a mapping, load a YAML/JSON file or a catalogue folder, and turn pydantic's
+validation errors into one message that names the field and the allowed values.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
 
 from timereports.errors import DefinitionError
-from timereports.models.definition import ReportDefinition, parse_definition
+from timereports.models.definition import LOCATION_TAGS, ReportDefinition, allowed_values
 
 
 class _DefinitionLoader(yaml.SafeLoader):
@@ -72,3 +74,90 @@ def load_catalogue(directory: str | Path) -> list[ReportDefinition]:
     if problems:
         raise DefinitionError("\n".join(problems))
     return definitions
+
+
+# --- turning pydantic's errors into one readable message -------------------------------------------------------
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One message for all problems of a definition, each as `field.path: what is wrong; allowed: ...`."""
+    problems: list[str] = []
+    for detail in error.errors(include_url=False):
+        location = [part for part in detail["loc"] if part not in LOCATION_TAGS]
+        context = detail.get("ctx") or {}
+        path = _format_location(location)
+        if context.get("field"):
+            extra = str(context["field"])
+            path = f"{path}{extra}" if extra.startswith("[") else f"{path}.{extra}" if path else extra
+        problems.append(f"{path or 'definition'}: {_problem_text(detail, location)}")
+    return "; ".join(dict.fromkeys(problems))
+
+
+def _format_location(location: Sequence[int | str]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str]) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(location[:-1])
+        return "unknown field" + (f"; allowed: {allowed_values(allowed)}" if allowed else "")
+    if kind == "missing":
+        return "required"
+    message = str(detail["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind in ("string_pattern_mismatch", "greater_than", "less_than_equal", "string_too_short", "string_too_long"):
+        return f"{message} (got {detail.get('input')!r})"
+    if kind == "value_error" and "email" in message.lower():
+        reason = message.removeprefix("value is not a valid email address: ")
+        return f"{detail.get('input')!r} is not a valid email address: {reason}"
+    return message
+
+
+def _fields_at(location: Sequence[int | str]) -> list[str]:
+    """The keys a definition accepts at a location (to list them after an unknown one)."""
+    model: Any = ReportDefinition
+    parts = [part for part in location if not isinstance(part, int)]
+    index = 0
+    while index < len(parts):
+        fields = {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+        annotation = fields.get(str(parts[index]))
+        if annotation is None:
+            return []
+        if get_origin(annotation) is dict:
+            index += 1  # the next part is a key of the mapping (e.g. a filter's attribute)
+        model = _model_in(annotation)
+        if model is None:
+            return []
+        index += 1
+    return [(info.alias or name) for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+# --- loading ---------------------------------------------------------------------------------------------------
+
+
+def parse_definition(data: object) -> ReportDefinition:
+    """Validate an already-parsed definition (an inline one of a one-off run, or a file's content)."""
+    if not isinstance(data, Mapping):
+        raise DefinitionError(f"definition: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return ReportDefinition.model_validate(dict(data))
+    except ValidationError as exc:
+        raise DefinitionError(describe_validation_error(exc)) from exc

@@ -15,7 +15,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, get_args
 
 from cronsim import CronSim, CronSimError
 from pydantic import (
@@ -26,13 +26,11 @@ from pydantic import (
     EmailStr,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from timereports.errors import DefinitionError
 from timereports.models.vocabulary import (
     DEFAULT_SUBJECT,
     GROUP_ATTRIBUTES,
@@ -66,7 +64,7 @@ def _fail(message: str, *, field: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("definition", "{detail}", context)
 
 
-def _allowed(values: Sequence[str]) -> str:
+def allowed_values(values: Sequence[str]) -> str:
     return ", ".join(values)
 
 
@@ -75,7 +73,7 @@ def _one_of(allowed: tuple[str, ...]) -> Callable[[object], object]:
 
     def check(value: object) -> object:
         if not isinstance(value, str) or value not in allowed:
-            raise _fail(f"{value!r} is not supported; allowed: {_allowed(allowed)}")
+            raise _fail(f"{value!r} is not supported; allowed: {allowed_values(allowed)}")
         return value
 
     return check
@@ -85,7 +83,7 @@ def _check_view(value: object) -> object:
     if isinstance(value, str) and value in VIEWS_WITHOUT_INTERVALS_MEANING:
         raise _fail(
             f"{value!r} is not supported: this Resource Management view has no Intervals meaning yet; "
-            f"allowed: {_allowed(VIEWS)}"
+            f"allowed: {allowed_values(VIEWS)}"
         )
     return _one_of(VIEWS)(value)
 
@@ -156,7 +154,7 @@ TimeFrame = Annotated[
     Discriminator(_time_frame_kind),
 ]
 # Tags of the time_frame union: pydantic puts them in error locations, where they mean nothing to a user.
-_LOCATION_TAGS = frozenset({"shortcut", "custom"})
+LOCATION_TAGS = frozenset({"shortcut", "custom"})
 
 
 class FilterSpec(DefinitionModel):
@@ -272,9 +270,11 @@ class ReportDefinition(DefinitionModel):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list | tuple):
-            raise _fail(f"give a list of 1 to {MAX_GROUP_LEVELS} attributes; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+            raise _fail(
+                f"give a list of 1 to {MAX_GROUP_LEVELS} attributes; allowed: {allowed_values(GROUP_ATTRIBUTES)}"
+            )
         if not value:
-            raise _fail(f"at least 1 level; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+            raise _fail(f"at least 1 level; allowed: {allowed_values(GROUP_ATTRIBUTES)}")
         if len(value) > MAX_GROUP_LEVELS:
             raise _fail(f"at most {MAX_GROUP_LEVELS} levels, got {len(value)}")
         repeated = sorted({str(item) for item in value if value.count(item) > 1})
@@ -290,7 +290,7 @@ class ReportDefinition(DefinitionModel):
         if isinstance(value, Mapping):
             for name in value:
                 if name not in GROUP_ATTRIBUTES:
-                    raise _fail(f"{name!r} is not a filter attribute; allowed: {_allowed(GROUP_ATTRIBUTES)}")
+                    raise _fail(f"{name!r} is not a filter attribute; allowed: {allowed_values(GROUP_ATTRIBUTES)}")
         return value
 
     @field_validator("filters", mode="after")
@@ -358,90 +358,3 @@ def _as_date(value: FilterValue, where: str) -> date:
         except ValueError:
             pass
     raise _fail(f"{value!r} is not a date; write YYYY-MM-DD", field=where)
-
-
-# --- turning pydantic's errors into one readable message -------------------------------------------------------
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One message for all problems of a definition, each as `field.path: what is wrong; allowed: ...`."""
-    problems: list[str] = []
-    for detail in error.errors(include_url=False):
-        location = [part for part in detail["loc"] if part not in _LOCATION_TAGS]
-        context = detail.get("ctx") or {}
-        path = _format_location(location)
-        if context.get("field"):
-            extra = str(context["field"])
-            path = f"{path}{extra}" if extra.startswith("[") else f"{path}.{extra}" if path else extra
-        problems.append(f"{path or 'definition'}: {_problem_text(detail, location)}")
-    return "; ".join(dict.fromkeys(problems))
-
-
-def _format_location(location: Sequence[int | str]) -> str:
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str]) -> str:
-    kind = detail["type"]
-    if kind == "extra_forbidden":
-        allowed = _fields_at(location[:-1])
-        return "unknown field" + (f"; allowed: {_allowed(allowed)}" if allowed else "")
-    if kind == "missing":
-        return "required"
-    message = str(detail["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if kind in ("string_pattern_mismatch", "greater_than", "less_than_equal", "string_too_short", "string_too_long"):
-        return f"{message} (got {detail.get('input')!r})"
-    if kind == "value_error" and "email" in message.lower():
-        reason = message.removeprefix("value is not a valid email address: ")
-        return f"{detail.get('input')!r} is not a valid email address: {reason}"
-    return message
-
-
-def _fields_at(location: Sequence[int | str]) -> list[str]:
-    """The keys a definition accepts at a location (to list them after an unknown one)."""
-    model: Any = ReportDefinition
-    parts = [part for part in location if not isinstance(part, int)]
-    index = 0
-    while index < len(parts):
-        fields = {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
-        annotation = fields.get(str(parts[index]))
-        if annotation is None:
-            return []
-        if get_origin(annotation) is dict:
-            index += 1  # the next part is a key of the mapping (e.g. a filter's attribute)
-        model = _model_in(annotation)
-        if model is None:
-            return []
-        index += 1
-    return [(info.alias or name) for name, info in model.model_fields.items()]
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
-
-
-# --- loading ---------------------------------------------------------------------------------------------------
-
-
-def parse_definition(data: object) -> ReportDefinition:
-    """Validate an already-parsed definition (an inline one of a one-off run, or a file's content)."""
-    if not isinstance(data, Mapping):
-        raise DefinitionError(f"definition: expected a mapping of fields, got {type(data).__name__}")
-    try:
-        return ReportDefinition.model_validate(dict(data))
-    except ValidationError as exc:
-        raise DefinitionError(describe_validation_error(exc)) from exc

@@ -1,9 +1,5 @@
-"""Report definitions: the YAML (or JSON) a user writes, validated before any API request.
-
-The vocabulary follows the Resource Management Reports API (views, time frames, group_by, filters,
-calc_incurred_using) so that people who know that API know this one. Every invalid input becomes one
-`DefinitionError` whose message names the field path and the allowed values, because the person
-reading it is editing a YAML file, not reading a traceback.
+"""The report vocabulary: views, group attributes, time frame shortcuts and the other closed sets a definition (and a
+Reports API request) may use, as `Literal`s with their tuples of allowed values.
 """
 
 from __future__ import annotations
