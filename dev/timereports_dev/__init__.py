@@ -1,3 +1,5 @@
 """Development tools of timereports: the Intervals simulator and its data set, local AWS (moto), in-memory
-fakes of the ports, the `timereports` command line and the demo. Installed editable into .venv; never in the Lambda layer.
+fakes of the ports, the `timereports` command line and the demo.
+
+Installed editable into .venv; never copied into the Lambda layer.
 """
