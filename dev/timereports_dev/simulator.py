@@ -15,6 +15,8 @@ import base64
 import binascii
 import bisect
 import contextlib
+import copy
+import dataclasses
 import html
 import json
 import socket
@@ -31,6 +33,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 from timereports.intervals.errors import API_ERROR_MEANINGS
 from timereports_dev.dataset import (
@@ -172,6 +175,13 @@ _SETTABLE_TIME_FIELDS = {
     "datemodified",
 }  # fmt: skip
 _TIME_SORT_FIELDS = {"id", "t.date", "datemodified"}
+# The data set's reference lists, by the resource that serves each (copied before a test renames a record).
+_RESOURCE_LISTS = {
+    "person": "people", "client": "clients", "project": "projects", "worktype": "worktypes", "module": "modules",
+    "projectworktype": "project_worktypes", "projectmodule": "project_modules", "task": "tasks",
+    "milestone": "milestones",
+}  # fmt: skip
+_REFERENCE_LISTS = tuple(_RESOURCE_LISTS.values())
 _RESET_HOUR = datetime.min.time()
 
 
@@ -270,8 +280,12 @@ class IntervalsSimulator:
         numbers_as_strings: bool = True,
         max_page_size: int | None = None,
         clock: Callable[[], float] = time_module.time,
+        filter_zone: str = "UTC",
     ) -> None:
         self.dataset = dataset
+        # The zone the datemodifiedbegin/end filters are read in (the API does not say; `datemodified` comes back in
+        # UTC): tests set an account zone far from UTC to prove a sync's overlap covers it.
+        self.filter_zone = ZoneInfo(filter_zone)
         self.daily_quota = daily_quota
         self.per_minute_limit = per_minute_limit
         self.numbers_as_strings = numbers_as_strings
@@ -295,6 +309,7 @@ class IntervalsSimulator:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._builder = TimeEntryBuilder(dataset)
+        self._owns_dataset = False
         self._entries: dict[int, dict[str, Any]] = {entry["id"]: entry for entry in dataset.time}
         self._next_id = max(self._entries, default=1_000_000) + 1
         self._version = 0
@@ -390,6 +405,73 @@ class IntervalsSimulator:
             self._next_id += 1
             self._changed()
             return entry_id
+
+    def update_time_entry(self, entry_id: int, **fields: Any) -> None:
+        """Edit an entry as a PUT would (settable API fields, typed values; a date move too): `datemodified` is now."""
+        with self._lock:
+            existing = self._entries[entry_id]
+            current = {name: existing[name] for name in _SETTABLE_TIME_FIELDS}
+            if "taskid" not in fields and ("projectid" in fields or "moduleid" in fields):
+                current["taskid"] = None
+            current.update(fields)
+            if "datemodified" not in fields:
+                current["datemodified"] = self._now().replace(tzinfo=None, microsecond=0)
+            self._entries[entry_id] = self._builder.build(entry_id, **current)
+            self._changed()
+
+    def set_week_approved(self, person_id: int, monday: date, approved: bool = True) -> int:
+        """Approve (or reopen) a person's timesheet week: its entries' approval changes, their `datemodified` does
+        not (as on the real API, where approving need not touch the entries). Returns the entries affected."""
+        with self._lock:
+            self._own_dataset()
+            week = (person_id, monday)
+            if approved:
+                self.dataset.approved_weeks.add(week)
+            else:
+                self.dataset.approved_weeks.discard(week)
+            affected = 0
+            for entry_id, entry in list(self._entries.items()):
+                if entry["personid"] == person_id and monday <= entry["date"] < monday + timedelta(days=7):
+                    self._entries[entry_id] = {**entry, "approved": approved}
+                    affected += 1
+            self._changed()
+            return affected
+
+    def rename(self, resource: Literal["project", "client", "person", "task"], record_id: int, name: str) -> None:
+        """Rename a reference record; the names on its entries follow, their `datemodified` does not change."""
+        with self._lock:
+            self._own_dataset()
+            records = {record["id"]: record for record in self._records[resource]}
+            record = records[record_id]
+            if resource == "person":
+                record["firstname"], _, record["lastname"] = name.partition(" ")
+            elif resource == "task":
+                record["title"] = name
+            else:
+                record["name"] = name
+            self._builder = TimeEntryBuilder(self.dataset)
+            for entry_id, entry in list(self._entries.items()):
+                current = {field_name: entry[field_name] for field_name in _SETTABLE_TIME_FIELDS}
+                rebuilt = self._builder.build(entry_id, **current)
+                rebuilt["approved"] = entry["approved"]
+                self._entries[entry_id] = rebuilt
+            self._changed()
+
+    def _own_dataset(self) -> None:
+        """Copy the reference records and approvals before the first edit of them: the data set may be shared."""
+        if self._owns_dataset:
+            return
+        self.dataset = dataclasses.replace(
+            self.dataset,
+            **{name: copy.deepcopy(getattr(self.dataset, name)) for name in _REFERENCE_LISTS},
+            approved_weeks=set(self.dataset.approved_weeks),
+        )
+        self._owns_dataset = True
+        self._people = {p["id"]: p for p in self.dataset.people}
+        self._projects = {p["id"]: p for p in self.dataset.projects}
+        for resource, name in _RESOURCE_LISTS.items():
+            self._records[resource] = getattr(self.dataset, name)
+        self._builder = TimeEntryBuilder(self.dataset)
 
     def delete_time_entry(self, entry_id: int) -> None:
         """Remove an entry; KeyError when there is none with that id."""
@@ -660,9 +742,9 @@ class IntervalsSimulator:
         active_only = "activeonly" in params and self._param_bool(params, "activeonly")
         modified_from = modified_to = None
         if "datemodifiedbegin" in params:
-            modified_from = self._param_datetime(params, "datemodifiedbegin", end_of_day=False)
+            modified_from = self._to_utc(self._param_datetime(params, "datemodifiedbegin", end_of_day=False))
         if "datemodifiedend" in params:
-            modified_to = self._param_datetime(params, "datemodifiedend", end_of_day=True)
+            modified_to = self._to_utc(self._param_datetime(params, "datemodifiedend", end_of_day=True))
         sortfield = params.get("sortfield", "id")
         if sortfield not in _TIME_SORT_FIELDS:
             allowed = ", ".join(sorted(_TIME_SORT_FIELDS))
@@ -897,6 +979,10 @@ class IntervalsSimulator:
         except ValueError as exc:
             verbose = [f"{name} must be YYYY-MM-DD, got '{params[name]}'"]
             raise ApiError(18, f"Invalid value for {name}", verbose) from exc
+
+    def _to_utc(self, local: datetime) -> datetime:
+        """A filter's wall-clock time read in `filter_zone`, as the naive UTC that `datemodified` is kept in."""
+        return local.replace(tzinfo=self.filter_zone).astimezone(UTC).replace(tzinfo=None)
 
     @staticmethod
     def _param_datetime(params: dict[str, str], name: str, *, end_of_day: bool) -> datetime:

@@ -49,6 +49,9 @@ class FakeIntervals:
             for entry in self.entries:
                 yield index, entry
 
+    def source_facts(self) -> dict[str, object]:
+        return {"source": "direct"}
+
 
 @dataclass
 class FakeArchive:

@@ -107,6 +107,7 @@ def build_client(
     *,
     token: str | None = None,
     lambda_context: Any = None,
+    reference_cache: Any = None,
 ) -> Any:
     """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
     IP) and reserving quota in `ledger`; in a Lambda it refuses work that cannot finish before the timeout."""
@@ -129,7 +130,64 @@ def build_client(
         max_retry_seconds=settings.intervals_max_retry_seconds,
         pacer=shared_pacer(urlsplit(account.api_url).netloc, settings.intervals_requests_per_minute),
         deadline=deadline,
+        reference_cache=reference_cache,
     )
+
+
+def build_mirror(
+    settings: Settings,
+    account: AccountSettings,
+    client: Any,
+    *,
+    progress: Any = None,
+    clock: Any = None,
+) -> Any:
+    """The account's entry mirror (S3 objects + manifest in the state table) synced through `client`."""
+    from timereports.clock import utc_now
+    from timereports.dal.mirror_store import S3MirrorStore
+    from timereports.logic.mirror import EntryMirror, reference_names
+
+    store = S3MirrorStore(
+        account.name,
+        bucket=settings.reports_bucket,
+        table_name=settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+    return EntryMirror(
+        client,
+        store,
+        full_repull_days=settings.mirror_full_repull_days,
+        clock=clock or utc_now,
+        progress=progress,
+        names=lambda: reference_names(client),
+    )
+
+
+def build_time_source(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: Any,
+    *,
+    token: str | None = None,
+    lambda_context: Any = None,
+    progress: Any = None,
+) -> Any:
+    """Where a run's entries come from: the account's mirror (default), or the API directly (`mirror: false`)."""
+    if not account.mirror:
+        return build_client(settings, account, ledger, token=token, lambda_context=lambda_context)
+    from timereports.dal.mirror_store import S3ReferenceCache
+    from timereports.logic.mirror import MirroredTimeSource
+
+    # Reference data kept in the bucket across runs (names for the mirror's entries), not only in the process.
+    cache = S3ReferenceCache(
+        account.name,
+        bucket=settings.reports_bucket,
+        s3=aws_client("s3"),
+        ttl_seconds=settings.mirror_reference_hours * 3600,
+    )
+    client = build_client(settings, account, ledger, token=token, lambda_context=lambda_context, reference_cache=cache)
+    return MirroredTimeSource(client, build_mirror(settings, account, client, progress=progress))
 
 
 # A run's identity is remembered this long: a deferred or re-driven message for the same run days later still
@@ -224,7 +282,7 @@ def build_runner(
         account = account.model_copy(update={"api_url": api_url})
     ledger = build_ledger(settings, account)
     return ReportRunner(
-        client=build_client(settings, account, ledger, token=token, lambda_context=lambda_context),
+        client=build_time_source(settings, account, ledger, token=token, lambda_context=lambda_context),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),

@@ -32,6 +32,8 @@ class AccountSettings(BaseModel):
     daily_quota: int = Field(6000, ge=1)
     # Requests the ledger never spends, kept for the account's other API users (people's own scripts, apps).
     quota_reserve: int = Field(600, ge=0)
+    # Runs read the account's entry mirror (synced incrementally); False pulls every run's period whole, as before.
+    mirror: bool = True
 
 
 class Settings(BaseModel):
@@ -64,6 +66,13 @@ class Settings(BaseModel):
     attachment_limit_bytes: int = Field(7_000_000, ge=1)
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
     failures_before_pause: int = Field(3, ge=1)
+    # The entry mirror of the default account (other accounts say `mirror` in INTERVALS_ACCOUNTS).
+    mirror_enabled: bool = True
+    # A mirrored month a run reads is pulled whole again after this many days, so that an amount whose rate changed
+    # (which touches no entry's datemodified) is right again within that time.
+    mirror_full_repull_days: int = Field(7, ge=1, le=366)
+    # Reference data (names) kept in the bucket across runs is fetched again after this many hours.
+    mirror_reference_hours: float = Field(24, gt=0, le=24 * 31)
 
     @field_validator("intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before")
     @classmethod
@@ -88,6 +97,7 @@ class Settings(BaseModel):
                 token_secret=self.intervals_token_secret,
                 daily_quota=self.intervals_daily_quota,
                 quota_reserve=self.intervals_quota_reserve,
+                mirror=self.mirror_enabled,
             )
         if name not in self.intervals_accounts:
             known = ", ".join(sorted({"default", *self.intervals_accounts}))

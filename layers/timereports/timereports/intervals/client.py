@@ -194,6 +194,10 @@ class IntervalsClient:
         """Requests sent to endpoints that count against the daily quota (each reserved one unit)."""
         return self._requests_counted
 
+    def source_facts(self) -> dict[str, Any]:
+        """Every entry of a run through this client came straight from the API (see `logic/mirror.py` for the other)."""
+        return {"source": "direct"}
+
     # -- time entries ---------------------------------------------------------------------------------------------
 
     def iter_time(self, query: TimeQuery | None = None) -> Iterator[TimeEntry]:
@@ -205,6 +209,29 @@ class IntervalsClient:
         """The /time/ rows matching `query` as the API sent them (decoded JSON), in id order, each exactly once."""
         params = {**(query or TimeQuery()).to_params(), "sortfield": "id", "sortdir": "ASC"}
         return self._iter_collection("time", params, ordered_by_id=True)
+
+    def iter_modified_raw(self, since: datetime, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]:
+        """The /time/ rows modified at or after `since` (`datemodifiedbegin`), oldest change first.
+
+        Sorted by `datemodified` (then id), with the same one-row page overlap and repairs as an id-ordered pull: an
+        entry edited while the pull pages moves to the end of the order, which is the shift the overlap detects, so
+        no entry is skipped at a page boundary. `since` is sent as given (the caller chooses the zone overlap).
+        """
+        params = {
+            **(query or TimeQuery()).to_params(),
+            "datemodifiedbegin": since.strftime("%Y-%m-%d %H:%M:%S"),
+            "sortfield": "datemodified",
+            "sortdir": "ASC",
+        }
+        return self._iter_collection("time", params, ordered_by_id=True)
+
+    def count_time(self, query: TimeQuery) -> int:
+        """How many /time/ entries match `query`: the `listcount` of one `limit=1` request (one quota unit)."""
+        payload = self._request("/time/", {**query.to_params(), "limit": "1", "offset": "0"})
+        try:
+            return int(payload.get("listcount", 0))
+        except (TypeError, ValueError) as exc:
+            raise IntervalsUnavailableError("GET /time/ replied with a non-numeric listcount") from exc
 
     # -- reference data and quota ---------------------------------------------------------------------------------
 
@@ -387,6 +414,8 @@ class IntervalsClient:
             )
         try:
             ids = [int(row["id"]) for row in rows]
+            if params.get("sortfield") == "datemodified":
+                ids = [_modified_order(row, record_id) for row, record_id in zip(rows, ids, strict=True)]
             listcount = int(payload.get("listcount", len(rows) + offset))
         except (TypeError, ValueError) as exc:
             raise IntervalsUnavailableError(f"GET /{resource}/ replied with a non-numeric id or listcount") from exc
@@ -476,6 +505,17 @@ class IntervalsClient:
                 IntervalsUnavailableError(f"GET {path}: reply is not a JSON object", status=response.status_code), body
             )
         return payload
+
+
+# Ids stay below this: a (datemodified, id) order folds into one integer the page stitcher can compare.
+_ID_SPACE = 10**12
+
+
+def _modified_order(row: dict[str, Any], record_id: int) -> int:
+    """A row's place in `sortfield=datemodified` order: "YYYY-MM-DD HH:MM:SS" read as digits, then the id."""
+    text = str(row.get("datemodified") or "")
+    digits = "".join(character for character in text if character.isdigit())[:14]
+    return int(digits or 0) * _ID_SPACE + record_id
 
 
 def _retry_after(response: requests.Response) -> float:

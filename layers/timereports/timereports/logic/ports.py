@@ -6,15 +6,17 @@ versions for tests. Use cases import from here, never from an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from timereports.clock import format_instant
+from timereports.engine.attributes import EntryLike
 from timereports.engine.quota_rules import QuotaStatus
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from timereports.intervals.models import ApiQuota, ReferenceData, TimeQuery
 from timereports.models.events import RunMessage
+from timereports.models.mirror import MirrorManifest
 from timereports.models.run_record import RunRecord
 
 # Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
@@ -68,14 +70,51 @@ class Mailer(Protocol):
 
 
 class TimeSource(Protocol):
-    """What the runner needs of the Intervals client."""
+    """What the runner needs of the Intervals client (direct) or of the entry mirror (`logic/mirror.py`)."""
 
     def sync_quota(self) -> Any: ...
     def reference_data(self, needs: set[str]) -> ReferenceData: ...
-    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]: ...
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, EntryLike]]: ...
 
     @property
     def requests_sent(self) -> int: ...
+
+    def source_facts(self) -> dict[str, Any]:
+        """Where the entries came from, for run.json and the history: `source` (mirror | direct) and, from the
+        mirror, `changes_synced` and `count_probes`."""
+        ...
+
+
+class MirrorApi(Protocol):
+    """What the entry mirror needs of the Intervals client."""
+
+    def sync_quota(self) -> Any: ...
+    def reference_data(self, needs: set[str]) -> ReferenceData: ...
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+    def iter_modified_raw(self, since: datetime, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+    def count_time(self, query: TimeQuery) -> int: ...
+
+    @property
+    def requests_sent(self) -> int: ...
+
+
+class MirrorStore(Protocol):
+    """Where an account's mirror lives: month objects (never overwritten) and the versioned manifest."""
+
+    account: str
+
+    def load_manifest(self) -> MirrorManifest: ...
+
+    def publish(self, manifest: MirrorManifest, expected_version: int) -> bool:
+        """Publish `manifest` if the published version is still `expected_version`; False if another was first."""
+        ...
+
+    def write_month(self, month: str, body: bytes) -> str:
+        """Store a month's object under a new key and return the key (visible once a manifest names it)."""
+        ...
+
+    def read_object(self, key: str) -> bytes | None: ...
+    def delete_objects(self, keys: Iterable[str]) -> None: ...
 
 
 # ---------------------------------------------------------------------------------------------------------- ports

@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from timereports.clock import utc_now
+from timereports.engine.attributes import EntryLike
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
-from timereports.intervals.models import TimeEntry
 from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable
@@ -118,6 +118,7 @@ class ReportRunner:
             self._record_failure(definition, period, request, started, exc, status="failed")
             raise
         outcome.record.duration_ms = int((time.monotonic() - started) * 1000)
+        self._fill_source(outcome.record)
         self._history.record(outcome.record)
         return outcome
 
@@ -149,7 +150,7 @@ class ReportRunner:
         reference = self._client.reference_data(set(reference_needs(definition)))
         plan = plan_queries(definition, period, reference)
 
-        def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
+        def tagged_entries() -> Iterator[tuple[EntryLike, bool | None]]:
             # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
             # client reserves the pages of all pulls at once, so a run without enough quota stops before spending.
             for index, entry in self._client.iter_time_many(plan.queries):
@@ -255,9 +256,15 @@ class ReportRunner:
             api_requests=self._client.requests_sent,
         )
 
+    def _fill_source(self, record: RunRecord) -> None:
+        """Where the entries came from (mirror or direct) and what syncing them cost."""
+        for name, value in self._client.source_facts().items():
+            setattr(record, name, value)
+
     def _fill_quota(self, record: RunRecord) -> None:
         """The run's request count and the ledger's figures; a ledger that cannot be read leaves them unset."""
         record.api_requests = self._client.requests_sent
+        self._fill_source(record)
         with contextlib.suppress(TimereportsError):
             status = self._ledger.status()
             record.quota_used, record.quota_remaining, record.quota_limit = status.used, status.remaining, status.limit

@@ -22,6 +22,11 @@ class RunRecord(BaseModel):
     rows: int = 0
     entries: int = 0
     api_requests: int = 0
+    # Where the entries came from: "mirror" (synced copy; changes synced and count probes say what it cost) or
+    # "direct" (pulled whole from the API).
+    source: str | None = None
+    changes_synced: int | None = None
+    count_probes: int | None = None
     quota_used: int | None = None
     quota_remaining: int | None = None
     quota_limit: int | None = None

@@ -1,0 +1,471 @@
+"""The entry mirror use case: bring an account's mirrored entries up to date for a date range, then answer a
+run's `/time/` queries from them.
+
+One sync, in order (each step reserves its requests in the quota ledger, through the client):
+1. read the manifest; a month whose object is gone (the lifecycle rule expired it) is no longer covered;
+2. pull the entries modified since the cursor (less the zone overlap) and upsert them by id into the covered
+   months they fall in (an entry whose date moved out of a covered day is dropped from it);
+3. re-pull in full the covered days of any month of the range not pulled whole for `full_repull_days` (amounts:
+   a rate change touches no entry's `datemodified`);
+4. pull what the range does not cover yet, as a direct run would (it is covered from then on);
+5. compare the range's count with the API's `listcount` (one `limit=1` probe); on a mismatch bisect with more
+   probes and re-pull only the days that differ (deletions leave no trace in `datemodified`);
+6. when the run depends on approval: resolve unknown approvals by pulling `approved=t` for their days, then
+   compare the approved count the same way;
+7. write the changed months under new keys and publish the manifest with a conditional write on its version;
+   if another sync published first, reload and redo (bounded), so neither loses its updates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from timereports.clock import utc_now
+from timereports.engine.mirror import (
+    CLOCK_SKEW,
+    DayRange,
+    add_coverage,
+    bisect_mismatch,
+    is_covered,
+    month_key,
+    month_range,
+    months_of,
+    normalise,
+    query_predicate,
+    remove_coverage,
+    sync_since,
+    uncovered,
+)
+from timereports.engine.mirror_format import (
+    MirroredEntry,
+    MirrorFormatError,
+    NameOverlay,
+    decode_month,
+    encode_month,
+    entry_from_row,
+)
+from timereports.errors import IntervalsAuthError, TimereportsError
+from timereports.intervals.models import ReferenceData, TimeQuery
+from timereports.logic.ports import MirrorApi, MirrorStore
+from timereports.models.mirror import MirrorManifest, MonthObject
+
+logger = logging.getLogger(__name__)
+
+# The reference resources whose names are laid over mirrored entries (renames leave `datemodified` alone).
+NAME_RESOURCES = ("person", "project", "client", "task", "projectworktype", "projectmodule")
+DEFAULT_FULL_REPULL_DAYS = 7
+# A sync that keeps losing the publish race gives up clearly rather than spending quota forever.
+MAX_PUBLISH_ATTEMPTS = 4
+
+
+class MirrorConflictError(TimereportsError):
+    """Other syncs of the account kept publishing first; safe to retry."""
+
+    retryable = True
+
+
+@dataclass
+class SyncStats:
+    """What a sync did and cost (summed over its attempts)."""
+
+    changes: int = 0  # entries the modified-since pull returned (overlap included)
+    pulled: int = 0  # entries of full pulls (new coverage, re-pulls, approvals)
+    probes: int = 0
+    repulled_days: int = 0
+    months_written: int = 0
+    attempts: int = 0
+    version: int = 0
+
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass
+class _Work:
+    """One attempt's state: the manifest read, the months loaded (id -> entry), what changed."""
+
+    manifest: MirrorManifest
+    covered: list[DayRange]
+    months: dict[str, dict[int, MirroredEntry]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    # Ranges pulled from the API in this attempt: their counts are the API's already, no probe needed.
+    fresh: list[DayRange] = field(default_factory=list)
+    fresh_approval: list[DayRange] = field(default_factory=list)
+    full_at: dict[str, datetime] = field(default_factory=dict)
+    cursor: datetime | None = None
+
+
+class EntryMirror:
+    """Syncs one account's mirror (`api`: the Intervals client; `store`: the bucket and the state table)."""
+
+    def __init__(
+        self,
+        api: MirrorApi,
+        store: MirrorStore,
+        *,
+        full_repull_days: int = DEFAULT_FULL_REPULL_DAYS,
+        clock: Callable[[], datetime] = utc_now,
+        progress: ProgressCallback | None = None,
+        names: Callable[[], ReferenceData] | None = None,
+    ) -> None:
+        self._api = api
+        self._store = store
+        self._names_source = names
+        self._full_repull = timedelta(days=full_repull_days)
+        self._clock = clock
+        self._progress = progress
+        self._names: NameOverlay | None = None
+        self.stats = SyncStats()
+
+    def _overlay(self) -> NameOverlay | None:
+        """The reference names laid over stored months, fetched (cached across runs) the first time one is read:
+        a range pulled fresh has the API's current names already and needs none."""
+        if self._names is None and self._names_source is not None:
+            self._names = NameOverlay.from_reference(self._names_source())
+        return self._names
+
+    # -- the use case ----------------------------------------------------------------------------------------------
+
+    def sync(self, span: DayRange, *, approval: bool = False) -> list[MirroredEntry]:
+        """Bring `span` up to date and return its entries (the mirror's copy, as just published)."""
+        for _attempt in range(MAX_PUBLISH_ATTEMPTS):
+            self.stats.attempts += 1
+            work = self._begin()
+            self._sync_modified(work)
+            self._repull_stale(work, span)
+            self._fill(work, span, approval)
+            self._check_counts(work, span)
+            if approval:
+                self._check_approvals(work, span)
+            if self._publish(work):
+                return self._entries_in(work, span)
+        raise MirrorConflictError(
+            f"the mirror of account {self._store.account!r} kept changing under {MAX_PUBLISH_ATTEMPTS} syncs; try again"
+        )
+
+    # -- steps -----------------------------------------------------------------------------------------------------
+
+    def _begin(self) -> _Work:
+        manifest = self._store.load_manifest()
+        work = _Work(manifest=manifest, covered=manifest.ranges, cursor=manifest.cursor)
+        for month, stored in manifest.months.items():
+            if stored.full_at is not None:
+                work.full_at[month] = stored.full_at
+        return work
+
+    def _load(self, work: _Work, month: str) -> dict[int, MirroredEntry]:
+        """A month's entries (loaded once per attempt); a month whose object is gone or unreadable is uncovered."""
+        loaded = work.months.get(month)
+        if loaded is not None:
+            return loaded
+        stored = work.manifest.months.get(month)
+        entries: list[MirroredEntry] = []
+        if stored is not None:
+            body = self._store.read_object(stored.key)
+            try:
+                entries = decode_month(body, self._overlay()) if body is not None else []
+            except MirrorFormatError:
+                body = None
+            if body is None:
+                logger.info("mirror month missing; it will be pulled again", extra={"month": month})
+                work.covered = remove_coverage(work.covered, month_range(month))
+                work.full_at.pop(month, None)
+                work.dirty.add(month)
+        loaded = work.months[month] = {entry.id: entry for entry in entries}
+        return loaded
+
+    def _sync_modified(self, work: _Work) -> None:
+        if work.cursor is None or not work.covered:
+            return
+        hull = DayRange(work.covered[0].start, work.covered[-1].end)
+        query = TimeQuery(datebegin=hull.start, dateend=hull.end)
+        newest = work.cursor
+        count = 0
+        for row in self._api.iter_modified_raw(sync_since(work.cursor), query):
+            count += 1
+            self._note("syncing changes", count)
+            existing = self._find(work, int(row["id"]))
+            entry = entry_from_row(row, existing.approved if existing is not None else None)
+            self._upsert(work, entry)
+            modified = _parse_modified(entry.datemodified)
+            if modified is not None and modified > newest:
+                newest = modified
+        self.stats.changes += count
+        work.cursor = newest
+
+    def _find(self, work: _Work, entry_id: int) -> MirroredEntry | None:
+        for entries in work.months.values():
+            found = entries.get(entry_id)
+            if found is not None:
+                return found
+        return None
+
+    def _upsert(self, work: _Work, entry: MirroredEntry) -> None:
+        """Put `entry` where its date says, removing any copy of it from another loaded month (a date move)."""
+        home = month_key(entry.date)
+        for month, entries in work.months.items():
+            if month != home and entry.id in entries:
+                del entries[entry.id]
+                work.dirty.add(month)
+        if is_covered(work.covered, entry.date):
+            entries = self._load(work, home)
+            if entries.get(entry.id) != entry:
+                entries[entry.id] = entry
+                work.dirty.add(home)
+        elif home in work.months and entry.id in work.months[home]:
+            del work.months[home][entry.id]
+            work.dirty.add(home)
+
+    def _repull_stale(self, work: _Work, span: DayRange) -> None:
+        now = self._clock()
+        for month in months_of(span):
+            pulled_at = work.full_at.get(month)
+            if pulled_at is not None and now - pulled_at < self._full_repull:
+                continue
+            covered_part = [
+                DayRange(max(piece.start, m.start), min(piece.end, m.end))
+                for m in [month_range(month)]
+                for piece in work.covered
+                if piece.start <= m.end and piece.end >= m.start
+            ]
+            if not covered_part:
+                continue
+            self._load(work, month)
+            for piece in covered_part:
+                self._replace_days(work, piece)
+            work.full_at[month] = now
+
+    def _fill(self, work: _Work, span: DayRange, approval: bool) -> None:
+        """Pull the parts of `span` not covered (as a direct run would: approved=t and =f apart when it matters)."""
+        gaps = uncovered(work.covered, span)
+        if not gaps:
+            return
+        if work.cursor is None:
+            # Everything modified from here on is after this instant (less the skew the overlap also absorbs).
+            work.cursor = self._clock().astimezone(UTC).replace(tzinfo=None) - CLOCK_SKEW
+        now = self._clock()
+        for gap in gaps:
+            for month in months_of(gap):
+                if not any(
+                    piece.start <= month_range(month).end and piece.end >= month_range(month).start
+                    for piece in work.covered
+                ):
+                    work.full_at[month] = now
+                self._load(work, month)
+            work.covered = add_coverage(work.covered, gap)
+            self._replace_days(work, gap, approvals=(True, False) if approval else (None,))
+
+    def _replace_days(self, work: _Work, days: DayRange, approvals: Sequence[bool | None] = (None,)) -> None:
+        """The API's entries of `days` in place of the mirror's (approval flags kept by id when not pulled)."""
+        old: dict[int, MirroredEntry] = {}
+        work.fresh = add_coverage(work.fresh, days)
+        if all(approved is not None for approved in approvals):
+            work.fresh_approval = add_coverage(work.fresh_approval, days)
+        for month in months_of(days):
+            entries = self._load(work, month)
+            for entry_id in [key for key, entry in entries.items() if entry.date in days]:
+                old[entry_id] = entries.pop(entry_id)
+            work.dirty.add(month)
+        count = 0
+        for approved in approvals:
+            query = TimeQuery(datebegin=days.start, dateend=days.end, approved=approved)
+            for row in self._api.iter_time_raw(query):
+                count += 1
+                self._note(f"pulling {days.as_text()}", count)
+                previous = old.get(int(row["id"]))
+                flag = approved if approved is not None else (previous.approved if previous is not None else None)
+                self._upsert(work, entry_from_row(row, flag))
+        self.stats.pulled += count
+        self.stats.repulled_days += days.days
+
+    def _check_counts(self, work: _Work, span: DayRange) -> None:
+        for piece in uncovered(work.fresh, span):
+            self._bisect_and_repull(work, piece, approved=None)
+
+    def _check_approvals(self, work: _Work, span: DayRange) -> None:
+        unknown = normalise(
+            DayRange(entry.date, entry.date)
+            for month in months_of(span)
+            for entry in self._load(work, month).values()
+            if entry.date in span and entry.approved is None
+        )
+        for days in unknown:
+            for piece in uncovered(work.fresh_approval, days):
+                self._mark_approved(work, piece)
+        for piece in uncovered(work.fresh_approval, span):
+            self._bisect_and_repull(work, piece, approved=True)
+
+    def _bisect_and_repull(self, work: _Work, span: DayRange, *, approved: bool | None) -> None:
+        per_day = self._day_counts(work, span, approved)
+
+        def mirror_count(days: DayRange) -> int:
+            return sum(count for day, count in per_day.items() if day in days)
+
+        def api_count(days: DayRange) -> int:
+            self.stats.probes += 1
+            self._note("checking counts", self.stats.probes)
+            return self._api.count_time(TimeQuery(datebegin=days.start, dateend=days.end, approved=approved))
+
+        result = bisect_mismatch(span, api_count, mirror_count)
+        for days in result.differing:
+            if approved is None:
+                self._replace_days(work, days)
+            else:
+                self._mark_approved(work, days)
+
+    def _mark_approved(self, work: _Work, days: DayRange) -> None:
+        """Pull `approved=t` for `days`: those entries are approved, the mirror's others on those days are not."""
+        work.fresh_approval = add_coverage(work.fresh_approval, days)
+        approved_ids: set[int] = set()
+        count = 0
+        for row in self._api.iter_time_raw(TimeQuery(datebegin=days.start, dateend=days.end, approved=True)):
+            count += 1
+            self._note(f"checking approvals {days.as_text()}", count)
+            entry = entry_from_row(row, True)
+            approved_ids.add(entry.id)
+            self._upsert(work, entry)
+        self.stats.pulled += count
+        for month in months_of(days):
+            entries = self._load(work, month)
+            for entry_id, entry in list(entries.items()):
+                if entry.date in days and entry_id not in approved_ids and entry.approved is not False:
+                    entries[entry_id] = entry._replace(approved=False)
+                    work.dirty.add(month)
+
+    def _day_counts(self, work: _Work, span: DayRange, approved: bool | None) -> Counter[date]:
+        counts: Counter[date] = Counter()
+        for month in months_of(span):
+            for entry in self._load(work, month).values():
+                if entry.date in span and (approved is None or entry.approved is approved):
+                    counts[entry.date] += 1
+        return counts
+
+    def _publish(self, work: _Work) -> bool:
+        manifest = work.manifest
+        months = dict(manifest.months)
+        written: list[str] = []
+        superseded: list[str] = []
+        for month in sorted(work.dirty):
+            entries = work.months.get(month, {})
+            key = self._store.write_month(month, encode_month(month, entries.values()))
+            written.append(key)
+            if month in months:
+                superseded.append(months[month].key)
+            months[month] = MonthObject(key=key, count=len(entries), full_at=work.full_at.get(month))
+        if not written and work.cursor == manifest.cursor and work.covered == manifest.ranges:
+            self.stats.version = manifest.version
+            return True  # nothing changed: nothing to publish
+        published = manifest.model_copy(
+            update={
+                "cursor": work.cursor,
+                "covered": manifest.with_ranges(work.covered),
+                "months": months,
+                "updated_at": self._clock().astimezone(UTC),
+            }
+        )
+        if not self._store.publish(published, manifest.version):
+            logger.info("mirror manifest changed under this sync; redoing it", extra={"version": manifest.version})
+            self._store.delete_objects(written)
+            return False
+        self.stats.months_written += len(written)
+        self.stats.version = manifest.version + 1
+        self._store.delete_objects(superseded)
+        return True
+
+    def _entries_in(self, work: _Work, span: DayRange) -> list[MirroredEntry]:
+        return [
+            entry
+            for month in months_of(span)
+            for entry in self._load(work, month).values()
+            if span.start <= entry.date <= span.end
+        ]
+
+    def _note(self, stage: str, count: int) -> None:
+        if self._progress is not None:
+            self._progress(stage, count)
+
+
+def _parse_modified(text: str | None) -> datetime | None:
+    """An entry's `datemodified` ("YYYY-MM-DD HH:MM:SS", UTC) as a naive UTC datetime."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+class MirroredTimeSource:
+    """A `TimeSource` that syncs the account's mirror for a run's period and answers its queries from it.
+
+    The runner, the Reports API and the previous-period comparison get the mirror by wiring alone: the queries are
+    the plan's, their filters applied locally as the API would (the engine re-checks them anyway).
+    """
+
+    def __init__(self, api: MirrorApi, mirror: EntryMirror) -> None:
+        self._api = api
+        self.mirror = mirror
+        self._reference = ReferenceData()
+
+    def sync_quota(self) -> Any:
+        return self._api.sync_quota()
+
+    def reference_data(self, needs: set[str]) -> ReferenceData:
+        self._reference = self._api.reference_data(needs)
+        return self._reference
+
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, MirroredEntry]]:
+        if not queries:
+            return iter(())
+        span = _span_of(queries)
+        entries = self.mirror.sync(span, approval=any(query.approved is not None for query in queries))
+        milestones: dict[int | None, int | None] = {
+            task_id: task.milestoneid for task_id, task in self._reference.tasks.items()
+        }
+        return _answer(queries, entries, milestones.get if milestones else None)
+
+    @property
+    def requests_sent(self) -> int:
+        return self._api.requests_sent
+
+    def source_facts(self) -> dict[str, Any]:
+        stats = self.mirror.stats
+        return {"source": "mirror", "changes_synced": stats.changes, "count_probes": stats.probes}
+
+
+def reference_names(api: MirrorApi) -> ReferenceData:
+    """The reference records whose names the mirror lays over stored entries; a resource the token's role may not
+    read leaves the entries' own names for it."""
+    fields: dict[str, Any] = {}
+    for resource in NAME_RESOURCES:
+        with contextlib.suppress(IntervalsAuthError):
+            for name, value in api.reference_data({resource}):
+                if value:
+                    fields[name] = value
+    return ReferenceData(**fields)
+
+
+def _span_of(queries: Iterable[TimeQuery]) -> DayRange:
+    starts = [query.datebegin for query in queries]
+    ends = [query.dateend for query in queries]
+    if any(day is None for day in (*starts, *ends)):
+        raise ValueError("a mirrored query needs datebegin and dateend")
+    return DayRange(min(day for day in starts if day), max(day for day in ends if day))
+
+
+def _answer(
+    queries: Sequence[TimeQuery],
+    entries: list[MirroredEntry],
+    milestone_of: Callable[[int | None], int | None] | None,
+) -> Iterator[tuple[int, MirroredEntry]]:
+    for index, query in enumerate(queries):
+        keep = query_predicate(query, milestone_of)
+        for entry in entries:
+            if keep(entry):
+                yield index, entry
