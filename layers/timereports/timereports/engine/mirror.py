@@ -154,13 +154,15 @@ def bisect_mismatch(
     *,
     known_api_count: int | None = None,
     max_probes: int | None = None,
+    pull_at_most: int = 0,
 ) -> BisectionResult:
     """The day ranges inside `span` whose API count differs from the mirror's, narrowed by halving.
 
     `api_count` is one request (a `limit=1` probe); `mirror_count` is local. A range with equal counts is taken as
     equal (a deletion always leaves the mirror with more entries than the API for its day, because every insertion
     the API saw is synced by `datemodified`). Bounded: each probe halves a range, a range of `MIN_BISECT_DAYS` is
-    re-pulled as is, and past `max_probes` (default: the days plus one, the cost of probing every day) the ranges
+    re-pulled as is, so is a range of at most `pull_at_most` entries on both sides (one page: its pull costs what one
+    more probe would), and past `max_probes` (default: the days plus one, the cost of probing every day) the ranges
     still open are returned whole: the worst case is a re-pull of `span`.
     """
     budget = max_probes if max_probes is not None else span.days + 1
@@ -176,7 +178,7 @@ def bisect_mismatch(
     open_ranges: list[tuple[DayRange, int]] = [(span, first)]
     while open_ranges:
         current, current_api = open_ranges.pop()
-        if current.days <= MIN_BISECT_DAYS:
+        if current.days <= MIN_BISECT_DAYS or max(current_api, mirror_count(current)) <= pull_at_most:
             differing.append(current)
             continue
         if probes + 1 > budget:

@@ -137,6 +137,8 @@ class EntryMirror:
         for _attempt in range(MAX_PUBLISH_ATTEMPTS):
             self.stats.attempts += 1
             work = self._begin()
+            for month in months_of(span):
+                self._load(work, month)  # first: a month whose object is gone is uncovered before anything is pulled
             self._sync_modified(work)
             self._repull_stale(work, span)
             self._fill(work, span, approval)
@@ -197,7 +199,9 @@ class EntryMirror:
             if modified is not None and modified > newest:
                 newest = modified
         self.stats.changes += count
-        work.cursor = newest
+        # Never ahead of now: an entry stamped in the future (a skewed API clock) must not make the next sync skip
+        # the edits made before that instant.
+        work.cursor = min(newest, self._clock().astimezone(UTC).replace(tzinfo=None))
 
     def _find(self, work: _Work, entry_id: int) -> MirroredEntry | None:
         for entries in work.months.values():
@@ -312,7 +316,7 @@ class EntryMirror:
             self._note("checking counts", self.stats.probes)
             return self._api.count_time(TimeQuery(datebegin=days.start, dateend=days.end, approved=approved))
 
-        result = bisect_mismatch(span, api_count, mirror_count)
+        result = bisect_mismatch(span, api_count, mirror_count, pull_at_most=self._api.page_size)
         for days in result.differing:
             if approved is None:
                 self._replace_days(work, days)

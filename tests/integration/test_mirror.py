@@ -1,0 +1,385 @@
+"""The entry mirror end to end: the runner over the simulator (loopback HTTP) and moto (S3 + DynamoDB).
+
+Given an account whose mirror covers a period, when entries are edited, deleted, inserted, moved, approved or
+renamed between runs, then a run from the mirror delivers the same CSV as a fresh full pull, within the request
+bounds the design promises; concurrent syncs lose nothing, and a sync killed before publishing leaves the previous
+version readable and is completed by the next run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from timereports_dev.dataset import ADMIN_TOKEN
+from timereports_dev.simulator import IntervalsSimulator
+
+from timereports.bootstrap import aws_client, build_client, build_ledger, build_run_history, build_runner
+from timereports.dal.mirror_store import S3MirrorStore
+from timereports.engine.mirror import DayRange
+from timereports.engine.mirror_format import decode_month
+from timereports.logic.mirror import EntryMirror, reference_names
+from timereports.logic.runner import RunRequest
+from timereports.models.catalogue import parse_definition
+from timereports.models.definition import ReportDefinition
+from timereports.models.mirror import MirrorManifest
+
+PERIOD = {"from": "2026-03-01", "to": "2026-04-30"}
+
+
+def definition(**changes: Any) -> ReportDefinition:
+    base: dict[str, Any] = {
+        "id": "mirror-check",
+        "title": "Mirror check",
+        "view": "time_fees_hours_and_amounts",
+        "time_frame": PERIOD,
+        "timezone": "UTC",
+        "group_by": ["project_id", "user_id"],
+    }
+    return parse_definition({**base, **changes})
+
+
+class Harness:
+    """Runs one report from the mirror or directly and counts what each run cost the simulator's quota."""
+
+    def __init__(self, aws: Any, simulator: IntervalsSimulator) -> None:
+        self.aws = aws
+        self.simulator = simulator
+
+    def run(self, report: ReportDefinition, *, mirror: bool = True, **settings_changes: Any) -> tuple[Any, int]:
+        settings = self.aws.settings.model_copy(update={"mirror_enabled": mirror, **settings_changes})
+        runner = build_runner(settings, api_url=self.simulator.url, token=ADMIN_TOKEN)
+        before = self.simulator.requests_counted
+        outcome = runner.run(RunRequest(definition=report))
+        return outcome, self.simulator.requests_counted - before
+
+    def same_as_direct(self, report: ReportDefinition, **settings_changes: Any) -> Any:
+        mirrored, _ = self.run(report, **settings_changes)
+        direct, _ = self.run(report, mirror=False)
+        assert mirrored.record.source == "mirror"
+        assert direct.record.source == "direct"
+        assert mirrored.csv == direct.csv
+        return mirrored
+
+    def store(self, account: str = "default") -> S3MirrorStore:
+        return S3MirrorStore(
+            account,
+            bucket=self.aws.settings.reports_bucket,
+            table_name=self.aws.settings.state_table,
+            s3=aws_client("s3"),
+            dynamodb=aws_client("dynamodb"),
+        )
+
+    def mirror(self, store: Any) -> tuple[EntryMirror, Any]:
+        account = self.aws.settings.account().model_copy(update={"api_url": self.simulator.url})
+        client = build_client(self.aws.settings, account, build_ledger(self.aws.settings, account), token=ADMIN_TOKEN)
+        return EntryMirror(client, store, names=lambda: reference_names(client)), client
+
+
+@pytest.fixture
+def harness(aws: Any, simulator: IntervalsSimulator) -> Harness:
+    return Harness(aws, simulator)
+
+
+def entries_between(simulator: IntervalsSimulator, start: str, end: str) -> list[dict[str, Any]]:
+    return [entry for entry in simulator.time_entries() if start <= entry["date"].isoformat() <= end]
+
+
+# -------------------------------------------------------------------------------------------- equality with a pull
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> list[tuple[str, int, int]]:
+    """A few edits, deletes, inserts and date moves: (kind, which entry, a number to derive values from)."""
+    kinds = st.sampled_from(["edit", "delete", "insert", "move", "billable"])
+    return draw(st.lists(st.tuples(kinds, st.integers(0, 10_000), st.integers(0, 60)), min_size=1, max_size=8))
+
+
+def apply_changes(simulator: IntervalsSimulator, planned: list[tuple[str, int, int]]) -> None:
+    start = date(2026, 3, 1)
+    for kind, which, number in planned:
+        # Entries just around the period too: moves into and out of it, and inserts outside it, must not confuse it.
+        pool = entries_between(simulator, "2026-02-20", "2026-05-10")
+        entry = pool[which % len(pool)]
+        if kind == "edit":
+            simulator.update_time_entry(entry["id"], time=Decimal(number % 16 + 1) / 4)
+        elif kind == "billable":
+            simulator.update_time_entry(entry["id"], billable=not entry["billable"])
+        elif kind == "delete":
+            simulator.delete_time_entry(entry["id"])
+        elif kind == "insert":
+            simulator.add_time_entry(
+                personid=entry["personid"],
+                worktypeid=entry["worktypeid"],
+                projectid=entry["projectid"],
+                moduleid=entry["moduleid"],
+                date=start + timedelta(days=number - 5),
+                time=Decimal("1.25"),
+                billable=bool(number % 2),
+            )
+        else:
+            simulator.update_time_entry(entry["id"], date=start + timedelta(days=number - 3))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rounds=st.lists(changes(), min_size=1, max_size=3))
+def test_reports_from_the_mirror_equal_a_fresh_pull_after_random_changes(
+    harness: Harness, simulator: IntervalsSimulator, rounds: list[list[tuple[str, int, int]]]
+) -> None:
+    # Given a mirror that covers the period (one mirror across the examples: changes pile up on it)
+    report = definition()
+    harness.same_as_direct(report)
+    for planned in rounds:
+        # When entries are edited, deleted, inserted and moved between runs
+        apply_changes(simulator, planned)
+        # Then the report from the mirror is the report of a fresh full pull
+        harness.same_as_direct(report)
+
+
+def test_approvals_and_renames_that_leave_datemodified_alone_reach_the_report(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given an approval report (approved time only, grouped by client) whose period the mirror covers
+    report = definition(calc_incurred_using="approved", group_by=["client", "approval_status"])
+    harness.same_as_direct(report, mirror_reference_hours=1e-6)
+    # When a week is approved and a client renamed, neither touching an entry's datemodified
+    entry = entries_between(simulator, "2026-03-09", "2026-03-13")[0]
+    affected = simulator.set_week_approved(entry["personid"], date(2026, 3, 9), True)
+    assert affected > 0
+    simulator.rename("client", entry["clientid"], "Renamed & Co")
+    # Then the mirror's report still equals a fresh pull (the approved count is probed; names are refreshed)
+    outcome = harness.same_as_direct(report, mirror_reference_hours=1e-6)
+    assert b"Renamed & Co" in outcome.csv
+
+
+# ------------------------------------------------------------------------------------------------- request bounds
+
+
+def test_a_run_over_a_covered_period_costs_at_most_three_requests_when_nothing_changed(harness: Harness) -> None:
+    report = definition()
+    _first, first_cost = harness.run(report)
+    direct, direct_cost = harness.run(report, mirror=False)
+    harness.run(report)  # reads the stored months: fetches the names it lays over them (kept for a day)
+    # When the same report runs again with nothing changed
+    again, cost = harness.run(report)
+    # Then it costs a sync page and a count probe, and reads what a pull reads
+    assert first_cost == direct_cost, "a period not covered yet costs what a direct pull costs"
+    assert cost <= 3
+    assert again.record.source == "mirror"
+    assert again.record.count_probes == 1
+    assert again.record.api_requests <= 4  # /quota/ is sent too, and is free
+    assert again.csv == direct.csv
+
+
+def test_catching_up_k_changes_costs_a_page_per_thousand_plus_a_few_probes_per_changed_day(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    report = definition()
+    harness.run(report)
+    harness.run(report)
+    # When most entries of 3 days are edited, and 3 other entries deleted on 2 of those days
+    days = ["2026-03-10", "2026-03-24", "2026-04-14"]
+    edited: set[int] = set()
+    for day in days:
+        for entry in entries_between(simulator, day, day)[:-2]:
+            simulator.update_time_entry(entry["id"], time=Decimal("3.5"))
+            edited.add(entry["id"])
+    for day in days[:2]:
+        simulator.delete_time_entry(entries_between(simulator, day, day)[-1]["id"])
+    simulator.delete_time_entry(entries_between(simulator, days[0], days[0])[-1]["id"])
+    outcome, cost = harness.run(report)
+    # Then the sync costs ceil(k / page) pages, and the deletions a bisection of the 61 days (one probe per halving
+    # on each changed day's path) plus a pull of each changed day
+    changed_days = 2
+    probes_per_day = math.ceil(math.log2(61)) + 1
+    assert outcome.record.changes_synced >= len(edited)
+    assert outcome.record.count_probes <= 1 + changed_days * probes_per_day
+    assert cost <= math.ceil(len(edited) / 1000) + 1 + changed_days * probes_per_day + changed_days
+    direct, _ = harness.run(report, mirror=False)
+    assert outcome.csv == direct.csv
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_the_sync_overlap_covers_an_account_zone_far_from_utc(aws: Any, dataset: Any, zone: str) -> None:
+    # Given an API that reads datemodifiedbegin in an account zone 14 h ahead of UTC, or 11 h behind
+    with IntervalsSimulator(dataset, filter_zone=zone) as simulator:
+        harness = Harness(aws, simulator)
+        report = definition()
+        harness.run(report)
+        # When entries are edited right after the mirror was filled
+        for entry in entries_between(simulator, "2026-03-02", "2026-03-02")[:5]:
+            simulator.update_time_entry(entry["id"], time=Decimal("9.75"))
+        # Then the next run sees every edit
+        outcome = harness.same_as_direct(report)
+        assert outcome.record.changes_synced >= 5
+
+
+# ----------------------------------------------------------------------------------------- concurrency and crashes
+
+
+class RacingStore(S3MirrorStore):
+    """The real store, except that its first publish lets another sync publish first (a deterministic race)."""
+
+    def __init__(self, other_sync: Any, **kwargs: Any) -> None:
+        super().__init__("default", **kwargs)
+        self._other_sync = other_sync
+        self.publishes = 0
+
+    def publish(self, manifest: MirrorManifest, expected_version: int) -> bool:
+        self.publishes += 1
+        if self.publishes == 1:
+            self._other_sync()
+        return super().publish(manifest, expected_version)
+
+
+def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
+    # Given two syncs of one account over different months, the second publishing while the first is about to
+    second, _ = harness.mirror(harness.store())
+    april = DayRange(date(2026, 4, 1), date(2026, 4, 30))
+    store = RacingStore(
+        lambda: second.sync(april),
+        bucket=aws.settings.reports_bucket,
+        table_name=aws.settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+    first, _ = harness.mirror(store)
+    # When the first publishes over the version the second has replaced
+    first.sync(DayRange(date(2026, 3, 1), date(2026, 3, 31)))
+    # Then it redoes its work over the newer manifest: both months are covered, each object is readable
+    manifest = harness.store().load_manifest()
+    assert first.stats.attempts == 2
+    assert manifest.version == 2
+    assert manifest.ranges == [DayRange(date(2026, 3, 1), date(2026, 4, 30))]
+    for month in ("2026-03", "2026-04"):
+        body = harness.store().read_object(manifest.months[month].key)
+        assert body is not None
+        assert len(decode_month(body)) == manifest.months[month].count > 0
+
+
+def test_two_threads_syncing_one_account_both_land(harness: Harness) -> None:
+    syncs = [harness.mirror(harness.store())[0] for _ in range(2)]
+    spans = [DayRange(date(2026, 5, 1), date(2026, 5, 31)), DayRange(date(2026, 6, 1), date(2026, 6, 30))]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        barrier.wait()
+        try:
+            syncs[index].sync(spans[index])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert harness.store().load_manifest().ranges == [DayRange(date(2026, 5, 1), date(2026, 6, 30))]
+
+
+class KilledBeforePublish(Exception):
+    """Stands for the process dying between the object writes and the manifest publish."""
+
+
+class CrashingStore(S3MirrorStore):
+    def publish(self, manifest: MirrorManifest, expected_version: int) -> bool:
+        raise KilledBeforePublish
+
+
+def test_a_sync_killed_before_publishing_leaves_the_previous_version_readable(
+    harness: Harness, simulator: IntervalsSimulator, aws: Any
+) -> None:
+    # Given a published mirror of the period, then edits
+    report = definition()
+    harness.run(report)
+    before = harness.store().load_manifest()
+    for entry in entries_between(simulator, "2026-03-05", "2026-03-06")[:6]:
+        simulator.update_time_entry(entry["id"], time=Decimal("6"))
+    simulator.delete_time_entry(entries_between(simulator, "2026-04-07", "2026-04-07")[0]["id"])
+    # When a sync writes its objects and dies before the manifest names them
+    crashing = CrashingStore(
+        "default",
+        bucket=aws.settings.reports_bucket,
+        table_name=aws.settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+    mirror, _ = harness.mirror(crashing)
+    with pytest.raises(KilledBeforePublish):
+        mirror.sync(DayRange(date(2026, 3, 1), date(2026, 4, 30)))
+    # Then the published version is the previous one, and every object it names still reads
+    after = harness.store().load_manifest()
+    assert after == before
+    for stored in after.months.values():
+        body = harness.store().read_object(stored.key)
+        assert body is not None
+        assert len(decode_month(body)) == stored.count
+    # And the next run completes the sync: its report equals a fresh pull
+    harness.same_as_direct(report)
+    assert harness.store().load_manifest().version == before.version + 1
+
+
+def test_a_month_expired_by_the_lifecycle_rule_is_pulled_again(harness: Harness, aws: Any) -> None:
+    report = definition()
+    harness.run(report)
+    manifest = harness.store().load_manifest()
+    aws.s3.delete_object(Bucket=aws.settings.reports_bucket, Key=manifest.months["2026-03"].key)
+    harness.same_as_direct(report)
+
+
+# ---------------------------------------------------------------------------------------------------- turning off
+
+
+def test_an_account_with_mirror_false_pulls_directly_and_writes_no_mirror(harness: Harness, aws: Any) -> None:
+    outcome, cost = harness.run(definition(), mirror=False)
+    assert outcome.record.source == "direct"
+    assert outcome.record.count_probes is None
+    assert harness.store().load_manifest().version == 0
+    listed = aws.s3.list_objects_v2(Bucket=aws.settings.reports_bucket, Prefix="mirror/")
+    assert listed.get("KeyCount", 0) == 0
+    # The direct pull's own cost (see intervals/client.py): one page, then pages of 999 new rows; no probe, no sync.
+    period_entries = len(entries_between(harness.simulator, PERIOD["from"], PERIOD["to"]))
+    assert cost == max(1, math.ceil((period_entries - 1) / 999))
+
+
+def test_a_named_account_turns_the_mirror_off_in_intervals_accounts(aws: Any, simulator: IntervalsSimulator) -> None:
+    settings = aws.settings.model_copy(
+        update={"intervals_accounts": {"acme": {"mirror": False, "api_url": simulator.url}}}
+    )
+    runner = build_runner(settings, "acme", api_url=simulator.url, token=ADMIN_TOKEN)
+    outcome = runner.run(RunRequest(definition=definition(account="acme")))
+    assert outcome.record.source == "direct"
+
+
+def test_the_mirrored_source_answers_pushed_filters_like_the_api(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given a report whose filters the plan pushes down to the API (client, billable) and one it keeps local
+    entry = entries_between(simulator, "2026-03-02", "2026-03-31")[0]
+    report = definition(
+        filters={
+            "client": {"operation": "inclusion", "values": [entry["clientid"]]},
+            "billable": {"operation": "inclusion", "values": [True]},
+            "user_id": {"operation": "exclusion", "values": [entry["personid"]]},
+        }
+    )
+    harness.run(report)
+    harness.same_as_direct(report)
+
+
+def test_run_json_and_the_history_say_where_the_data_came_from(harness: Harness, aws: Any) -> None:
+    harness.run(definition())
+    outcome, _ = harness.run(definition())
+    assert outcome.record.source == "mirror"
+    assert outcome.record.count_probes == 1
+    (latest, *_) = build_run_history(aws.settings).last_runs("mirror-check", 1)
+    assert (latest.source, latest.changes_synced, latest.count_probes) == ("mirror", 0, 1)
+    assert latest.api_requests == outcome.record.api_requests
