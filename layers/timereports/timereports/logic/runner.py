@@ -26,7 +26,7 @@ from timereports.models.intervals import TimeEntry
 from timereports.models.report import Period, ReportTable, archive_key
 from timereports.models.run_record import RunOutcome, RunRecord
 from timereports.render.csv import render_csv
-from timereports.render.email import build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
+from timereports.render.email import Addressing, build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,7 @@ class ReportRunner:
         emails = build_empty_notice(
             table,
             sender=self._options.sender,
-            to=list(definition.delivery.to),
-            cc=list(definition.delivery.cc),
-            bcc=list(definition.delivery.bcc),
-            subject_template=definition.delivery.subject,
+            addressing=Addressing.of(definition.delivery),
             sent_at=self._clock(),
         )
         record.status, record.delivery = "empty_notice", "notice"
@@ -195,10 +192,7 @@ class ReportRunner:
             table,
             csv_bytes,
             sender=self._options.sender,
-            to=list(definition.delivery.to),
-            cc=list(definition.delivery.cc),
-            bcc=list(definition.delivery.bcc),
-            subject_template=definition.delivery.subject,
+            addressing=Addressing.of(definition.delivery),
             mode=mode,
             link=link,
             link_expires_in=self._options.link_expiry_seconds if link else None,
