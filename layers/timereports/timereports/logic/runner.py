@@ -19,7 +19,7 @@ from timereports.clock import utc_now
 from timereports.engine.aggregate import aggregate
 from timereports.engine.plan import plan_queries, reference_needs
 from timereports.engine.timeframes import resolve_time_frame, today_in
-from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
+from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.intervals import TimeEntry
@@ -262,7 +262,7 @@ class ReportRunner:
             period_to=period.end.isoformat(),
             scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
             finished_at=self._clock().astimezone(UTC).isoformat(),
-            error=_one_line(exc),
+            error=one_line(exc),
             retry_after=exc.resets_at.isoformat() if isinstance(exc, QuotaExhaustedError) else None,
             duration_ms=int((time.monotonic() - started) * 1000),
             api_requests=self._client.requests_sent,
@@ -274,8 +274,3 @@ class ReportRunner:
         # A history that cannot be written must not hide the run's own error.
         with contextlib.suppress(TimereportsError):
             self._history.record(record)
-
-
-def _one_line(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, TimereportsError) else f"{type(exc).__name__}: {text}"
