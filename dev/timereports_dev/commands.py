@@ -18,6 +18,7 @@ from typing import Any
 
 from timereports.config import Settings
 from timereports.models.run_record import RunRecord
+from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
 DEMO_ENTRIES = 20_000
@@ -40,7 +41,7 @@ def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = T
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
 
         use_local_aws()
-    settings = Settings.from_environ(os.environ)
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)

@@ -42,6 +42,12 @@ RUN_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 960
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 
 LOCAL_HOST = "127.0.0.1"
+# What the command line assumes when the environment names no resources: the names `--local` creates.
+LOCAL_DEFAULTS = {
+    "STATE_TABLE": "timereports-state",
+    "REPORTS_BUCKET": "timereports-reports",
+    "SENDER_EMAIL": "reports@example.com",
+}
 FAKE_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -11,17 +11,17 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from timereports.clock import utc_now
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
 from timereports.intervals.models import TimeEntry
-from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, TimeSource
+from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import RunOutcome, RunRecord
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,6 @@ class RunRequest:
     # Fixed by the dispatcher when it enqueued the run; otherwise resolved from the time frame and `today`.
     period: Period | None = None
     force: bool = False
-
-
-@dataclass
-class RunOutcome:
-    """The run's record, plus the bytes it archived and sent (for `--out`; empty when nothing was sent)."""
-
-    record: RunRecord
-    csv: bytes | None = None
-    emails: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -64,7 +55,7 @@ class ReportRunner:
         mailer: Mailer,
         history: RunHistory,
         options: DeliveryOptions,
-        once: Callable[[Callable[..., RunOutcome], dict[str, str]], RunOutcome] | None = None,
+        once: RunOnce | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
@@ -270,7 +261,7 @@ class ReportRunner:
         started: float,
         exc: Exception,
         *,
-        status: str,
+        status: Literal["failed", "deferred"],
     ) -> None:
         record = RunRecord(
             report_id=definition.id,

@@ -7,13 +7,11 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 from timereports.models.report import Cell, ReportTable
+from timereports.models.run_record import AttachmentMode
 from timereports.render.csv import format_cell
 
-AttachmentMode = Literal["attachment", "gzip", "link"]
-ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)
 SUMMARY_ROW_LIMIT = 20
 
 
