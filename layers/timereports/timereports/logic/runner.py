@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from timereports.clock import utc_now
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
-from timereports.intervals.models import TimeEntry
 from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable
@@ -133,20 +132,9 @@ class ReportRunner:
         return self._deliver_report(definition, table, record)
 
     def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
-        from timereports.engine.aggregate import aggregate
-        from timereports.engine.plan import plan_queries, reference_needs
+        from timereports.logic.tables import build_table
 
-        self._client.sync_quota()
-        reference = self._client.reference_data(set(reference_needs(definition)))
-        plan = plan_queries(definition, period, reference)
-
-        def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
-            # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
-            # client reserves the pages of all pulls at once, so a run without enough quota stops before spending.
-            for index, entry in self._client.iter_time_many(plan.queries):
-                yield entry, plan.queries[index].approved
-
-        return aggregate(tagged_entries(), definition, reference, period)
+        return build_table(self._client, definition, period)
 
     def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
         if definition.delivery is None or definition.delivery.empty == "skip":

@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from timereports.errors import DefinitionError
+from timereports.errors import DefinitionError, UnknownReportError
 from timereports.models.definition import LOCATION_TAGS, ReportDefinition, allowed_values
 
 
@@ -89,10 +89,10 @@ class Catalogue:
         return {definition.id: definition for definition in load_catalogue(self.directory)}
 
     def get(self, report_id: str) -> ReportDefinition:
-        """The catalogue's definition of `report_id`, or a DefinitionError naming the known ids."""
+        """The catalogue's definition of `report_id`, or an UnknownReportError naming the known ids."""
         if report_id not in self.reports:
             known = ", ".join(sorted(self.reports)) or "none"
-            raise DefinitionError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
+            raise UnknownReportError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
         return self.reports[report_id]
 
 
