@@ -139,7 +139,7 @@ def test_rm_defaults_this_week_from_monday_by_project(deployed: Any, dataset: An
     assert answer["dates"]["range"] == {"from": "2026-11-16", "to": "2026-11-22"}
     # And the rows are grouped by project only, sorted by it (ids numerically), with the view's columns in order
     expected = hours_by(entries_between(dataset, *WEEK), lambda entry: (entry["projectid"],))
-    assert [list(row) for row in answer["rows"]][0] == ["project_id", "project_name", *HOUR_METRICS]
+    assert list(answer["rows"][0]) == ["project_id", "project_name", *HOUR_METRICS]
     assert {(row["project_id"],) for row in answer["rows"]} == set(expected)
     assert [row["project_id"] for row in answer["rows"]] == sorted(row["project_id"] for row in answer["rows"])
     for row in answer["rows"]:
@@ -455,7 +455,7 @@ def test_timereports_serve_answers_over_loopback(aws: Any, simulator: Any, datas
         "--port",
         "0",
     ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)  # noqa: S603
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
     try:
         assert process.stderr is not None
         line = ""
