@@ -6,6 +6,7 @@ moto-backed clients or in-memory fakes without patching anything.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from functools import lru_cache
@@ -56,6 +57,7 @@ _CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "
 
 @lru_cache(maxsize=32)
 def _cached_client(service: str, environment: tuple[str | None, ...]) -> Any:
+    # Deferred to the first client: boto3 and botocore cost ~200 ms to import; a warm container pays it once.
     import boto3
     from botocore.config import Config
     from botocore.exceptions import NoRegionError
@@ -77,6 +79,7 @@ def resolve_token(account: AccountSettings) -> str:
     if account.api_token is not None:
         return account.api_token.get_secret_value()
     if account.token_secret:
+        # Deferred: only deployed runs read a secret (locally the token comes from the environment).
         from aws_lambda_powertools.utilities import parameters
 
         try:
@@ -89,8 +92,6 @@ def resolve_token(account: AccountSettings) -> str:
         token = str(secret).strip()
         if token.startswith("{"):
             # A secret stored as JSON ({"token": "..."}) from the console's key/value editor.
-            import json
-
             token = str(json.loads(token).get("token", "")).strip()
         if not token:
             raise ConfigurationError(f"Secrets Manager secret {account.token_secret!r} holds no token")

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from timereports.clock import format_instant
 from timereports.engine.quota_rules import QuotaStatus
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 from timereports.models.events import RunMessage
+from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 from timereports.models.run_record import RunOutcome, RunRecord
 
 # Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
@@ -89,6 +89,16 @@ class TimeSource(Protocol):
 
     @property
     def requests_sent(self) -> int: ...
+
+
+class RawTimeSource(Protocol):
+    """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
+
+    def sync_quota(self) -> Any: ...
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @property
+    def requests_counted(self) -> int: ...
 
 
 # ---------------------------------------------------------------------------------------------------------- ports
