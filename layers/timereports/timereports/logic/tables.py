@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from timereports.engine.aggregate import aggregate
 from timereports.engine.plan import plan_queries, reference_needs
-from timereports.models.intervals import TimeEntry
 from timereports.logic.ports import TimeSource
 from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import TimeEntry
 from timereports.models.report import Period, ReportTable
 
 
