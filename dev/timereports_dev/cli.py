@@ -195,6 +195,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.api_server import API_KEY_VARIABLE
     from timereports_dev.commands import serve_command
 

@@ -153,6 +153,7 @@ def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str |
     Prints one line to stderr once it listens (`serving the Reports API on http://127.0.0.1:PORT`), so that a
     script (or a test) started with `--port 0` learns the port.
     """
+    # Deferred: each command imports only the adapters it runs.
     from timereports.api.resolver import build_resolver
     from timereports.bootstrap import build_reports_api_service
     from timereports_dev.api_server import ReportsApiServer, check_api_key
