@@ -7,7 +7,7 @@ import statistics
 import subprocess
 import sys
 
-HANDLERS = ["functions.run_report.app", "functions.dispatch.app"]
+HANDLERS = ["functions.run_report.app", "functions.dispatch.app", "functions.reports_api.app"]
 RUNS = 5
 PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 

@@ -231,6 +231,7 @@ def test_the_openapi_document_validates_and_lists_the_endpoints(deployed: Any) -
         "/api/v1/reports/{report_id}/rows",
         "/api/v1/reports/{report_id}/totals",
     } <= set(document["paths"])
+    assert set(document["components"]["securitySchemes"]) == {"sigv4", "bearer"}
     body = document["paths"]["/api/v1/reports/rows"]["post"]["requestBody"]
     assert "application/json" in body["content"]
     assert "ReportsQuery" in document["components"]["schemas"]
@@ -354,6 +355,20 @@ def test_a_missing_setting_is_a_500_that_names_nothing_internal(deployed: Any, m
     status, _, answer = invoke(load_event("reports_api_rows.json"))
     assert status == 500
     assert "INTERVALS" not in answer["message"]
+
+
+def test_a_broken_catalogue_is_a_500_that_names_no_file(
+    deployed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose catalogue has an invalid definition
+    (tmp_path / "broken.yaml").write_text("id: Broken_Id\ntitle: x\n", encoding="utf-8")
+    monkeypatch.setenv("CATALOGUE_DIR", str(tmp_path))
+    redeploy()
+    # When a catalogue report is asked for / Then it is the operator's problem (500), and the answer names no file
+    status, _, answer = invoke(load_event("reports_api_catalogue_rows.json"))
+    assert status == 500
+    assert str(tmp_path) not in answer["message"]
+    assert "broken" not in answer["message"]
 
 
 # --- over loopback HTTP, behind the API key ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -88,6 +89,19 @@ _QUERY_BODY = Body(
         }
     ],
 )
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    "sigv4": APIKey.model_validate(
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Deployed with ReportsApiAuth IAM (the default): an AWS SigV4 signature for execute-api.",
+        }
+    ),
+    "bearer": HTTPBearer(
+        description="Deployed with ReportsApiAuth JWT: the issuer's token. Locally: TIMEREPORTS_API_KEY.",
+    ),
+}
 ReportId = Annotated[str, Path(description="a report id of the catalogue (reports/*.yaml)", pattern=r"^[a-z0-9-]+$")]
 
 
@@ -159,6 +173,9 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
             title=API_TITLE,
             version=API_VERSION,
             description="Resource Management's Reports API (rows and totals) over Intervals time entries.",
+            security_schemes=SECURITY_SCHEMES,
+            # Either one: the deployment's authoriser decides which (IAM by default, or JWT), locally the API key.
+            security=[{"sigv4": []}, {"bearer": []}],
         )
     )
 
@@ -249,7 +266,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
 
     @app.exception_handler(ConfigurationError)
     def misconfigured(exc: ConfigurationError) -> Response[str]:
-        logger.error("reports api: configuration error", extra={"error": str(exc)})
+        logger.error("reports api: configuration error", extra={"error": str(exc), "cause": str(exc.__cause__ or "")})
         return error_response(500, "the service is not configured correctly; its operator can find why in its log")
 
     @app.exception_handler(Exception)

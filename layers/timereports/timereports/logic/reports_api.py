@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from timereports.clock import utc_now
 from timereports.engine.timeframes import resolve_time_frame, today_in
+from timereports.errors import ConfigurationError, DefinitionError, UnknownReportError
 from timereports.logic.ports import TimeSource
 from timereports.logic.tables import build_table
 from timereports.models.catalogue import Catalogue
@@ -57,7 +58,13 @@ class ReportsApiService:
 
         Raises UnknownReportError for an id the catalogue does not have, before any request.
         """
-        definition = self._catalogue.get(report_id)
+        try:
+            definition = self._catalogue.get(report_id)
+        except UnknownReportError:
+            raise
+        except DefinitionError as exc:
+            # The deployment's catalogue is broken: the operator's problem, and its message names files.
+            raise ConfigurationError("the report catalogue cannot be read") from exc
         query = ReportsQuery.model_construct(**{name: getattr(definition, name) for name in ReportQuery.model_fields})
         return self._answer(query, definition, definition.account)
 
