@@ -498,3 +498,15 @@ def test_timereports_serve_answers_over_loopback(aws: Any, simulator: Any, datas
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_repeated_query_spends_at_most_two_quota_requests(deployed: Any, simulator: Any) -> None:
+    # Given one answered rows query (its reference data is now cached in the warm container)
+    event = load_event("reports_api_rows.json")
+    assert invoke(event)[0] == 200
+    counted_before = sum(record.counted for record in simulator.request_log)
+    # When the same query is asked again
+    assert invoke(event)[0] == 200
+    # Then it spent at most two quota-counted requests (GET /quota/ is free)
+    spent = sum(record.counted for record in simulator.request_log) - counted_before
+    assert spent <= 2, [(record.path, record.params) for record in simulator.request_log[-5:]]
