@@ -128,14 +128,11 @@ class ReportRunner:
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
 
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
-        table = self._build_table(definition, period)
+        table = build_table(self._client, definition, period)
         record = self._new_record(definition, period, request, attempt, table)
         if table.is_empty:
             return self._deliver_empty(definition, table, record)
         return self._deliver_report(definition, table, record)
-
-    def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
-        return build_table(self._client, definition, period)
 
     def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
         if definition.delivery is None or definition.delivery.empty == "skip":
