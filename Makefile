@@ -32,6 +32,7 @@ tools: $(TOOLS)/.installed
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .
@@ -41,6 +42,7 @@ typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy functions/run_report/app.py
 	$(BIN)/mypy functions/dispatch/app.py
+	$(BIN)/mypy functions/reports_api/app.py
 
 cfn-lint: tools
 	$(TBIN)/cfn-lint template.yaml

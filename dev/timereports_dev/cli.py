@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from timereports.errors import DefinitionError, TimereportsError
+from timereports.errors import DefinitionError, TimereportsError, one_line
+from timereports_dev.dataset import AGENCY_YEAR_ENTRIES, DEFAULT_SEED
 
 
 def _date(text: str) -> date:
@@ -82,10 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=10)
     history.add_argument("--local", action="store_true", help="use local AWS (moto)")
 
+    serve = commands.add_parser(
+        "serve", help="serve the Reports API on 127.0.0.1 (Authorization: Bearer $TIMEREPORTS_API_KEY)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 picks a free one)")
+    add_remote_options(serve)
+
     simulator = commands.add_parser("simulator", help="serve the embedded Intervals simulator")
     simulator.add_argument("--port", type=int, default=8765)
-    simulator.add_argument("--entries", type=int, default=5000)
-    simulator.add_argument("--seed", type=int, default=7)
+    simulator.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
+    simulator.add_argument("--seed", type=int, default=DEFAULT_SEED)
     return parser
 
 
@@ -107,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("TIMEREPORTS_DEBUG"):
             raise
-        return _fail(exc, 1, prefix=f"internal error ({type(exc).__name__}); set TIMEREPORTS_DEBUG=1 for details: ")
+        return _fail(exc, 1, prefix="internal error (set TIMEREPORTS_DEBUG=1 for details): ")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -120,12 +127,12 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"timereports: {prefix}{message}", file=sys.stderr)
+    print(f"timereports: {prefix}{one_line(exc)}", file=sys.stderr)
     return code
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports.models.catalogue import load_catalogue, load_definition
 
     failures = 0
@@ -142,6 +149,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import run_command
 
     record = run_command(
@@ -158,6 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import pull_command
 
     if args.start > args.end:
@@ -168,6 +177,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import dispatch_command
 
     for message in dispatch_command(args.at, catalogue=args.catalogue, local=args.local):
@@ -176,6 +186,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import history_command
 
     for record in history_command(args.report_id, limit=args.limit, local=args.local):
@@ -183,7 +194,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.api_server import API_KEY_VARIABLE
+    from timereports_dev.commands import serve_command
+
+    serve_command(port=args.port, api_url=args.api_url, local=args.local, api_key=os.environ.get(API_KEY_VARIABLE))
+    return 0
+
+
 def _cmd_simulator(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.simulator import main as simulator_main
 
     return simulator_main(["--port", str(args.port), "--entries", str(args.entries), "--seed", str(args.seed)])
@@ -195,6 +216,7 @@ _COMMANDS = {
     "pull": _cmd_pull,
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
+    "serve": _cmd_serve,
     "simulator": _cmd_simulator,
 }
 

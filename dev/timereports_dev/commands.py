@@ -18,10 +18,9 @@ from typing import Any
 
 from timereports.config import Settings
 from timereports.models.run_record import RunRecord
+from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
-DEMO_ENTRIES = 20_000
-DEMO_SEED = 7
 
 
 @dataclass
@@ -37,18 +36,20 @@ class Session:
 def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = True) -> Iterator[Session]:
     """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them."""
     if local:
+        # Deferred: moto and its server are imported only when local AWS is asked for.
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
 
         use_local_aws()
-    settings = Settings.from_environ(os.environ)
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)
     if local and needs_api and api_url is None:
+        # Deferred: the simulator and its data set only when no API URL is given.
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
         from timereports_dev.simulator import IntervalsSimulator
 
-        with IntervalsSimulator(build_dataset(DEMO_ENTRIES, seed=DEMO_SEED)) as simulator:
+        with IntervalsSimulator(build_dataset()) as simulator:
             yield Session(settings, simulator.url, ADMIN_TOKEN)
         return
     yield Session(settings, api_url, None)
@@ -65,6 +66,7 @@ def run_command(
     local: bool,
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_runner
     from timereports.logic.runner import RunRequest
     from timereports.models.catalogue import load_definition
@@ -92,23 +94,25 @@ def run_command(
 
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
-    from timereports.errors import QuotaExhaustedError
+    # Deferred with the rest of the run command's imports.
+    from timereports.errors import QuotaExhaustedError, one_line
 
     record = getattr(exc, "run_record", None)
     if not isinstance(record, RunRecord):  # failed before the runner kept a record (e.g. local AWS set-up)
         record = RunRecord(
             report_id=report_id,
             status="deferred" if isinstance(exc, QuotaExhaustedError) else "failed",
-            error=" ".join(str(exc).split()) or type(exc).__name__,
+            error=one_line(exc),
         )
     (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
 def pull_command(start: date, end: date, *, out: Path | None, api_url: str | None, local: bool) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_client, build_ledger
-    from timereports.intervals.models import TimeQuery
     from timereports.logic.pull import pull_entries
+    from timereports.models.intervals import TimeQuery
 
     with open_session(api_url=api_url, local=local) as session:
         account = session.settings.account("default")
@@ -126,6 +130,7 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
 
 def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_dispatcher
 
     with open_session(local=local, needs_api=False) as session:
@@ -135,7 +140,30 @@ def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict
 
 def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_run_history
 
     with open_session(local=local, needs_api=False) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
+
+
+def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str | None) -> None:
+    """`timereports serve`: the Reports API on 127.0.0.1 until interrupted; refuses to start without an API key.
+
+    Prints one line to stderr once it listens (`serving the Reports API on http://127.0.0.1:PORT`), so that a
+    script (or a test) started with `--port 0` learns the port.
+    """
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.api.resolver import build_resolver
+    from timereports.bootstrap import build_reports_api_service
+    from timereports_dev.api_server import ReportsApiServer, check_api_key
+
+    key = check_api_key(api_key)  # before local AWS or the simulator start: nothing to clean up on refusal
+    with open_session(api_url=api_url, local=local) as session:
+        service = build_reports_api_service(session.settings, api_url=session.api_url, token=session.token)
+        server = ReportsApiServer(build_resolver(lambda: service), key, port=port)
+        print(f"serving the Reports API on {server.url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.stop()

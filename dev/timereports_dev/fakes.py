@@ -21,9 +21,9 @@ from timereports.engine.quota_rules import (
     quota_day,
 )
 from timereports.errors import RunQueueError
-from timereports.intervals.models import ApiQuota
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage
+from timereports.models.intervals import ApiQuota
 from timereports.models.run_record import RunRecord
 
 
@@ -125,7 +125,7 @@ class InMemoryQuotaLedger:
 
 @dataclass
 class InMemoryRunHistory:
-    """History for one process (tests, a CLI run without --local)."""
+    """Run history in one process's memory, for unit tests of the use cases."""
 
     runs: list[RunRecord]
 

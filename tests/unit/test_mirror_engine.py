@@ -23,7 +23,7 @@ from timereports.engine.mirror import (
     uncovered,
 )
 from timereports.engine.mirror_format import MirroredEntry, MirrorFormatError, decode_month, encode_month
-from timereports.intervals.models import TimeQuery
+from timereports.models.intervals import TimeQuery
 
 D = date.fromisoformat
 

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from timereports.models.events import RunMessage
+if TYPE_CHECKING:  # errors are the bottom of the package: models import them, so this import is for types only
+    from timereports.models.events import RunMessage
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line for a person (the CLI's stderr, run.json, the history, an owner notice): our errors by
+    their message, anything else with its type first, since its message alone rarely says what broke."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, TimereportsError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class TimereportsError(Exception):
@@ -26,6 +37,10 @@ class DefinitionError(TimereportsError, ValueError):
     """A report definition (or a command-line argument) is invalid; nothing was requested."""
 
     exit_code = 2
+
+
+class UnknownReportError(DefinitionError):
+    """A report id that is not in the catalogue (the Reports API answers 404 for it, not 400)."""
 
 
 class ConfigurationError(TimereportsError, ValueError):

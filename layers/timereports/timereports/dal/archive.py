@@ -7,15 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.errors import DeliveryError
-from timereports.models.report import Period
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-
-
-def archive_key(report_id: str, period: Period) -> str:
-    """The deterministic key of a report's CSV: the same report and period always land on the same object."""
-    start, end = period.start.isoformat(), period.end.isoformat()
-    return f"reports/{report_id}/{start}_{end}/{report_id}_{start}_{end}.csv"
 
 
 class S3Archive:
@@ -39,6 +32,14 @@ class S3Archive:
         except (ClientError, BotoCoreError) as exc:
             raise DeliveryError(f"could not archive the report to s3://{self.bucket}/{key}: {exc}") from exc
         return key
+
+    def get(self, key: str) -> bytes:
+        """The archived object's bytes (a revision compares the corrected report with what was sent)."""
+        try:
+            body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryError(f"could not read s3://{self.bucket}/{key}: {exc}") from exc
+        return body
 
     def link(self, key: str, expires_in: int) -> str:
         """A presigned GET URL (SigV4, which S3 requires for encrypted objects) valid for `expires_in` seconds."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from timereports.intervals.models import TimeQuery
+from timereports.models.intervals import TimeQuery
 
 ONE_DAY = timedelta(days=1)
 # The API says neither which zone `datemodifiedbegin` is read in nor how far its clock is from ours: a sync asks

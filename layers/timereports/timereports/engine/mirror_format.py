@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from timereports.errors import TimereportsError
-from timereports.intervals.models import ReferenceData, TimeEntry, parse_record
+from timereports.models.intervals import ReferenceData, TimeEntry, parse_record
 
 FORMAT = "timereports-mirror/1"
 COMPRESSION_LEVEL = 6

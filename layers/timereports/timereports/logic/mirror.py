@@ -51,8 +51,8 @@ from timereports.engine.mirror_format import (
     entry_from_row,
 )
 from timereports.errors import IntervalsAuthError, TimereportsError
-from timereports.intervals.models import ReferenceData, TimeQuery
 from timereports.logic.ports import MirrorApi, MirrorStore
+from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.mirror import MirrorManifest, MonthObject
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ versions for tests. Use cases import from here, never from an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -14,13 +14,26 @@ from typing import Any, Protocol
 from timereports.clock import format_instant
 from timereports.engine.attributes import EntryLike
 from timereports.engine.quota_rules import QuotaStatus
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeQuery
 from timereports.models.events import RunMessage
+from timereports.models.intervals import ApiQuota, ReferenceData, TimeQuery
 from timereports.models.mirror import MirrorManifest
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import RunOutcome, RunRecord
 
 # Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
 MAX_DEFERRED_PER_TICK = 200
+
+
+class RemainingTime(Protocol):
+    """What a run reads of a Lambda context: how long the invocation may still take (bounds pulls and claims)."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class RunOnce(Protocol):
+    """Delivers a run at most once per identity (`run_key`: report id + scheduled time): a second call for a delivered
+    run answers with the first call's outcome, and a call while another is in progress raises RunInProgressError."""
+
+    def __call__(self, deliver: Callable[[], RunOutcome], run_key: dict[str, str]) -> RunOutcome: ...
 
 
 class QuotaLedger(Protocol):
@@ -62,7 +75,26 @@ class FailureClaims(Protocol):
 
 class Archive(Protocol):
     def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def get(self, key: str) -> bytes: ...
     def link(self, key: str, expires_in: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class RevisionMark:
+    """The last revision sent for one delivered run: its number and where its CSV (what recipients now have) is."""
+
+    number: int
+    s3_key: str
+
+
+class RevisionMarks(Protocol):
+    """Per delivered run, the revision its recipients last got; moving it is how a check claims the next one."""
+
+    def current(self, report_id: str, scheduled_at: str) -> RevisionMark | None: ...
+
+    def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
+        """Set `mark` if the run's revision number is still `expected` (0: none yet); False if another check won."""
+        ...
 
 
 class Mailer(Protocol):
@@ -117,6 +149,16 @@ class MirrorStore(Protocol):
 
     def read_object(self, key: str) -> bytes | None: ...
     def delete_objects(self, keys: Iterable[str]) -> None: ...
+
+
+class RawTimeSource(Protocol):
+    """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
+
+    def sync_quota(self) -> Any: ...
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @property
+    def requests_counted(self) -> int: ...
 
 
 # ---------------------------------------------------------------------------------------------------------- ports

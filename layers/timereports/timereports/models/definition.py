@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-import string
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -31,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from timereports.models.subject import fill_subject
 from timereports.models.vocabulary import (
     DEFAULT_SUBJECT,
     GROUP_ATTRIBUTES,
@@ -209,18 +209,11 @@ class Delivery(DefinitionModel):
     @classmethod
     def _valid_subject(cls, value: object) -> object:
         _check_single_line(value)
-        if not isinstance(value, str):
-            return value
-        try:
-            fields = list(string.Formatter().parse(value))
-        except ValueError as exc:
-            raise _fail(f"{value!r} is not a valid template ({exc}); write {{{{ and }}}} for literal braces") from exc
-        allowed = ", ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
-        for _, name, spec, conversion in fields:
-            if name is not None and name not in SUBJECT_PLACEHOLDERS:
-                raise _fail(f"placeholder {{{name}}} is not supported; allowed: {allowed}")
-            if name is not None and (spec or conversion):
-                raise _fail(f"placeholder {{{name}}} takes no format (write it as {{{name}}}); allowed: {allowed}")
+        if isinstance(value, str):
+            try:
+                fill_subject(value, {name: name for name in SUBJECT_PLACEHOLDERS})
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
         return value
 
     @model_validator(mode="after")
@@ -235,12 +228,19 @@ class Delivery(DefinitionModel):
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
 
 
-class ReportDefinition(DefinitionModel):
-    """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
+class Revisions(DefinitionModel):
+    """Corrected reports after late edits: a delivered scheduled period stays watched for `window_days` after its
+    delivery, and a change of more than `min_change_hours` (summed over the rows) sends one revision."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    title: str = Field(min_length=1, max_length=200)
-    account: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    notify: bool = True
+    window_days: int = Field(default=35, ge=1, le=400)
+    min_change_hours: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class ReportQuery(DefinitionModel):
+    """What a report asks of the data: the Resource Management vocabulary shared by report definitions and Reports API
+    requests, so that both accept the same values and refuse the same mistakes with the same messages."""
+
     view: Annotated[View, BeforeValidator(_check_view)] = "time_fees_hours"
     time_frame: TimeFrame = "this_week"
     timezone: TimeZoneName = "UTC"
@@ -249,20 +249,6 @@ class ReportDefinition(DefinitionModel):
     filters: dict[str, FilterSpec] = Field(default_factory=dict)
     calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(_check_incurred_basis)] = "confirmed-unconfirmed"
     hours_per_day: Decimal = Field(default=Decimal(8), gt=0, le=24)
-    schedule: Schedule | None = None
-    delivery: Delivery | None = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _valid_id(cls, value: object) -> object:
-        if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
-            raise _fail(f"{value!r} is not allowed; use 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
-        return value
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _single_line_title(cls, value: object) -> object:
-        return _check_single_line(value)  # the title goes into the subject line
 
     @field_validator("group_by", mode="before")
     @classmethod
@@ -301,16 +287,45 @@ class ReportDefinition(DefinitionModel):
             for name, spec in value.items()
         }
 
+    @property
+    def week_start_index(self) -> int:
+        """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
+        return WEEKDAYS.index(self.week_start)
+
+
+class ReportIdentity(DefinitionModel):
+    """What names a catalogue report and its Intervals account (its own base only so that these fields come first
+    in the definition's field order, as a definition file is written and as "allowed:" lists them)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str = Field(min_length=1, max_length=200)
+    account: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _valid_id(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+            raise _fail(f"{value!r} is not allowed; use 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
+        return value
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _single_line_title(cls, value: object) -> object:
+        return _check_single_line(value)  # the title goes into the subject line
+
+
+class ReportDefinition(ReportQuery, ReportIdentity):
+    """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
+
+    schedule: Schedule | None = None
+    delivery: Delivery | None = None
+    revisions: Revisions = Field(default_factory=Revisions)
+
     @model_validator(mode="after")
     def _scheduled_reports_have_recipients(self) -> ReportDefinition:
         if self.schedule is not None and self.delivery is None:
             raise _fail("required when a schedule is set (whom to send the report to)", field="delivery")
         return self
-
-    @property
-    def week_start_index(self) -> int:
-        """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
-        return WEEKDAYS.index(self.week_start)
 
     @property
     def schedule_timezone(self) -> str:
