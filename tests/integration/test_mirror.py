@@ -170,7 +170,6 @@ def test_a_run_over_a_covered_period_costs_at_most_three_requests_when_nothing_c
     report = definition()
     _first, first_cost = harness.run(report)
     direct, direct_cost = harness.run(report, mirror=False)
-    harness.run(report)  # reads the stored months: fetches the names it lays over them (kept for a day)
     # When the same report runs again with nothing changed
     again, cost = harness.run(report)
     # Then it costs a sync page and a count probe, and reads what a pull reads

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,6 +196,7 @@ def build_mirror(
         full_repull_days=settings.mirror_full_repull_days,
         progress=progress,
         names=lambda: reference_names(client),
+        names_max_age=timedelta(hours=settings.mirror_reference_hours),
     )
 
 

@@ -113,15 +113,25 @@ class EntryMirror:
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressCallback | None = None,
         names: Callable[[], ReferenceData] | None = None,
+        names_max_age: timedelta = timedelta(hours=24),
     ) -> None:
         self._api = api
         self._store = store
         self._names_source = names
+        self._names_max_age = names_max_age
         self._full_repull = timedelta(days=full_repull_days)
         self._clock = clock
         self._progress = progress
         self._names: NameOverlay | None = None
         self.stats = SyncStats()
+
+    def _overlay_for(self, stored: MonthObject) -> NameOverlay | None:
+        """Names for a stored month: none when it was written more recently than the reference data may be old
+        (its own names are as fresh), else the reference data's."""
+        written = stored.written_at
+        if written is not None and self._clock() - written < self._names_max_age:
+            return None
+        return self._overlay()
 
     def _overlay(self) -> NameOverlay | None:
         """The reference names laid over stored months, fetched (cached across runs) the first time one is read:
@@ -171,7 +181,7 @@ class EntryMirror:
         if stored is not None:
             body = self._store.read_object(stored.key)
             try:
-                entries = decode_month(body, self._overlay()) if body is not None else []
+                entries = decode_month(body, self._overlay_for(stored)) if body is not None else []
             except MirrorFormatError:
                 body = None
             if body is None:
@@ -361,7 +371,9 @@ class EntryMirror:
             written.append(key)
             if month in months:
                 superseded.append(months[month].key)
-            months[month] = MonthObject(key=key, count=len(entries), full_at=work.full_at.get(month))
+            months[month] = MonthObject(
+                key=key, count=len(entries), full_at=work.full_at.get(month), written_at=self._clock()
+            )
         if not written and work.cursor == manifest.cursor and work.covered == manifest.ranges:
             self.stats.version = manifest.version
             return True  # nothing changed: nothing to publish

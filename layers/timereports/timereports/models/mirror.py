@@ -22,6 +22,8 @@ class MonthObject(BaseModel):
     key: str
     count: int = 0
     full_at: datetime | None = None
+    # When the object was written: its names are as old as that (a rename does not touch datemodified).
+    written_at: datetime | None = None
 
 
 class MirrorManifest(BaseModel):
