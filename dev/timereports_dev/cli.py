@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--out", type=Path, help="JSONL file (default: standard output)")
     add_remote_options(pull)
 
+    sync = commands.add_parser("sync", help="bring the account's entry mirror up to date for a range (pre-fill)")
+    sync.add_argument("--from", dest="start", type=_date, required=True)
+    sync.add_argument("--to", dest="end", type=_date, required=True)
+    sync.add_argument("--account", default="default", help="the Intervals account (default: default)")
+    sync.add_argument(
+        "--enqueue", action="store_true", help="put month jobs on the run queue for the deployed function instead"
+    )
+    add_remote_options(sync)
+
     validate = commands.add_parser("validate", help="check report definitions without any request")
     validate.add_argument("paths", type=Path, nargs="+", help="definition files or directories")
 
@@ -176,6 +185,19 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.commands import sync_command
+
+    if args.start > args.end:
+        raise DefinitionError(f"--from {args.start} is after --to {args.end}")
+    outcome = sync_command(
+        args.start, args.end, account=args.account, api_url=args.api_url, local=args.local, enqueue=args.enqueue
+    )
+    print(outcome)
+    return 0
+
+
 def _cmd_dispatch(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import dispatch_command
@@ -214,6 +236,7 @@ _COMMANDS = {
     "validate": _cmd_validate,
     "run": _cmd_run,
     "pull": _cmd_pull,
+    "sync": _cmd_sync,
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
     "serve": _cmd_serve,

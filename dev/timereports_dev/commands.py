@@ -70,10 +70,15 @@ def run_command(
     from timereports.bootstrap import build_runner
     from timereports.logic.runner import RunRequest
     from timereports.models.catalogue import load_definition
+    from timereports_dev.progress import TerminalProgress
 
     definition = load_definition(spec)  # refused here, before any request
     with open_session(api_url=api_url, local=local) as session:
-        runner = build_runner(session.settings, definition.account, api_url=session.api_url, token=session.token)
+        # On a terminal, the mirror's sync and pulls show their progress (nothing when stderr is not a terminal).
+        progress = TerminalProgress(total=1, unit="run")
+        runner = build_runner(
+            session.settings, definition.account, api_url=session.api_url, token=session.token, progress=progress
+        )
         request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
         out_dir.mkdir(parents=True, exist_ok=True)
         # A failed run must not leave a previous run's files looking like this run's.
@@ -84,6 +89,9 @@ def run_command(
         except Exception as exc:
             _write_failed_run(out_dir, definition.id, exc)
             raise
+        finally:
+            progress.month_done()
+            progress.close()
         if outcome.csv is not None:
             (out_dir / f"{definition.id}.csv").write_bytes(outcome.csv)
         for index, raw in enumerate(outcome.emails):
@@ -126,6 +134,44 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as stream:
             return pull_entries(client, start, end, stream, query=query)
+
+
+def sync_command(
+    start: date, end: date, *, account: str, api_url: str | None, local: bool, enqueue: bool = False
+) -> Any:
+    """`timereports sync`: bring the account's entry mirror up to date over a range, month by month (progress on a
+    terminal); with `enqueue`, put the month jobs on the run queue for the deployed function instead."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap import build_ledger, build_sync_service
+    from timereports.engine.mirror import DayRange, split_by_month
+    from timereports.models.events import SyncMessage
+    from timereports_dev.progress import TerminalProgress
+
+    job = SyncMessage.model_validate({"account": account, "from": start, "to": end})
+    with open_session(api_url=api_url, local=local, needs_api=not enqueue) as session:
+        settings = session.settings
+        if enqueue:
+            return build_sync_service(settings).sync_or_queue(job)
+        progress = TerminalProgress(total=len(split_by_month(DayRange(start, end))))
+        ledger = build_ledger(settings, settings.account(account))
+        service = build_sync_service(
+            settings, api_url=session.api_url, token=session.token, progress=progress, queue=False
+        )
+        try:
+            return service.sync(job, on_month=lambda _month, _outcome: progress.month_done(lambda: _left(ledger)))
+        finally:
+            progress.close()
+
+
+def _left(ledger: Any) -> int | None:
+    """The quota the ledger has left today, for the progress bar (unknown when the ledger cannot be read)."""
+    # Deferred with the rest of the sync command's imports.
+    from timereports.errors import TimereportsError
+
+    try:
+        return int(ledger.status().remaining)
+    except TimereportsError:
+        return None
 
 
 def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke.
+"""run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke; also the entry
+mirror's sync jobs (a queued month, or a direct `{"sync": {...}}` invoke that queues a long range as months).
 
 A thin adapter: parse the event with Powertools Parser, call the run service (built once per warm container by the
 composition root), publish metrics, shape the reply. Unexpected errors raise, so that SQS retries the record and then
@@ -7,6 +8,7 @@ dead-letters it.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -17,10 +19,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_run_service
+from timereports.bootstrap import build_run_service, build_sync_service
 from timereports.config import get_settings
+from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
 from timereports.logic.runs import RunService
-from timereports.models.events import DirectRunEvent, RunMessage
+from timereports.models.events import DirectRunEvent, DirectSyncEvent, RunMessage, SyncMessage
 from timereports.models.run_record import RunRecord
 from timereports.tracing import traced
 
@@ -63,8 +66,25 @@ def _publish(record: RunRecord) -> None:
         metrics.add_metric(name="RunsDeferred", unit=MetricUnit.Count, value=1)
 
 
+@lru_cache(maxsize=1)
+def sync_service() -> MirrorSyncService:
+    """This container's mirror sync service (month jobs go back on the run queue)."""
+    return build_sync_service(get_settings())
+
+
+def _publish_sync(outcome: SyncOutcome) -> None:
+    """One log line per sync: counts only, never an entry, a description or a name."""
+    logger.info("mirror sync finished", **outcome.as_dict())
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=outcome.api_requests)
+    metrics.add_metric(name="MirrorChangesSynced", unit=MetricUnit.Count, value=outcome.changes_synced)
+
+
 def _run_record(record: SQSRecord, context: LambdaContext) -> None:
-    message = RunMessage.model_validate_json(record.body)
+    body = json.loads(record.body)
+    if isinstance(body, dict) and body.get("kind") == "sync":
+        _publish_sync(sync_service().sync(SyncMessage.model_validate(body), context))
+        return
+    message = RunMessage.model_validate(body)
     _publish(run_service().run_message(message, context))
 
 
@@ -82,6 +102,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 context=context,
             )
         )
+    if "sync" in event:
+        outcome = sync_service().sync_or_queue(parse(event=event, model=DirectSyncEvent).sync, context)
+        _publish_sync(outcome)
+        return outcome.as_dict()
     run = run_service().run_direct(parse(event=event, model=DirectRunEvent), context)
     _publish(run)
     return run.model_dump(mode="json", exclude_none=True)

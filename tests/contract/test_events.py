@@ -129,3 +129,12 @@ def test_the_catalogue_sample_of_the_reports_api_names_a_catalogue_report() -> N
     assert report_id in {
         load_definition(path).id for path in CATALOGUE_DIR.glob("*") if path.suffix in DEFINITION_SUFFIXES
     }
+
+
+def test_the_sync_event_is_a_valid_direct_sync() -> None:
+    # Given the mirror sync sample / When the handler's model parses it / Then it names an account and a range
+    from timereports.models.events import DirectSyncEvent
+
+    event = DirectSyncEvent.model_validate(load_event("run_report_sync.json"))
+    assert event.sync.account == "default"
+    assert event.sync.period_from <= event.sync.period_to

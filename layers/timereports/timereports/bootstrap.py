@@ -32,6 +32,7 @@ from timereports.intervals.reference import ReferenceCache
 from timereports.logic.dispatch import Dispatcher, DispatchLogger
 from timereports.logic.failures import FailurePolicy
 from timereports.logic.mirror import EntryMirror, MirroredTimeSource, ProgressCallback, reference_names
+from timereports.logic.mirror_sync import MirrorSyncService
 from timereports.logic.ports import QuotaLedger, RemainingTime, TimeSource
 from timereports.logic.reports_api import ReportsApiService
 from timereports.logic.runner import DeliveryOptions, ReportRunner
@@ -163,6 +164,19 @@ def build_time_source(
     Intervals client directly."""
     if not account.mirror:
         return build_client(settings, account, ledger, token=token, deadline=deadline)
+    return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
+
+
+def build_mirrored_source(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: QuotaLedger,
+    *,
+    token: str | None = None,
+    deadline: RemainingTime | None = None,
+    progress: ProgressCallback | None = None,
+) -> MirroredTimeSource:
+    """The account's mirror as a time source, whatever the account's `mirror` setting says (sync jobs use it)."""
     # Reference data kept in the bucket across runs (names for the mirror's entries), not only in the process.
     cache = S3ReferenceCache(
         account.name,
@@ -212,6 +226,7 @@ def build_runner(
     api_url: str | None = None,
     token: str | None = None,
     deadline: RemainingTime | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ReportRunner:
     """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
     account = settings.account(account_name)
@@ -219,7 +234,7 @@ def build_runner(
         account = account.model_copy(update={"api_url": api_url})
     ledger = build_ledger(settings, account)
     return ReportRunner(
-        client=build_time_source(settings, account, ledger, token=token, deadline=deadline),
+        client=build_time_source(settings, account, ledger, token=token, deadline=deadline, progress=progress),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),
@@ -280,6 +295,26 @@ def build_reports_api_service(
         return build_time_source(settings, account, build_ledger(settings, account), token=token)
 
     return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
+
+
+def build_sync_service(
+    settings: Settings,
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+    progress: ProgressCallback | None = None,
+    queue: bool = True,
+) -> MirrorSyncService:
+    """Mirror syncs of a range: in the process, month by month, or (deployed) as month jobs on the run queue."""
+
+    def sources(account_name: str, deadline: RemainingTime | None) -> MirroredTimeSource:
+        account = settings.account(account_name)
+        if api_url:
+            account = account.model_copy(update={"api_url": api_url})
+        ledger = build_ledger(settings, account)
+        return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
+
+    return MirrorSyncService(sources, build_run_queue(settings) if queue else None)
 
 
 def build_run_queue(settings: Settings) -> SqsRunQueue:

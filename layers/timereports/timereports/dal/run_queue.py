@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.dal.aws_errors import aws_error
 from timereports.errors import RunQueueError
-from timereports.models.events import RunMessage, run_key
+from timereports.models.events import RunMessage, SyncMessage, run_key
 
 SQS_BATCH_SIZE = 10  # the SendMessageBatch maximum
 SEND_ATTEMPTS = 4
@@ -49,6 +49,28 @@ class SqsRunQueue:
                     f"after {self._attempts} attempts",
                     unsent=unsent + later,
                 )
+
+    def send_sync(self, jobs: Sequence[SyncMessage]) -> None:
+        """Queue mirror sync jobs (the run_report function takes them too), ten a request; raise on any left unsent."""
+        for start in range(0, len(jobs), SQS_BATCH_SIZE):
+            entries = {str(position): job for position, job in enumerate(jobs[start : start + SQS_BATCH_SIZE])}
+            try:
+                reply = self._client.send_message_batch(
+                    QueueUrl=self.queue_url, Entries=[self._sync_entry(key, job) for key, job in entries.items()]
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_error(f"mirror: queueing sync jobs on {self.queue_url}", exc) from exc
+            if reply.get("Failed"):
+                raise RunQueueError(
+                    f"mirror: {len(reply['Failed'])} sync jobs could not be queued on {self.queue_url}", unsent=[]
+                )
+
+    def _sync_entry(self, entry_id: str, job: SyncMessage) -> dict[str, Any]:
+        entry: dict[str, Any] = {"Id": entry_id, "MessageBody": job.to_json()}
+        if self._fifo:
+            entry["MessageGroupId"] = f"sync#{job.account}"
+            entry["MessageDeduplicationId"] = hashlib.sha256(job.to_json().encode()).hexdigest()
+        return entry
 
     def _send_batch(self, batch: list[RunMessage]) -> list[RunMessage]:
         """Send one batch; the messages still unsent after the attempts (empty when all went)."""

@@ -190,6 +190,11 @@ class IntervalsClient:
         return self._requests_sent
 
     @property
+    def waited_seconds(self) -> float:
+        """Wall-clock time requests of this process spent waiting for the pacer (the per-minute limit's cost)."""
+        return self.pacer.held_back_seconds
+
+    @property
     def requests_counted(self) -> int:
         """Requests sent to endpoints that count against the daily quota (each reserved one unit)."""
         return self._requests_counted

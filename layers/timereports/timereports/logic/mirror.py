@@ -83,7 +83,18 @@ class SyncStats:
     version: int = 0
 
 
-ProgressCallback = Callable[[str, int], None]
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a sync is, for a progress display: the step, entries of that step so far, requests sent, and the time
+    spent waiting on the API's rate limit."""
+
+    stage: str
+    entries: int
+    requests: int
+    waited_seconds: float
+
+
+ProgressCallback = Callable[[SyncProgress], None]
 
 
 @dataclass
@@ -404,7 +415,7 @@ class EntryMirror:
 
     def _note(self, stage: str, count: int) -> None:
         if self._progress is not None:
-            self._progress(stage, count)
+            self._progress(SyncProgress(stage, count, self._api.requests_sent, self._api.waited_seconds))
 
 
 def _parse_modified(text: str | None) -> datetime | None:

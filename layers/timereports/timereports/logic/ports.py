@@ -131,6 +131,9 @@ class MirrorApi(Protocol):
     @property
     def requests_sent(self) -> int: ...
 
+    @property
+    def waited_seconds(self) -> float: ...
+
 
 class MirrorStore(Protocol):
     """Where an account's mirror lives: month objects (never overwritten) and the versioned manifest."""

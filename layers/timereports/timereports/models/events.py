@@ -7,7 +7,7 @@ and the command line, so the wire format has one definition.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,6 +40,36 @@ class RunMessage(BaseModel):
         """The message of one due run: the dispatcher enqueues it; a parked run is stored as it."""
         fields = {"report_id": report_id, "scheduled_at": scheduled_at, "account": account}
         return cls.model_validate(fields | {"from": period.start, "to": period.end})
+
+
+class SyncMessage(BaseModel):
+    """One job of bringing an account's entry mirror up to date over a range (a month at most once queued): the run
+    queue's other message kind, told apart from a `RunMessage` by `kind`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: Literal["sync"] = "sync"
+    account: str = "default"
+    period_from: date = Field(alias="from")
+    period_to: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SyncMessage:
+        if self.period_from > self.period_to:
+            raise ValueError(f"from {self.period_from} is after to {self.period_to}")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+class DirectSyncEvent(BaseModel):
+    """A direct invoke asking for a mirror sync: `{"sync": {"account": "default", "from": ..., "to": ...}}`; a range
+    longer than a month is split into month jobs on the run queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sync: SyncMessage
 
 
 class DirectRunEvent(BaseModel):
