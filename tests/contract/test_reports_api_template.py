@@ -26,13 +26,17 @@ from tests.contract.test_template import (
 )
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method"}
-# Everything the Reports API's code calls: the quota ledger and the mirror's manifest (DynamoDB), the entry mirror's
-# objects (S3), the Intervals token (Secrets Manager). It sends no mail, queues nothing, writes no report.
+# Everything the Reports API's code calls: the quota ledger and the mirror's manifest (DynamoDB; an answer syncs the
+# mirror and publishes its manifest), the entry mirror's objects (S3), the Intervals token (Secrets Manager). It sends
+# no mail, queues nothing, writes no report.
 REPORTS_API_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
+    "dynamodb:PutItem",
     "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
     "secretsmanager:GetSecretValue",
 }
 

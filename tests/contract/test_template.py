@@ -571,3 +571,46 @@ def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
             for statement in policy["PolicyDocument"]["Statement"]:
                 problems += [f"{name}: {problem}" for problem in iam_violations(statement, "Timereports")]
     assert problems == []
+
+
+# Every boto3 call the entry mirror makes, by function (dal/mirror_store.py, dal/run_queue.py `send_sync`).
+MIRROR_CALLS = {
+    "RunReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
+    "ReportsApiFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
+}
+
+
+@pytest.mark.parametrize("function_name", sorted(MIRROR_CALLS))
+def test_the_entry_mirror_calls_are_granted_on_the_mirror_prefix_only(
+    template: dict[str, Any], function_name: str
+) -> None:
+    # Given the function's inline statements / Then each call of the mirror is allowed, S3 ones only under mirror/
+    statements = [statement for where, statement in iam_statements(template) if where == function_name]
+    granted = {action for statement in statements for action in as_list(statement["Action"])}
+    assert MIRROR_CALLS[function_name] <= granted
+    mirror_writes = [
+        statement
+        for statement in statements
+        if "s3:DeleteObject" in as_list(statement["Action"]) or "s3:PutObject" in as_list(statement["Action"])
+    ]
+    resources_written = {
+        str(getattr(statement["Resource"], "value", statement["Resource"])) for statement in mirror_writes
+    }
+    assert "${ReportsBucket.Arn}/mirror/*" in resources_written
+    assert all("mirror/*" in resource or "reports/*" in resource for resource in resources_written)
+
+
+def test_run_report_may_queue_month_sync_jobs_on_its_own_queue_only(template: dict[str, Any]) -> None:
+    statements = [statement for where, statement in iam_statements(template) if where == "RunReportFunction"]
+    (queueing,) = [statement for statement in statements if "sqs:SendMessage" in as_list(statement["Action"])]
+    assert queueing["Resource"] == Tag("GetAtt", "ReportRunQueue.Arn")
+
+
+def test_the_mirror_prefix_expires_after_its_configurable_retention(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["ReportsBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    mirror = rules["ExpireEntryMirror"]
+    assert mirror["Status"] == "Enabled"
+    assert mirror["Prefix"] == "mirror/"
+    assert mirror["ExpirationInDays"] == Tag("Ref", "MirrorRetentionDays")
+    assert template["Parameters"]["MirrorRetentionDays"]["Type"] == "Number"

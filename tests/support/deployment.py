@@ -14,5 +14,6 @@ def redeploy() -> None:
 
     get_settings.cache_clear()
     run_report_app.run_service.cache_clear()
+    run_report_app.sync_service.cache_clear()
     dispatch_app.dispatcher.cache_clear()
     reports_api_app.reports_service.cache_clear()
