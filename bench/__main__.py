@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.bench_render",
     "bench.bench_pull",
     "bench.bench_end_to_end",
+    "bench.bench_mirror",
 ]
 
 

@@ -284,11 +284,14 @@ class IntervalsSimulator:
         max_page_size: int | None = None,
         clock: Callable[[], float] = time_module.time,
         filter_zone: str = "UTC",
+        latency: float = 0.0,
     ) -> None:
         self.dataset = dataset
         # The zone the datemodifiedbegin/end filters are read in (the API does not say; `datemodified` comes back in
         # UTC): tests set an account zone far from UTC to prove a sync's overlap covers it.
         self.filter_zone = ZoneInfo(filter_zone)
+        # Seconds added to every reply (a distant API, for benchmarks); faults add their own delay on top.
+        self.latency = latency
         self.daily_quota = daily_quota
         self.per_minute_limit = per_minute_limit
         self.numbers_as_strings = numbers_as_strings
@@ -515,6 +518,8 @@ class IntervalsSimulator:
         path = split.path if split.path.endswith("/") else split.path + "/"
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         fault = self._take_fault(path)
+        if self.latency > 0:
+            time_module.sleep(self.latency)
         if fault is not None and fault.delay > 0:
             time_module.sleep(fault.delay)
         if fault is not None and fault.kind in {"status", "reset", "non_json"}:
@@ -1187,8 +1192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
+    parser.add_argument("--per-minute-limit", type=int, default=100, help="requests a minute per client IP")
     args = parser.parse_args(argv)
-    simulator = IntervalsSimulator(build_dataset(args.entries, seed=args.seed))
+    simulator = IntervalsSimulator(
+        build_dataset(args.entries, seed=args.seed), latency=args.latency, per_minute_limit=args.per_minute_limit
+    )
     url = simulator.start(args.host, args.port)
     print(f"Intervals simulator at {url} ({args.entries} time entries, seed {args.seed})", flush=True)
     for role, token in (

@@ -57,6 +57,8 @@ class MirroredEntry(NamedTuple):
 
 
 COLUMNS = MirroredEntry._fields
+# Text columns whose values repeat across entries (names, and often descriptions and modification times).
+SHARED_TEXT = ("person", "project", "module", "worktype", "task", "client", "description", "datemodified")
 
 
 def entry_from_row(row: Mapping[str, Any], approved: bool | None = None) -> MirroredEntry:
@@ -115,6 +117,10 @@ def decode_month(body: bytes, names: NameOverlay | None = None) -> list[Mirrored
         dates = _cached(date.fromisoformat, columns["date"])
         hours = _cached(Decimal, columns["time"])
         rates = _cached(lambda text: None if text is None else Decimal(text), columns["hourlyrate"])
+        for name in SHARED_TEXT:
+            # One string object per distinct name: a million entries share a few hundred names, and a str each would
+            # be most of the memory a year of entries takes.
+            columns[name] = _shared(columns[name])
         ordered = [columns[name] for name in COLUMNS]
     except (ValueError, KeyError, TypeError, zlib.error) as exc:
         raise MirrorFormatError(f"unreadable mirror object ({type(exc).__name__})") from exc
@@ -123,6 +129,12 @@ def decode_month(body: bytes, names: NameOverlay | None = None) -> list[Mirrored
     ordered[COLUMNS.index("hourlyrate")] = rates
     make = MirroredEntry._make
     return [make(values) for values in zip(*ordered, strict=True)]
+
+
+def _shared(values: list[Any]) -> list[Any]:
+    """Equal values replaced by one object (the first seen)."""
+    seen: dict[Any, Any] = {}
+    return [seen.setdefault(value, value) for value in values]
 
 
 def _cached(convert: Any, values: list[Any]) -> list[Any]:
