@@ -22,7 +22,7 @@ from timereports_dev.simulator import IntervalsSimulator
 
 from timereports.bootstrap import aws_client, build_client, build_ledger, build_run_history, build_runner
 from timereports.dal.mirror_store import S3MirrorStore
-from timereports.engine.mirror import DayRange
+from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
 from timereports.logic.mirror import EntryMirror, reference_names
 from timereports.logic.runner import RunRequest
@@ -260,7 +260,7 @@ def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
     manifest = harness.store().load_manifest()
     assert first.stats.attempts == 2
     assert manifest.version == 2
-    assert manifest.ranges == [DayRange(date(2026, 3, 1), date(2026, 4, 30))]
+    assert ranges_of(manifest.covered) == [DayRange(date(2026, 3, 1), date(2026, 4, 30))]
     for month in ("2026-03", "2026-04"):
         body = harness.store().read_object(manifest.months[month].key)
         assert body is not None
@@ -286,7 +286,7 @@ def test_two_threads_syncing_one_account_both_land(harness: Harness) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    assert harness.store().load_manifest().ranges == [DayRange(date(2026, 5, 1), date(2026, 6, 30))]
+    assert ranges_of(harness.store().load_manifest().covered) == [DayRange(date(2026, 5, 1), date(2026, 6, 30))]
 
 
 class KilledBeforePublish(Exception):

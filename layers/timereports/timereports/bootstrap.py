@@ -28,12 +28,11 @@ from timereports.dal.run_queue import SqsRunQueue
 from timereports.errors import ConfigurationError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.pacing import shared_pacer
-from timereports.intervals.reference import ReferenceCache
 from timereports.logic.dispatch import Dispatcher, DispatchLogger
 from timereports.logic.failures import FailurePolicy
 from timereports.logic.mirror import EntryMirror, MirroredTimeSource, ProgressCallback, reference_names
 from timereports.logic.mirror_sync import MirrorSyncService
-from timereports.logic.ports import QuotaLedger, RemainingTime, TimeSource
+from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource
 from timereports.logic.reports_api import ReportsApiService
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
@@ -128,7 +127,7 @@ def build_client(
     *,
     token: str | None = None,
     deadline: RemainingTime | None = None,
-    reference_cache: ReferenceCache | None = None,
+    reference_cache: ReferenceRecordsCache | None = None,
 ) -> IntervalsClient:
     """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
     IP) and reserving quota in `ledger`; in a Lambda (`deadline`) it refuses work that cannot finish in time."""

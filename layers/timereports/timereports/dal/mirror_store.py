@@ -20,7 +20,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.dal.aws_errors import aws_error, aws_error_code, is_condition_failure
-from timereports.intervals.reference import ReferenceCache
 from timereports.models.mirror import MirrorManifest
 
 MIRROR_PREFIX = "mirror/"
@@ -136,7 +135,7 @@ class S3MirrorStore:
                 continue
 
 
-class S3ReferenceCache(ReferenceCache):
+class S3ReferenceCache:
     """The reference records kept across runs in the bucket (`mirror/<account>/reference/<user>/<resource>`),
     refreshed after `ttl_seconds` (a day by default: they change rarely, as the API's docs say), and in the process
     for the life of a warm Lambda. The user part is a hash of the token, never the token."""
@@ -150,20 +149,26 @@ class S3ReferenceCache(ReferenceCache):
         ttl_seconds: float,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(ttl_seconds, clock=wall_clock)
         self.account = account
         self.bucket = bucket
+        self.ttl_seconds = ttl_seconds
         self._s3 = s3
         self._wall_clock = wall_clock
-        self._lock_s3 = threading.Lock()
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[tuple[str, str], str], tuple[float, list[dict[str, Any]]]] = {}
 
     def _key(self, key: tuple[str, str], resource: str) -> str:
         return f"{MIRROR_PREFIX}{self.account}/reference/{key[1]}/{resource}.json.z"
 
+    def _fresh(self, stored_at: float) -> bool:
+        return self._wall_clock() - stored_at < self.ttl_seconds
+
     def get(self, key: tuple[str, str], resource: str) -> list[dict[str, Any]] | None:
-        records = super().get(key, resource)
-        if records is not None:
-            return records
+        """The records, from the process or the bucket, or None when missing or older than the TTL."""
+        with self._lock:
+            held = self._entries.get((key, resource))
+        if held is not None and self._fresh(held[0]):
+            return held[1]
         try:
             reply = self._s3.get_object(Bucket=self.bucket, Key=self._key(key, resource))
             document = json.loads(zlib.decompress(reply["Body"].read()))
@@ -174,7 +179,7 @@ class S3ReferenceCache(ReferenceCache):
         except (ValueError, zlib.error):
             return None  # unreadable: fetched again
         stored_at = float(document.get("stored_at", 0))
-        if self._wall_clock() - stored_at >= self.ttl_seconds:
+        if not self._fresh(stored_at):
             return None
         records = list(document.get("records", []))
         with self._lock:
@@ -182,8 +187,11 @@ class S3ReferenceCache(ReferenceCache):
         return records
 
     def put(self, key: tuple[str, str], resource: str, records: list[dict[str, Any]]) -> None:
-        super().put(key, resource, records)
-        body = json.dumps({"stored_at": self._wall_clock(), "records": records}, separators=(",", ":"))
+        """Keep `records` in the process and in the bucket for the TTL."""
+        stored_at = self._wall_clock()
+        with self._lock:
+            self._entries[(key, resource)] = (stored_at, records)
+        body = json.dumps({"stored_at": stored_at, "records": records}, separators=(",", ":"))
         try:
             self._s3.put_object(
                 Bucket=self.bucket,

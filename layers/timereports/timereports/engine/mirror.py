@@ -94,6 +94,15 @@ def normalise(ranges: Iterable[DayRange]) -> list[DayRange]:
     return merged
 
 
+def ranges_of(pairs: Iterable[tuple[date, date]]) -> list[DayRange]:
+    """A manifest's covered (start, end) pairs as normalised ranges."""
+    return normalise(DayRange(start, end) for start, end in pairs)
+
+
+def as_pairs(ranges: Iterable[DayRange]) -> list[tuple[date, date]]:
+    return [(piece.start, piece.end) for piece in normalise(ranges)]
+
+
 def add_coverage(covered: Sequence[DayRange], span: DayRange) -> list[DayRange]:
     return normalise([*covered, span])
 

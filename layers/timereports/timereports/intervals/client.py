@@ -53,7 +53,6 @@ from timereports.intervals.pacing import RequestPacer
 from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher
 from timereports.intervals.reference import (
     DEFAULT_REFERENCE_CACHE,
-    ReferenceCache,
     build_reference_data,
     cache_key,
     resolve_needs,
@@ -61,7 +60,7 @@ from timereports.intervals.reference import (
 from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 
 if TYPE_CHECKING:
-    from timereports.logic.ports import QuotaLedger
+    from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache
 
 
 logger = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ class IntervalsClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         utc_clock: Callable[[], datetime] = utc_now,
-        reference_cache: ReferenceCache | None = None,
+        reference_cache: ReferenceRecordsCache | None = None,
         rng: Callable[[], float] = random.random,
         pacer: RequestPacer | None = None,
         deadline: float | None = None,
@@ -146,7 +145,9 @@ class IntervalsClient:
         self._auth = requests.auth.HTTPBasicAuth(token, "X")
         self._headers = {"Accept": "application/json"}
         self._cache_key = cache_key(self.base_url, token)
-        self._reference_cache = reference_cache if reference_cache is not None else DEFAULT_REFERENCE_CACHE
+        self._reference_cache: ReferenceRecordsCache = (
+            reference_cache if reference_cache is not None else DEFAULT_REFERENCE_CACHE
+        )
         self._session = session if session is not None else self._new_session(max_in_flight)
         self._sleep = sleep
         self._clock = clock

@@ -31,6 +31,7 @@ from timereports.engine.mirror import (
     CLOCK_SKEW,
     DayRange,
     add_coverage,
+    as_pairs,
     bisect_mismatch,
     is_covered,
     month_key,
@@ -38,6 +39,7 @@ from timereports.engine.mirror import (
     months_of,
     normalise,
     query_predicate,
+    ranges_of,
     remove_coverage,
     sync_since,
     uncovered,
@@ -176,7 +178,7 @@ class EntryMirror:
 
     def _begin(self) -> _Work:
         manifest = self._store.load_manifest()
-        work = _Work(manifest=manifest, covered=manifest.ranges, cursor=manifest.cursor)
+        work = _Work(manifest=manifest, covered=ranges_of(manifest.covered), cursor=manifest.cursor)
         for month, stored in manifest.months.items():
             if stored.full_at is not None:
                 work.full_at[month] = stored.full_at
@@ -385,13 +387,13 @@ class EntryMirror:
             months[month] = MonthObject(
                 key=key, count=len(entries), full_at=work.full_at.get(month), written_at=self._clock()
             )
-        if not written and work.cursor == manifest.cursor and work.covered == manifest.ranges:
+        if not written and work.cursor == manifest.cursor and work.covered == ranges_of(manifest.covered):
             self.stats.version = manifest.version
             return True  # nothing changed: nothing to publish
         published = manifest.model_copy(
             update={
                 "cursor": work.cursor,
-                "covered": manifest.with_ranges(work.covered),
+                "covered": as_pairs(work.covered),
                 "months": months,
                 "updated_at": self._clock().astimezone(UTC),
             }

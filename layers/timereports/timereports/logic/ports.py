@@ -135,6 +135,13 @@ class MirrorApi(Protocol):
     def waited_seconds(self) -> float: ...
 
 
+class ReferenceRecordsCache(Protocol):
+    """Raw reference records per API user (base URL, token hash) and resource, kept for a while (the client's)."""
+
+    def get(self, key: tuple[str, str], resource: str) -> list[dict[str, Any]] | None: ...
+    def put(self, key: tuple[str, str], resource: str, records: list[dict[str, Any]]) -> None: ...
+
+
 class MirrorStore(Protocol):
     """Where an account's mirror lives: month objects (never overwritten) and the versioned manifest."""
 

@@ -11,8 +11,6 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from timereports.engine.mirror import DayRange, normalise
-
 
 class MonthObject(BaseModel):
     """One month's object: its key in the bucket, how many entries it holds, and when it was last pulled whole."""
@@ -38,13 +36,6 @@ class MirrorManifest(BaseModel):
     covered: list[tuple[date, date]] = Field(default_factory=list)
     months: dict[str, MonthObject] = Field(default_factory=dict)
     updated_at: datetime | None = None
-
-    @property
-    def ranges(self) -> list[DayRange]:
-        return normalise(DayRange(start, end) for start, end in self.covered)
-
-    def with_ranges(self, ranges: list[DayRange]) -> list[tuple[date, date]]:
-        return [(piece.start, piece.end) for piece in normalise(ranges)]
 
     @property
     def entries(self) -> int:
