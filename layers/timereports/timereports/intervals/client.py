@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from timereports.clock import utc_now
@@ -48,9 +47,9 @@ from timereports.errors import (
     QuotaExhaustedError,
     RunTooLongError,
 )
-from timereports.intervals.errors import error_for_reply, keep_body
+from timereports.intervals.errors import error_for_reply, gave_up, keep_body, retry_after_seconds
 from timereports.intervals.pacing import RequestPacer
-from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher
+from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher, page_keys
 from timereports.intervals.reference import (
     DEFAULT_REFERENCE_CACHE,
     build_reference_data,
@@ -217,27 +216,15 @@ class IntervalsClient:
         return self._iter_collection("time", params, ordered_by_id=True)
 
     def iter_modified_raw(self, since: datetime, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]:
-        """The /time/ rows modified at or after `since` (`datemodifiedbegin`), oldest change first.
-
-        Sorted by `datemodified` (then id), with the same one-row page overlap and repairs as an id-ordered pull: an
-        entry edited while the pull pages moves to the end of the order, which is the shift the overlap detects, so
-        no entry is skipped at a page boundary. `since` is sent as given (the caller chooses the zone overlap).
-        """
-        params = {
-            **(query or TimeQuery()).to_params(),
-            "datemodifiedbegin": since.strftime("%Y-%m-%d %H:%M:%S"),
-            "sortfield": "datemodified",
-            "sortdir": "ASC",
-        }
+        """The /time/ rows modified at or after `since`, by datemodified then id, pages overlapping by one row."""
+        modified = (query or TimeQuery()).model_copy(update={"datemodifiedbegin": since})
+        params = {**modified.to_params(), "sortfield": "datemodified", "sortdir": "ASC"}
         return self._iter_collection("time", params, ordered_by_id=True)
 
     def count_time(self, query: TimeQuery) -> int:
         """How many /time/ entries match `query`: the `listcount` of one `limit=1` request (one quota unit)."""
-        payload = self._request("/time/", {**query.to_params(), "limit": "1", "offset": "0"})
-        try:
-            return int(payload.get("listcount", 0))
-        except (TypeError, ValueError) as exc:
-            raise IntervalsUnavailableError("GET /time/ replied with a non-numeric listcount") from exc
+        page = self._fetch_page("time", query.to_params(), 0, None, limit=1)
+        return page.listcount
 
     # -- reference data and quota ---------------------------------------------------------------------------------
 
@@ -406,8 +393,9 @@ class IntervalsClient:
         offset: int,
         prepaid: PrepaidUnits | None,
         cancelled: threading.Event | None = None,
+        limit: int | None = None,
     ) -> Page:
-        limit = self.page_size
+        limit = limit or self.page_size
         payload = self._request(
             f"/{resource}/", {**params, "limit": str(limit), "offset": str(offset)}, prepaid, cancelled
         )
@@ -419,9 +407,7 @@ class IntervalsClient:
                 json.dumps(payload)[:2000],
             )
         try:
-            ids = [int(row["id"]) for row in rows]
-            if params.get("sortfield") == "datemodified":
-                ids = [_modified_order(row, record_id) for row, record_id in zip(rows, ids, strict=True)]
+            ids = page_keys(rows, [int(row["id"]) for row in rows], params.get("sortfield"))
             listcount = int(payload.get("listcount", len(rows) + offset))
         except (TypeError, ValueError) as exc:
             raise IntervalsUnavailableError(f"GET /{resource}/ replied with a non-numeric id or listcount") from exc
@@ -463,7 +449,7 @@ class IntervalsClient:
                 )
                 elapsed = self._clock() - started
                 if attempt >= self.max_attempts or elapsed + delay > self.max_retry_seconds:
-                    raise _gave_up(error, attempt, elapsed) from error
+                    raise gave_up(error, attempt, elapsed) from error
                 logger.warning(
                     "intervals request failed; retrying",
                     extra={
@@ -495,7 +481,7 @@ class IntervalsClient:
         if not 200 <= response.status_code < 300:
             error = error_for_reply("GET", path, response.status_code, body, now=self._utc_clock())
             if isinstance(error, IntervalsError):
-                error.retry_after = _retry_after(response)
+                error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             raise error
         try:
             payload = json.loads(body)
@@ -511,35 +497,3 @@ class IntervalsClient:
                 IntervalsUnavailableError(f"GET {path}: reply is not a JSON object", status=response.status_code), body
             )
         return payload
-
-
-# Ids stay below this: a (datemodified, id) order folds into one integer the page stitcher can compare.
-_ID_SPACE = 10**12
-
-
-def _modified_order(row: dict[str, Any], record_id: int) -> int:
-    """A row's place in `sortfield=datemodified` order: "YYYY-MM-DD HH:MM:SS" read as digits, then the id."""
-    text = str(row.get("datemodified") or "")
-    digits = "".join(character for character in text if character.isdigit())[:14]
-    return int(digits or 0) * _ID_SPACE + record_id
-
-
-def _retry_after(response: requests.Response) -> float:
-    """Seconds asked by a Retry-After header (the API documents none, but a proxy in front of it may send one)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return 0.0
-    try:
-        return float(Retry(0).parse_retry_after(value))
-    except (InvalidHeader, ValueError):  # a malformed header is ignored, not fatal
-        return 0.0
-
-
-def _gave_up(error: IntervalsError, attempts: int, elapsed: float) -> IntervalsError:
-    """The last error, re-stated with the bounds that stopped the retries (same type, status, code and body)."""
-    final = type(error)(
-        f"{error.message}; gave up after {attempts} attempt(s) in {elapsed:.1f}s",
-        status=error.status,
-        code=error.code,
-    )
-    return keep_body(final, getattr(error, "body", None))

@@ -13,6 +13,9 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
 from timereports.engine.quota_rules import next_reset
 from timereports.errors import (
     IntervalsAuthError,
@@ -178,3 +181,23 @@ def keep_body(error: IntervalsError, body: str | None) -> IntervalsError:
     # IntervalsError has no `body` field yet (requested from the errors.py owner); exceptions take attributes.
     error.body = body[:MAX_BODY_CHARS] if body else None
     return error
+
+
+def gave_up(error: IntervalsError, attempts: int, elapsed: float) -> IntervalsError:
+    """The last error, re-stated with the bounds that stopped the retries (same type, status, code and body)."""
+    final = type(error)(
+        f"{error.message}; gave up after {attempts} attempt(s) in {elapsed:.1f}s",
+        status=error.status,
+        code=error.code,
+    )
+    return keep_body(final, getattr(error, "body", None))
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """Seconds asked by a Retry-After header (the API documents none, but a proxy in front of it may send one)."""
+    if not value:
+        return 0.0
+    try:
+        return float(Retry(0).parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # a malformed header is ignored, not fatal
+        return 0.0
