@@ -41,6 +41,7 @@ typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy functions/run_report/app.py
 	$(BIN)/mypy functions/dispatch/app.py
+	$(BIN)/mypy functions/email_feedback/app.py
 
 cfn-lint: tools
 	$(TBIN)/cfn-lint template.yaml

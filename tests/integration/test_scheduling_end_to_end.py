@@ -43,8 +43,8 @@ MONDAY_0700_BERLIN = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 LAST_WEEK = ("2026-11-16", "2026-11-22")
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def weekly_report(report_id: str, *, account: str = "default", to: str = "ops@example.com") -> dict[str, Any]:
@@ -177,9 +177,12 @@ def deploy(
     def clear_caches() -> None:
         from functions.dispatch import app as dispatch_app
 
+        from functions.run_report import app as run_report_app
+
         get_settings.cache_clear()
         service._catalogue.cache_clear()
         dispatch_app.dispatcher.cache_clear()
+        run_report_app.retry_queue.cache_clear()
 
     def make(*definitions: dict[str, Any], **environment: str) -> Deployment:
         catalogue = tmp_path / "reports"
@@ -460,14 +463,54 @@ def notices(deployment: Deployment) -> list[Any]:
     return deployment.emails_to(OWNER)
 
 
+# When a message that failed on its 1st, 2nd and 3rd receive (polled at 06:06) is visible again: 2, 4, 8 minutes
+# later (logic/retries.py), a few seconds' margin included for the time each run took.
+REDELIVERIES = [utc(2026, 11, 23, 6, 8, 10), utc(2026, 11, 23, 6, 12, 20), utc(2026, 11, 23, 6, 20, 30)]
+
+
+def test_a_failed_queued_run_comes_back_within_minutes_then_is_dead_lettered(
+    deploy: Callable[..., Deployment], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a revoked token and the weekly run enqueued on Monday
+    deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")
+    deployment.tick(utc(2026, 11, 23, 5, 30))
+    deployment.tick(utc(2026, 11, 23, 6, 5))
+    capsys.readouterr()
+
+    # When run_report receives it and the run fails
+    first = deployment.poll(utc(2026, 11, 23, 6, 6))
+    assert first is not None
+    assert first.failed == [first.event["Records"][0]["messageId"]]
+    # Then the failure is counted in the RunsFailed metric its alarm watches (Lambda records no error for it)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    assert any(document.get("RunsFailed") == [1.0] for document in metrics)
+    # And the message is not handed out again at once, nor after the queue's visibility timeout (16 minutes here, 90
+    # deployed), but after
+    # two minutes, then four, then eight
+    seen_at = []
+    for before, due in zip([utc(2026, 11, 23, 6, 7), utc(2026, 11, 23, 6, 11), utc(2026, 11, 23, 6, 19)], REDELIVERIES):
+        with deployment.at(before):
+            assert deployment.queued() == [], f"visible again before {due}"
+        delivery = deployment.poll(due)
+        if delivery is None:
+            break
+        assert delivery.failed
+        seen_at.append((due, delivery.receive_counts))
+    assert seen_at == [(REDELIVERIES[0], [2]), (REDELIVERIES[1], [3])]
+    # And after the third failed receive SQS moved it to the dead-letter queue (whose alarm fires) within 15 minutes
+    assert deployment.visible_count() == 0
+    (dead,) = deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url)
+    assert json.loads(dead["Body"])["report_id"] == "weekly-hours"
+
+
 def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callable[..., Deployment]) -> None:
     # Given a revoked token and the weekly run enqueued on Monday
     deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")
     deployment.tick(utc(2026, 11, 23, 5, 30))
     deployment.tick(utc(2026, 11, 23, 6, 5))
 
-    # When SQS delivers the message three times (each attempt fails and the message becomes visible again)
-    deliveries = [deployment.poll(utc(2026, 11, 23, 6, 6 + attempt)) for attempt in range(3)]
+    # When SQS delivers the message three times (each attempt fails and the message comes back minutes later)
+    deliveries = [deployment.poll(moment) for moment in [utc(2026, 11, 23, 6, 6), *REDELIVERIES[:2]]]
 
     # Then every attempt reports the record as failed (so SQS retries, then dead-letters it)
     assert all(delivery is not None for delivery in deliveries)
@@ -487,7 +530,7 @@ def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callab
     assert state is not None
     assert state["consecutive_failures"]["N"] == "1"
     # And after its third receive the message went to the dead-letter queue, not back to run_report
-    assert deployment.poll(utc(2026, 11, 23, 6, 10)) is None
+    assert deployment.poll(REDELIVERIES[2]) is None
     dlq = deployment.aws.resources.dead_letter_queue_url
     assert deployment.dead_letters(dlq)
 
