@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import SqsModel
+from aws_lambda_powertools.utilities.parser.models import SnsModel, SqsModel
 
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.models.feedback import EmailFeedback
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
@@ -33,6 +34,7 @@ def test_the_sample_events_exist() -> None:
         "run_report_catalogue.json",
         "sqs_run_report.json",
         "dispatch_scheduled.json",
+        "sns_ses_bounce.json",
     }
 
 
@@ -90,3 +92,15 @@ def test_the_dispatch_event_is_a_scheduler_tick() -> None:
     event = DispatchEvent.model_validate(load_event("dispatch_scheduled.json"))
     assert event.at is not None
     assert event.at.utcoffset() is not None
+
+
+def test_the_feedback_event_is_an_ses_bounce_delivered_by_sns() -> None:
+    # Given the email_feedback sample / When Powertools' SNS model and our notice model parse it
+    event = SnsModel.model_validate(load_event("sns_ses_bounce.json"))
+    (record,) = event.Records
+    notice = EmailFeedback.model_validate_json(record.Sns.Message)
+    # Then it is a bounce of one recipient of an SES message, found by the message's SES id
+    assert notice.kind == "bounce"
+    assert notice.recipients == ["gone@example.com"]
+    assert notice.mail.message_id
+    assert "ses:configuration-set" in json.loads(record.Sns.Message)["mail"]["tags"]

@@ -177,12 +177,14 @@ def deploy(
     def clear_caches() -> None:
         from functions.dispatch import app as dispatch_app
 
+        from functions.email_feedback import app as email_feedback_app
         from functions.run_report import app as run_report_app
 
         get_settings.cache_clear()
         service._catalogue.cache_clear()
         dispatch_app.dispatcher.cache_clear()
         run_report_app.retry_queue.cache_clear()
+        email_feedback_app.feedback_log.cache_clear()
 
     def make(*definitions: dict[str, Any], **environment: str) -> Deployment:
         catalogue = tmp_path / "reports"
@@ -196,6 +198,7 @@ def deploy(
             "SENDER_EMAIL": aws.settings.sender_email,
             "OWNER_EMAIL": OWNER,
             "REPORT_QUEUE_URL": aws.settings.report_queue_url,
+            "SES_CONFIGURATION_SET": str(aws.settings.ses_configuration_set),
             "INTERVALS_API_URL": simulator.url,
             "INTERVALS_API_TOKEN": ADMIN_TOKEN,
             "CATALOGUE_DIR": str(catalogue),
@@ -485,8 +488,7 @@ def test_a_failed_queued_run_comes_back_within_minutes_then_is_dead_lettered(
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
     assert any(document.get("RunsFailed") == [1.0] for document in metrics)
     # And the message is not handed out again at once, nor after the queue's visibility timeout (16 minutes here, 90
-    # deployed), but after
-    # two minutes, then four, then eight
+    # deployed), but after two minutes, then four, then eight
     seen_at = []
     for before, due in zip([utc(2026, 11, 23, 6, 7), utc(2026, 11, 23, 6, 11), utc(2026, 11, 23, 6, 19)], REDELIVERIES):
         with deployment.at(before):
@@ -639,3 +641,84 @@ def test_history_command_lists_the_runs_newest_first(deploy: Callable[..., Deplo
     assert [(run["status"], run.get("rows", 0), run.get("s3_key")) for run in runs] == [
         (record.status, record.rows, record.s3_key) for record in stored
     ]
+
+
+# ------------------------------------------------------------------------------------------- 6. bounces and complaints
+
+
+def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> dict[str, Any]:
+    """events/sns_ses_bounce.json (SNS delivering SES's event) about `ses_message_id` and `recipient`."""
+    event: dict[str, Any] = json.loads((ROOT / "events" / "sns_ses_bounce.json").read_text(encoding="utf-8"))
+    notice = json.loads(event["Records"][0]["Sns"]["Message"])
+    notice["mail"]["messageId"] = ses_message_id
+    if kind == "Complaint":
+        notice["eventType"] = "Complaint"
+        notice["complaint"] = {"complainedRecipients": [{"emailAddress": recipient}], "feedbackId": "x"}
+        del notice["bounce"]
+    else:
+        notice["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
+    event["Records"][0]["Sns"]["Message"] = json.dumps(notice)
+    return event
+
+
+def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Callable[..., Deployment]) -> None:
+    from functions.email_feedback import app as email_feedback_app
+
+    from timereports.bootstrap import aws_client
+
+    # Given a delivered weekly run, whose send named the stack's configuration set (so SES publishes its feedback)
+    deployment = deploy(weekly_report("weekly-hours", to="gone@example.com"))
+    sends: list[dict[str, Any]] = []
+
+    def observe(params: dict[str, Any], **_: Any) -> None:
+        sends.append(dict(params))
+
+    # The process's own SES client (bootstrap keeps one), observed, not replaced: the send still goes to moto.
+    events = aws_client("sesv2").meta.events
+    events.register("provide-client-params.sesv2.SendEmail", observe)
+    try:
+        deployment.tick(utc(2026, 11, 23, 5, 30))
+        deployment.tick(utc(2026, 11, 23, 6, 5))
+        deployment.poll(utc(2026, 11, 23, 6, 6))
+    finally:
+        events.unregister("provide-client-params.sesv2.SendEmail", observe)
+    (delivered,) = deployment.history("weekly-hours")
+    assert delivered.status == "delivered"
+    assert [send["ConfigurationSetName"] for send in sends] == [deployment.aws.settings.ses_configuration_set]
+    # And the record tells SES's MessageId (what the feedback carries) from the Message-ID header we wrote
+    assert delivered.message_id
+    (header,) = delivered.email_message_ids
+    assert delivered.message_id not in header
+
+    # When SES's bounce for that message arrives through SNS, twice (SNS delivers at least once), and a complaint
+    context = FakeLambdaContext(function_name="timereports-EmailFeedback")
+    with deployment.at(utc(2026, 11, 23, 6, 10)):
+        replies = [
+            email_feedback_app.lambda_handler(ses_notice(delivered.message_id, "gone@example.com"), context),
+            email_feedback_app.lambda_handler(ses_notice(delivered.message_id, "gone@example.com"), context),
+            email_feedback_app.lambda_handler(
+                ses_notice(delivered.message_id, "angry@example.com", kind="Complaint"), context
+            ),
+        ]
+
+    # Then each was recorded on that run's record, once, and the record is still the delivery's
+    assert replies == [{"notices": 1, "recorded": 1}] * 3
+    (record,) = deployment.history("weekly-hours")
+    assert record.status == "delivered"
+    assert record.bounced == ["gone@example.com"]
+    assert record.complained == ["angry@example.com"]
+    assert record.s3_key == delivered.s3_key
+
+
+def test_feedback_about_a_message_no_run_sent_changes_nothing(deploy: Callable[..., Deployment]) -> None:
+    from functions.email_feedback import app as email_feedback_app
+
+    # Given a deployment with no run (say, a bounce of an owner's failure notice)
+    deployment = deploy(weekly_report("weekly-hours"))
+    # When its bounce arrives
+    reply = email_feedback_app.lambda_handler(
+        ses_notice("0102017a-unknown-000000", "owner@example.com"), FakeLambdaContext()
+    )
+    # Then it is answered (not retried into the dead-letter queue) and no record appears
+    assert reply == {"notices": 1, "recorded": 0}
+    assert deployment.history("weekly-hours") == []
