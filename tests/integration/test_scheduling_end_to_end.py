@@ -176,7 +176,6 @@ def deploy(
 
     def clear_caches() -> None:
         from functions.dispatch import app as dispatch_app
-
         from functions.email_feedback import app as email_feedback_app
         from functions.run_report import app as run_report_app
 
@@ -490,7 +489,8 @@ def test_a_failed_queued_run_comes_back_within_minutes_then_is_dead_lettered(
     # And the message is not handed out again at once, nor after the queue's visibility timeout (16 minutes here, 90
     # deployed), but after two minutes, then four, then eight
     seen_at = []
-    for before, due in zip([utc(2026, 11, 23, 6, 7), utc(2026, 11, 23, 6, 11), utc(2026, 11, 23, 6, 19)], REDELIVERIES):
+    too_early = [utc(2026, 11, 23, 6, 7), utc(2026, 11, 23, 6, 11), utc(2026, 11, 23, 6, 19)]
+    for before, due in zip(too_early, REDELIVERIES, strict=True):
         with deployment.at(before):
             assert deployment.queued() == [], f"visible again before {due}"
         delivery = deployment.poll(due)
@@ -663,7 +663,6 @@ def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> 
 
 def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Callable[..., Deployment]) -> None:
     from functions.email_feedback import app as email_feedback_app
-
     from timereports.bootstrap import aws_client
 
     # Given a delivered weekly run, whose send named the stack's configuration set (so SES publishes its feedback)
