@@ -142,6 +142,7 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports.models.catalogue import load_catalogue, load_definition
 
     failures = 0
@@ -158,6 +159,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import run_command
 
     record = run_command(
@@ -176,6 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import pull_command
 
     if args.start > args.end:
@@ -188,6 +191,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import dispatch_command
 
     messages = dispatch_command(
@@ -199,6 +203,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import history_command
 
     records = history_command(args.report_id, limit=args.limit, local=args.local, stack=args.stack, region=args.region)
@@ -212,6 +217,7 @@ DOCTOR_FAILED = 8
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import doctor_command
 
     findings = doctor_command(stack=args.stack, region=args.region, api_url=args.api_url)
@@ -225,6 +231,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.simulator import main as simulator_main
 
     return simulator_main(["--port", str(args.port), "--entries", str(args.entries), "--seed", str(args.seed)])

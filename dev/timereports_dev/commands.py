@@ -18,6 +18,7 @@ from typing import Any
 
 from timereports.config import Settings
 from timereports.models.run_record import RunRecord
+from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
 DEMO_ENTRIES = 20_000
@@ -48,19 +49,22 @@ def open_session(
     see stack.py), unless AWS_ENDPOINT_URL points at local AWS and no stack is named.
     """
     if local:
+        # Deferred: moto and its server are imported only when local AWS is asked for.
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
 
         use_local_aws()
-    settings = Settings.from_environ(os.environ)
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)
     else:
+        # Deferred: boto3's CloudFormation client only for commands that read a deployment.
         from timereports_dev.stack import reads_local_aws, use_stack
 
         if not reads_local_aws(stack):
             settings = use_stack(stack, region).apply(settings)
     if local and needs_api and api_url is None:
+        # Deferred: the simulator and its data set only when no API URL is given.
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
         from timereports_dev.simulator import IntervalsSimulator
 
@@ -83,6 +87,7 @@ def run_command(
     region: str | None = None,
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_runner
     from timereports.logic.runner import RunRequest
     from timereports.models.catalogue import load_definition
@@ -110,6 +115,7 @@ def run_command(
 
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
+    # Deferred with the rest of the run command's imports.
     from timereports.errors import QuotaExhaustedError
 
     record = getattr(exc, "run_record", None)
@@ -133,9 +139,10 @@ def pull_command(
     region: str | None = None,
 ) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_client, build_ledger
-    from timereports.intervals.models import TimeQuery
     from timereports.logic.pull import pull_entries
+    from timereports.models.intervals import TimeQuery
 
     with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         account = session.settings.account("default")
@@ -155,6 +162,7 @@ def dispatch_command(
     at: datetime, *, catalogue: Path, local: bool, stack: str | None = None, region: str | None = None
 ) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_dispatcher
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
@@ -166,6 +174,7 @@ def history_command(
     report_id: str, *, limit: int, local: bool, stack: str | None = None, region: str | None = None
 ) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_run_history
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
@@ -175,19 +184,15 @@ def history_command(
 def doctor_command(*, stack: str | None, region: str | None, api_url: str | None) -> list[Any]:
     """`timereports doctor`: the findings for the stack (or for local AWS when AWS_ENDPOINT_URL is set and no
     `--stack` is given), one per part."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import aws_client
     from timereports_dev.doctor import Doctor
-    from timereports_dev.local_aws import DEFAULT_CONFIGURATION_SET
     from timereports_dev.stack import reads_local_aws, use_stack
 
-    settings = Settings.from_environ(os.environ)
+    # Locally, the names `--local` gives what it creates, where the environment names nothing else.
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
     deployed = None
-    if reads_local_aws(stack):
-        # The names `--local` gives what it creates, where the environment names nothing else.
-        settings = settings.model_copy(
-            update={"ses_configuration_set": settings.ses_configuration_set or DEFAULT_CONFIGURATION_SET}
-        )
-    else:
+    if not reads_local_aws(stack):
         deployed = use_stack(stack, region)
         settings = deployed.apply(settings)
     if api_url:

@@ -12,12 +12,14 @@ Against a stack the names come from its outputs (timereports_dev/stack.py); with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from timereports.bootstrap import build_client, build_ledger, resolve_token
 from timereports.config import Settings
 from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError
 from timereports_dev.local_aws import STATE_TABLE_TTL_ATTRIBUTE, run_queue_name
@@ -253,8 +255,6 @@ class Doctor:
         redrive = attributes.get("RedrivePolicy")
         if not redrive:
             return Finding(part, "fail", f"{name}: no dead-letter queue", self._deploy_fix())
-        import json
-
         policy = json.loads(redrive)
         dead_letter = str(policy["deadLetterTargetArn"]).rsplit(":", 1)[-1]
         try:
@@ -357,8 +357,6 @@ class Doctor:
 
     def _token(self, account: Any) -> tuple[str, str]:
         """The token and where it came from: the secret when deployed, INTERVALS_API_TOKEN locally."""
-        from timereports.bootstrap import resolve_token
-
         if self.stack is not None:
             account = account.model_copy(update={"api_token": None})  # the deployment's token, not a local one
             return resolve_token(account), f"secret {account.token_secret}"
@@ -382,7 +380,5 @@ def _verified(identity: dict[str, Any] | None) -> bool:
 
 def _intervals_client(settings: Settings, token: str) -> Any:
     """The default account's client, reserving its requests in the state table's ledger like a run does."""
-    from timereports.bootstrap import build_client, build_ledger
-
     account = settings.account("default")
     return build_client(settings, account, build_ledger(settings, account), token=token)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
 from timereports.config import Settings
 from timereports.errors import ConfigurationError
 
@@ -85,8 +88,6 @@ def stack_region(region: str | None, samconfig: Path = SAMCONFIG) -> str | None:
 
 def read_stack(name: str, client: Any) -> Stack:
     """The stack's outputs (DescribeStacks), or a ConfigurationError naming the stack and region when it is absent."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     region = client.meta.region_name
     try:
         reply = client.describe_stacks(StackName=name)
@@ -118,9 +119,6 @@ def stack_schedules(stack: Stack, client: Any) -> list[tuple[str, str]]:
 
 def use_stack(name: str | None, region: str | None, *, samconfig: Path = SAMCONFIG) -> Stack:
     """Find the stack and point this process's AWS clients at its region; the stack."""
-    import boto3
-    from botocore.exceptions import NoRegionError
-
     chosen = stack_region(region, samconfig)
     stack_name = name or default_stack_name(samconfig)
     try:

@@ -1,9 +1,10 @@
 """run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke.
 
-A thin adapter: parse the event with Powertools Parser, call the service, publish metrics, shape
-the reply. A queued run that fails is reported in `batchItemFailures`, counted in the `RunsFailed` metric (Lambda
-records no error for it: RunsFailedAlarm watches the metric) and brought back after minutes rather than the queue's
-visibility timeout (logic/retries.py); SQS dead-letters it after its third receive. A direct invoke raises.
+A thin adapter: parse the event with Powertools Parser, call the run service (built once per warm container by the
+composition root), publish metrics, shape the reply. A queued run that fails is reported in `batchItemFailures`,
+counted in the `RunsFailed` metric (Lambda records no error for it: RunsFailedAlarm watches the metric) and brought
+back after minutes rather than the queue's visibility timeout (logic/retries.py); SQS dead-letters it after its third
+receive. A direct invoke raises.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_run_queue
+from timereports.bootstrap import build_run_queue, build_run_service
 from timereports.config import get_settings
 from timereports.errors import TimereportsError
 from timereports.logic import retries
-from timereports.logic import runs as service
 from timereports.logic.ports import RetryQueue
+from timereports.logic.runs import RunService
 from timereports.models.events import DirectRunEvent, RunMessage
 from timereports.models.run_record import RunRecord
 
@@ -33,6 +34,12 @@ metrics = Metrics(namespace="Timereports")  # explicit: the same namespace where
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@lru_cache(maxsize=1)
+def run_service() -> RunService:
+    """This container's run service; a missing deployed setting fails the first invocation, naming the variable."""
+    return build_run_service(get_settings())
 
 
 def _publish(record: RunRecord) -> None:
@@ -70,7 +77,7 @@ def retry_queue() -> RetryQueue:
 def _run_record(record: SQSRecord, context: LambdaContext) -> None:
     try:
         message = RunMessage.model_validate_json(record.body)
-        _publish(service.run_message(message, lambda_context=context))
+        _publish(run_service().run_message(message, context))
     except Exception:
         _retry_later(record)
         raise  # the batch processor reports the record as failed
@@ -105,6 +112,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 context=context,
             )
         )
-    run = service.run_direct(parse(event=event, model=DirectRunEvent), lambda_context=context)
+    run = run_service().run_direct(parse(event=event, model=DirectRunEvent), context)
     _publish(run)
     return run.model_dump(mode="json", exclude_none=True)

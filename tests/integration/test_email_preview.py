@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed, report_table
-from timereports.render import CsvLink, build_messages, render_csv
+from timereports.render.csv import render_csv
+from timereports.render.email import Addressing, build_messages
+from timereports.render.email_body import CsvLink
 
 pytestmark = [
     pytest.mark.browser,
@@ -75,7 +77,7 @@ def email_html(kind: str) -> str:
         table,
         render_csv(table),
         sender=SENDER,
-        to=["ops@example.com"],
+        addressing=Addressing(to=["ops@example.com"]),
         mode="link" if kind == "link" else "attachment",
         link=link,
         sent_at=datetime(2026, 5, 11, 7, 0, tzinfo=UTC),

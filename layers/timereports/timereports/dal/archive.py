@@ -7,15 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.errors import DeliveryError
-from timereports.models.report import Period
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-
-
-def archive_key(report_id: str, period: Period) -> str:
-    """The deterministic key of a report's CSV: the same report and period always land on the same object."""
-    start, end = period.start.isoformat(), period.end.isoformat()
-    return f"reports/{report_id}/{start}_{end}/{report_id}_{start}_{end}.csv"
 
 
 class S3Archive:

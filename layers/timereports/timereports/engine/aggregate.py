@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, compile_filter
 from timereports.engine.views import DAY_METRICS, GroupSums, view_for
-from timereports.intervals.models import ReferenceData
 from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell, Period, ReportTable
 
 ZERO = Decimal(0)

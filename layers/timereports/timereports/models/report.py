@@ -50,3 +50,9 @@ class ReportTable:
     @property
     def is_empty(self) -> bool:
         return not self.rows
+
+
+def archive_key(report_id: str, period: Period) -> str:
+    """The deterministic key of a report's CSV: the same report and period always land on the same object."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    return f"reports/{report_id}/{start}_{end}/{report_id}_{start}_{end}.csv"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,12 +30,13 @@ from math import ceil
 from typing import Literal
 
 from timereports.errors import DefinitionError
+from timereports.models.definition import Delivery
 from timereports.models.report import ReportTable
-from timereports.models.vocabulary import LINE_BREAKS, SUBJECT_PLACEHOLDERS
+from timereports.models.run_record import ATTACHMENT_MODES, AttachmentMode
+from timereports.models.subject import fill_subject
+from timereports.models.vocabulary import DEFAULT_SUBJECT, LINE_BREAKS, AttachMode
 from timereports.render.email_body import (
-    ATTACHMENT_MODES,
     SUMMARY_ROW_LIMIT,
-    AttachmentMode,
     CsvLink,
     attachment_filename,
     footer_html,
@@ -55,8 +55,6 @@ DEFAULT_MESSAGE_LIMIT_BYTES = 10 * 1024 * 1024  # what many receiving servers ac
 # Room kept for headers and both bodies when deciding whether an attachment fits (a 20-row summary with 50
 # recipients and long names stays well under this; the unit tests measure it).
 MESSAGE_ALLOWANCE_BYTES = 64 * 1024
-DEFAULT_SUBJECT_TEMPLATE = "{title}, {from} to {to}"
-SUBJECT_FIELDS = SUBJECT_PLACEHOLDERS
 
 # CRLF everywhere, 78-column folding, encoded words for non-ASCII: what SMTP and SES expect.
 POLICY = email_policy.SMTP
@@ -103,7 +101,7 @@ def base64_size(raw_size: int) -> int:
 def choose_attachment_mode(
     csv_size: int,
     limit_bytes: int = DEFAULT_MESSAGE_LIMIT_BYTES,
-    preference: str = "attachment",
+    preference: AttachMode = "attachment",
     *,
     gzipped_size: int | None = None,
 ) -> AttachmentMode:
@@ -214,34 +212,17 @@ def split_recipients(
 
 
 def render_subject(template: str, table: ReportTable) -> str:
-    """Fill `{title}`, `{from}`, `{to}` (ISO dates) and `{report_id}`; refuse other fields and line breaks.
-
-    Only plain names are substituted (no attribute access or format specs): the template comes from a user.
-    """
+    """Fill `{title}`, `{from}`, `{to}` (ISO dates) and `{report_id}`; refuse other fields and line breaks."""
     values = {
         "title": table.title,
         "from": table.period.start.isoformat(),
         "to": table.period.end.isoformat(),
         "report_id": table.report_id,
     }
-    allowed = ", ".join("{" + name + "}" for name in SUBJECT_FIELDS)
-    parts: list[str] = []
     try:
-        parsed = list(string.Formatter().parse(template))
+        return fill_subject(template, values)
     except ValueError as exc:
-        raise DefinitionError(f"subject {template!r} has an unmatched brace; use {{{{ and }}}} for braces") from exc
-    for literal, name, format_spec, conversion in parsed:
-        parts.append(literal)
-        if name is None:
-            continue
-        if name not in values or format_spec or conversion:
-            raise DefinitionError(f"subject field {{{name}}} is not allowed; allowed: {allowed}")
-        parts.append(values[name])
-    subject = "".join(parts).strip()
-    _refuse_line_breaks(subject, "subject")
-    if not subject:
-        raise DefinitionError("subject is empty")
-    return subject
+        raise DefinitionError(f"subject: {exc}") from None
 
 
 def _refuse_line_breaks(value: str, what: str) -> None:
@@ -253,15 +234,26 @@ def _refuse_line_breaks(value: str, what: str) -> None:
 # --- messages ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Addressing:
+    """Who a report's messages go to and under which subject template (a definition's `delivery`, or a slice's)."""
+
+    to: Sequence[str]
+    cc: Sequence[str] = ()
+    bcc: Sequence[str] = ()
+    subject: str = DEFAULT_SUBJECT
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Addressing:
+        return cls(to=list(delivery.to), cc=list(delivery.cc), bcc=list(delivery.bcc), subject=delivery.subject)
+
+
 def build_messages(
     table: ReportTable,
     csv_bytes: bytes,
     *,
     sender: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    bcc: Sequence[str] = (),
-    subject_template: str = DEFAULT_SUBJECT_TEMPLATE,
+    addressing: Addressing,
     mode: str = "attachment",
     link: CsvLink | str | None = None,
     link_expires_in: int | None = None,
@@ -279,10 +271,7 @@ def build_messages(
         return build_empty_notice(
             table,
             sender=sender,
-            to=to,
-            cc=cc,
-            bcc=bcc,
-            subject_template=subject_template,
+            addressing=addressing,
             sent_at=sent_at,
             max_recipients=max_recipients,
         )
@@ -298,8 +287,8 @@ def build_messages(
     elif link is not None:
         raise ValueError(f"a link is only used in link mode, not {attachment_mode!r}")
     from_address = sender_address(sender)
-    batches = split_recipients(to, cc, bcc, max_recipients)
-    subject = render_subject(subject_template, table)
+    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
+    subject = render_subject(addressing.subject, table)
 
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
@@ -325,17 +314,14 @@ def build_empty_notice(
     table: ReportTable,
     *,
     sender: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    bcc: Sequence[str] = (),
-    subject_template: str = DEFAULT_SUBJECT_TEMPLATE,
+    addressing: Addressing,
     sent_at: datetime | None = None,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
     from_address = sender_address(sender)
-    batches = split_recipients(to, cc, bcc, max_recipients)
-    subject = render_subject(subject_template, table)
+    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
+    subject = render_subject(addressing.subject, table)
     moment = _sent_at(sent_at)
     sentence = f"No time was logged for {table.title} {period_phrase(table)}."
     text = f"{table.title}\n{period_line(table)}\n\n{sentence}\n\n{footer_text(table)}\n"
@@ -355,12 +341,10 @@ def build_empty_notice(
 
 
 def _attachment_mode(mode: str) -> AttachmentMode:
-    if mode == "attachment":
-        return "attachment"
-    if mode == "gzip":
-        return "gzip"
-    if mode == "link":
-        return "link"
+    """`mode` as the closed set, checked at run time too: a caller outside the type checker gets a clear error."""
+    for known in ATTACHMENT_MODES:
+        if mode == known:
+            return known
     raise DefinitionError(f"attachment mode {mode!r} is not one of {', '.join(ATTACHMENT_MODES)}")
 
 

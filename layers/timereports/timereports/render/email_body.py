@@ -7,13 +7,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
+from timereports.engine.attributes import ATTRIBUTES
+from timereports.engine.views import METRICS
 from timereports.models.report import Cell, ReportTable
+from timereports.models.run_record import AttachmentMode
 from timereports.render.csv import format_cell
 
-AttachmentMode = Literal["attachment", "gzip", "link"]
-ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)
 SUMMARY_ROW_LIMIT = 20
 
 
@@ -36,38 +36,11 @@ def attachment_filename(table: ReportTable, *, gzipped: bool = False) -> str:
 
 # Short labels keep the summary table narrow on a phone; other columns get a label made from their name.
 COLUMN_LABELS: dict[str, str] = {
-    "user_name": "Person",
-    "project_name": "Project",
-    "client_name": "Client",
-    "phase_name": "Milestone",
-    "worktype_name": "Work type",
-    "module_name": "Module",
-    "task_name": "Task",
-    "date": "Date",
-    "week": "Week of",
-    "month": "Month",
-    "billable": "Billable",
-    "approval_status": "Approval",
-    "incurred_hours": "Hours",
-    "billable_hours": "Billable h",
-    "nonbillable_hours": "Non-bill. h",
-    "incurred_days": "Days",
-    "billable_days": "Billable d",
-    "nonbillable_days": "Non-bill. d",
-    "incurred_amount": "Amount",
-    "entries": "Entries",
+    **{spec.columns[-1]: spec.heading for spec in ATTRIBUTES.values()},
+    **{metric.name: metric.heading for metric in METRICS.values()},
 }
 # The long form, for the totals block where there is room.
-TOTAL_LABELS: dict[str, str] = {
-    "incurred_hours": "Hours incurred",
-    "billable_hours": "Billable hours",
-    "nonbillable_hours": "Non-billable hours",
-    "incurred_days": "Days incurred",
-    "billable_days": "Billable days",
-    "nonbillable_days": "Non-billable days",
-    "incurred_amount": "Amount (billable)",
-    "entries": "Time entries",
-}
+TOTAL_LABELS: dict[str, str] = {metric.name: metric.total_label for metric in METRICS.values()}
 
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _INK = "#111827"
