@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,9 +20,9 @@ from timereports.config import get_settings
 from timereports.logic.feedback import record_feedback
 from timereports.logic.ports import FeedbackLog
 from timereports.models.feedback import EmailFeedback
+from timereports.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
 
 _METRICS = {"bounce": "EmailsBounced", "complaint": "EmailsComplained"}
@@ -36,7 +36,7 @@ def feedback_log() -> FeedbackLog:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One SNS delivery (usually one record); reply with how many notices were recorded on a run."""

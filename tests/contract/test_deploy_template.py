@@ -158,3 +158,17 @@ def test_the_outputs_name_what_the_command_line_reads(template: dict[str, Any]) 
     assert set(OUTPUT_SETTINGS) <= set(template["Outputs"])
     assert template["Outputs"]["Region"]["Value"] == Tag("Ref", "AWS::Region")
     assert resources(template, "AWS::SES::ConfigurationSet")
+
+
+def test_roles_grant_x_ray_only_when_the_stack_traces(template: dict[str, Any]) -> None:
+    # Given every statement list of the template's roles
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                conditional = isinstance(statement, Tag) and statement.name == "If"
+                granted = statement.value[1] if conditional else statement
+                # Then a statement with X-Ray actions is one granted under TracingOn (the parameter Tracing)
+                if any(str(action).startswith("xray:") for action in as_list(granted["Action"])):
+                    assert conditional, f"{name}: X-Ray granted whether or not the stack traces"
+                    assert statement.value[0] == "TracingOn", name
+                    assert statement.value[2] == Tag("Ref", "AWS::NoValue"), name

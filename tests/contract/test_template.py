@@ -202,7 +202,13 @@ def iam_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
         for item in walk(body.get("Properties", {})):
             if isinstance(item, dict) and isinstance(item.get("Statement"), list):
                 for statement in item["Statement"]:
-                    yield logical_id, statement
+                    # A statement granted under a condition (`!If [Cond, statement, !Ref AWS::NoValue]`): its branches.
+                    branches = (
+                        statement.value[1:] if isinstance(statement, Tag) and statement.name == "If" else [statement]
+                    )
+                    for branch in branches:
+                        if isinstance(branch, dict):
+                            yield logical_id, branch
 
 
 def as_list(value: Any) -> list[Any]:
@@ -349,6 +355,8 @@ def test_settings_parse_the_templates_environment(template: dict[str, Any]) -> N
         for variable, value in function_environment(template, function).items():
             if isinstance(value, Tag) and value.name == "Ref" and value.value in parameters:
                 value = str(parameters[value.value].get("Default", "reports@example.com"))
+            if isinstance(value, Tag) and value.name == "If":
+                value = value.value[2]  # the value when the condition is false (the parameter's default)
             environ[variable] = value if isinstance(value, str) else "x"
         settings = Settings.from_environ(environ)
         assert settings.intervals_daily_quota == parameters["DailyQuota"]["Default"]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from timereports.errors import ConfigurationError
 
 DEFAULT_API_URL = "https://api.myintervals.com"
+# The Intervals API allows this many requests a minute per IP (its documented limit; the pacer never exceeds it).
 API_REQUESTS_PER_MINUTE_LIMIT = 100
 
 
@@ -69,6 +70,8 @@ class Settings(BaseModel):
     attachment_limit_bytes: int = Field(7_000_000, ge=1)
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
     failures_before_pause: int = Field(3, ge=1)
+    # X-Ray tracing of the handlers (the template's Tracing parameter); off, it costs nothing at cold start.
+    tracing: bool = False
 
     @field_validator(
         "intervals_api_token",

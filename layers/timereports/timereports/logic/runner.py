@@ -10,19 +10,17 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from timereports.clock import utc_now
-from timereports.engine.aggregate import aggregate
-from timereports.engine.plan import plan_queries, reference_needs
 from timereports.engine.timeframes import resolve_time_frame, today_in
-from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
+from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
+from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
-from timereports.models.intervals import TimeEntry
 from timereports.models.report import Period, ReportTable, archive_key
 from timereports.models.run_record import RunOutcome, RunRecord
 from timereports.render.csv import render_csv
@@ -131,25 +129,11 @@ class ReportRunner:
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
 
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
-        table = self._build_table(definition, period)
+        table = build_table(self._client, definition, period)
         record = self._new_record(definition, period, request, attempt, table)
         if table.is_empty:
             return self._deliver_empty(definition, table, record)
         return self._deliver_report(definition, table, record)
-
-    def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
-
-        self._client.sync_quota()
-        reference = self._client.reference_data(set(reference_needs(definition)))
-        plan = plan_queries(definition, period, reference)
-
-        def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
-            # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
-            # client reserves the pages of all pulls at once, so a run without enough quota stops before spending.
-            for index, entry in self._client.iter_time_many(plan.queries):
-                yield entry, plan.queries[index].approved
-
-        return aggregate(tagged_entries(), definition, reference, period)
 
     def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
         if definition.delivery is None or definition.delivery.empty == "skip":
@@ -264,7 +248,7 @@ class ReportRunner:
             period_to=period.end.isoformat(),
             scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
             finished_at=self._clock().astimezone(UTC).isoformat(),
-            error=_one_line(exc),
+            error=one_line(exc),
             retry_after=exc.resets_at.isoformat() if isinstance(exc, QuotaExhaustedError) else None,
             duration_ms=int((time.monotonic() - started) * 1000),
             api_requests=self._client.requests_sent,
@@ -276,8 +260,3 @@ class ReportRunner:
         # A history that cannot be written must not hide the run's own error.
         with contextlib.suppress(TimereportsError):
             self._history.record(record)
-
-
-def _one_line(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, TimereportsError) else f"{type(exc).__name__}: {text}"
