@@ -472,7 +472,12 @@ def test_a_failed_queued_run_comes_back_within_minutes_then_is_dead_lettered(
     assert first.failed == [first.event["Records"][0]["messageId"]]
     # Then the failure is counted in the RunsFailed metric its alarm watches (Lambda records no error for it)
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
-    assert any(document.get("RunsFailed") == [1.0] for document in metrics)
+    (failed,) = [document for document in metrics if "RunsFailed" in document]
+    assert failed["RunsFailed"] == [1.0]
+    # (in the namespace and with the dimension RunsFailedAlarm names: tests/contract/test_deploy_template.py)
+    assert failed["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Timereports"
+    assert failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert failed["service"] == "timereports"
     # And the message is not handed out again at once, nor after the queue's visibility timeout (16 minutes here, 90
     # deployed), but after two minutes, then four, then eight
     seen_at = []
