@@ -96,6 +96,7 @@ class ReportRunner:
                                 "finished_at": self._clock().astimezone(UTC).isoformat(),
                                 "api_requests": self._client.requests_sent,
                                 "message_ids": [],
+                                "email_message_ids": [],
                                 "recipients": 0,
                             }
                         )
@@ -201,6 +202,7 @@ class ReportRunner:
                 record.error = f"{len(sent)} of {len(emails)} messages sent, then: {exc}"
                 break
             record.message_ids.append(message_id)
+            record.email_message_ids.append(str(email.message["Message-ID"]))
             record.recipients += len(email.destinations)
             sent.append(raw)
         record.message_id = record.message_ids[0] if record.message_ids else None
