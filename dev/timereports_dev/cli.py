@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--local", action="store_true", help="use local AWS (moto)")
     add_stack_options(dispatch)
 
+    revisions = commands.add_parser("revisions", help="send a corrected report for delivered periods that changed")
+    revisions.add_argument("--at", type=_instant, required=True, help="the check's instant (ISO 8601 with offset)")
+    revisions.add_argument("--catalogue", type=Path, default=Path("reports"))
+    revisions.add_argument("--out", type=Path, help="where to write each revision's .eml")
+    add_remote_options(revisions)
+    add_stack_options(revisions)
+
     history = commands.add_parser("history", help="the last runs of a report")
     history.add_argument("report_id")
     history.add_argument("--limit", type=int, default=10)
@@ -208,6 +215,23 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_revisions(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.commands import revisions_command
+
+    for revision in revisions_command(
+        args.at,
+        catalogue=args.catalogue,
+        out=args.out,
+        api_url=args.api_url,
+        local=args.local,
+        stack=args.stack,
+        region=args.region,
+    ):
+        print(json.dumps(revision), flush=True)
+    return 0
+
+
 def _cmd_history(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import history_command
@@ -259,6 +283,7 @@ _COMMANDS = {
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
     "serve": _cmd_serve,
+    "revisions": _cmd_revisions,
     "doctor": _cmd_doctor,
     "simulator": _cmd_simulator,
 }

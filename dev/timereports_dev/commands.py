@@ -168,6 +168,33 @@ def dispatch_command(
         return [dispatcher.describe(message) for message in dispatcher.tick(at)]
 
 
+def revisions_command(
+    at: datetime,
+    *,
+    catalogue: Path,
+    out: Path | None,
+    api_url: str | None,
+    local: bool,
+    stack: str | None = None,
+    region: str | None = None,
+) -> list[dict[str, object]]:
+    """`timereports revisions`: one revision check as of `at`; returns a line per revision sent, and writes each
+    revision's messages to `out` as `<report-id>--revision-<n>.eml` (one file per message)."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap import build_revision_check
+
+    with open_session(local=local, api_url=api_url, stack=stack, region=region) as session:
+        check = build_revision_check(session.settings, catalogue, api_url=session.api_url, token=session.token)
+        sent = check.check(at)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for revision in sent:
+            for index, raw in enumerate(revision.emails):
+                suffix = "" if index == 0 else f"-{index + 1}"
+                (out / f"{revision.report_id}--revision-{revision.number}{suffix}.eml").write_bytes(raw)
+    return [revision.as_dict() for revision in sent]
+
+
 def history_command(
     report_id: str, *, limit: int, local: bool, stack: str | None = None, region: str | None = None
 ) -> list[RunRecord]:

@@ -19,13 +19,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_run_queue, build_run_service
+from timereports.bootstrap import build_revision_check, build_run_queue, build_run_service
 from timereports.config import get_settings
 from timereports.errors import TimereportsError
 from timereports.logic import retries
 from timereports.logic.ports import RetryQueue
+from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runs import RunService
-from timereports.models.events import DirectRunEvent, RunMessage
+from timereports.models.events import DirectRunEvent, RevisionCheckEvent, RunMessage
 from timereports.models.run_record import RunRecord
 from timereports.tracing import traced
 
@@ -35,6 +36,12 @@ metrics = Metrics(namespace="Timereports", service="timereports")
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@lru_cache(maxsize=1)
+def revision_check() -> RevisionCheck:
+    """This container's revision check (the daily schedule's)."""
+    return build_revision_check(get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +110,15 @@ def _retry_later(record: SQSRecord) -> None:
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS batch (partial failures reported) or a direct invoke (inline definition or catalogue id)."""
+    """SQS batch (partial failures reported), the daily revision check, or a direct invoke (inline definition or
+    catalogue id)."""
+    if "check" in event:
+        check = parse(event=event, model=RevisionCheckEvent)
+        revisions = [revision.as_dict() for revision in revision_check().check(check.at)]
+        for revision in revisions:
+            logger.info("revision sent", extra=revision)
+        metrics.add_metric(name="RevisionsSent", unit=MetricUnit.Count, value=len(revisions))
+        return {"revisions": revisions}
     if "Records" in event:
         return dict(
             process_partial_response(

@@ -65,7 +65,7 @@ def test_scheduler_roles_can_only_be_assumed_for_this_account(template: dict[str
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "ScheduleV2"
     }
-    assert schedule_roles == {"DispatchScheduleRole", "ExampleWeeklyScheduleRole"}
+    assert schedule_roles == {"DispatchScheduleRole", "RunReportScheduleRole"}
     for role in schedule_roles:
         trust = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         # Then only EventBridge Scheduler may assume it, and only on behalf of this account (the confused deputy)

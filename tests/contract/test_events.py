@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 from tests.support.events import EVENTS_DIR, load_event
 from timereports.errors import DefinitionError
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
-from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.models.events import DirectRunEvent, DispatchEvent, RevisionCheckEvent, RunMessage
 from timereports.models.feedback import EmailFeedback
 from timereports.models.reports_api import parse_reports_query_json
 
@@ -31,6 +31,7 @@ def test_the_sample_events_exist() -> None:
         "sqs_run_report.json",
         "dispatch_scheduled.json",
         "sns_ses_bounce.json",
+        "run_report_revisions.json",
     }
 
 
@@ -52,6 +53,13 @@ def test_the_sqs_event_carries_a_dispatcher_message() -> None:
     message = RunMessage.model_validate_json(record.body)
     assert message.period_from <= message.period_to
     assert message.scheduled_at.utcoffset() is not None
+
+
+def test_the_revisions_event_is_the_daily_check() -> None:
+    # Given the revision schedule's sample / Then it parses as the check, at the scheduled time
+    event = RevisionCheckEvent.model_validate(load_event("run_report_revisions.json"))
+    assert event.check == "revisions"
+    assert event.at is not None
 
 
 def test_the_inline_event_is_a_valid_direct_run() -> None:

@@ -25,7 +25,7 @@ from timereports_dev import local_aws
 
 from timereports.config import Settings
 from timereports.models.catalogue import parse_definition
-from timereports.models.events import DirectRunEvent, DispatchEvent
+from timereports.models.events import DirectRunEvent, DispatchEvent, RevisionCheckEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -371,11 +371,16 @@ def test_schedule_time_zones_are_iana_names(template: dict[str, Any]) -> None:
     names = available_timezones()
     found = list(schedules(template))
     assert found, "the template has no schedule"
+    parameters = template["Parameters"]
     for name, _, properties in found:
         zone = properties.get("ScheduleExpressionTimezone", "UTC")
+        if isinstance(zone, Tag) and zone.name == "Ref":  # a parameter: its default, and AllowedPattern if any
+            zone = parameters[zone.value]["Default"]
         assert zone in names, f"{name}: {zone!r} is not an IANA time zone"
         ZoneInfo(zone)
         expression = properties["ScheduleExpression"]
+        if isinstance(expression, Tag) and expression.name == "Sub":
+            expression = _SUB_VARIABLE.sub(lambda match: str(parameters[match.group(1)]["Default"]), expression.value)
         assert re.fullmatch(r"rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\((\S+ ){5}\S+\)", expression)
 
 
@@ -385,7 +390,10 @@ def test_scheduled_inputs_are_events_the_handlers_accept(template: dict[str, Any
         assert target in DIRECT_EVENT_MODELS, f"{name}: no event model known for {target}"
         payload = scheduled_input(properties)
         # When the target's handler model parses it / Then it is accepted, an inline definition included
-        event = DIRECT_EVENT_MODELS[target].model_validate(payload)
+        model = (
+            RevisionCheckEvent if target == "RunReportFunction" and "check" in payload else DIRECT_EVENT_MODELS[target]
+        )
+        event = model.model_validate(payload)
         assert str(getattr(event, "scheduled_at", None) or getattr(event, "at", None)) != "None", name
         if isinstance(event, DirectRunEvent) and event.definition is not None:
             parse_definition(event.definition)

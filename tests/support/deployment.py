@@ -16,6 +16,7 @@ def redeploy() -> None:
     get_settings.cache_clear()
     run_report_app.run_service.cache_clear()
     run_report_app.retry_queue.cache_clear()
+    run_report_app.revision_check.cache_clear()
     dispatch_app.dispatcher.cache_clear()
     reports_api_app.reports_service.cache_clear()
     email_feedback_app.feedback_log.cache_clear()

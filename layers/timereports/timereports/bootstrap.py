@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferred
 from timereports.dal.failure_claims import DynamoDBFailureClaims
 from timereports.dal.mailer import SesMailer
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
+from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.dal.run_once import IdempotentRuns
 from timereports.dal.run_queue import SqsRunQueue
@@ -30,6 +32,7 @@ from timereports.logic.dispatch import Dispatcher, DispatchLogger
 from timereports.logic.failures import FailurePolicy
 from timereports.logic.ports import QuotaLedger, RemainingTime, TimeSource
 from timereports.logic.reports_api import ReportsApiService
+from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue, load_catalogue
@@ -242,6 +245,14 @@ def build_reports_api_service(
 ) -> ReportsApiService:
     """What the Reports API answers from: the catalogue, and per answer the account's time source over its ledger
     (built per answer: its request count and pacing belong to that answer's pulls)."""
+    sources = account_sources(settings, api_url=api_url, token=token)
+    return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
+
+
+def account_sources(
+    settings: Settings, *, api_url: str | None = None, token: str | None = None
+) -> Callable[[str], TimeSource]:
+    """A new time source of a named account, over its ledger, each time it is called."""
 
     def sources(account_name: str) -> TimeSource:
         account = settings.account(account_name)
@@ -249,7 +260,26 @@ def build_reports_api_service(
             account = account.model_copy(update={"api_url": api_url})
         return build_time_source(settings, account, build_ledger(settings, account), token=token)
 
-    return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
+    return sources
+
+
+def build_revision_check(
+    settings: Settings,
+    catalogue_dir: str | Path | None = None,
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+) -> RevisionCheck:
+    """The revision check over the catalogue: history, archive, mailer and revision marks in the stack's resources."""
+    return RevisionCheck(
+        catalogue=Catalogue(catalogue_dir if catalogue_dir is not None else settings.catalogue_dir),
+        history=build_run_history(settings),
+        archive=S3Archive(settings.reports_bucket, aws_client("s3")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
+        marks=DynamoDBRevisionMarks(settings.state_table, aws_client("dynamodb")),
+        sources=account_sources(settings, api_url=api_url, token=token),
+        sender=settings.sender_email,
+    )
 
 
 def build_run_queue(settings: Settings) -> SqsRunQueue:

@@ -7,7 +7,7 @@ and the command line, so the wire format has one definition.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -64,6 +64,15 @@ class DirectRunEvent(BaseModel):
         if (self.definition is None) == (self.report_id is None):
             raise ValueError("give exactly one of 'definition' (inline) or 'report_id' (from the catalogue)")
         return self
+
+
+class RevisionCheckEvent(BaseModel):
+    """The daily revision check's schedule payload (run_report): `at` is the scheduled time, else now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: Literal["revisions"]
+    at: AwareDatetime | None = None
 
 
 class DispatchEvent(BaseModel):
