@@ -179,7 +179,7 @@ def revisions_command(
     region: str | None = None,
 ) -> list[dict[str, object]]:
     """`timereports revisions`: one revision check as of `at`; returns a line per revision sent, and writes each
-    revision's messages to `out` as `<report-id>--revision-<n>.eml` (one file per message)."""
+    revision's messages to `out` as `<report-id>--revised-<from>_<to>-<n>.eml` (n: the revision's number)."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_revision_check
 
@@ -191,7 +191,9 @@ def revisions_command(
         for revision in sent:
             for index, raw in enumerate(revision.emails):
                 suffix = "" if index == 0 else f"-{index + 1}"
-                (out / f"{revision.report_id}--revision-{revision.number}{suffix}.eml").write_bytes(raw)
+                period = f"{revision.period.start.isoformat()}_{revision.period.end.isoformat()}"
+                name = f"{revision.report_id}--revised-{period}-{revision.number}{suffix}.eml"
+                (out / name).write_bytes(raw)
     return [revision.as_dict() for revision in sent]
 
 

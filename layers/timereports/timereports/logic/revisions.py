@@ -82,7 +82,10 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
             continue
         if not (record.scheduled_at and record.s3_key and record.period_from and record.period_to):
             continue
-        if not record.finished_at or at - datetime.fromisoformat(record.finished_at) > window:
+        if not record.finished_at:
+            continue
+        age = at - datetime.fromisoformat(record.finished_at)
+        if age > window or age < timedelta(0):  # past its window, or delivered after the instant checked
             continue
         period = Period(date.fromisoformat(record.period_from), date.fromisoformat(record.period_to))
         found.setdefault(
