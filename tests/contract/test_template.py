@@ -569,8 +569,9 @@ json.dump(transform(template, {}, ManagedPolicies()), sys.stdout)
 """
 
 
-def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
-    # Given SAM's own translation of the template (the tools venv has the translator; the app venv must not)
+def sam_translated(tmp_path: Path) -> dict[str, Any]:
+    """SAM's own translation of the template with its default parameters (the tools venv has the translator; the app
+    venv must not); skips where the tools venv is not installed."""
     tools_python = REPO_ROOT / ".venv-tools" / "bin" / "python"
     if not tools_python.is_file():
         pytest.skip("no .venv-tools: run `make tools`")
@@ -580,7 +581,13 @@ def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
     command = [str(tools_python), str(script), str(TEMPLATE_PATH)]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    translated = json.loads(result.stdout)
+    translated: dict[str, Any] = json.loads(result.stdout)
+    return translated
+
+
+def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
+    # Given SAM's own translation of the template (the tools venv has the translator; the app venv must not)
+    translated = sam_translated(tmp_path)
     # When every role SAM generates is read
     roles = {name: body for name, body in translated["Resources"].items() if body["Type"] == "AWS::IAM::Role"}
     assert roles
