@@ -17,6 +17,8 @@ HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entrie
 DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
 DAY_COLUMNS = (*DAY_METRICS, "entries")
 AMOUNT_COLUMNS = ("incurred_amount",)
+# `time_entries`: one row per entry, not per group (engine/entries.py builds it).
+ENTRY_METRIC_COLUMNS = ("hours", "amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class View:
     metric_columns: tuple[str, ...]
     in_days: bool
     with_amounts: bool
+    per_entry: bool = False
 
     def metrics(self, sums: GroupSums, hours_per_day: Decimal) -> dict[str, Decimal | int]:
         """The metric columns of one group, exact (days are hours / hours_per_day)."""
@@ -71,6 +74,7 @@ _VIEWS: dict[str, View] = {
     "time_fees_days_and_amounts": View(
         "time_fees_days_and_amounts", DAY_COLUMNS + AMOUNT_COLUMNS, in_days=True, with_amounts=True
     ),
+    "time_entries": View("time_entries", ENTRY_METRIC_COLUMNS, in_days=False, with_amounts=True, per_entry=True),
 }
 assert set(_VIEWS) == set(VIEWS), "every view the definition accepts has metrics"
 
