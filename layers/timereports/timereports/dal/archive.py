@@ -12,10 +12,14 @@ from timereports.models.report import Period
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 
 
-def archive_key(report_id: str, period: Period) -> str:
-    """The deterministic key of a report's CSV: the same report and period always land on the same object."""
+def archive_key(report_id: str, period: Period, *, slice_slug: str | None = None, extension: str = "csv") -> str:
+    """The deterministic key of a report's file: the same report, period, slice and format always land on the same
+    object. A private slice's files sit under `slices/<slug>/` of the run's folder, named like its attachments."""
     start, end = period.start.isoformat(), period.end.isoformat()
-    return f"reports/{report_id}/{start}_{end}/{report_id}_{start}_{end}.csv"
+    folder = f"reports/{report_id}/{start}_{end}"
+    if slice_slug:
+        return f"{folder}/slices/{slice_slug}/{report_id}--{slice_slug}_{start}_{end}.{extension}"
+    return f"{folder}/{report_id}_{start}_{end}.{extension}"
 
 
 class S3Archive:
@@ -25,14 +29,14 @@ class S3Archive:
         self.bucket = bucket
         self._client = client
 
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
-        """Write the CSV (server-side encrypted) and return its key."""
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = CSV_CONTENT_TYPE) -> str:
+        """Write a report file (server-side encrypted) and return its key."""
         try:
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
-                ContentType=CSV_CONTENT_TYPE,
+                ContentType=content_type,
                 ServerSideEncryption="AES256",
                 Metadata=metadata,
             )

@@ -59,8 +59,20 @@ class FailureClaims(Protocol):
 
 
 class Archive(Protocol):
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = ...) -> str: ...
     def link(self, key: str, expires_in: int) -> str: ...
+
+
+class MessageClaims(Protocol):
+    """One claim per message of a run (the whole report's batches, each slice's): a retried run sends none twice."""
+
+    def claim(self, run_id: str, message_key: str) -> bool:
+        """True for the first attempt to send this message of this run; False when an earlier attempt claimed it."""
+        ...
+
+    def sent(self, run_id: str, message_key: str, message_id: str) -> None:
+        """Record that the claimed message was accepted by the mailer (its message id)."""
+        ...
 
 
 class Mailer(Protocol):

@@ -42,12 +42,13 @@ from timereports.render.email_body import (
     footer_html,
     footer_text,
     page_html,
-    period_line,
-    period_phrase,
     render_html,
     render_text,
     title_html,
+    workbook_filename,
 )
+from timereports.render.facts import period_line, period_phrase
+from timereports.render.xlsx import XLSX_CONTENT_TYPE
 
 MAX_RECIPIENTS_PER_MESSAGE = 50  # SES: To + Cc + Bcc of one message
 SES_MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SES v2 raw message limit, after encoding
@@ -223,6 +224,7 @@ def render_subject(template: str, table: ReportTable) -> str:
         "from": table.period.start.isoformat(),
         "to": table.period.end.isoformat(),
         "report_id": table.report_id,
+        "slice": table.slice_label or "",
     }
     allowed = ", ".join("{" + name + "}" for name in SUBJECT_FIELDS)
     parts: list[str] = []
@@ -238,6 +240,9 @@ def render_subject(template: str, table: ReportTable) -> str:
             raise DefinitionError(f"subject field {{{name}}} is not allowed; allowed: {allowed}")
         parts.append(values[name])
     subject = "".join(parts).strip()
+    if table.slice_label and "slice" not in (name for _, name, _, _ in parsed):
+        # A slice's message says whose it is, even when the template does not ask for it.
+        subject = f"{subject} \u2014 {table.slice_label}"
     _refuse_line_breaks(subject, "subject")
     if not subject:
         raise DefinitionError("subject is empty")
@@ -268,8 +273,12 @@ def build_messages(
     sent_at: datetime | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
+    xlsx: bytes | None = None,
 ) -> list[OutgoingEmail]:
     """The report's messages: one per batch of at most `max_recipients`, each complete with summary and CSV.
+
+    `xlsx` (the workbook, when the report has that format) is attached beside the CSV, and in link mode left to the
+    archive like the CSV.
 
     `mode` says how the CSV travels: `attachment`, `gzip`, or `link`, which needs `link` (a CsvLink, or a URL
     with `link_expires_in` seconds from `sent_at`). An empty table gives the short "no time logged" notice
@@ -317,6 +326,9 @@ def build_messages(
             )
         elif attachment_mode == "gzip":
             message.add_attachment(payload, maintype="application", subtype="gzip", filename=filename)
+        if xlsx is not None and attachment_mode != "link":
+            maintype, subtype = XLSX_CONTENT_TYPE.split("/")
+            message.add_attachment(xlsx, maintype=maintype, subtype=subtype, filename=workbook_filename(table))
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 
@@ -404,12 +416,20 @@ def _message_head(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Timereports-Report"] = table.report_id
+    if table.slice_slug:
+        message["X-Timereports-Slice"] = table.slice_slug
     return message
 
 
 def _message_id(table: ReportTable, sender: Address, batch: RecipientBatch, sent_at: datetime, index: int) -> str:
     # Derived from the run and the batch, so rebuilding the same run gives the same Message-ID.
-    run = (table.report_id, table.period.start.isoformat(), table.period.end.isoformat(), sent_at.isoformat())
+    run = (
+        table.report_id,
+        table.slice_slug or "",
+        table.period.start.isoformat(),
+        table.period.end.isoformat(),
+        sent_at.isoformat(),
+    )
     seed = "|".join((*run, str(index), *batch.destinations))
     digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
     return f"<{digest}.timereports@{sender.domain}>"

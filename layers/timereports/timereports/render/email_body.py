@@ -9,12 +9,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from timereports.models.report import Cell, ReportTable
+from timereports.engine.attributes import COLUMNS
+from timereports.models.report import Cell, Change, ReportTable, Section
 from timereports.render.csv import format_cell
+from timereports.render.facts import (
+    bar_width,
+    fact_lines,
+    percent_text,
+    period_line,
+)
 
 AttachmentMode = Literal["attachment", "gzip", "link"]
 ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)
 SUMMARY_ROW_LIMIT = 20
+# In a sectioned summary, each first-level group shows this many of its rows (entries in the entry view); its
+# subtotal always counts all of them.
+ROWS_PER_SECTION = 8
+ENTRIES_PER_SECTION = 5
+# Drawn bars are this many characters wide in the plain-text part.
+TEXT_BAR_WIDTH = 20
 
 
 @dataclass(frozen=True)
@@ -30,8 +43,15 @@ def attachment_filename(table: ReportTable, *, gzipped: bool = False) -> str:
     report_id = "".join(
         char if char.isascii() and (char.isalnum() or char in "-_") else "-" for char in table.report_id
     )
+    if table.slice_slug:
+        report_id += f"--{table.slice_slug}"
     name = f"{report_id or 'report'}_{table.period.start.isoformat()}_{table.period.end.isoformat()}.csv"
     return name + ".gz" if gzipped else name
+
+
+def workbook_filename(table: ReportTable) -> str:
+    """The workbook's name: the CSV's, ending in `.xlsx`."""
+    return attachment_filename(table).removesuffix(".csv") + ".xlsx"
 
 
 # Short labels keep the summary table narrow on a phone; other columns get a label made from their name.
@@ -56,6 +76,10 @@ COLUMN_LABELS: dict[str, str] = {
     "nonbillable_days": "Non-bill. d",
     "incurred_amount": "Amount",
     "entries": "Entries",
+    "entry_id": "Entry",
+    "description": "Description",
+    "hours": "Hours",
+    "amount": "Amount",
 }
 # The long form, for the totals block where there is room.
 TOTAL_LABELS: dict[str, str] = {
@@ -67,6 +91,8 @@ TOTAL_LABELS: dict[str, str] = {
     "nonbillable_days": "Non-billable days",
     "incurred_amount": "Amount (billable)",
     "entries": "Time entries",
+    "hours": "Hours",
+    "amount": "Amount (billable)",
 }
 
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
@@ -117,20 +143,6 @@ def _display_value(column: str, value: Cell) -> str:
     return format_cell(column, value)
 
 
-def period_line(table: ReportTable) -> str:
-    period = table.period
-    if period.days == 1:
-        return f"{period.start.isoformat()} ({period.start:%A})"
-    return f"{period.start.isoformat()} to {period.end.isoformat()} ({period.days} days)"
-
-
-def period_phrase(table: ReportTable) -> str:
-    period = table.period
-    if period.days == 1:
-        return f"on {period.start.isoformat()}"
-    return f"from {period.start.isoformat()} to {period.end.isoformat()}"
-
-
 def _count(number: int, singular: str, plural: str) -> str:
     return f"{number:,} {singular if number == 1 else plural}"
 
@@ -166,6 +178,72 @@ def footer_text(table: ReportTable) -> str:
     return f"Sent automatically by timereports (report {table.report_id})."
 
 
+def is_sectioned(table: ReportTable) -> bool:
+    """Whether the summary is shown as a section per first-level group: with two or more group levels, and always
+    in the entry view (each group's first entries)."""
+    return bool(table.sections) and (len(table.group_by) >= 2 or table.view == "time_entries")
+
+
+def _section_limit(table: ReportTable) -> int:
+    return ENTRIES_PER_SECTION if table.view == "time_entries" else ROWS_PER_SECTION
+
+
+def _shown_count(table: ReportTable, summary_rows: int) -> int:
+    if is_sectioned(table):
+        return sum(min(section.size, _section_limit(table)) for section in table.sections)
+    return min(len(table.rows), max(summary_rows, 0))
+
+
+def _inner_columns(table: ReportTable, columns: list[str]) -> list[str]:
+    """The group columns a sectioned table shows in its rows: the first level is its section's heading already."""
+    first = set(COLUMNS.get(table.group_by[0], ())) if table.group_by else set()
+    if table.view == "time_entries":
+        wanted = ("date", "user_name", "project_name", "task_name", "description")
+        return [column for column in wanted if column not in first]
+    return [column for column in columns if column not in first and column not in table.metric_columns]
+
+
+def _row_word(table: ReportTable, count: int) -> str:
+    if table.view == "time_entries":
+        return _count(count, "entry", "entries")
+    return _count(count, "row", "rows")
+
+
+def _more_in_section_sentence(table: ReportTable, section: Section, filename: str) -> str | None:
+    hidden = section.size - min(section.size, _section_limit(table))
+    if hidden <= 0:
+        return None
+    return f"{_row_word(table, hidden)} more of {section.label} in {filename}"
+
+
+def _change_text(change: Change, column: str) -> str:
+    """`+12.25 (+7.7%)`, or `+12.25 (new)` when there was nothing before."""
+    sign = "+" if change.delta >= 0 else "\u2212"
+    delta = _display_value(column, abs(change.delta))
+    if change.percent is None:
+        return f"{sign}{delta} (new)" if change.current else f"{sign}{delta}"
+    percent = percent_text(abs(change.percent) / 100)
+    return f"{sign}{delta} ({sign}{percent})"
+
+
+def _comparison_sentence(table: ReportTable) -> str | None:
+    comparison = table.comparison
+    if comparison is None:
+        return None
+    metric = comparison.metric
+    label = _total_label(metric).lower()
+    before = _display_value(metric, comparison.totals.previous)
+    return (
+        f"Previous period, {comparison.period.start.isoformat()} to {comparison.period.end.isoformat()}: {label} "
+        f"{before}; change {_change_text(comparison.totals, metric)}."
+    )
+
+
+def _bar_sections(table: ReportTable) -> tuple[Section, ...]:
+    """The groups that get a bar: every first-level group, when there are at least two."""
+    return table.sections if len(table.sections) >= 2 and table.share_metric else ()
+
+
 def render_text(
     table: ReportTable,
     *,
@@ -174,24 +252,55 @@ def render_text(
     link: CsvLink | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
 ) -> str:
-    """The plain-text part: the same facts as the HTML part, as an aligned table."""
+    """The plain-text part: the same facts as the HTML part (totals, comparison, shares, sections), aligned."""
     filename = filename or attachment_filename(table, gzipped=mode == "gzip")
-    shown_rows = table.rows[: max(summary_rows, 0)]
-    lines = [table.title, period_line(table), "", "Totals"]
+    lines = [table.title, *fact_lines(table), "", "Totals"]
     width = max((len(_total_label(column)) for column in table.metric_columns), default=0)
     for column in table.metric_columns:
         value = _display_value(column, table.totals.get(column))
         lines.append(f"  {_total_label(column).ljust(width)}  {value}")
-    lines += ["", _facts_sentence(table), ""]
-    columns = display_columns(table)
-    header = [column_label(column) for column in columns]
-    body = [[_truncate(_display_value(column, row.get(column)), 32) for column in columns] for row in shown_rows]
-    totals = [
-        _display_value(column, table.totals.get(column)) if column in table.metric_columns else "" for column in columns
-    ]
-    totals[0] = _totals_row_label(table, len(shown_rows))
-    widths = [max(len(cell) for cell in cells) for cells in zip(header, *body, totals, strict=True)]
-    numeric = [column in table.metric_columns for column in columns]
+    comparison = _comparison_sentence(table)
+    lines += ["", *([comparison, ""] if comparison else []), _facts_sentence(table), ""]
+    lines += _bars_text(table)
+    if is_sectioned(table):
+        lines += _sections_text(table, filename)
+        shown = _shown_count(table, summary_rows)
+    else:
+        shown_rows = table.rows[: max(summary_rows, 0)]
+        lines += _flat_text(table, shown_rows)
+        shown = len(shown_rows)
+    lines.append(_more_rows_sentence(table, mode, filename, shown))
+    if mode == "link" and link is not None:
+        lines += ["", f"Download the CSV: {link.url}"]
+        if link.expires_at is not None:
+            lines.append(_expiry_sentence(link))
+    lines += ["", footer_text(table), ""]
+    return "\n".join(lines)
+
+
+def _bars_text(table: ReportTable) -> list[str]:
+    sections = _bar_sections(table)
+    if not sections or table.share_metric is None:
+        return []
+    metric = table.share_metric
+    groups = table.comparison.groups if table.comparison else {}
+    names = [_truncate(section.label, 28) for section in sections]
+    values = [_display_value(metric, section.totals.get(metric)) for section in sections]
+    name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
+    lines = [f"Share of {_total_label(metric).lower()}"]
+    for section, name, value in zip(sections, names, values, strict=True):
+        filled = int((bar_width(section.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
+        bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
+        line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(section.share).rjust(6)}  {bar}"
+        if section.key in groups:
+            line += f"  {_change_text(groups[section.key], metric)}"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def _aligned(rows: list[list[str]], numeric: list[bool]) -> list[str]:
+    # An empty row stands for a rule (dashes as wide as the column).
+    widths = [max(len(cell) for cell in cells) for cells in zip(*(row for row in rows if row), strict=True)]
 
     def line(cells: list[str]) -> str:
         padded = [
@@ -200,15 +309,48 @@ def render_text(
         ]
         return "  ".join(padded).rstrip()
 
-    rule = "  ".join("-" * size for size in widths)
-    lines += [line(header), rule, *(line(cells) for cells in body), rule, line(totals), ""]
-    lines.append(_more_rows_sentence(table, mode, filename, len(shown_rows)))
-    if mode == "link" and link is not None:
-        lines += ["", f"Download the CSV: {link.url}"]
-        if link.expires_at is not None:
-            lines.append(_expiry_sentence(link))
-    lines += ["", footer_text(table), ""]
-    return "\n".join(lines)
+    return [line(cells) if cells else "  ".join("-" * size for size in widths) for cells in rows]
+
+
+def _flat_text(table: ReportTable, shown_rows: list[dict[str, Cell]]) -> list[str]:
+    columns = display_columns(table)
+    header = [column_label(column) for column in columns]
+    body = [[_truncate(_display_value(column, row.get(column)), 32) for column in columns] for row in shown_rows]
+    totals = [
+        _display_value(column, table.totals.get(column)) if column in table.metric_columns else "" for column in columns
+    ]
+    totals[0] = _totals_row_label(table, len(shown_rows))
+    numeric = [column in table.metric_columns for column in columns]
+    return [*_aligned([header, [], *body, [], totals], numeric), ""]
+
+
+def _sections_text(table: ReportTable, filename: str) -> list[str]:
+    """Each section: its heading with subtotals, its first rows indented, and how many more the attachment has."""
+    columns = display_columns(table)
+    metrics = [column for column in columns if column in table.metric_columns]
+    inner = _inner_columns(table, columns)
+    header = [" / ".join(column_label(column) for column in inner) or "Group", *map(column_label, metrics)]
+    rows: list[list[str]] = [header, []]
+    notes: dict[int, str] = {}
+    for section in table.sections:
+        rows.append([_truncate(section.label, 40), *(_display_value(m, section.totals.get(m)) for m in metrics)])
+        for row in table.rows[section.start : section.start + min(section.size, _section_limit(table))]:
+            label = " · ".join(_display_value(column, row.get(column)) for column in inner)
+            rows.append(["  " + _truncate(label, 48), *(_display_value(m, row.get(m)) for m in metrics)])
+        more = _more_in_section_sentence(table, section, filename)
+        if more:
+            notes[len(rows)] = f"  ({more})"
+    rows += [
+        [],
+        [_totals_row_label(table, len(table.rows)), *(_display_value(m, table.totals.get(m)) for m in metrics)],
+    ]
+    numeric = [False, *([True] * len(metrics))]
+    lines: list[str] = []
+    for index, line in enumerate(_aligned(rows, numeric)):
+        if index in notes:
+            lines.append(notes[index])
+        lines.append(line)
+    return [*lines, ""]
 
 
 def _truncate(text: str, size: int) -> str:
@@ -224,28 +366,40 @@ def render_html(
     link: CsvLink | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
 ) -> str:
-    """The HTML part: title, period, totals, the first rows as a table, and where the full CSV is."""
+    """The HTML part: title and context, totals first (with the previous period), a bar per first-level group,
+    then a section per first-level group with its subtotal (or the first rows), and where the full data is."""
     filename = filename or attachment_filename(table, gzipped=mode == "gzip")
-    shown_rows = table.rows[: max(summary_rows, 0)]
     esc = html.escape
     totals_rows = "".join(
         f'<tr><td style="padding:4px 12px 4px 0;color:{_MUTED};font-size:14px;">{esc(_total_label(column))}</td>'
-        f'<td style="padding:4px 0;text-align:right;font-size:16px;font-weight:bold;white-space:nowrap;">'
-        f"{esc(_display_value(column, table.totals.get(column)))}</td></tr>"
+        f'<td style="padding:4px 0;text-align:right;font-size:16px;font-weight:bold;white-space:nowrap;" '
+        f'data-total="{esc(column)}">{esc(_display_value(column, table.totals.get(column)))}</td></tr>'
         for column in table.metric_columns
     )
     inner = title_html(table)
     inner += (
         '<table role="presentation" cellpadding="0" cellspacing="0" '
         f'style="border-collapse:collapse;margin:0 0 8px;">{totals_rows}</table>'
-        f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">{esc(_facts_sentence(table))}</p>'
     )
+    comparison = _comparison_sentence(table)
+    if comparison:
+        inner += (
+            f'<p style="margin:0 0 8px;font-size:14px;color:{_INK};" data-comparison="totals">{esc(comparison)}</p>'
+        )
+    inner += f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">{esc(_facts_sentence(table))}</p>'
     if mode == "link" and link is not None:
         inner += _link_html(link)
-    inner += _rows_table_html(table, shown_rows)
+    inner += _bars_html(table)
+    if is_sectioned(table):
+        inner += _sections_table_html(table, filename)
+        shown = _shown_count(table, summary_rows)
+    else:
+        shown_rows = table.rows[: max(summary_rows, 0)]
+        inner += _rows_table_html(table, shown_rows)
+        shown = len(shown_rows)
     inner += (
         f'<p style="margin:12px 0 16px;font-size:14px;color:{_MUTED};">'
-        f"{esc(_more_rows_sentence(table, mode, filename, len(shown_rows)))}</p>"
+        f"{esc(_more_rows_sentence(table, mode, filename, shown))}</p>"
     )
     inner += footer_html(table)
     preheader = " · ".join(
@@ -255,10 +409,142 @@ def render_html(
     return page_html(table, inner, preheader=f"{period_line(table)}: {preheader}")
 
 
+def _bars_html(table: ReportTable) -> str:
+    """A horizontal bar per first-level group, its width the group's share of the total: two table cells with
+    background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all draw."""
+    sections = _bar_sections(table)
+    if not sections or table.share_metric is None:
+        return ""
+    esc = html.escape
+    metric = table.share_metric
+    groups = table.comparison.groups if table.comparison else {}
+    cell = "font-size:0;line-height:0;height:10px;mso-line-height-rule:exactly;"
+    rows = []
+    for section in sections:
+        width = bar_width(section.share)
+        filled = (
+            f'<td width="{width}%" style="width:{width}%;background:{_ACCENT};{cell}" data-bar="{width}">&nbsp;</td>'
+            if width > 0
+            else ""
+        )
+        rest = f'<td style="background:{_LINE};{cell}">&nbsp;</td>' if width < 100 else ""
+        change = (
+            f'<br><span style="color:{_MUTED};" data-change="{esc(str(section.key))}">'
+            f"{esc(_change_text(groups[section.key], metric))}</span>"
+            if section.key in groups
+            else ""
+        )
+        rows.append(
+            f'<tr data-group="{esc(section.label, quote=True)}"><td style="padding:6px 8px 6px 0;font-size:14px;'
+            f'line-height:1.4;vertical-align:top;overflow-wrap:break-word;">{_breakable(section.label)}'
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+            f'style="border-collapse:collapse;width:100%;margin-top:4px;"><tr>{filled}{rest}</tr></table></td>'
+            '<td style="padding:6px 0;font-size:14px;line-height:1.4;text-align:right;white-space:nowrap;'
+            f'vertical-align:top;"><strong>{esc(_display_value(metric, section.totals.get(metric)))}</strong>'
+            f"<br>{esc(percent_text(section.share))}{change}</td></tr>"
+        )
+    return (
+        f'<h2 style="margin:8px 0 4px;font-size:16px;color:{_INK};">Share of {esc(_total_label(metric).lower())}</h2>'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        f'style="border-collapse:collapse;width:100%;margin:0 0 16px;font-family:{_FONT};color:{_INK};" '
+        f'data-bars="{esc(metric)}">{"".join(rows)}</table>'
+    )
+
+
+def _sections_table_html(table: ReportTable, filename: str) -> str:
+    """One table: per first-level group a heading row with its subtotals, its first rows, and a line saying how
+    many more rows the attachment holds; the report's total last."""
+    esc = html.escape
+    columns = display_columns(table)
+    metrics = [column for column in columns if column in table.metric_columns]
+    inner = _inner_columns(table, columns)
+    cell = f"padding:6px 4px;border-bottom:1px solid {_LINE};font-size:14px;line-height:1.4;vertical-align:top;"
+    group_style = cell + "text-align:left;overflow-wrap:break-word;"
+    number_style = cell + "text-align:right;white-space:nowrap;"
+    head_style = f"font-weight:bold;color:{_MUTED};background:#f9fafb;vertical-align:bottom;"
+    section_style = f"background:#eef2ff;font-weight:bold;border-top:2px solid {_ACCENT};"
+    first_label = column_label(COLUMNS[table.group_by[0]][-1]) if table.group_by[0] in COLUMNS else "Group"
+    head = (
+        f'<th style="{group_style}{head_style}">{esc(first_label)}'
+        + (f"<br>{esc(' / '.join(column_label(c) for c in inner))}" if inner else "")
+        + "</th>"
+    )
+    head += "".join(f'<th style="{cell}text-align:right;{head_style}">{esc(column_label(m))}</th>' for m in metrics)
+    body = []
+    for section in table.sections:
+        subtotals = "".join(
+            f'<td style="{number_style}{section_style}" data-subtotal="{esc(m)}">'
+            f"{esc(_display_value(m, section.totals.get(m)))}</td>"
+            for m in metrics
+        )
+        body.append(
+            f'\n<tr data-section="{esc(section.label, quote=True)}" data-rows="{section.size}">'
+            f'<td style="{group_style}{section_style}">{_breakable(section.label)}</td>{subtotals}</tr>'
+        )
+        for row in table.rows[section.start : section.start + min(section.size, _section_limit(table))]:
+            body.append(_section_row_html(table, row, inner, metrics, group_style, number_style))
+        more = _more_in_section_sentence(table, section, filename)
+        if more:
+            body.append(
+                f'\n<tr><td colspan="{1 + len(metrics)}" style="{group_style}color:{_MUTED};font-style:italic;">'
+                f"{esc(more)}</td></tr>"
+            )
+    total_style = f"font-weight:bold;border-top:2px solid {_INK};"
+    totals = "".join(
+        f'<td style="{number_style}{total_style}">{esc(_display_value(m, table.totals.get(m)))}</td>' for m in metrics
+    )
+    return (
+        '<div style="overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%;">'
+        '<table cellpadding="0" cellspacing="0" '
+        f'style="border-collapse:collapse;width:100%;font-family:{_FONT};color:{_INK};">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+        f'\n<tr><td style="{group_style}{total_style}">{esc(_totals_row_label(table, len(table.rows)))}</td>{totals}'
+        "</tr></tbody></table></div>"
+    )
+
+
+def _section_row_html(
+    table: ReportTable,
+    row: dict[str, Cell],
+    inner: list[str],
+    metrics: list[str],
+    group_style: str,
+    number_style: str,
+) -> str:
+    esc = html.escape
+    parts = []
+    for index, column in enumerate(inner):
+        value = _display_value(column, row.get(column))
+        if column == "description":
+            text = _truncate_lines(value, 160)
+            parts.append(f'<br><span style="color:{_INK};">{"<br>".join(_breakable(line) for line in text)}</span>')
+        elif index == 0:
+            parts.append(f"{_breakable(value)}")
+        else:
+            parts.append(f'<br><span style="color:{_MUTED};">{_breakable(value)}</span>')
+    numbers = "".join(
+        f'<td style="{number_style}" data-value="{esc(m)}">{esc(_display_value(m, row.get(m)))}</td>' for m in metrics
+    )
+    return f'\n<tr data-section-row="1"><td style="{group_style}padding-left:12px;">{"".join(parts)}</td>{numbers}</tr>'
+
+
+def _truncate_lines(text: str, size: int) -> list[str]:
+    """A description's lines (at most three), cut at `size` characters in all."""
+    lines = [line for line in text.split("\n") if line.strip()][:3]
+    kept, room = [], size
+    for line in lines:
+        if room <= 0:
+            break
+        kept.append(line if len(line) <= room else line[: max(room - 1, 0)] + "…")
+        room -= len(line)
+    return kept or [""]
+
+
 def title_html(table: ReportTable) -> str:
+    facts = "<br>".join(html.escape(line) for line in fact_lines(table))
     return (
         f'<h1 style="margin:0 0 4px;font-size:20px;line-height:1.3;color:{_INK};">{html.escape(table.title)}</h1>'
-        f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">{html.escape(period_line(table))}</p>'
+        f'<p style="margin:0 0 16px;font-size:14px;color:{_MUTED};">{facts}</p>'
     )
 
 
