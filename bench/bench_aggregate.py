@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from timereports.engine.aggregate import aggregate
-from timereports.intervals.models import ReferenceData
 from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import ReferenceData
 from timereports.models.report import Period
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 12, 31))

@@ -21,6 +21,7 @@ from datetime import date
 
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.fakes import InMemoryQuotaLedger
+from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 from timereports.bootstrap import build_client
 from timereports.config import Settings
@@ -47,7 +48,7 @@ def start_simulator(entries: int) -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     """Serve a 100,000-entry simulator, pull everything with the default settings, print the figures."""
-    settings = Settings()
+    settings = Settings.from_environ({}, LOCAL_DEFAULTS)
     account = settings.account("default")
     started = time.perf_counter()
     simulator, url = start_simulator(ENTRIES)

@@ -126,6 +126,7 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports.models.catalogue import load_catalogue, load_definition
 
     failures = 0
@@ -142,6 +143,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import run_command
 
     record = run_command(
@@ -158,6 +160,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import pull_command
 
     if args.start > args.end:
@@ -168,6 +171,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import dispatch_command
 
     for message in dispatch_command(args.at, catalogue=args.catalogue, local=args.local):
@@ -176,6 +180,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import history_command
 
     for record in history_command(args.report_id, limit=args.limit, local=args.local):
@@ -184,6 +189,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.simulator import main as simulator_main
 
     return simulator_main(["--port", str(args.port), "--entries", str(args.entries), "--seed", str(args.seed)])

@@ -18,6 +18,7 @@ from typing import Any
 
 from timereports.config import Settings
 from timereports.models.run_record import RunRecord
+from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
 DEMO_ENTRIES = 20_000
@@ -37,14 +38,16 @@ class Session:
 def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = True) -> Iterator[Session]:
     """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them."""
     if local:
+        # Deferred: moto and its server are imported only when local AWS is asked for.
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
 
         use_local_aws()
-    settings = Settings.from_environ(os.environ)
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)
     if local and needs_api and api_url is None:
+        # Deferred: the simulator and its data set only when no API URL is given.
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
         from timereports_dev.simulator import IntervalsSimulator
 
@@ -65,6 +68,7 @@ def run_command(
     local: bool,
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_runner
     from timereports.logic.runner import RunRequest
     from timereports.models.catalogue import load_definition
@@ -92,6 +96,7 @@ def run_command(
 
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
+    # Deferred with the rest of the run command's imports.
     from timereports.errors import QuotaExhaustedError
 
     record = getattr(exc, "run_record", None)
@@ -106,9 +111,10 @@ def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None
 
 def pull_command(start: date, end: date, *, out: Path | None, api_url: str | None, local: bool) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_client, build_ledger
-    from timereports.intervals.models import TimeQuery
     from timereports.logic.pull import pull_entries
+    from timereports.models.intervals import TimeQuery
 
     with open_session(api_url=api_url, local=local) as session:
         account = session.settings.account("default")
@@ -126,6 +132,7 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
 
 def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_dispatcher
 
     with open_session(local=local, needs_api=False) as session:
@@ -135,6 +142,7 @@ def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict
 
 def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
+    # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_run_history
 
     with open_session(local=local, needs_api=False) as session:

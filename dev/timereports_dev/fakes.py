@@ -21,9 +21,9 @@ from timereports.engine.quota_rules import (
     quota_day,
 )
 from timereports.errors import RunQueueError
-from timereports.intervals.models import ApiQuota
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage
+from timereports.models.intervals import ApiQuota
 from timereports.models.run_record import RunRecord
 
 

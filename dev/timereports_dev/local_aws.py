@@ -42,6 +42,12 @@ RUN_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 960
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 
 LOCAL_HOST = "127.0.0.1"
+# What the command line assumes when the environment names no resources: the names `--local` creates.
+LOCAL_DEFAULTS = {
+    "STATE_TABLE": "timereports-state",
+    "REPORTS_BUCKET": "timereports-reports",
+    "SENDER_EMAIL": "reports@example.com",
+}
 FAKE_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -76,6 +82,7 @@ class LocalAwsServer:
 
     def start(self) -> str:
         """Listen (port 0 picks a free port), serve in a daemon thread, and return the endpoint."""
+        # Deferred: moto, werkzeug and boto3 load only when local AWS is used.
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -169,6 +176,7 @@ def ensure_local_resources(settings: Settings) -> LocalResources:
     Idempotent, so every `--local` command and test can call it. Uses the process's boto3 defaults: call
     `use_local_aws()` first, or this would create them wherever the environment's credentials point.
     """
+    # Deferred: moto, werkzeug and boto3 load only when local AWS is used.
     import boto3
 
     _ensure_state_table(boto3.client("dynamodb"), settings.state_table)

@@ -29,9 +29,7 @@ metrics = Metrics(namespace="Timereports")  # explicit: the same namespace where
 @lru_cache(maxsize=1)
 def dispatcher() -> Dispatcher:
     """The dispatcher of this container: the catalogue ships with the deployment, so it is read once."""
-    settings = get_settings()
-    built: Dispatcher = build_dispatcher(settings, catalogue_dir=settings.catalogue_dir, logger=logger)
-    return built
+    return build_dispatcher(get_settings(), logger=logger)
 
 
 @logger.inject_lambda_context(clear_state=True)

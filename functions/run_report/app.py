@@ -1,11 +1,13 @@
 """run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke.
 
-A thin adapter: parse the event with Powertools Parser, call the service, publish metrics, shape
-the reply. Unexpected errors raise, so that SQS retries the record and then dead-letters it.
+A thin adapter: parse the event with Powertools Parser, call the run service (built once per warm container by the
+composition root), publish metrics, shape the reply. Unexpected errors raise, so that SQS retries the record and then
+dead-letters it.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,7 +17,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.logic import runs as service
+from timereports.bootstrap import build_run_service
+from timereports.config import get_settings
+from timereports.logic.runs import RunService
 from timereports.models.events import DirectRunEvent, RunMessage
 from timereports.models.run_record import RunRecord
 
@@ -25,6 +29,12 @@ metrics = Metrics(namespace="Timereports")  # explicit: the same namespace where
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@lru_cache(maxsize=1)
+def run_service() -> RunService:
+    """This container's run service; a missing deployed setting fails the first invocation, naming the variable."""
+    return build_run_service(get_settings())
 
 
 def _publish(record: RunRecord) -> None:
@@ -55,7 +65,7 @@ def _publish(record: RunRecord) -> None:
 
 def _run_record(record: SQSRecord, context: LambdaContext) -> None:
     message = RunMessage.model_validate_json(record.body)
-    _publish(service.run_message(message, lambda_context=context))
+    _publish(run_service().run_message(message, context))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -72,6 +82,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 context=context,
             )
         )
-    run = service.run_direct(parse(event=event, model=DirectRunEvent), lambda_context=context)
+    run = run_service().run_direct(parse(event=event, model=DirectRunEvent), context)
     _publish(run)
     return run.model_dump(mode="json", exclude_none=True)

@@ -7,6 +7,7 @@ the report catalogue missing from a function zip.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -110,3 +111,52 @@ def test_each_function_ships_its_handler_and_the_catalogue(logical_id: str, fold
     # And the report catalogue, as CATALOGUE_DIR (/var/task/reports) expects it
     catalogue = {path.name for path in (REPO_ROOT / "reports").glob("*") if path.is_file()}
     assert {path.name for path in (artifact / "reports").iterdir()} == catalogue
+
+
+DEVELOPMENT_ONLY = ("timereports_dev", "moto", "pytest", "hypothesis", "werkzeug", "flask")
+# Longest a shipped module may grow before it is split by responsibility.
+MAX_MODULE_LINES = 500
+
+
+def _imported_roots(path: Path) -> set[str]:
+    """The top-level names a module imports, anywhere in it (function-local imports too)."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_nothing_of_the_development_package_is_built() -> None:
+    # Given every file of the build (the layer and each function)
+    built = [path for path in BUILD_DIR.rglob("*") if path.is_file()]
+    # Then none of the development package is there: no simulator, data set with its fake tokens, local AWS, CLI, demo
+    ours = [path for path in built if "timereports" in path.parts or path.parent.parent == BUILD_DIR]
+    names = {path.name for path in ours}
+    assert not [path for path in built if "timereports_dev" in path.parts]
+    assert not names & {"simulator.py", "dataset.py", "local_aws.py", "fakes.py", "cli.py", "commands.py", "demo.py"}
+    # And no development-only distribution was installed into the layer
+    installed = {path.name.split("-")[0].lower() for path in LAYER_SITE.glob("*.dist-info")}
+    assert not installed & {"moto", "pytest", "hypothesis", "werkzeug", "flask"}
+
+
+def test_no_shipped_module_imports_development_code() -> None:
+    # Given every module of the built layer's package and of the function artifacts
+    modules = list((LAYER_SITE / "timereports").rglob("*.py")) + [
+        path for name in FUNCTIONS for path in (BUILD_DIR / name).glob("*.py")
+    ]
+    # Then none imports moto, the development package or a test tool, not even inside a function
+    offenders = {
+        str(path.relative_to(BUILD_DIR)): sorted(_imported_roots(path) & set(DEVELOPMENT_ONLY)) for path in modules
+    }
+    assert {path: roots for path, roots in offenders.items() if roots} == {}
+
+
+def test_no_shipped_module_is_longer_than_the_split_threshold() -> None:
+    lengths = {
+        str(path.relative_to(LAYER_SITE)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (LAYER_SITE / "timereports").rglob("*.py")
+    }
+    assert {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}

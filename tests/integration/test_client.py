@@ -24,9 +24,9 @@ from timereports_dev.simulator import IntervalsSimulator
 from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsAuthError, QuotaExhaustedError, RunTooLongError
 from timereports.intervals.client import IntervalsClient
-from timereports.intervals.models import TimeEntry, TimeQuery
 from timereports.intervals.reference import ReferenceCache
 from timereports.logic.pull import pull_entries
+from timereports.models.intervals import TimeEntry, TimeQuery
 
 PAGE = 150
 

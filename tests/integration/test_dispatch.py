@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from tests.fixtures.aws import LocalAws
+from tests.support.deployment import redeploy
 from timereports.bootstrap import build_deferred_runs, build_dispatcher
-from timereports.config import get_settings
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.run_queue import SqsRunQueue
 from timereports.logic.dispatch import Dispatcher
@@ -253,18 +253,18 @@ def test_handler_ticks_as_of_the_event_time(aws: LocalAws, catalogue: Path, monk
 
     assert aws.settings.report_queue_url
     monkeypatch.setenv("STATE_TABLE", aws.settings.state_table)
+    monkeypatch.setenv("REPORTS_BUCKET", aws.settings.reports_bucket)
+    monkeypatch.setenv("SENDER_EMAIL", aws.settings.sender_email)
     monkeypatch.setenv("REPORT_QUEUE_URL", aws.settings.report_queue_url)
     monkeypatch.setenv("CATALOGUE_DIR", str(catalogue))
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # the namespace comes from the template
-    get_settings.cache_clear()
-    app.dispatcher.cache_clear()
+    redeploy()
     try:
         # When Scheduler invokes it twice, the second time after Monday 07:00 Berlin
         first = app.lambda_handler({"at": "2026-11-23T05:30:00Z"}, FakeLambdaContext())  # type: ignore[arg-type]
         second = app.lambda_handler({"at": "2026-11-23T06:30:00Z"}, FakeLambdaContext())  # type: ignore[arg-type]
     finally:
-        get_settings.cache_clear()
-        app.dispatcher.cache_clear()
+        redeploy()
     # Then the reply lists the runs with their local schedule time and period
     assert first["enqueued"] == 0
     assert second["enqueued"] == 2

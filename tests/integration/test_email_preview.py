@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed, report_table
-from timereports.render import CsvLink, build_messages, render_csv
+from timereports.render.csv import render_csv
+from timereports.render.email import build_messages
+from timereports.render.email_body import CsvLink
 
 pytestmark = [
     pytest.mark.browser,

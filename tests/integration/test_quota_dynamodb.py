@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from tests.fixtures.aws import LocalAws
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.errors import QuotaExhaustedError, TimereportsError
-from timereports.intervals.models import ApiQuota
 from timereports.logic.ports import QuotaLedger
+from timereports.models.intervals import ApiQuota
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
+from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
-from timereports.config import get_settings
-from timereports.errors import IntervalsAuthError
-from timereports.logic import runs as service
+from timereports.errors import ConfigurationError, IntervalsAuthError
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
@@ -48,11 +47,9 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    service._catalogue.cache_clear()
+    redeploy()
     yield aws
-    get_settings.cache_clear()
-    service._catalogue.cache_clear()
+    redeploy()
 
 
 def handler() -> Any:
@@ -130,7 +127,7 @@ def test_catalogue_event_runs_the_catalogue_report(deployed: Any) -> None:
 def test_bad_token_fails_clearly_and_sends_nothing(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a revoked token
     monkeypatch.setenv("INTERVALS_API_TOKEN", "Revoked0000")
-    get_settings.cache_clear()
+    redeploy()
 
     # When the handler runs, then it raises the auth error (the Scheduler retries, then dead-letters)
     with pytest.raises(IntervalsAuthError):
@@ -163,7 +160,7 @@ def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -
 def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a message size limit below even the gzipped CSV
     monkeypatch.setenv("ATTACHMENT_LIMIT_BYTES", "2000")
-    get_settings.cache_clear()
+    redeploy()
 
     # When the report runs
     reply = handler()(load_event("run_report_inline.json"), FakeLambdaContext())
@@ -186,4 +183,18 @@ def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -
     # When the schedule fires, then the run is skipped and nothing is sent
     reply = handler()(load_event("run_report_catalogue.json"), FakeLambdaContext())
     assert reply["status"] == "skipped_paused"
+    assert deployed.sent_emails() == []
+
+
+@pytest.mark.parametrize("variable", ["SENDER_EMAIL", "STATE_TABLE", "REPORTS_BUCKET"])
+def test_a_deployment_missing_a_required_setting_refuses_to_run_naming_it(
+    deployed: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # Given a function deployed without a setting that has no sensible default
+    monkeypatch.delenv(variable)
+    redeploy()
+
+    # When it is invoked, then it stops with one error naming the variable, and sends nothing
+    with pytest.raises(ConfigurationError, match=f"^{variable}: not set"):
+        handler()(load_event("run_report_inline.json"), FakeLambdaContext())
     assert deployed.sent_emails() == []

@@ -25,15 +25,13 @@ from timereports_dev.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
 from timereports_dev.simulator import IntervalsSimulator
 
 from tests.fixtures.aws import LocalAws
+from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
 from timereports.bootstrap import build_once
-from timereports.config import get_settings
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.errors import RunInProgressError
-from timereports.logic import runs as service
-from timereports.logic.runner import RunOutcome
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import RunOutcome, RunRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = "Europe/Berlin"
@@ -174,13 +172,6 @@ def deploy(
 ) -> Iterator[Callable[..., Deployment]]:
     """Deploy a catalogue (the given definitions) with the template's environment; extra variables override it."""
 
-    def clear_caches() -> None:
-        from functions.dispatch import app as dispatch_app
-
-        get_settings.cache_clear()
-        service._catalogue.cache_clear()
-        dispatch_app.dispatcher.cache_clear()
-
     def make(*definitions: dict[str, Any], **environment: str) -> Deployment:
         catalogue = tmp_path / "reports"
         catalogue.mkdir(exist_ok=True)
@@ -203,14 +194,14 @@ def deploy(
         }
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        clear_caches()
+        redeploy()
         from functions.run_report import app as run_report_app
 
         source = SqsEventSource(aws.sqs, aws.settings.report_queue_url, run_report_app.lambda_handler)
         return Deployment(aws=aws, simulator=simulator, source=source)
 
     yield make
-    clear_caches()
+    redeploy()
 
 
 def csv_attachment(message: Any) -> bytes:

@@ -26,7 +26,7 @@ from timereports_dev.dataset import (
 )
 from timereports_dev.simulator import Fault, IntervalsSimulator
 
-from timereports.intervals.models import TimeEntry
+from timereports.models.intervals import TimeEntry
 
 
 class FakeClock:

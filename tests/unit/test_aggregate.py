@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from timereports.engine.aggregate import aggregate
 from timereports.engine.attributes import AttributeResolver
-from timereports.intervals.models import Client, Milestone, Person, Project, ReferenceData, Task, TimeEntry
 from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import Client, Milestone, Person, Project, ReferenceData, Task, TimeEntry
 from timereports.models.report import Period
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from timereports.errors import IntervalsError
-from timereports.intervals.models import TimeEntry, parse_record
+from timereports.models.intervals import TimeEntry, parse_record
 
 
 def test_strings_numbers_booleans_and_entities_are_decoded() -> None:

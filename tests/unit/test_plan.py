@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from timereports.engine.plan import MAX_PUSHED_IDS, plan_queries, reference_needs
-from timereports.intervals.models import (
+from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import (
     Client,
     Milestone,
     Person,
@@ -18,7 +19,6 @@ from timereports.intervals.models import (
     ReferenceData,
     Task,
 )
-from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 30))

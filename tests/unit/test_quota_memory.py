@@ -10,8 +10,8 @@ from timereports_dev.fakes import InMemoryQuotaLedger
 
 from timereports.engine.quota_rules import QuotaStatus, next_reset
 from timereports.errors import QuotaExhaustedError
-from timereports.intervals.models import ApiQuota
 from timereports.logic.ports import QuotaLedger
+from timereports.models.intervals import ApiQuota
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

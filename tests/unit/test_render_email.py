@@ -15,20 +15,19 @@ import pytest
 
 from timereports.errors import DefinitionError
 from timereports.models.report import Cell, Period, ReportTable
-from timereports.render import (
-    CsvLink,
+from timereports.render.csv import render_csv
+from timereports.render.email import (
+    MESSAGE_ALLOWANCE_BYTES,
     OutgoingEmail,
-    attachment_filename,
+    base64_size,
     build_empty_notice,
     build_messages,
     choose_attachment_mode,
     gzip_csv,
     message_size,
-    render_csv,
     split_recipients,
 )
-from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size
-from timereports.render.email_body import display_columns
+from timereports.render.email_body import CsvLink, attachment_filename, display_columns
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"

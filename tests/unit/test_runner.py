@@ -16,9 +16,9 @@ from timereports_dev.fakes import InMemoryQuotaLedger, InMemoryRunHistory
 
 from timereports.engine.quota_rules import QuotaStatus
 from timereports.errors import DeliveryError, TimereportsError
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
+from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 

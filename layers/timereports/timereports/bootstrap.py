@@ -6,18 +6,32 @@ moto-backed clients or in-memory fakes without patching anything.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from timereports.config import AccountSettings, Settings
+from timereports.dal.archive import S3Archive
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
+from timereports.dal.failure_claims import DynamoDBFailureClaims
+from timereports.dal.mailer import SesMailer
+from timereports.dal.quota_ledger import DynamoDBQuotaLedger
+from timereports.dal.run_history import DynamoDBRunHistory
+from timereports.dal.run_once import IdempotentRuns
 from timereports.dal.run_queue import SqsRunQueue
-from timereports.errors import ConfigurationError, RunInProgressError
-from timereports.logic.dispatch import Dispatcher
-from timereports.models.catalogue import load_catalogue
+from timereports.errors import ConfigurationError
+from timereports.intervals.client import IntervalsClient
+from timereports.intervals.pacing import shared_pacer
+from timereports.logic.dispatch import Dispatcher, DispatchLogger
+from timereports.logic.failures import FailurePolicy
+from timereports.logic.ports import QuotaLedger, RemainingTime
+from timereports.logic.runner import DeliveryOptions, ReportRunner
+from timereports.logic.runs import RunService
+from timereports.models.catalogue import Catalogue, load_catalogue
 
 # Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
 # while a busy schedule does not pay a Secrets Manager call per run.
@@ -42,6 +56,7 @@ _CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "
 
 @lru_cache(maxsize=32)
 def _cached_client(service: str, environment: tuple[str | None, ...]) -> Any:
+    # Deferred to the first client: boto3 and botocore cost ~200 ms to import; a warm container pays it once.
     import boto3
     from botocore.config import Config
     from botocore.exceptions import NoRegionError
@@ -63,6 +78,7 @@ def resolve_token(account: AccountSettings) -> str:
     if account.api_token is not None:
         return account.api_token.get_secret_value()
     if account.token_secret:
+        # Deferred: only deployed runs read a secret (locally the token comes from the environment).
         from aws_lambda_powertools.utilities import parameters
 
         try:
@@ -75,8 +91,6 @@ def resolve_token(account: AccountSettings) -> str:
         token = str(secret).strip()
         if token.startswith("{"):
             # A secret stored as JSON ({"token": "..."}) from the console's key/value editor.
-            import json
-
             token = str(json.loads(token).get("token", "")).strip()
         if not token:
             raise ConfigurationError(f"Secrets Manager secret {account.token_secret!r} holds no token")
@@ -87,10 +101,8 @@ def resolve_token(account: AccountSettings) -> str:
     )
 
 
-def build_ledger(settings: Settings, account: AccountSettings) -> Any:
+def build_ledger(settings: Settings, account: AccountSettings) -> DynamoDBQuotaLedger:
     """The account's DynamoDB quota ledger in the state table."""
-    from timereports.dal.quota_ledger import DynamoDBQuotaLedger
-
     return DynamoDBQuotaLedger(
         settings.state_table,
         account.name,
@@ -103,22 +115,17 @@ def build_ledger(settings: Settings, account: AccountSettings) -> Any:
 def build_client(
     settings: Settings,
     account: AccountSettings,
-    ledger: Any,
+    ledger: QuotaLedger,
     *,
     token: str | None = None,
-    lambda_context: Any = None,
-) -> Any:
+    deadline: RemainingTime | None = None,
+) -> IntervalsClient:
     """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
-    IP) and reserving quota in `ledger`; in a Lambda it refuses work that cannot finish before the timeout."""
-    from urllib.parse import urlsplit
-
-    from timereports.intervals.client import IntervalsClient
-    from timereports.intervals.pacing import shared_pacer
-
-    deadline = None
-    if lambda_context is not None:
+    IP) and reserving quota in `ledger`; in a Lambda (`deadline`) it refuses work that cannot finish in time."""
+    stop_by = None
+    if deadline is not None:
         # A minute kept for archiving, emailing and recording after the last page.
-        deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - DELIVERY_MARGIN_SECONDS
+        stop_by = time.monotonic() + deadline.get_remaining_time_in_millis() / 1000 - DELIVERY_MARGIN_SECONDS
     return IntervalsClient(
         account.api_url,
         token if token is not None else resolve_token(account),
@@ -128,82 +135,13 @@ def build_client(
         max_in_flight=settings.intervals_max_in_flight,
         max_retry_seconds=settings.intervals_max_retry_seconds,
         pacer=shared_pacer(urlsplit(account.api_url).netloc, settings.intervals_requests_per_minute),
-        deadline=deadline,
+        deadline=stop_by,
     )
 
 
-# A run's identity is remembered this long: a deferred or re-driven message for the same run days later still
-# finds it delivered.
-RUN_IDEMPOTENCY_SECONDS = 35 * 24 * 3600
-
-
-# Outside Lambda (the CLI), a run still claimed this long after it started is presumed dead: the run_report function's
-# timeout in template.yaml.
-LOCAL_RUN_CLAIM_SECONDS = 900
-
-
-class _LocalRunDeadline:
-    """What Powertools Idempotency reads of a Lambda context, for a process that has none."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return LOCAL_RUN_CLAIM_SECONDS * 1000
-
-
-def build_once(settings: Settings, lambda_context: Any = None) -> Any:
-    """Powertools Idempotency in the state table, keyed by report id + scheduled time.
-
-    The key prefix and partition value are fixed (not derived from the Lambda's name) so that the CLI,
-    a direct invoke and the queue-fed function all agree on what "this run" is.
-    """
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-    from aws_lambda_powertools.utilities.idempotency.serialization.custom_dict import CustomDictSerializer
-
-    from timereports.logic.runner import RunOutcome
-    from timereports.models.run_record import RunRecord
-
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.state_table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value="idempotency#run_report",
-        expiry_attr="expires_at",
-        boto3_client=aws_client("dynamodb"),
-    )
-    config = IdempotencyConfig(expires_after_seconds=RUN_IDEMPOTENCY_SECONDS)
-    # The claim of a run in progress must lapse if its process dies mid-run (a Lambda timeout, a killed CLI), or the
-    # run could not be delivered for RUN_IDEMPOTENCY_SECONDS, whoever asked. Powertools bounds it by the Lambda's
-    # remaining time; outside Lambda, by the longest a run_report invocation may take.
-    context: Any = lambda_context if lambda_context is not None else _LocalRunDeadline()
-    config.register_lambda_context(context)
-    serializer = CustomDictSerializer(
-        to_dict=lambda outcome: outcome.record.model_dump(mode="json"),
-        from_dict=lambda data: RunOutcome(record=RunRecord.model_validate(data)),
-    )
-
-    def once(deliver: Any, run_key: dict[str, str]) -> Any:
-        @idempotent_function(
-            data_keyword_argument="run_key",
-            persistence_store=persistence,
-            config=config,
-            output_serializer=serializer,
-            key_prefix="timereports.run",
-        )
-        def deliver_once(*, run_key: dict[str, str]) -> Any:
-            return deliver()
-
-        try:
-            return deliver_once(run_key=run_key)
-        except IdempotencyAlreadyInProgressError:
-            raise RunInProgressError(
-                f"run {run_key['report_id']} scheduled at {run_key['scheduled_at']} is being delivered right now"
-            ) from None
-
-    return once
+def build_once(settings: Settings, deadline: RemainingTime | None = None) -> IdempotentRuns:
+    """Exactly-once delivery per run identity, in the state table."""
+    return IdempotentRuns(settings.state_table, aws_client("dynamodb"), deadline)
 
 
 def build_runner(
@@ -212,19 +150,15 @@ def build_runner(
     *,
     api_url: str | None = None,
     token: str | None = None,
-    lambda_context: Any = None,
-) -> Any:
+    deadline: RemainingTime | None = None,
+) -> ReportRunner:
     """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
-    from timereports.dal.archive import S3Archive
-    from timereports.dal.mailer import SesMailer
-    from timereports.logic.runner import DeliveryOptions, ReportRunner
-
     account = settings.account(account_name)
     if api_url:
         account = account.model_copy(update={"api_url": api_url})
     ledger = build_ledger(settings, account)
     return ReportRunner(
-        client=build_client(settings, account, ledger, token=token, lambda_context=lambda_context),
+        client=build_client(settings, account, ledger, token=token, deadline=deadline),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),
@@ -234,23 +168,17 @@ def build_runner(
             attachment_limit_bytes=settings.attachment_limit_bytes,
             link_expiry_seconds=settings.link_expiry_seconds,
         ),
-        once=build_once(settings, lambda_context),
+        once=build_once(settings, deadline),
     )
 
 
-def build_run_history(settings: Settings) -> Any:
+def build_run_history(settings: Settings) -> DynamoDBRunHistory:
     """The run history in the state table."""
-    from timereports.dal.run_history import DynamoDBRunHistory
-
     return DynamoDBRunHistory(settings.state_table, aws_client("dynamodb"))
 
 
-def build_failure_policy(settings: Settings) -> Any:
+def build_failure_policy(settings: Settings) -> FailurePolicy:
     """Failure counting, owner notices (SES) and pausing for scheduled runs."""
-    from timereports.dal.failure_claims import DynamoDBFailureClaims
-    from timereports.dal.mailer import SesMailer
-    from timereports.logic.failures import FailurePolicy
-
     return FailurePolicy(
         states=build_report_states(settings),
         claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
@@ -261,7 +189,21 @@ def build_failure_policy(settings: Settings) -> Any:
     )
 
 
-# ------------------------------------------------------------------------------------------------------- wiring
+def build_run_service(settings: Settings) -> RunService:
+    """What the run_report handler calls, built once per warm container: the catalogue is read on first use, a
+    runner is built per run (its Intervals client is bounded by that invocation's deadline)."""
+
+    def runners(account: str, deadline: RemainingTime | None = None) -> ReportRunner:
+        return build_runner(settings, account, deadline=deadline)
+
+    return RunService(
+        catalogue=Catalogue(settings.catalogue_dir),
+        runners=runners,
+        report_states=build_report_states(settings),
+        history=build_run_history(settings),
+        deferred=build_deferred_runs(settings),
+        failures=build_failure_policy(settings),
+    )
 
 
 def build_run_queue(settings: Settings) -> SqsRunQueue:
@@ -281,16 +223,17 @@ def build_report_states(settings: Settings) -> DynamoDBReportStates:
     return DynamoDBReportStates(settings.state_table, aws_client("dynamodb"))
 
 
-def build_dispatcher(settings: Settings, catalogue_dir: str | Path | None = None, *, logger: Any = None) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings, catalogue_dir: str | Path | None = None, *, logger: DispatchLogger | None = None
+) -> Dispatcher:
     """The dispatcher over the catalogue (`catalogue_dir`, else CATALOGUE_DIR), with its DynamoDB stores and the
     SQS run queue. An invalid catalogue raises DefinitionError before anything is claimed or sent."""
     catalogue = load_catalogue(Path(catalogue_dir) if catalogue_dir is not None else Path(settings.catalogue_dir))
-    dynamodb = aws_client("dynamodb")
     return Dispatcher(
         catalogue,
-        cursors=DynamoDBCursorStore(settings.state_table, dynamodb),
+        cursors=DynamoDBCursorStore(settings.state_table, aws_client("dynamodb")),
         queue=build_run_queue(settings),
-        deferred=DynamoDBDeferredRuns(settings.state_table, dynamodb),
-        state=DynamoDBReportStates(settings.state_table, dynamodb),
+        deferred=build_deferred_runs(settings),
+        state=build_report_states(settings),
         logger=logger,
     )

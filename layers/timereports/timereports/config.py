@@ -55,9 +55,11 @@ class Settings(BaseModel):
     # Extra accounts as JSON: {"acme": {"token_secret": "...", "daily_quota": 12000, "quota_reserve": 500}}
     intervals_accounts: dict[str, dict[str, object]] = Field(default_factory=dict)
 
-    state_table: str = "timereports-state"
-    reports_bucket: str = "timereports-reports"
-    sender_email: str = "reports@example.com"
+    # Deployed, the template names these; a function without one refuses to start instead of writing to (or sending
+    # from) a guessed name. The command line supplies local defaults (timereports_dev.local_aws.LOCAL_DEFAULTS).
+    state_table: str
+    reports_bucket: str
+    sender_email: str
     owner_email: str | None = None
     report_queue_url: str | None = None
     catalogue_dir: str = "reports"
@@ -99,15 +101,20 @@ class Settings(BaseModel):
             raise ConfigurationError(f"INTERVALS_ACCOUNTS[{name!r}]: {exc.errors()[0]['msg']}") from None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from environment variables (upper-case field names)."""
-        values = {name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ}
+    def from_environ(cls, environ: Mapping[str, str], defaults: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (upper-case field names), over `defaults` (same names).
+
+        A missing required variable, or one with a bad value, is one ConfigurationError naming the variable.
+        """
+        merged = {**(defaults or {}), **environ}
+        values = {name: merged[name.upper()] for name in cls.model_fields if name.upper() in merged}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = str(first["loc"][0]).upper() if first["loc"] else "settings"
-            raise ConfigurationError(f"{field}: {first['msg']}") from None
+            problem = "not set; the deployment must name it" if first["type"] == "missing" else first["msg"]
+            raise ConfigurationError(f"{field}: {problem}") from None
 
 
 @lru_cache(maxsize=1)

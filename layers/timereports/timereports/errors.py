@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from timereports.models.events import RunMessage
+if TYPE_CHECKING:  # errors are the bottom of the package: models import them, so this import is for types only
+    from timereports.models.events import RunMessage
 
 
 class TimereportsError(Exception):

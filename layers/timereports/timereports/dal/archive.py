@@ -7,19 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.errors import DeliveryError
-from timereports.models.report import Period
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-
-
-def archive_key(report_id: str, period: Period, *, slice_slug: str | None = None, extension: str = "csv") -> str:
-    """The deterministic key of a report's file: the same report, period, slice and format always land on the same
-    object. A private slice's files sit under `slices/<slug>/` of the run's folder, named like its attachments."""
-    start, end = period.start.isoformat(), period.end.isoformat()
-    folder = f"reports/{report_id}/{start}_{end}"
-    if slice_slug:
-        return f"{folder}/slices/{slice_slug}/{report_id}--{slice_slug}_{start}_{end}.{extension}"
-    return f"{folder}/{report_id}_{start}_{end}.{extension}"
 
 
 class S3Archive:

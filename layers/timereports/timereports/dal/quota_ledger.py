@@ -25,7 +25,7 @@ from timereports.engine.quota_rules import (
     quota_day,
 )
 from timereports.errors import TimereportsError
-from timereports.intervals.models import ApiQuota
+from timereports.models.intervals import ApiQuota
 
 # How long a day's item outlives its day before DynamoDB's TTL may delete it (readers never look at old days anyway).
 ITEM_RETENTION = timedelta(days=2)

@@ -24,8 +24,8 @@ from timereports.engine.attributes import (
 )
 from timereports.engine.sections import build_sections
 from timereports.engine.views import DAY_METRICS, GroupSums, view_for
-from timereports.intervals.models import ReferenceData
 from timereports.models.definition import ReportDefinition, Split, slice_slug
+from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell, Period, ReportTable
 
 ZERO = Decimal(0)

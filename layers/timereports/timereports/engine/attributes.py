@@ -14,7 +14,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Protocol
 
-from timereports.intervals.models import ReferenceData
+from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell
 from timereports.models.vocabulary import GROUP_ATTRIBUTES
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from timereports.engine.attributes import NONE_LABELS
-from timereports.intervals.models import ReferenceData, TimeQuery
 from timereports.models.definition import FilterSpec, ReportDefinition
+from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.report import Period
 
 # Group attribute -> the /time/ filter that selects it.

@@ -49,7 +49,6 @@ from timereports.errors import (
     RunTooLongError,
 )
 from timereports.intervals.errors import error_for_reply, keep_body
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 from timereports.intervals.pacing import RequestPacer
 from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher
 from timereports.intervals.reference import (
@@ -59,6 +58,7 @@ from timereports.intervals.reference import (
     cache_key,
     resolve_needs,
 )
+from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery, parse_record
 
 if TYPE_CHECKING:
     from timereports.logic.ports import QuotaLedger

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from timereports.intervals.models import (
+from timereports.models.intervals import (
     Client,
     Me,
     Milestone,

@@ -30,11 +30,11 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from timereports.clock import as_utc
 from timereports.engine.schedule import iter_fire_times
@@ -65,6 +65,15 @@ MAX_COUNTED_DROPS = 10_000
 # ------------------------------------------------------------------------------------------------------ use case
 
 
+class DispatchLogger(Protocol):
+    """What the dispatcher logs through: the standard library's logger, or a Powertools Logger in the Lambda (which
+    turns `extra` into structured keys)."""
+
+    def info(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+    def warning(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+    def error(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+
+
 @dataclass
 class _Claim:
     """A window (previous, at] of one report that this tick won, and the runs it holds."""
@@ -90,7 +99,7 @@ class Dispatcher:
         *,
         max_catch_up: timedelta = DEFAULT_MAX_CATCH_UP,
         max_runs_per_report: int = DEFAULT_MAX_RUNS_PER_REPORT,
-        logger: Any = None,
+        logger: DispatchLogger | None = None,
     ) -> None:
         if max_catch_up <= timedelta(0) or max_runs_per_report < 1:
             raise ValueError(
@@ -106,7 +115,7 @@ class Dispatcher:
         self.max_catch_up = max_catch_up
         self.max_runs_per_report = max_runs_per_report
         # A Powertools Logger in the Lambda (structured keys from `extra`), the standard library's elsewhere.
-        self._log = logger or logging.getLogger(__name__)
+        self._log: DispatchLogger = logger or logging.getLogger(__name__)
 
     def tick(self, at: datetime) -> list[RunMessage]:
         """Queue the runs due in (each report's cursor, `at`] and the deferred runs due by `at`; return them.
@@ -158,15 +167,7 @@ class Dispatcher:
         """The run of `report` due at `fired`: its period is the time frame as of that instant's date in the REPORT's
         zone (a Monday 07:00 Berlin run covers Berlin's last week, whatever the schedule's zone)."""
         period = resolve_time_frame(report.time_frame, today_in(report.timezone, fired), report.week_start_index)
-        return RunMessage.model_validate(
-            {
-                "report_id": report.id,
-                "scheduled_at": fired,
-                "account": report.account,
-                "from": period.start,
-                "to": period.end,
-            }
-        )
+        return RunMessage.for_run(report.id, fired, report.account, period)
 
     def _claim(self, report: ReportDefinition, previous: datetime | None, now: datetime) -> _Claim | None:
         """Move the report's cursor to `now` if no other tick has; the window's runs if this tick won it.

@@ -6,19 +6,32 @@ versions for tests. Use cases import from here, never from an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from timereports.clock import format_instant
 from timereports.engine.quota_rules import QuotaStatus
-from timereports.intervals.models import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 from timereports.models.events import RunMessage
-from timereports.models.run_record import RunRecord
+from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery
+from timereports.models.run_record import RunOutcome, RunRecord
 
 # Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
 MAX_DEFERRED_PER_TICK = 200
+
+
+class RemainingTime(Protocol):
+    """What a run reads of a Lambda context: how long the invocation may still take (bounds pulls and claims)."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class RunOnce(Protocol):
+    """Delivers a run at most once per identity (`run_key`: report id + scheduled time): a second call for a delivered
+    run answers with the first call's outcome, and a call while another is in progress raises RunInProgressError."""
+
+    def __call__(self, deliver: Callable[[], RunOutcome], run_key: dict[str, str]) -> RunOutcome: ...
 
 
 class QuotaLedger(Protocol):
@@ -88,6 +101,16 @@ class TimeSource(Protocol):
 
     @property
     def requests_sent(self) -> int: ...
+
+
+class RawTimeSource(Protocol):
+    """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
+
+    def sync_quota(self) -> Any: ...
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @property
+    def requests_counted(self) -> int: ...
 
 
 # ---------------------------------------------------------------------------------------------------------- ports

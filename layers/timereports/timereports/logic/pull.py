@@ -10,13 +10,11 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from timereports.errors import DefinitionError
-from timereports.intervals.models import TimeQuery
-
-if TYPE_CHECKING:
-    from timereports.intervals.client import IntervalsClient
+from timereports.logic.ports import RawTimeSource
+from timereports.models.intervals import TimeQuery
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class PullSummary:
 
 
 def pull_entries(
-    client: IntervalsClient, start: date, end: date, out: TextIO, query: TimeQuery | None = None
+    client: RawTimeSource, start: date, end: date, out: TextIO, query: TimeQuery | None = None
 ) -> PullSummary:
     """Write every time entry dated `start`..`end` (inclusive) to `out`, one JSON object a line.
 

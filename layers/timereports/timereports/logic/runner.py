@@ -11,17 +11,22 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from timereports.clock import utc_now
+from timereports.engine.aggregate import aggregate
+from timereports.engine.plan import plan_queries, reference_needs
+from timereports.engine.timeframes import resolve_time_frame, today_in
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
-from timereports.intervals.models import TimeEntry
-from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, TimeSource
+from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.models.definition import ReportDefinition
-from timereports.models.report import Period, ReportTable
-from timereports.models.run_record import RunRecord
+from timereports.models.intervals import TimeEntry
+from timereports.models.report import Period, ReportTable, archive_key
+from timereports.models.run_record import RunOutcome, RunRecord
+from timereports.render.csv import render_csv
+from timereports.render.email import build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
 
 
 @dataclass(frozen=True)
@@ -34,15 +39,6 @@ class RunRequest:
     # Fixed by the dispatcher when it enqueued the run; otherwise resolved from the time frame and `today`.
     period: Period | None = None
     force: bool = False
-
-
-@dataclass
-class RunOutcome:
-    """The run's record, plus the bytes it archived and sent (for `--out`; empty when nothing was sent)."""
-
-    record: RunRecord
-    csv: bytes | None = None
-    emails: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -64,7 +60,7 @@ class ReportRunner:
         mailer: Mailer,
         history: RunHistory,
         options: DeliveryOptions,
-        once: Callable[[Callable[..., RunOutcome], dict[str, str]], RunOutcome] | None = None,
+        once: RunOnce | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
@@ -129,7 +125,6 @@ class ReportRunner:
         "Today" is the day the run was scheduled for when it has an identity, so that a retry hours later
         (even past midnight) covers the same period under the same identity; else the current day.
         """
-        from timereports.engine.timeframes import resolve_time_frame, today_in
 
         day = today or today_in(definition.timezone, scheduled_at or self._clock())
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
@@ -142,8 +137,6 @@ class ReportRunner:
         return self._deliver_report(definition, table, record)
 
     def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
-        from timereports.engine.aggregate import aggregate
-        from timereports.engine.plan import plan_queries, reference_needs
 
         self._client.sync_quota()
         reference = self._client.reference_data(set(reference_needs(definition)))
@@ -161,7 +154,6 @@ class ReportRunner:
         if definition.delivery is None or definition.delivery.empty == "skip":
             record.status = "empty_skipped"
             return RunOutcome(record=record)
-        from timereports.render.email import build_empty_notice
 
         emails = build_empty_notice(
             table,
@@ -176,9 +168,6 @@ class ReportRunner:
         return self._send(emails, record, csv=None)
 
     def _deliver_report(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
-        from timereports.dal.archive import archive_key
-        from timereports.render.csv import render_csv
-        from timereports.render.email import build_messages, choose_attachment_mode, gzip_csv
 
         csv_bytes = render_csv(table)
         key = archive_key(definition.id, table.period)
@@ -270,7 +259,7 @@ class ReportRunner:
         started: float,
         exc: Exception,
         *,
-        status: str,
+        status: Literal["failed", "deferred"],
     ) -> None:
         record = RunRecord(
             report_id=definition.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -74,6 +75,25 @@ def load_catalogue(directory: str | Path) -> list[ReportDefinition]:
     if problems:
         raise DefinitionError("\n".join(problems))
     return definitions
+
+
+class Catalogue:
+    """The report catalogue folder, read on first use and kept: it ships with the deployment and cannot change
+    under a warm container."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @cached_property
+    def reports(self) -> dict[str, ReportDefinition]:
+        return {definition.id: definition for definition in load_catalogue(self.directory)}
+
+    def get(self, report_id: str) -> ReportDefinition:
+        """The catalogue's definition of `report_id`, or a DefinitionError naming the known ids."""
+        if report_id not in self.reports:
+            known = ", ".join(sorted(self.reports)) or "none"
+            raise DefinitionError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
+        return self.reports[report_id]
 
 
 # --- turning pydantic's errors into one readable message -------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from timereports.clock import format_instant
+from timereports.models.report import Period
 
 
 class RunMessage(BaseModel):
@@ -33,6 +34,12 @@ class RunMessage(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def for_run(cls, report_id: str, scheduled_at: datetime, account: str, period: Period) -> RunMessage:
+        """The message of one due run: the dispatcher enqueues it; a parked run is stored as it."""
+        fields = {"report_id": report_id, "scheduled_at": scheduled_at, "account": account}
+        return cls.model_validate(fields | {"from": period.start, "to": period.end})
 
 
 class DirectRunEvent(BaseModel):

@@ -110,3 +110,13 @@ class ReportTable:
     @property
     def is_empty(self) -> bool:
         return not self.rows
+
+
+def archive_key(report_id: str, period: Period, *, slice_slug: str | None = None, extension: str = "csv") -> str:
+    """The deterministic key of a report's file: the same report, period, slice and format always land on the same
+    object. A private slice's files sit under `slices/<slug>/` of the run's folder, named like its attachments."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    folder = f"reports/{report_id}/{start}_{end}"
+    if slice_slug:
+        return f"{folder}/slices/{slice_slug}/{report_id}--{slice_slug}_{start}_{end}.{extension}"
+    return f"{folder}/{report_id}_{start}_{end}.{extension}"

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict
+
+RunStatus = Literal[
+    "running",  # the run's own record while it works (never stored)
+    "delivered",  # the report went to every recipient
+    "partially_delivered",  # SES refused a later message of a split recipient list; the first ones went out
+    "archived",  # a one-off without recipients: the CSV in S3 (and --out) is the delivery
+    "empty_skipped",  # nothing logged in the period and the definition says `empty: skip`
+    "empty_notice",  # nothing logged: a short "no time logged" note went out instead of a report
+    "already_delivered",  # the same run (report id + scheduled time) was delivered before: nothing sent
+    "skipped_paused",  # the report is paused: its scheduled run was dropped
+    "deferred",  # the account's daily quota was spent: parked until the reset, nothing sent
+    "failed",  # an error stopped the run before anything was sent
+]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+# How the CSV travels with the email: attached, gzipped and attached, or as a presigned link.
+AttachmentMode = Literal["attachment", "gzip", "link"]
+ATTACHMENT_MODES: tuple[AttachmentMode, ...] = get_args(AttachmentMode)
+# How the report reached its recipients: one of the attachment modes, or a notice without data (an empty period).
+DeliveryMode = AttachmentMode | Literal["notice"]
 
 
 class RunRecord(BaseModel):
@@ -11,7 +33,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     report_id: str
-    status: str  # delivered | empty_skipped | empty_notice | already_delivered | failed | deferred
+    status: RunStatus
     # Which attempt produced this record: a retried invocation that gets an earlier attempt's record back knows
     # the run was already delivered.
     attempt: str | None = None
@@ -29,7 +51,16 @@ class RunRecord(BaseModel):
     message_id: str | None = None
     message_ids: list[str] = []
     recipients: int = 0
-    delivery: str | None = None  # attachment | gzip | link | notice
+    delivery: DeliveryMode | None = None
     error: str | None = None
     retry_after: str | None = None
     duration_ms: int = 0
+
+
+@dataclass
+class RunOutcome:
+    """The run's record, plus the bytes it archived and sent (for `--out`; empty when nothing was sent)."""
+
+    record: RunRecord
+    csv: bytes | None = None
+    emails: list[bytes] = field(default_factory=list)

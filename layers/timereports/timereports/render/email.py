@@ -32,11 +32,10 @@ from typing import Literal
 
 from timereports.errors import DefinitionError
 from timereports.models.report import ReportTable
-from timereports.models.vocabulary import LINE_BREAKS, SUBJECT_PLACEHOLDERS
+from timereports.models.run_record import ATTACHMENT_MODES, AttachmentMode
+from timereports.models.vocabulary import LINE_BREAKS, SUBJECT_PLACEHOLDERS, AttachMode
 from timereports.render.email_body import (
-    ATTACHMENT_MODES,
     SUMMARY_ROW_LIMIT,
-    AttachmentMode,
     CsvLink,
     attachment_filename,
     footer_html,
@@ -104,7 +103,7 @@ def base64_size(raw_size: int) -> int:
 def choose_attachment_mode(
     csv_size: int,
     limit_bytes: int = DEFAULT_MESSAGE_LIMIT_BYTES,
-    preference: str = "attachment",
+    preference: AttachMode = "attachment",
     *,
     gzipped_size: int | None = None,
 ) -> AttachmentMode:
@@ -367,12 +366,10 @@ def build_empty_notice(
 
 
 def _attachment_mode(mode: str) -> AttachmentMode:
-    if mode == "attachment":
-        return "attachment"
-    if mode == "gzip":
-        return "gzip"
-    if mode == "link":
-        return "link"
+    """`mode` as the closed set, checked at run time too: a caller outside the type checker gets a clear error."""
+    for known in ATTACHMENT_MODES:
+        if mode == known:
+            return known
     raise DefinitionError(f"attachment mode {mode!r} is not one of {', '.join(ATTACHMENT_MODES)}")
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 from timereports.engine.attributes import COLUMNS
 from timereports.models.report import Cell, Change, ReportTable, Section
+from timereports.models.run_record import AttachmentMode
 from timereports.render.csv import format_cell
 from timereports.render.facts import (
     bar_width,
@@ -19,8 +19,6 @@ from timereports.render.facts import (
     period_line,
 )
 
-AttachmentMode = Literal["attachment", "gzip", "link"]
-ATTACHMENT_MODES: tuple[str, ...] = get_args(AttachmentMode)
 SUMMARY_ROW_LIMIT = 20
 # In a sectioned summary, each first-level group shows this many of its rows (entries in the entry view); its
 # subtotal always counts all of them.
