@@ -158,6 +158,10 @@ class InMemoryMessageClaims:
         with self._lock:
             self.claims[(run_id, message_key)] = message_id
 
+    def release(self, run_id: str, message_key: str) -> None:
+        with self._lock:
+            self.claims.pop((run_id, message_key), None)
+
 
 # -------------------------------------------------------------------------------------------- in-memory adapters
 

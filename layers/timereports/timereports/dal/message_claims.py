@@ -56,3 +56,11 @@ class DynamoDBMessageClaims:
             )
         except AWS_ERRORS as exc:
             raise aws_error(f"recording message {message_key} of run {run_id} as sent", exc) from exc
+
+    def release(self, run_id: str, message_key: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self.table_name, Key={"pk": {"S": f"message#{run_id}"}, "sk": {"S": message_key}}
+            )
+        except AWS_ERRORS as exc:
+            raise aws_error(f"releasing message {message_key} of run {run_id}", exc) from exc

@@ -22,6 +22,7 @@ from timereports.engine.attributes import (
     compile_filter,
     filter_targets,
 )
+from timereports.engine.entries import list_entries
 from timereports.engine.sections import build_sections
 from timereports.engine.views import DAY_METRICS, GroupSums, view_for
 from timereports.models.definition import ReportDefinition, Split, slice_slug
@@ -67,8 +68,6 @@ def aggregate(
     view = view_for(definition.view)
     keep = _entry_filter(definition, resolver)
     if view.per_entry:
-        from timereports.engine.entries import list_entries
-
         return list_entries(entries, definition, resolver, period, keep)  # type: ignore[arg-type]
     attributes = [resolver.attribute(name) for name in definition.group_by]
     split = definition.delivery.split if definition.delivery is not None else None

@@ -87,6 +87,10 @@ class MessageClaims(Protocol):
         """Record that the claimed message was accepted by the mailer (its message id)."""
         ...
 
+    def release(self, run_id: str, message_key: str) -> None:
+        """Give a claim back: the mailer refused the message, so a retry may send it."""
+        ...
+
 
 class Mailer(Protocol):
     def send(self, raw_message: bytes, *, sender: str, destinations: list[str]) -> str: ...

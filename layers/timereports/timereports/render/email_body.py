@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from timereports.engine.attributes import COLUMNS
 from timereports.models.report import Cell, Change, ReportTable, Section
@@ -217,7 +218,8 @@ def _more_in_section_sentence(table: ReportTable, section: Section, filename: st
 def _change_text(change: Change, column: str) -> str:
     """`+12.25 (+7.7%)`, or `+12.25 (new)` when there was nothing before."""
     sign = "+" if change.delta >= 0 else "\u2212"
-    delta = _display_value(column, abs(change.delta))
+    magnitude: Decimal | int = -change.delta if change.delta < 0 else change.delta
+    delta = _display_value(column, magnitude)
     if change.percent is None:
         return f"{sign}{delta} (new)" if change.current else f"{sign}{delta}"
     percent = percent_text(abs(change.percent) / 100)
