@@ -309,6 +309,13 @@ class ReportRunner:
                 failed = exc
                 record.messages.append(MessageRecord(part=part, status="not_sent", recipients=recipients))
                 continue
+            except Exception:
+                # The mailer failed without an answer (a bug, a crash in the adapter): the message did not leave this
+                # process, so the retry may send it. Only a process killed mid-send (a Lambda timeout) leaves the claim,
+                # and then the message is not sent again: at most once, never twice.
+                if claims is not None and run_id is not None:
+                    claims.release(run_id, message_key)
+                raise
             if claims is not None and run_id is not None:
                 # It is sent: a claim left without its message id still stops a second send.
                 with contextlib.suppress(TimereportsError):

@@ -23,7 +23,7 @@ from timereports.render.facts import (
 SUMMARY_ROW_LIMIT = 20
 # In a sectioned summary, each first-level group shows this many of its rows (entries in the entry view); its
 # subtotal always counts all of them.
-ROWS_PER_SECTION = 8
+ROWS_PER_SECTION = 5
 ENTRIES_PER_SECTION = 5
 # Drawn bars are this many characters wide in the plain-text part.
 TEXT_BAR_WIDTH = 20
@@ -212,7 +212,8 @@ def _more_in_section_sentence(table: ReportTable, section: Section, filename: st
     hidden = section.size - min(section.size, _section_limit(table))
     if hidden <= 0:
         return None
-    return f"{_row_word(table, hidden)} more of {section.label} in {filename}"
+    where = "the attachments" if filename.endswith(".xlsx") else "the attachment"
+    return f"{_row_word(table, hidden)} more of {section.label} in {where}"
 
 
 def _change_text(change: Change, column: str) -> str:
@@ -284,11 +285,14 @@ def _bars_text(table: ReportTable) -> list[str]:
         return []
     metric = table.share_metric
     groups = table.comparison.groups if table.comparison else {}
-    names = [_truncate(section.label, 28) for section in sections]
-    values = [_display_value(metric, section.totals.get(metric)) for section in sections]
+    all_names = section_names(table)
+    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
+    names = [_truncate(all_names[index], 28) for index in order]
+    values = [_display_value(metric, sections[index].totals.get(metric)) for index in order]
     name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
     lines = [f"Share of {_total_label(metric).lower()}"]
-    for section, name, value in zip(sections, names, values, strict=True):
+    for index, name, value in zip(order, names, values, strict=True):
+        section = sections[index]
         filled = int((bar_width(section.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
         bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
         line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(section.share).rjust(6)}  {bar}"
@@ -332,8 +336,9 @@ def _sections_text(table: ReportTable, filename: str) -> list[str]:
     header = [" / ".join(column_label(column) for column in inner) or "Group", *map(column_label, metrics)]
     rows: list[list[str]] = [header, []]
     notes: dict[int, str] = {}
-    for section in table.sections:
-        rows.append([_truncate(section.label, 40), *(_display_value(m, section.totals.get(m)) for m in metrics)])
+    names = section_names(table)
+    for position, section in enumerate(table.sections):
+        rows.append([_truncate(names[position], 40), *(_display_value(m, section.totals.get(m)) for m in metrics)])
         for row in table.rows[section.start : section.start + min(section.size, _section_limit(table))]:
             label = " · ".join(_display_value(column, row.get(column)) for column in inner)
             rows.append(["  " + _truncate(label, 48), *(_display_value(m, row.get(m)) for m in metrics)])
@@ -409,18 +414,36 @@ def render_html(
     return page_html(table, inner, preheader=f"{period_line(table)}: {preheader}")
 
 
+def section_names(table: ReportTable) -> dict[int, str]:
+    """Each section's display name, by position: its label, with its id added when two groups share a label (two
+    clients' projects both called "Website")."""
+    counts: dict[str, int] = {}
+    for section in table.sections:
+        counts[section.label] = counts.get(section.label, 0) + 1
+    return {
+        index: f"{section.label} (#{section.key})"
+        if counts[section.label] > 1 and section.key is not None
+        else section.label
+        for index, section in enumerate(table.sections)
+    }
+
+
 def _bars_html(table: ReportTable) -> str:
-    """A horizontal bar per first-level group, its width the group's share of the total: two table cells with
-    background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all draw."""
+    """A horizontal bar per first-level group, its width the group's share of the total, largest first: two table
+    cells with background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all
+    draw."""
     sections = _bar_sections(table)
     if not sections or table.share_metric is None:
         return ""
     esc = html.escape
     metric = table.share_metric
+    names = section_names(table)
     groups = table.comparison.groups if table.comparison else {}
-    cell = "font-size:0;line-height:0;height:10px;mso-line-height-rule:exactly;"
+    cell = "font-size:0;line-height:0;height:10px;"
     rows = []
-    for section in sections:
+    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
+    for index in order:
+        section = sections[index]
         width = bar_width(section.share)
         filled = (
             f'<td width="{width}%" style="width:{width}%;background:{_ACCENT};{cell}" data-bar="{width}">&nbsp;</td>'
@@ -429,103 +452,98 @@ def _bars_html(table: ReportTable) -> str:
         )
         rest = f'<td style="background:{_LINE};{cell}">&nbsp;</td>' if width < 100 else ""
         change = (
-            f'<br><span style="color:{_MUTED};" data-change="{esc(str(section.key))}">'
-            f"{esc(_change_text(groups[section.key], metric))}</span>"
+            f'<br><span style="color:{_MUTED};">{esc(_change_text(groups[section.key], metric))}</span>'
             if section.key in groups
             else ""
         )
         rows.append(
-            f'<tr data-group="{esc(section.label, quote=True)}"><td style="padding:6px 8px 6px 0;font-size:14px;'
-            f'line-height:1.4;vertical-align:top;overflow-wrap:break-word;">{_breakable(section.label)}'
-            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-            f'style="border-collapse:collapse;width:100%;margin-top:4px;"><tr>{filled}{rest}</tr></table></td>'
-            '<td style="padding:6px 0;font-size:14px;line-height:1.4;text-align:right;white-space:nowrap;'
-            f'vertical-align:top;"><strong>{esc(_display_value(metric, section.totals.get(metric)))}</strong>'
+            f'\n<tr data-group="{esc(names[index], quote=True)}"><td style="padding:4px 8px 4px 0;">'
+            f"{_breakable(names[index])}"
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin-top:3px;">'
+            f"<tr>{filled}{rest}</tr></table></td>"
+            f'<td align="right" valign="top" nowrap style="padding:4px 0;">'
+            f"<strong>{esc(_display_value(metric, section.totals.get(metric)))}</strong>"
             f"<br>{esc(percent_text(section.share))}{change}</td></tr>"
         )
     return (
         f'<h2 style="margin:8px 0 4px;font-size:16px;color:{_INK};">Share of {esc(_total_label(metric).lower())}</h2>'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-        f'style="border-collapse:collapse;width:100%;margin:0 0 16px;font-family:{_FONT};color:{_INK};" '
+        f'style="width:100%;margin:0 0 16px;font-family:{_FONT};font-size:14px;line-height:1.4;color:{_INK};" '
         f'data-bars="{esc(metric)}">{"".join(rows)}</table>'
     )
 
 
 def _sections_table_html(table: ReportTable, filename: str) -> str:
     """One table: per first-level group a heading row with its subtotals, its first rows, and a line saying how
-    many more rows the attachment holds; the report's total last."""
+    many more rows the attachment holds; the report's total last. Styles stay short (padding from `cellpadding`,
+    alignment from attributes): a 30-group report must stay under the 102 KB at which Gmail clips a message."""
     esc = html.escape
     columns = display_columns(table)
     metrics = [column for column in columns if column in table.metric_columns]
     inner = _inner_columns(table, columns)
-    cell = f"padding:6px 4px;border-bottom:1px solid {_LINE};font-size:14px;line-height:1.4;vertical-align:top;"
-    group_style = cell + "text-align:left;overflow-wrap:break-word;"
-    number_style = cell + "text-align:right;white-space:nowrap;"
-    head_style = f"font-weight:bold;color:{_MUTED};background:#f9fafb;vertical-align:bottom;"
-    section_style = f"background:#eef2ff;font-weight:bold;border-top:2px solid {_ACCENT};"
+    names = section_names(table)
+    head_style = f"color:{_MUTED};background:#f9fafb;border-bottom:1px solid {_LINE};"
+    section_style = f"background:#eef2ff;border-top:2px solid {_ACCENT};"
     first_label = column_label(COLUMNS[table.group_by[0]][-1]) if table.group_by[0] in COLUMNS else "Group"
     head = (
-        f'<th style="{group_style}{head_style}">{esc(first_label)}'
+        f'<th align="left" valign="bottom" style="{head_style}">{esc(first_label)}'
         + (f"<br>{esc(' / '.join(column_label(c) for c in inner))}" if inner else "")
         + "</th>"
     )
-    head += "".join(f'<th style="{cell}text-align:right;{head_style}">{esc(column_label(m))}</th>' for m in metrics)
+    head += "".join(
+        f'<th align="right" valign="bottom" style="{head_style}">{esc(column_label(m))}</th>' for m in metrics
+    )
     body = []
-    for section in table.sections:
+    limit = _section_limit(table)
+    for index, section in enumerate(table.sections):
         subtotals = "".join(
-            f'<td style="{number_style}{section_style}" data-subtotal="{esc(m)}">'
-            f"{esc(_display_value(m, section.totals.get(m)))}</td>"
+            f'<td align="right" nowrap style="{section_style}">{esc(_display_value(m, section.totals.get(m)))}</td>'
             for m in metrics
         )
         body.append(
-            f'\n<tr data-section="{esc(section.label, quote=True)}" data-rows="{section.size}">'
-            f'<td style="{group_style}{section_style}">{_breakable(section.label)}</td>{subtotals}</tr>'
+            f'\n<tr data-section="{esc(names[index], quote=True)}" data-rows="{section.size}" '
+            'style="font-weight:bold;">'
+            f'<td style="{section_style}">{_breakable(names[index])}</td>{subtotals}</tr>'
         )
-        for row in table.rows[section.start : section.start + min(section.size, _section_limit(table))]:
-            body.append(_section_row_html(table, row, inner, metrics, group_style, number_style))
+        for row in table.rows[section.start : section.start + min(section.size, limit)]:
+            body.append(_section_row_html(row, inner, metrics))
         more = _more_in_section_sentence(table, section, filename)
         if more:
             body.append(
-                f'\n<tr><td colspan="{1 + len(metrics)}" style="{group_style}color:{_MUTED};font-style:italic;">'
+                f'\n<tr><td colspan="{1 + len(metrics)}" style="padding-left:12px;color:{_MUTED};font-style:italic;">'
                 f"{esc(more)}</td></tr>"
             )
-    total_style = f"font-weight:bold;border-top:2px solid {_INK};"
+    total_style = f"border-top:2px solid {_INK};"
     totals = "".join(
-        f'<td style="{number_style}{total_style}">{esc(_display_value(m, table.totals.get(m)))}</td>' for m in metrics
+        f'<td align="right" nowrap style="{total_style}">{esc(_display_value(m, table.totals.get(m)))}</td>'
+        for m in metrics
     )
     return (
         '<div style="overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%;">'
-        '<table cellpadding="0" cellspacing="0" '
-        f'style="border-collapse:collapse;width:100%;font-family:{_FONT};color:{_INK};">'
+        '<table cellpadding="4" cellspacing="0" '
+        f'style="border-collapse:collapse;width:100%;font-family:{_FONT};font-size:14px;line-height:1.4;color:{_INK};">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-        f'\n<tr><td style="{group_style}{total_style}">{esc(_totals_row_label(table, len(table.rows)))}</td>{totals}'
-        "</tr></tbody></table></div>"
+        f'\n<tr style="font-weight:bold;"><td style="{total_style}">'
+        f"{esc(_totals_row_label(table, len(table.rows)))}</td>"
+        f"{totals}</tr></tbody></table></div>"
     )
 
 
-def _section_row_html(
-    table: ReportTable,
-    row: dict[str, Cell],
-    inner: list[str],
-    metrics: list[str],
-    group_style: str,
-    number_style: str,
-) -> str:
-    esc = html.escape
+def _section_row_html(row: dict[str, Cell], inner: list[str], metrics: list[str]) -> str:
     parts = []
     for index, column in enumerate(inner):
         value = _display_value(column, row.get(column))
         if column == "description":
-            text = _truncate_lines(value, 160)
-            parts.append(f'<br><span style="color:{_INK};">{"<br>".join(_breakable(line) for line in text)}</span>')
+            lines = _truncate_lines(value, 160)
+            parts.append("<br>" + "<br>".join(_breakable(line) for line in lines))
         elif index == 0:
-            parts.append(f"{_breakable(value)}")
+            parts.append(_breakable(value))
         else:
             parts.append(f'<br><span style="color:{_MUTED};">{_breakable(value)}</span>')
     numbers = "".join(
-        f'<td style="{number_style}" data-value="{esc(m)}">{esc(_display_value(m, row.get(m)))}</td>' for m in metrics
+        f'<td align="right" valign="top" nowrap>{html.escape(_display_value(m, row.get(m)))}</td>' for m in metrics
     )
-    return f'\n<tr data-section-row="1"><td style="{group_style}padding-left:12px;">{"".join(parts)}</td>{numbers}</tr>'
+    return f'\n<tr data-row="1"><td valign="top" style="padding-left:12px;">{"".join(parts)}</td>{numbers}</tr>'
 
 
 def _truncate_lines(text: str, size: int) -> list[str]:
