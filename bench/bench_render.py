@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from timereports.models.report import Cell, Period, ReportTable
 from timereports.render.csv import render_csv
-from timereports.render.email import build_messages, choose_attachment_mode, gzip_csv, message_size
+from timereports.render.email import Addressing, build_messages, choose_attachment_mode, gzip_csv, message_size
 
 METRICS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 
@@ -75,7 +75,12 @@ def main() -> None:
 
     started = time.perf_counter()
     [outgoing] = build_messages(
-        table, csv_bytes, sender="reports@example.com", to=["ops@example.com"], mode=mode, sent_at=datetime.now(UTC)
+        table,
+        csv_bytes,
+        sender="reports@example.com",
+        addressing=Addressing(to=["ops@example.com"]),
+        mode=mode,
+        sent_at=datetime.now(UTC),
     )
     size = message_size(outgoing)
     email_seconds = time.perf_counter() - started

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from timereports.errors import DefinitionError, TimereportsError
+from timereports.errors import DefinitionError, TimereportsError, one_line
+from timereports_dev.dataset import AGENCY_YEAR_ENTRIES, DEFAULT_SEED
 
 
 def _date(text: str) -> date:
@@ -84,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulator = commands.add_parser("simulator", help="serve the embedded Intervals simulator")
     simulator.add_argument("--port", type=int, default=8765)
-    simulator.add_argument("--entries", type=int, default=5000)
-    simulator.add_argument("--seed", type=int, default=7)
+    simulator.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
+    simulator.add_argument("--seed", type=int, default=DEFAULT_SEED)
     return parser
 
 
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("TIMEREPORTS_DEBUG"):
             raise
-        return _fail(exc, 1, prefix=f"internal error ({type(exc).__name__}); set TIMEREPORTS_DEBUG=1 for details: ")
+        return _fail(exc, 1, prefix="internal error (set TIMEREPORTS_DEBUG=1 for details): ")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -120,8 +121,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"timereports: {prefix}{message}", file=sys.stderr)
+    print(f"timereports: {prefix}{one_line(exc)}", file=sys.stderr)
     return code
 
 

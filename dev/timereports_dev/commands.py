@@ -21,8 +21,6 @@ from timereports.models.run_record import RunOutcome, RunRecord
 from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
-DEMO_ENTRIES = 20_000
-DEMO_SEED = 7
 
 
 @dataclass
@@ -51,7 +49,7 @@ def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = T
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
         from timereports_dev.simulator import IntervalsSimulator
 
-        with IntervalsSimulator(build_dataset(DEMO_ENTRIES, seed=DEMO_SEED)) as simulator:
+        with IntervalsSimulator(build_dataset()) as simulator:
             yield Session(settings, simulator.url, ADMIN_TOKEN)
         return
     yield Session(settings, api_url, None)
@@ -119,14 +117,14 @@ def write_outcome(out_dir: Path, report_id: str, outcome: RunOutcome) -> None:
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
     # Deferred with the rest of the run command's imports.
-    from timereports.errors import QuotaExhaustedError
+    from timereports.errors import QuotaExhaustedError, one_line
 
     record = getattr(exc, "run_record", None)
     if not isinstance(record, RunRecord):  # failed before the runner kept a record (e.g. local AWS set-up)
         record = RunRecord(
             report_id=report_id,
             status="deferred" if isinstance(exc, QuotaExhaustedError) else "failed",
-            error=" ".join(str(exc).split()) or type(exc).__name__,
+            error=one_line(exc),
         )
     (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 

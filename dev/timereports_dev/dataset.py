@@ -27,6 +27,9 @@ GROUPS: dict[int, str] = {1: "Administrator", 2: "Manager", 3: "Resource", 4: "E
 ADMINISTRATOR, MANAGER, RESOURCE, EXECUTIVE = 1, 2, 3, 4
 
 NO_CLIENT = "No client"
+# The seeded agency: a year of 30 people's time (the demo, `timereports simulator`, `--local` runs), and its seed.
+AGENCY_YEAR_ENTRIES = 20_000
+DEFAULT_SEED = 7
 
 # Ids of each resource live in their own range, so that a client mixing them up fails loudly.
 _PERSON_BASE, _CLIENT_BASE, _PROJECT_BASE = 10_000, 20_000, 30_000
@@ -206,7 +209,11 @@ def _build_people() -> list[dict[str, Any]]:
 
 
 def build_dataset(
-    entries: int = 2000, *, seed: int = 7, start: date = date(2026, 1, 1), end: date = date(2026, 12, 31)
+    entries: int = AGENCY_YEAR_ENTRIES,
+    *,
+    seed: int = DEFAULT_SEED,
+    start: date = date(2026, 1, 1),
+    end: date = date(2026, 12, 31),
 ) -> Dataset:
     """Build a deterministic account with `entries` time entries on weekdays between `start` and `end`.
 

@@ -1,11 +1,12 @@
 """A local Intervals REST API, so that the client, the demo and the tests never need the real one.
 
-It speaks HTTP/1.1 on 127.0.0.1 with the real API's habits as far as they are known (see
-/work/shared/intervals-api.md): Basic auth with the token as user name, collection envelopes with
+It speaks HTTP/1.1 on 127.0.0.1 with the real API's habits as far as they are known (see the digest of the API in
+the project's shared notes, `intervals-api.md`): Basic auth with the token as user name, collection envelopes with
 `listcount`, ids and numbers as strings, "t"/"f" booleans, HTML-escaped names, a default page of 10,
 the /time/ filters, the error codes and their HTTP statuses, the user levels, the per-minute and daily
 limits, and /quota/. Tests add faults (5xx, resets, truncated or non-JSON bodies, latency) and edit
-time entries while a client pages. Standard library only, so that it runs wherever the layer runs.
+time entries while a client pages. It uses the standard library's HTTP server, the client's table of the documented
+error codes (`timereports.intervals.errors`, so the two cannot disagree) and the seeded data set (`dataset.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from timereports.intervals.errors import API_ERROR_MEANINGS
 from timereports_dev.dataset import (
     ADMIN_TOKEN,
     ADMINISTRATOR,
+    AGENCY_YEAR_ENTRIES,
+    DEFAULT_SEED,
     EXECUTIVE,
     EXECUTIVE_TOKEN,
     GROUPS,
@@ -1096,8 +1099,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timereports simulator", description="Serve the local Intervals API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--entries", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
     simulator = IntervalsSimulator(build_dataset(args.entries, seed=args.seed))
     url = simulator.start(args.host, args.port)

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from tests.support.events import EVENTS_DIR, load_event
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
-
-
-def load_event(name: str) -> Any:
-    """One sample event, parsed."""
-    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
 
 
 def test_the_sample_events_exist() -> None:

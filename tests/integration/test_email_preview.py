@@ -26,7 +26,7 @@ from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import Period, ReportTable
 from timereports.render.csv import render_csv
-from timereports.render.email import build_messages
+from timereports.render.email import Addressing, build_messages
 from timereports.render.email_body import CsvLink
 
 pytestmark = [
@@ -100,7 +100,7 @@ def email_html(kind: str) -> str:
             table,
             render_csv(table),
             sender=SENDER,
-            to=["ops@example.com"],
+            addressing=Addressing(to=["ops@example.com"]),
             sent_at=datetime(2026, 11, 23, 6, tzinfo=UTC),
         )
         return body(parsed(outgoing), "html")
@@ -119,7 +119,7 @@ def email_html(kind: str) -> str:
         table,
         render_csv(table),
         sender=SENDER,
-        to=["ops@example.com"],
+        addressing=Addressing(to=["ops@example.com"]),
         mode="link" if kind == "link" else "attachment",
         link=link,
         sent_at=datetime(2026, 5, 11, 7, 0, tzinfo=UTC),

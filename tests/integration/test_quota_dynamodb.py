@@ -18,22 +18,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.fixtures.aws import LocalAws
+from tests.support.clock import FakeClock
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.errors import QuotaExhaustedError, TimereportsError
 from timereports.logic.ports import QuotaLedger
 from timereports.models.intervals import ApiQuota
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def fixed_clock(now: datetime) -> Callable[[], datetime]:
@@ -143,7 +134,7 @@ def test_a_refund_for_yesterday_does_not_shrink_today(aws: LocalAws) -> None:
     clock = FakeClock(datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC))
     ledger = make_ledger(aws, clock=clock)
     yesterday = ledger.reserve(5).day
-    clock.now = datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC))
     ledger.reserve(7)
     # When the run gives back yesterday's units
     ledger.refund(5, day=yesterday)
@@ -223,7 +214,7 @@ def test_code_11_exhausts_the_day_until_midnight_gmt(aws: LocalAws) -> None:
     ledger.refund(3)
     assert ledger.status().remaining == 0
     # When midnight GMT passes, the new day's allowance is free
-    clock.now = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
     status = ledger.reserve()
     assert (status.day, status.used, status.exhausted) == (date(2026, 11, 24), 1, False)
 
@@ -244,7 +235,7 @@ def test_the_day_key_rolls_over_at_midnight_utc(aws: LocalAws) -> None:
     with pytest.raises(QuotaExhaustedError):
         ledger.reserve()
     # When the clock reaches midnight GMT
-    clock.now = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
     status = ledger.reserve(2)
     # Then reservations go to a new item, and the old one (which moto never expires) is left alone
     assert (status.day, status.used, status.remaining) == (date(2026, 11, 24), 2, 88)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,15 +18,11 @@ import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
 from tests.support.deployment import redeploy
+from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from timereports.errors import ConfigurationError, IntervalsAuthError
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture

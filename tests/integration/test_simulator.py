@@ -26,17 +26,8 @@ from timereports_dev.dataset import (
 )
 from timereports_dev.simulator import Fault, IntervalsSimulator
 
+from tests.support.clock import FakeClock
 from timereports.models.intervals import TimeEntry
-
-
-class FakeClock:
-    """A clock the test moves by hand (seconds since the epoch)."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def session(token: str = ADMIN_TOKEN, password: str = "X") -> requests.Session:  # noqa: S107 - fake token
@@ -400,20 +391,20 @@ def test_projects_default_to_name_order_and_filter_by_client(
 def test_per_minute_limit_is_a_sliding_window(started: list[IntervalsSimulator], dataset: Dataset) -> None:
     # Given a limit of 5 a minute and a clock we move
     clock = FakeClock(datetime(2026, 5, 8, 12, 0, 0))
-    simulator = IntervalsSimulator(dataset, per_minute_limit=5, clock=clock)
+    simulator = IntervalsSimulator(dataset, per_minute_limit=5, clock=clock.epoch)
     url = start(started, simulator)
     client = session()
     # When 5 requests are made within the minute, then a sixth
     for _ in range(5):
         assert client.get(f"{url}/me/").status_code == 200
-        clock.now += 10
+        clock.advance(10)
     too_fast = client.get(f"{url}/me/")
     # Then the sixth is refused with HTTP 400 code 12, and not counted against the day
     assert (too_fast.status_code, error_code(too_fast)) == (400, 12)
     assert "Retry-After" not in too_fast.headers
     assert simulator.requests_counted == 5
     # And once the first request is 60 s old, one more request fits
-    clock.now += 10
+    clock.advance(10)
     assert client.get(f"{url}/me/").status_code == 200
     assert client.get(f"{url}/me/").status_code == 400
 
@@ -435,7 +426,7 @@ def test_rate_limit_reply_can_be_reshaped(started: list[IntervalsSimulator], dat
 def test_daily_quota_and_quota_resource(started: list[IntervalsSimulator], dataset: Dataset) -> None:
     # Given a daily quota of 5 of which others have used 2
     clock = FakeClock(datetime(2026, 5, 8, 23, 0, 0))
-    simulator = IntervalsSimulator(dataset, daily_quota=5, clock=clock)
+    simulator = IntervalsSimulator(dataset, daily_quota=5, clock=clock.epoch)
     url = start(started, simulator)
     simulator.quota_used = 2
     client = session()
@@ -450,7 +441,7 @@ def test_daily_quota_and_quota_resource(started: list[IntervalsSimulator], datas
     assert simulator.requests_counted == 3
     assert [r.counted for r in simulator.request_log] == [True, True, True, False, False]
     # And after midnight GMT the allowance is back
-    clock.now += 3600
+    clock.advance(3600)
     assert client.get(f"{url}/time/").status_code == 200
     assert client.get(f"{url}/quota/").json()["quota"]["used"] == "1"
 

@@ -7,24 +7,8 @@ import threading
 
 import pytest
 
+from tests.support.clock import FakeClock
 from timereports.intervals.pacing import MIN_REQUESTS_PER_MINUTE, RequestPacer
-
-
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 def most_in_any_window(starts: list[float], window: float = 60.0) -> int:
@@ -41,7 +25,7 @@ def most_in_any_window(starts: list[float], window: float = 60.0) -> int:
 def test_requests_within_the_limit_start_at_once() -> None:
     # Given a pacer of 5 a minute
     clock = FakeClock()
-    pacer = RequestPacer(5, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(5, clock=clock.monotonic, sleep=clock.sleep)
     # When 5 requests start
     waits = [pacer.acquire() for _ in range(5)]
     # Then none waited
@@ -52,27 +36,27 @@ def test_requests_within_the_limit_start_at_once() -> None:
 def test_the_next_request_waits_until_the_oldest_leaves_the_window() -> None:
     # Given 5 requests a minute, started 10 s apart
     clock = FakeClock()
-    pacer = RequestPacer(5, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(5, clock=clock.monotonic, sleep=clock.sleep)
     for _ in range(5):
         pacer.acquire()
-        clock.now += 10
+        clock.advance(10)
     # When a sixth starts at t0 + 50
     waited = pacer.acquire()
     # Then it waits until t0 + 60 (a full window after the first)
     assert waited == pytest.approx(10.0)
-    assert clock.now == pytest.approx(1060.0)
+    assert clock.monotonic() == pytest.approx(1060.0)
     assert pacer.waited_seconds == pytest.approx(10.0)
 
 
 def test_a_burst_never_exceeds_the_limit_in_any_window() -> None:
     # Given 90 a minute and 400 requests asked for at once, with bits of work between them
     clock = FakeClock()
-    pacer = RequestPacer(90, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(90, clock=clock.monotonic, sleep=clock.sleep)
     starts = []
     for index in range(400):
         pacer.acquire()
-        starts.append(clock.now)
-        clock.now += 0.01 * (index % 7)
+        starts.append(clock.monotonic())
+        clock.advance(0.01 * (index % 7))
     # Then no 60 seconds saw more than 90 starts, and the pacer did not wait more than it had to
     assert most_in_any_window(starts) == 90
     # (400 starts need at least 4 full windows; the work between them adds at most 0.06 s each)
@@ -82,13 +66,13 @@ def test_a_burst_never_exceeds_the_limit_in_any_window() -> None:
 def test_slots_handed_to_concurrent_threads_respect_the_window() -> None:
     # Given a frozen clock and 8 threads taking 50 slots each from a pacer of 30 a minute
     clock = FakeClock()
-    pacer = RequestPacer(30, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(30, clock=clock.monotonic, sleep=clock.sleep)
     starts: list[float] = []
     lock = threading.Lock()
 
     def take() -> None:
         for _ in range(50):
-            slot = clock.now + pacer.reserve_slot()
+            slot = clock.monotonic() + pacer.reserve_slot()
             with lock:
                 starts.append(slot)
 
@@ -105,7 +89,7 @@ def test_slots_handed_to_concurrent_threads_respect_the_window() -> None:
 def test_slow_down_halves_the_rate_and_spaces_requests() -> None:
     # Given a pacer of 90 a minute
     clock = FakeClock()
-    pacer = RequestPacer(90, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(90, clock=clock.monotonic, sleep=clock.sleep)
     pacer.acquire()
     # When the API answers code 12
     pacer.slow_down()
@@ -114,7 +98,7 @@ def test_slow_down_halves_the_rate_and_spaces_requests() -> None:
     starts = []
     for _ in range(5):
         pacer.acquire()
-        starts.append(clock.now)
+        starts.append(clock.monotonic())
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert all(gap >= 60 / 45 - 1e-9 for gap in gaps)
     assert starts[0] >= 1000 + 60 / 45 - 1e-9
@@ -123,7 +107,7 @@ def test_slow_down_halves_the_rate_and_spaces_requests() -> None:
 
 def test_slowing_down_stops_at_a_floor() -> None:
     # Given a pacer slowed down many times
-    pacer = RequestPacer(90, clock=FakeClock(), sleep=lambda _: None)
+    pacer = RequestPacer(90, clock=FakeClock().monotonic, sleep=lambda _: None)
     for _ in range(20):
         pacer.slow_down()
     # Then it still lets requests through at the floor rate
@@ -131,7 +115,7 @@ def test_slowing_down_stops_at_a_floor() -> None:
 
 
 def test_a_slow_pacer_is_never_sped_up_by_slowing_down() -> None:
-    pacer = RequestPacer(3, clock=FakeClock(), sleep=lambda _: None)
+    pacer = RequestPacer(3, clock=FakeClock().monotonic, sleep=lambda _: None)
     pacer.slow_down()
     assert pacer.requests_per_minute <= 3
 
@@ -146,7 +130,7 @@ def test_rates_outside_the_api_limit_are_refused(rate: int) -> None:
 def test_held_back_time_counts_overlapping_waits_once() -> None:
     # Given 2 a minute and three requests taken at once (the third waits 60 s), then two more at once
     clock = FakeClock()
-    pacer = RequestPacer(2, clock=clock, sleep=clock.sleep)
+    pacer = RequestPacer(2, clock=clock.monotonic, sleep=clock.sleep)
     for _ in range(3):
         pacer.reserve_slot()
     pacer.reserve_slot()  # waits 60 s too, in the same minute as the third

@@ -8,22 +8,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from timereports_dev.fakes import InMemoryQuotaLedger
 
+from tests.support.clock import FakeClock
 from timereports.engine.quota_rules import QuotaStatus, next_reset
 from timereports.errors import QuotaExhaustedError
 from timereports.logic.ports import QuotaLedger
 from timereports.models.intervals import ApiQuota
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_ledger(*, limit: int = 100, reserve: int = 10, now: datetime = NOON) -> tuple[InMemoryQuotaLedger, FakeClock]:
@@ -85,7 +76,7 @@ def test_a_refund_for_a_past_day_is_dropped() -> None:
     # Given 5 reserved yesterday, a run ending after midnight, and 7 reserved today
     ledger, clock = make_ledger(now=datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC))
     yesterday = ledger.reserve(5).day
-    clock.now += timedelta(seconds=2)
+    clock.advance(2)
     ledger.reserve(7)
     # When the run refunds what it reserved yesterday
     ledger.refund(5, day=yesterday)
@@ -138,7 +129,7 @@ def test_mark_exhausted_refuses_until_the_next_utc_day() -> None:
         ledger.reserve()
     assert refused.value.resets_at == datetime(2026, 11, 24, tzinfo=UTC)
     # When the clock passes midnight GMT
-    clock.now = datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 24, 0, 0, 1, tzinfo=UTC))
     # Then the new day starts from zero and is not exhausted
     status = ledger.reserve()
     assert (status.day, status.used, status.exhausted) == (date(2026, 11, 24), 1, False)
@@ -157,7 +148,7 @@ def test_the_day_rolls_over_at_midnight_utc() -> None:
     with pytest.raises(QuotaExhaustedError):
         ledger.reserve()
     # When midnight GMT passes
-    clock.now = datetime(2026, 11, 24, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 24, tzinfo=UTC))
     # Then a fresh allowance is there, with the configured limit
     status = ledger.status()
     assert (status.day, status.used, status.limit, status.remaining) == (date(2026, 11, 24), 0, 100, 90)

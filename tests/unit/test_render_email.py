@@ -15,9 +15,11 @@ import pytest
 
 from timereports.errors import DefinitionError
 from timereports.models.report import Cell, Period, ReportTable
+from timereports.models.vocabulary import DEFAULT_SUBJECT
 from timereports.render.csv import render_csv
 from timereports.render.email import (
     MESSAGE_ALLOWANCE_BYTES,
+    Addressing,
     OutgoingEmail,
     base64_size,
     build_empty_notice,
@@ -90,15 +92,14 @@ def attachments(message: EmailMessage) -> list[Message]:
 
 def build(table: ReportTable | None = None, **overrides: object) -> list[OutgoingEmail]:
     table = table or report_table()
-    arguments: dict[str, object] = {
-        "sender": SENDER,
-        "to": ["ops@example.com"],
-        "cc": ["Zoë Ämtmann <zoe@example.com>"],
-        "bcc": ["boss@example.com"],
-        "sent_at": SENT_AT,
-    }
-    arguments.update(overrides)
-    return build_messages(table, render_csv(table), **arguments)  # type: ignore[arg-type]
+    recipients = {"to": ["ops@example.com"], "cc": ["Zoë Ämtmann <zoe@example.com>"], "bcc": ["boss@example.com"]}
+    for field in ("to", "cc", "bcc"):
+        if field in overrides:
+            recipients[field] = overrides.pop(field)  # type: ignore[assignment]
+    subject = str(overrides.pop("subject_template", DEFAULT_SUBJECT))
+    arguments: dict[str, object] = {"sender": SENDER, "sent_at": SENT_AT, **overrides}
+    addressing = Addressing(**recipients, subject=subject)
+    return build_messages(table, render_csv(table), addressing=addressing, **arguments)  # type: ignore[arg-type]
 
 
 # --- headers and recipients --------------------------------------------------------------------------------------
@@ -381,7 +382,9 @@ def test_an_empty_period_gets_a_short_notice_without_attachment(builder: str) ->
     if builder == "build_messages":
         outgoing = build(table)
     else:
-        outgoing = build_empty_notice(table, sender=SENDER, to=["ops@example.com"], bcc=["boss@example.com"])
+        outgoing = build_empty_notice(
+            table, sender=SENDER, addressing=Addressing(to=["ops@example.com"], bcc=["boss@example.com"])
+        )
 
     # Then it says no time was logged, in both bodies, and carries no attachment
     message = parsed(outgoing[0])

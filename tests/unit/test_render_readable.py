@@ -24,7 +24,7 @@ from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.report import ReportTable
 from timereports.render.csv import render_csv
-from timereports.render.email import build_messages
+from timereports.render.email import Addressing, build_messages
 from timereports.render.xlsx import render_xlsx
 
 
@@ -42,7 +42,12 @@ def two_level_table(**fields: Any) -> ReportTable:
 
 def message_of(table: ReportTable, **arguments: Any) -> Any:
     [outgoing] = build_messages(
-        table, render_csv(table), sender=SENDER, to=["ops@example.com"], sent_at=SENT_AT, **arguments
+        table,
+        render_csv(table),
+        sender=SENDER,
+        addressing=Addressing(to=["ops@example.com"]),
+        sent_at=SENT_AT,
+        **arguments,
     )
     return parsed(outgoing)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from timereports.errors import ConfigurationError
 
 DEFAULT_API_URL = "https://api.myintervals.com"
+# The Intervals API allows this many requests a minute per IP (its documented limit; the pacer never exceeds it).
 API_REQUESTS_PER_MINUTE_LIMIT = 100
 
 

@@ -15,6 +15,15 @@ if TYPE_CHECKING:  # errors are the bottom of the package: models import them, s
     from timereports.models.events import RunMessage
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line for a person (the CLI's stderr, run.json, the history, an owner notice): our errors by
+    their message, anything else with its type first, since its message alone rarely says what broke."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, TimereportsError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class TimereportsError(Exception):
     """Base of every error this package raises on purpose."""
 

@@ -7,6 +7,10 @@ lost a race) without matching on message text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.errors import TimereportsError
@@ -46,3 +50,24 @@ def aws_error(what: str, exc: Exception) -> TimereportsError:
     error = TimereportsError(f"{what} failed ({code})")
     error.retryable = code in RETRYABLE_AWS_CODES
     return error
+
+
+@dataclass(frozen=True)
+class ConditionFailed:
+    """A conditional write was refused because its condition did not hold: the expected outcome of losing a race.
+    `item` is the item as it was, when the write asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+
+    item: dict[str, Any] | None = None
+
+
+def conditional_write(what: str, write: Callable[[], dict[str, Any]]) -> dict[str, Any] | ConditionFailed:
+    """Send one conditional write: its reply, ConditionFailed when the condition did not hold, or our error saying
+    `what` failed (every other SDK error)."""
+    try:
+        return write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return ConditionFailed(exc.response.get("Item"))
+        raise aws_error(what, exc) from exc
+    except BotoCoreError as exc:
+        raise aws_error(what, exc) from exc

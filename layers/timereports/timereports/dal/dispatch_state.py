@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.clock import as_utc, format_instant, parse_instant
-from timereports.dal.aws_errors import aws_error, is_condition_failure
+from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_write
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage, run_key
 
@@ -80,23 +80,12 @@ class DynamoDBCursorStore:
                 "ExpressionAttributeNames": {"#cursor": "cursor"},
                 "ExpressionAttributeValues": {":expected": {"S": format_instant(expected)}},
             }
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item={
-                    "pk": {"S": CURSOR_PARTITION},
-                    "sk": {"S": report_id},
-                    "cursor": {"S": format_instant(new)},
-                },
-                **condition,
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_error(f"dispatch: moving the cursor of {report_id!r}", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_error(f"dispatch: moving the cursor of {report_id!r}", exc) from exc
-        return True
+        item = {"pk": {"S": CURSOR_PARTITION}, "sk": {"S": report_id}, "cursor": {"S": format_instant(new)}}
+        reply = conditional_write(
+            f"dispatch: moving the cursor of {report_id!r}",
+            lambda: self._client.put_item(TableName=self.table_name, Item=item, **condition),
+        )
+        return not isinstance(reply, ConditionFailed)
 
 
 class DynamoDBDeferredRuns:
@@ -147,20 +136,16 @@ class DynamoDBDeferredRuns:
         return runs
 
     def remove(self, run: DeferredRun) -> bool:
-        try:
-            self._client.delete_item(
+        reply = conditional_write(
+            f"dispatch: removing deferred run {run_key(run.message)!r}",
+            lambda: self._client.delete_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": DEFERRED_PARTITION}, "sk": {"S": run.sort_key}},
                 # The delete that finds the item is the one tick that re-enqueues the run.
                 ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_error(f"dispatch: removing deferred run {run_key(run.message)!r}", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_error(f"dispatch: removing deferred run {run_key(run.message)!r}", exc) from exc
-        return True
+            ),
+        )
+        return not isinstance(reply, ConditionFailed)
 
 
 class DynamoDBReportStates:

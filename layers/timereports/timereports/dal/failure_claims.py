@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
+from timereports.dal.aws_errors import ConditionFailed, conditional_write
 
 # A failed run's claim outlives any SQS retry of it (the queue's visibility timeout x max receives).
 FAILURE_CLAIM_TTL = timedelta(days=7)
@@ -23,19 +23,13 @@ class DynamoDBFailureClaims:
     def claim(self, report_id: str, run_id: str) -> bool:
         """True for the first failed attempt of this run, False for its retries."""
         expires = int((datetime.now(UTC) + FAILURE_CLAIM_TTL).timestamp())
-        try:
-            self._client.put_item(
+        reply = conditional_write(
+            f"recording the failure of {report_id}",
+            lambda: self._client.put_item(
                 TableName=self.table_name,
-                Item={
-                    "pk": {"S": f"failure#{report_id}"},
-                    "sk": {"S": run_id},
-                    "expires_at": {"N": str(expires)},
-                },
+                Item={"pk": {"S": f"failure#{report_id}"}, "sk": {"S": run_id}, "expires_at": {"N": str(expires)}},
                 # Only the attempt that creates the item counts the failure and notifies the owner.
                 ConditionExpression="attribute_not_exists(pk)",
-            )
-        except AWS_ERRORS as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_error(f"recording the failure of {report_id}", exc) from exc
-        return True
+            ),
+        )
+        return not isinstance(reply, ConditionFailed)

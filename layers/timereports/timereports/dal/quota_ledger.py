@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from timereports.clock import as_utc, utc_now
-from timereports.dal.aws_errors import aws_error, is_condition_failure
+from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_write
 from timereports.engine.quota_rules import (
     DEFAULT_DAILY_LIMIT,
     QuotaStatus,
@@ -305,19 +305,14 @@ class DynamoDBQuotaLedger:
             request["ConditionExpression"] = condition
             # The refused item comes back with the error, so the caller learns why without a second, racy read.
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        try:
-            reply = self.client.update_item(**request)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                old_item: dict[str, Any] | None = exc.response.get("Item")
-                return None, old_item
-            raise self._store_error("UpdateItem", exc) from exc
-        except BotoCoreError as exc:
-            raise self._store_error("UpdateItem", exc) from exc
+        reply = conditional_write(self._describe("UpdateItem"), lambda: self.client.update_item(**request))
+        if isinstance(reply, ConditionFailed):
+            return None, reply.item
         new_item: dict[str, Any] = reply.get("Attributes", {})
         return new_item, None
 
+    def _describe(self, operation: str) -> str:
+        return f"quota ledger: DynamoDB {operation} on table {self.table_name!r} for account {self.account!r}"
+
     def _store_error(self, operation: str, exc: Exception) -> TimereportsError:
-        return aws_error(
-            f"quota ledger: DynamoDB {operation} on table {self.table_name!r} for account {self.account!r}", exc
-        )
+        return aws_error(self._describe(operation), exc)

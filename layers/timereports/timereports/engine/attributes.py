@@ -7,16 +7,16 @@ runs once per entry, so it is a plain attribute read or a dict look-up; the labe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from operator import attrgetter
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell
-from timereports.models.vocabulary import GROUP_ATTRIBUTES
+from timereports.models.vocabulary import GROUP_ATTRIBUTES, RECORD_ATTRIBUTES
 
 
 class EntryLike(Protocol):
@@ -56,36 +56,13 @@ class EntryLike(Protocol):
     def hourlyrate(self) -> Decimal | None: ...
 
 
-# The CSV columns of each attribute, in order (Resource Management names where the concept exists).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "user_id": ("user_id", "user_name"),
-    "project_id": ("project_id", "project_name"),
-    "client": ("client_id", "client_name"),
-    "phase_name": ("phase_id", "phase_name"),
-    "worktype": ("worktype_id", "worktype_name"),
-    "module": ("module_id", "module_name"),
-    "task": ("task_id", "task_name"),
-    "date": ("date",),
-    "week": ("week",),
-    "month": ("month",),
-    "billable": ("billable",),
-    "approval_status": ("approval_status",),
-}
-# The label of the group of entries that have no such record (an id-less group sorts last).
-NONE_LABELS: dict[str, str] = {
-    "user_id": "Unknown person",
-    "project_id": "No project",
-    "client": "No client",
-    "phase_name": "No phase",
-    "worktype": "No work type",
-    "module": "No module",
-    "task": "No task",
-    "approval_status": "unknown",
-}
 APPROVAL_LABELS: dict[bool | None, str] = {True: "approved", False: "unapproved", None: "unknown"}
 
 KeyFunction = Callable[[EntryLike, bool | None], Hashable]
 LabelFunction = Callable[[EntryLike, Hashable], str]
+# How an attribute's group fills its columns: (id, name), the key itself (a date), or the label (a flag, a month).
+CellShape = Literal["id_and_name", "key", "label"]
+NameIndex = Callable[[ReferenceData], Iterable[tuple[str, int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +78,8 @@ class Attribute:
     key: KeyFunction
     label: LabelFunction
     field: str | None = None
+    shape: CellShape = "id_and_name"
+    approval_order: bool = False
 
     def value(self, entry: EntryLike, approval: bool | None) -> tuple[Hashable, str]:
         """The entry's (id, name) for this attribute."""
@@ -109,37 +88,42 @@ class Attribute:
 
     def cells(self, key: Hashable, label: str) -> tuple[Cell, ...]:
         """The values of `columns` for a group (ids and names, or the one value of a date or flag)."""
-        if len(self.columns) == 2:
+        if self.shape == "id_and_name":
             return (key, label)  # type: ignore[return-value]
-        if self.name in ("date", "week"):
+        if self.shape == "key":
             return (key,)  # type: ignore[return-value]
         return (label,)
 
     def sort_key(self, key: Hashable, label: str) -> tuple[object, ...]:
         """Ids numerically, dates chronologically, the label as tiebreak; groups without a record last."""
-        if self.name == "approval_status":
+        if self.approval_order:
             return (key is None, key is not True, label)
         return (key is None, 0 if key is None else key, label)
 
 
-def _fixed(field: str) -> KeyFunction:
-    getter = attrgetter(field)
-    return lambda entry, _approval: getter(entry)
+@dataclass(frozen=True)
+class AttributeSpec:
+    """Everything the product knows about one group attribute, in one place: its CSV columns and email heading, how
+    an entry is read (`bind`), how a filter on it is pushed down to GET /time/, and which reference data it needs.
 
+    Adding an attribute is one entry in `ATTRIBUTES` (and its name in `models.vocabulary.GroupAttribute`, the
+    vocabulary definitions are validated against).
+    """
 
-def _labelled(
-    field_label: Callable[[EntryLike], str], fallback: Callable[[int], str | None], none: str
-) -> LabelFunction:
-    def label(entry: EntryLike, key: Hashable) -> str:
-        if key is None:
-            return none
-        return field_label(entry) or fallback(key) or f"#{key}"  # type: ignore[arg-type]
-
-    return label
+    name: str
+    columns: tuple[str, ...]
+    heading: str  # the email's column heading for the attribute's display column
+    bind: Callable[[AttributeResolver], Attribute]
+    query_filter: str | None = None  # the /time/ filter that selects it by id
+    names: NameIndex | None = None  # (name, id) pairs of its records, to turn filter names into ids
+    name_source: str | None = None  # the reference resource those names come from
+    none_label: str | None = None  # the group of entries without such a record
+    none_id: int | None = None  # the API's id for "none" (projects without a client, entries without a milestone)
+    needs: frozenset[str] = frozenset()  # reference resources needed whenever it is grouped or filtered by
 
 
 class AttributeResolver:
-    """Builds the attributes of one report: key and label functions closed over the reference data.
+    """Binds the attributes of one report: key and label functions closed over the reference data.
 
     Look-ups that the API does not put on a time entry (a task's milestone, a date's week) are
     precomputed or memoised here, so that the per-entry cost stays one dict access.
@@ -148,150 +132,274 @@ class AttributeResolver:
     def __init__(self, reference: ReferenceData, week_start: int = 0) -> None:
         self.reference = reference
         self.week_start = week_start
-        self._task_milestone = {task_id: task.milestoneid for task_id, task in reference.tasks.items()}
-        self._project_client = {project_id: project.clientid for project_id, project in reference.projects.items()}
-        self._weeks: dict[date, date] = {}
-        self._months: dict[date, str] = {}
+        self.task_milestone = {task_id: task.milestoneid for task_id, task in reference.tasks.items()}
+        self.project_client = {project_id: project.clientid for project_id, project in reference.projects.items()}
         self._cache: dict[str, Attribute] = {}
 
     def attribute(self, name: str) -> Attribute:
-        """The bound attribute `name` (one of `spec.GROUP_ATTRIBUTES`)."""
+        """The bound attribute `name` (one of `ATTRIBUTES`)."""
         found = self._cache.get(name)
         if found is None:
-            if name not in GROUP_ATTRIBUTES:
-                raise ValueError(f"unknown attribute {name!r}; allowed: {', '.join(GROUP_ATTRIBUTES)}")
-            found = self._cache[name] = getattr(self, f"_build_{name}")()
+            spec = ATTRIBUTES.get(name)
+            if spec is None:
+                raise ValueError(f"unknown attribute {name!r}; allowed: {', '.join(ATTRIBUTES)}")
+            found = self._cache[name] = spec.bind(self)
         return found
 
     def value(self, name: str, entry: EntryLike, approval: bool | None) -> tuple[Hashable, str]:
         """An entry's (id, name) for attribute `name` (convenient; the engine uses `attribute()` once instead)."""
         return self.attribute(name).value(entry, approval)
 
-    # --- one builder per attribute ---
 
-    def _build_user_id(self) -> Attribute:
-        people = self.reference.people
+def _fixed(field: str) -> KeyFunction:
+    getter = attrgetter(field)
+    return lambda entry, _approval: getter(entry)
 
-        def fallback(key: int) -> str | None:
-            person = people.get(key)
-            return person.name if person else None
 
-        label = _labelled(attrgetter("person_name"), fallback, NONE_LABELS["user_id"])
-        return Attribute("user_id", COLUMNS["user_id"], _fixed("personid"), label, "personid")
+def _record(
+    name: str, field: str, entry_label: str, fallback: Callable[[AttributeResolver], Callable[[int], str | None]]
+) -> Callable[[AttributeResolver], Attribute]:
+    """An attribute whose key is an id field of the entry and whose label is the entry's own name for it, else the
+    reference record's, else `#id`."""
 
-    def _build_project_id(self) -> Attribute:
-        projects = self.reference.projects
-
-        def fallback(key: int) -> str | None:
-            project = projects.get(key)
-            return project.name if project else None
-
-        label = _labelled(attrgetter("project"), fallback, NONE_LABELS["project_id"])
-        return Attribute("project_id", COLUMNS["project_id"], _fixed("projectid"), label, "projectid")
-
-    def _build_client(self) -> Attribute:
-        project_client = self._project_client
-        clients = self.reference.clients
-
-        def key(entry: EntryLike, _approval: bool | None) -> Hashable:
-            client_id = entry.clientid
-            if client_id is None:  # older replies leave it out; the project knows its client
-                return project_client.get(entry.projectid)  # type: ignore[arg-type]
-            return client_id
+    def bind(resolver: AttributeResolver) -> Attribute:
+        spec = ATTRIBUTES[name]
+        entry_name = attrgetter(entry_label)
+        lookup = fallback(resolver)
+        none = spec.none_label or ""
 
         def label(entry: EntryLike, key: Hashable) -> str:
             if key is None:
-                return NONE_LABELS["client"]
-            client = clients.get(key)  # type: ignore[call-overload]
-            if client is not None:
-                return client.name  # type: ignore[no-any-return]
-            return entry.client if entry.clientid == key and entry.client else f"#{key}"
+                return none
+            return entry_name(entry) or lookup(key) or f"#{key}"  # type: ignore[arg-type]
 
-        return Attribute("client", COLUMNS["client"], key, label)
+        return Attribute(name, spec.columns, _fixed(field), label, field)
 
-    def _build_phase_name(self) -> Attribute:
-        task_milestone = self._task_milestone
-        milestones = self.reference.milestones
+    return bind
 
-        def key(entry: EntryLike, _approval: bool | None) -> Hashable:
-            return task_milestone.get(entry.taskid)  # type: ignore[arg-type]
 
-        def label(_entry: EntryLike, key: Hashable) -> str:
-            if key is None:
-                return NONE_LABELS["phase_name"]
-            milestone = milestones.get(key)  # type: ignore[call-overload]
-            return milestone.title if milestone is not None and milestone.title else f"#{key}"
+def _record_name(records: Callable[[ReferenceData], Mapping[int, Any]], name: str) -> Callable[..., Any]:
+    """A fallback label from a reference mapping: `records(reference)[id].<name>`."""
 
-        return Attribute("phase_name", COLUMNS["phase_name"], key, label)
+    def fallback(resolver: AttributeResolver) -> Callable[[int], str | None]:
+        mapping = records(resolver.reference)
 
-    def _build_worktype(self) -> Attribute:
-        names = {row.worktypeid: row.worktype for row in self.reference.project_worktypes.values() if row.worktypeid}
-        label = _labelled(attrgetter("worktype"), names.get, NONE_LABELS["worktype"])
-        return Attribute("worktype", COLUMNS["worktype"], _fixed("worktypeid"), label, "worktypeid")
+        def lookup(key: int) -> str | None:
+            record = mapping.get(key)
+            return getattr(record, name) if record is not None else None
 
-    def _build_module(self) -> Attribute:
-        names = {row.moduleid: row.module for row in self.reference.project_modules.values() if row.moduleid}
-        label = _labelled(attrgetter("module"), names.get, NONE_LABELS["module"])
-        return Attribute("module", COLUMNS["module"], _fixed("moduleid"), label, "moduleid")
+        return lookup
 
-    def _build_task(self) -> Attribute:
-        tasks = self.reference.tasks
+    return fallback
 
-        def fallback(key: int) -> str | None:
-            task = tasks.get(key)
-            return task.title if task else None
 
-        label = _labelled(attrgetter("task"), fallback, NONE_LABELS["task"])
-        return Attribute("task", COLUMNS["task"], _fixed("taskid"), label, "taskid")
+def _default_names(rows: Callable[[ReferenceData], Iterable[Any]], id_field: str, name_field: str) -> Any:
+    """A fallback label from the project-level rows that name a default record (work types, modules)."""
 
-    def _build_date(self) -> Attribute:
-        return Attribute("date", COLUMNS["date"], _fixed("date"), _iso_label, "date")
+    def fallback(resolver: AttributeResolver) -> Callable[[int], str | None]:
+        names = {getattr(row, id_field): getattr(row, name_field) for row in rows(resolver.reference)}
+        return {key: name for key, name in names.items() if key}.get
 
-    def _build_week(self) -> Attribute:
-        weeks = self._weeks
-        week_start = self.week_start
+    return fallback
 
-        def key(entry: EntryLike, _approval: bool | None) -> Hashable:
-            day = entry.date
-            first = weeks.get(day)
-            if first is None:
-                first = weeks[day] = day - timedelta(days=(day.weekday() - week_start) % 7)
-            return first
 
-        return Attribute("week", COLUMNS["week"], key, _iso_label)
+def _bind_client(resolver: AttributeResolver) -> Attribute:
+    project_client = resolver.project_client
+    clients = resolver.reference.clients
+    none = ATTRIBUTES["client"].none_label or ""
 
-    def _build_month(self) -> Attribute:
-        months = self._months
+    def key(entry: EntryLike, _approval: bool | None) -> Hashable:
+        client_id = entry.clientid
+        if client_id is None:  # older replies leave it out; the project knows its client
+            return project_client.get(entry.projectid)  # type: ignore[arg-type]
+        return client_id
 
-        def key(entry: EntryLike, _approval: bool | None) -> Hashable:
-            day = entry.date
-            month = months.get(day)
-            if month is None:
-                month = months[day] = day.strftime("%Y-%m")
-            return month
+    def label(entry: EntryLike, key: Hashable) -> str:
+        if key is None:
+            return none
+        client = clients.get(key)  # type: ignore[call-overload]
+        if client is not None:
+            return client.name  # type: ignore[no-any-return]
+        return entry.client if entry.clientid == key and entry.client else f"#{key}"
 
-        return Attribute("month", COLUMNS["month"], key, lambda _entry, key: str(key))
+    return Attribute("client", ATTRIBUTES["client"].columns, key, label)
 
-    def _build_billable(self) -> Attribute:
-        return Attribute(
-            "billable",
-            COLUMNS["billable"],
-            _fixed("billable"),
-            lambda _entry, key: "true" if key else "false",
-            "billable",
-        )
 
-    def _build_approval_status(self) -> Attribute:
-        return Attribute(
-            "approval_status",
-            COLUMNS["approval_status"],
-            lambda _entry, approval: approval,
-            lambda _entry, key: APPROVAL_LABELS[key],  # type: ignore[index]
-        )
+def _bind_phase(resolver: AttributeResolver) -> Attribute:
+    task_milestone = resolver.task_milestone
+    milestones = resolver.reference.milestones
+    none = ATTRIBUTES["phase_name"].none_label or ""
+
+    def key(entry: EntryLike, _approval: bool | None) -> Hashable:
+        return task_milestone.get(entry.taskid)  # type: ignore[arg-type]
+
+    def label(_entry: EntryLike, key: Hashable) -> str:
+        if key is None:
+            return none
+        milestone = milestones.get(key)  # type: ignore[call-overload]
+        return milestone.title if milestone is not None and milestone.title else f"#{key}"
+
+    return Attribute("phase_name", ATTRIBUTES["phase_name"].columns, key, label)
+
+
+def _bind_week(resolver: AttributeResolver) -> Attribute:
+    weeks: dict[date, date] = {}
+    week_start = resolver.week_start
+
+    def key(entry: EntryLike, _approval: bool | None) -> Hashable:
+        day = entry.date
+        first = weeks.get(day)
+        if first is None:
+            first = weeks[day] = day - timedelta(days=(day.weekday() - week_start) % 7)
+        return first
+
+    return Attribute("week", ("week",), key, _iso_label, shape="key")
+
+
+def _bind_month(_resolver: AttributeResolver) -> Attribute:
+    months: dict[date, str] = {}
+
+    def key(entry: EntryLike, _approval: bool | None) -> Hashable:
+        day = entry.date
+        month = months.get(day)
+        if month is None:
+            month = months[day] = day.strftime("%Y-%m")
+        return month
+
+    return Attribute("month", ("month",), key, lambda _entry, key: str(key), shape="label")
 
 
 def _iso_label(_entry: EntryLike, key: Hashable) -> str:
     return key.isoformat()  # type: ignore[attr-defined,no-any-return]
+
+
+ATTRIBUTES: dict[str, AttributeSpec] = {
+    spec.name: spec
+    for spec in (
+        AttributeSpec(
+            "user_id",
+            ("user_id", "user_name"),
+            "Person",
+            _record("user_id", "personid", "person_name", _record_name(lambda ref: ref.people, "name")),
+            query_filter="personid",
+            names=lambda ref: ((person.name, person.id) for person in ref.people.values()),
+            name_source="person",
+            none_label="Unknown person",
+        ),
+        AttributeSpec(
+            "project_id",
+            ("project_id", "project_name"),
+            "Project",
+            _record("project_id", "projectid", "project", _record_name(lambda ref: ref.projects, "name")),
+            query_filter="projectid",
+            names=lambda ref: ((project.name, project.id) for project in ref.projects.values()),
+            name_source="project",
+            none_label="No project",
+        ),
+        AttributeSpec(
+            "client",
+            ("client_id", "client_name"),
+            "Client",
+            _bind_client,
+            query_filter="clientid",
+            names=lambda ref: ((client.name, client.id) for client in ref.clients.values()),
+            name_source="client",
+            none_label="No client",
+            none_id=-1,
+        ),
+        AttributeSpec(
+            "phase_name",
+            ("phase_id", "phase_name"),
+            "Milestone",
+            _bind_phase,
+            query_filter="milestoneid",
+            names=lambda ref: ((milestone.title, milestone.id) for milestone in ref.milestones.values()),
+            name_source="milestone",
+            none_label="No phase",
+            none_id=-1,
+            needs=frozenset({"task", "milestone"}),  # an entry's phase is its task's milestone
+        ),
+        AttributeSpec(
+            "worktype",
+            ("worktype_id", "worktype_name"),
+            "Work type",
+            _record(
+                "worktype",
+                "worktypeid",
+                "worktype",
+                _default_names(lambda ref: ref.project_worktypes.values(), "worktypeid", "worktype"),
+            ),
+            query_filter="worktypeid",
+            names=lambda ref: ((row.worktype, row.worktypeid) for row in ref.project_worktypes.values()),
+            name_source="projectworktype",
+            none_label="No work type",
+        ),
+        AttributeSpec(
+            "module",
+            ("module_id", "module_name"),
+            "Module",
+            _record(
+                "module",
+                "moduleid",
+                "module",
+                _default_names(lambda ref: ref.project_modules.values(), "moduleid", "module"),
+            ),
+            query_filter="moduleid",
+            names=lambda ref: ((row.module, row.moduleid) for row in ref.project_modules.values()),
+            name_source="projectmodule",
+            none_label="No module",
+        ),
+        AttributeSpec(
+            "task",
+            ("task_id", "task_name"),
+            "Task",
+            _record("task", "taskid", "task", _record_name(lambda ref: ref.tasks, "title")),
+            query_filter="taskid",
+            names=lambda ref: ((task.title, task.id) for task in ref.tasks.values()),
+            name_source="task",
+            none_label="No task",
+        ),
+        AttributeSpec(
+            "date",
+            ("date",),
+            "Date",
+            lambda _resolver: Attribute("date", ("date",), _fixed("date"), _iso_label, "date", shape="key"),
+        ),
+        AttributeSpec("week", ("week",), "Week of", _bind_week),
+        AttributeSpec("month", ("month",), "Month", _bind_month),
+        AttributeSpec(
+            "billable",
+            ("billable",),
+            "Billable",
+            lambda _resolver: Attribute(
+                "billable",
+                ("billable",),
+                _fixed("billable"),
+                lambda _entry, key: "true" if key else "false",
+                "billable",
+                shape="label",
+            ),
+        ),
+        AttributeSpec(
+            "approval_status",
+            ("approval_status",),
+            "Approval",
+            lambda _resolver: Attribute(
+                "approval_status",
+                ("approval_status",),
+                lambda _entry, approval: approval,
+                lambda _entry, key: APPROVAL_LABELS[key],  # type: ignore[index]
+                shape="label",
+                approval_order=True,
+            ),
+            none_label="unknown",
+        ),
+    )
+}
+if set(ATTRIBUTES) != set(GROUP_ATTRIBUTES) or {name for name, spec in ATTRIBUTES.items() if spec.query_filter} != set(
+    RECORD_ATTRIBUTES
+):
+    raise RuntimeError("engine.attributes.ATTRIBUTES and models.vocabulary disagree on the attributes")
 
 
 EntryPredicate = Callable[[EntryLike, bool | None], bool]

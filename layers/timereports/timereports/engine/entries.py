@@ -40,6 +40,8 @@ ENTRY_COLUMNS: tuple[str, ...] = (
     "billable",
     "amount",
 )
+# The email's headings of the entry view's own columns (the attributes' and metrics' come from their tables).
+ENTRY_HEADINGS: dict[str, str] = {"entry_id": "Entry", "description": "Description"}
 
 
 class ListedEntry(EntryLike, Protocol):

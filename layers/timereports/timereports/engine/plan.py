@@ -10,36 +10,14 @@ filter anyway, so a pushed filter only ever saves requests, it never decides a r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from timereports.engine.attributes import NONE_LABELS
+from timereports.engine.attributes import ATTRIBUTES, AttributeSpec
 from timereports.models.definition import FilterSpec, ReportDefinition
 from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.report import Period
 
-# Group attribute -> the /time/ filter that selects it.
-QUERY_FILTERS: dict[str, str] = {
-    "user_id": "personid",
-    "project_id": "projectid",
-    "client": "clientid",
-    "worktype": "worktypeid",
-    "module": "moduleid",
-    "task": "taskid",
-    "phase_name": "milestoneid",
-}
-# Group attribute -> the reference resource whose names give its ids.
-NAME_SOURCES: dict[str, str] = {
-    "user_id": "person",
-    "project_id": "project",
-    "client": "client",
-    "worktype": "projectworktype",
-    "module": "projectmodule",
-    "task": "task",
-    "phase_name": "milestone",
-}
-# The API's id for "none" (projects without a client, entries without a milestone).
-NONE_IDS: dict[str, int] = {"client": -1, "phase_name": -1}
 # Longer id lists stay local: the query string has a practical length limit, and a long list saves little.
 MAX_PUSHED_IDS = 100
 
@@ -66,10 +44,10 @@ def reference_needs(definition: ReportDefinition) -> frozenset[str]:
     Known before any request, so that a runner can fetch them (cached) before planning the pulls.
     """
     needs: set[str] = set()
-    if "phase_name" in definition.group_by or "phase_name" in definition.filters:
-        needs |= {"task", "milestone"}  # an entry's phase is its task's milestone
+    for attribute in {*definition.group_by, *definition.filters}:
+        needs |= ATTRIBUTES[attribute].needs
     for attribute, spec in definition.filters.items():
-        source = NAME_SOURCES.get(attribute)
+        source = ATTRIBUTES[attribute].name_source
         if source and any(isinstance(value, str) and not value.isdigit() for value in spec.values):
             needs.add(source)
     return frozenset(needs)
@@ -96,7 +74,7 @@ def plan_queries(definition: ReportDefinition, period: Period, reference: Refere
         if ids is None:
             local[attribute] = spec
         else:
-            parameters[QUERY_FILTERS[attribute]] = ids
+            parameters[str(ATTRIBUTES[attribute].query_filter)] = ids
             pushed[attribute] = spec
     approvals = _approval_pulls(definition)
     queries = tuple(
@@ -126,17 +104,18 @@ def _approval_pulls(definition: ReportDefinition) -> tuple[bool | None, ...]:
 
 def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) -> tuple[int, ...] | None:
     """The ids an inclusion filter selects, or None when it must stay local (an exclusion, an unknown name)."""
-    if spec.operation != "inclusion" or attribute not in QUERY_FILTERS:
+    described = ATTRIBUTES[attribute]
+    if spec.operation != "inclusion" or described.query_filter is None:
         return None
-    names = _names_to_ids(attribute, reference)
+    names = _names_to_ids(described, reference)
     ids: set[int] = set()
     for value in spec.values:
         if isinstance(value, int) and not isinstance(value, bool):
             ids.add(value)
             continue
         text = str(value)
-        if text == NONE_LABELS.get(attribute) and attribute in NONE_IDS:
-            ids.add(NONE_IDS[attribute])
+        if text == described.none_label and described.none_id is not None:
+            ids.add(described.none_id)
             continue
         matches = set(names.get(text, ()))
         if text.isdigit():
@@ -149,19 +128,10 @@ def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) ->
     return tuple(sorted(ids))
 
 
-def _names_to_ids(attribute: str, reference: ReferenceData) -> dict[str, list[int]]:
+def _names_to_ids(attribute: AttributeSpec, reference: ReferenceData) -> dict[str, list[int]]:
     """Name -> ids (two records may share a name) from the reference resource of `attribute`."""
-    sources: dict[str, Callable[[], Iterable[tuple[str, int | None]]]] = {
-        "user_id": lambda: ((person.name, person.id) for person in reference.people.values()),
-        "project_id": lambda: ((project.name, project.id) for project in reference.projects.values()),
-        "client": lambda: ((client.name, client.id) for client in reference.clients.values()),
-        "worktype": lambda: ((row.worktype, row.worktypeid) for row in reference.project_worktypes.values()),
-        "module": lambda: ((row.module, row.moduleid) for row in reference.project_modules.values()),
-        "task": lambda: ((task.title, task.id) for task in reference.tasks.values()),
-        "phase_name": lambda: ((milestone.title, milestone.id) for milestone in reference.milestones.values()),
-    }
     index: dict[str, list[int]] = {}
-    for name, record_id in sources[attribute]():
+    for name, record_id in attribute.names(reference) if attribute.names else ():
         if name and record_id is not None and record_id not in index.setdefault(name, []):
             index[name].append(record_id)
     return index

@@ -13,6 +13,33 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from timereports.models.vocabulary import VIEWS
 
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A metric column: its name (Resource Management's where the concept exists) and its labels in the email."""
+
+    name: str
+    heading: str  # the short column heading of the summary table (fits a phone)
+    total_label: str  # the long form, in the totals block
+
+
+METRICS: dict[str, Metric] = {
+    metric.name: metric
+    for metric in (
+        Metric("incurred_hours", "Hours", "Hours incurred"),
+        Metric("billable_hours", "Billable h", "Billable hours"),
+        Metric("nonbillable_hours", "Non-bill. h", "Non-billable hours"),
+        Metric("incurred_days", "Days", "Days incurred"),
+        Metric("billable_days", "Billable d", "Billable days"),
+        Metric("nonbillable_days", "Non-bill. d", "Non-billable days"),
+        Metric("incurred_amount", "Amount", "Amount (billable)"),
+        Metric("entries", "Entries", "Time entries"),
+        # The entry view's, per entry (engine/entries.py).
+        Metric("hours", "Hours", "Hours"),
+        Metric("amount", "Amount", "Amount (billable)"),
+    )
+}
+
 HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
 DAY_COLUMNS = (*DAY_METRICS, "entries")
@@ -76,7 +103,10 @@ _VIEWS: dict[str, View] = {
     ),
     "time_entries": View("time_entries", ENTRY_METRIC_COLUMNS, in_days=False, with_amounts=True, per_entry=True),
 }
-assert set(_VIEWS) == set(VIEWS), "every view the definition accepts has metrics"
+if set(_VIEWS) != set(VIEWS) or not {column for view in _VIEWS.values() for column in view.metric_columns} <= set(
+    METRICS
+):
+    raise RuntimeError("engine.views and models.vocabulary disagree on the views or their metrics")
 
 
 def view_for(name: str) -> View:

@@ -15,7 +15,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-API_REQUESTS_PER_MINUTE_LIMIT = 100
+from timereports.config import API_REQUESTS_PER_MINUTE_LIMIT
+
 WINDOW_SECONDS = 60.0
 # After repeated code-12 replies the rate never drops below this: slow, but a run still finishes.
 MIN_REQUESTS_PER_MINUTE = 6

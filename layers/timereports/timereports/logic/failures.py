@@ -12,7 +12,7 @@ import logging
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from timereports.errors import TimereportsError
+from timereports.errors import TimereportsError, one_line
 from timereports.logic.ports import FailureClaims, Mailer, ReportStates
 from timereports.models.definition import ReportDefinition
 
@@ -46,7 +46,7 @@ class FailurePolicy:
         """Count and report the failure of run `run_id` (once per run); True when the report is now paused."""
         if not self._claims.claim(definition.id, run_id):
             return False
-        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = one_line(error)
         failures = self._states.record_failure(definition.id)
         paused = failures >= self._pause_after
         if paused:

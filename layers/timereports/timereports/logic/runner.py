@@ -20,7 +20,7 @@ from timereports.engine.aggregate import aggregate
 from timereports.engine.plan import plan_queries, reference_needs
 from timereports.engine.sections import compare_with_previous, stamped
 from timereports.engine.timeframes import resolve_time_frame, today_in
-from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError
+from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.intervals import TimeEntry
@@ -28,6 +28,7 @@ from timereports.models.report import Period, ReportTable, archive_key
 from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord
 from timereports.render.csv import render_csv
 from timereports.render.email import (
+    Addressing,
     OutgoingEmail,
     build_empty_notice,
     build_messages,
@@ -62,6 +63,9 @@ class _Part:
     @property
     def recipients(self) -> bool:
         return bool(self.to or self.cc or self.bcc)
+
+    def addressing(self, subject: str) -> Addressing:
+        return Addressing(to=self.to, cc=self.cc, bcc=self.bcc, subject=subject)
 
 
 def _parts(definition: ReportDefinition, table: ReportTable) -> list[_Part]:
@@ -219,13 +223,7 @@ class ReportRunner:
             if delivery is None or delivery.empty == "skip" or not part.recipients:
                 return []
             notices = build_empty_notice(
-                table,
-                sender=self._options.sender,
-                to=part.to,
-                cc=part.cc,
-                bcc=part.bcc,
-                subject_template=delivery.subject,
-                sent_at=self._clock(),
+                table, sender=self._options.sender, addressing=part.addressing(delivery.subject), sent_at=self._clock()
             )
             return [(part.slug, email) for email in notices]
         csv_bytes = render_csv(table)
@@ -264,10 +262,7 @@ class ReportRunner:
             table,
             csv_bytes,
             sender=self._options.sender,
-            to=part.to,
-            cc=part.cc,
-            bcc=part.bcc,
-            subject_template=delivery.subject,
+            addressing=part.addressing(delivery.subject),
             mode=mode,
             link=link,
             link_expires_in=self._options.link_expiry_seconds if link else None,
@@ -374,7 +369,7 @@ class ReportRunner:
             period_to=period.end.isoformat(),
             scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
             finished_at=self._clock().astimezone(UTC).isoformat(),
-            error=_one_line(exc),
+            error=one_line(exc),
             retry_after=exc.resets_at.isoformat() if isinstance(exc, QuotaExhaustedError) else None,
             duration_ms=int((time.monotonic() - started) * 1000),
             api_requests=self._client.requests_sent,
@@ -386,8 +381,3 @@ class ReportRunner:
         # A history that cannot be written must not hide the run's own error.
         with contextlib.suppress(TimereportsError):
             self._history.record(record)
-
-
-def _one_line(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, TimereportsError) else f"{type(exc).__name__}: {text}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-import string
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -31,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from timereports.models.subject import fill_subject
 from timereports.models.vocabulary import (
     COMPARE_MODES,
     DEFAULT_SUBJECT,
@@ -273,18 +273,11 @@ class Delivery(DefinitionModel):
     @classmethod
     def _valid_subject(cls, value: object) -> object:
         _check_single_line(value)
-        if not isinstance(value, str):
-            return value
-        try:
-            fields = list(string.Formatter().parse(value))
-        except ValueError as exc:
-            raise _fail(f"{value!r} is not a valid template ({exc}); write {{{{ and }}}} for literal braces") from exc
-        allowed = ", ".join("{" + name + "}" for name in SUBJECT_PLACEHOLDERS)
-        for _, name, spec, conversion in fields:
-            if name is not None and name not in SUBJECT_PLACEHOLDERS:
-                raise _fail(f"placeholder {{{name}}} is not supported; allowed: {allowed}")
-            if name is not None and (spec or conversion):
-                raise _fail(f"placeholder {{{name}}} takes no format (write it as {{{name}}}); allowed: {allowed}")
+        if isinstance(value, str):
+            try:
+                fill_subject(value, {name: name for name in SUBJECT_PLACEHOLDERS})
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
         return value
 
     @model_validator(mode="after")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,9 +30,11 @@ from math import ceil
 from typing import Literal
 
 from timereports.errors import DefinitionError
+from timereports.models.definition import Delivery
 from timereports.models.report import ReportTable
 from timereports.models.run_record import ATTACHMENT_MODES, AttachmentMode
-from timereports.models.vocabulary import LINE_BREAKS, SUBJECT_PLACEHOLDERS, AttachMode
+from timereports.models.subject import fill_subject
+from timereports.models.vocabulary import DEFAULT_SUBJECT, LINE_BREAKS, AttachMode
 from timereports.render.email_body import (
     SUMMARY_ROW_LIMIT,
     CsvLink,
@@ -55,8 +56,6 @@ DEFAULT_MESSAGE_LIMIT_BYTES = 10 * 1024 * 1024  # what many receiving servers ac
 # Room kept for headers and both bodies when deciding whether an attachment fits (a 20-row summary with 50
 # recipients and long names stays well under this; the unit tests measure it).
 MESSAGE_ALLOWANCE_BYTES = 64 * 1024
-DEFAULT_SUBJECT_TEMPLATE = "{title}, {from} to {to}"
-SUBJECT_FIELDS = SUBJECT_PLACEHOLDERS
 
 # CRLF everywhere, 78-column folding, encoded words for non-ASCII: what SMTP and SES expect.
 POLICY = email_policy.SMTP
@@ -214,10 +213,8 @@ def split_recipients(
 
 
 def render_subject(template: str, table: ReportTable) -> str:
-    """Fill `{title}`, `{from}`, `{to}` (ISO dates) and `{report_id}`; refuse other fields and line breaks.
-
-    Only plain names are substituted (no attribute access or format specs): the template comes from a user.
-    """
+    """Fill `{title}`, `{from}`, `{to}` (ISO dates), `{report_id}` and `{slice}` (a private slice's name); refuse other
+    fields and line breaks. A slice's subject ends with its name when the template does not place it."""
     values = {
         "title": table.title,
         "from": table.period.start.isoformat(),
@@ -225,26 +222,13 @@ def render_subject(template: str, table: ReportTable) -> str:
         "report_id": table.report_id,
         "slice": table.slice_label or "",
     }
-    allowed = ", ".join("{" + name + "}" for name in SUBJECT_FIELDS)
-    parts: list[str] = []
     try:
-        parsed = list(string.Formatter().parse(template))
+        subject = fill_subject(template, values)
     except ValueError as exc:
-        raise DefinitionError(f"subject {template!r} has an unmatched brace; use {{{{ and }}}} for braces") from exc
-    for literal, name, format_spec, conversion in parsed:
-        parts.append(literal)
-        if name is None:
-            continue
-        if name not in values or format_spec or conversion:
-            raise DefinitionError(f"subject field {{{name}}} is not allowed; allowed: {allowed}")
-        parts.append(values[name])
-    subject = "".join(parts).strip()
-    if table.slice_label and "slice" not in (name for _, name, _, _ in parsed):
+        raise DefinitionError(f"subject: {exc}") from None
+    if table.slice_label and "{slice}" not in template:
         # A slice's message says whose it is, even when the template does not ask for it.
         subject = f"{subject} \u2014 {table.slice_label}"
-    _refuse_line_breaks(subject, "subject")
-    if not subject:
-        raise DefinitionError("subject is empty")
     return subject
 
 
@@ -257,15 +241,26 @@ def _refuse_line_breaks(value: str, what: str) -> None:
 # --- messages ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Addressing:
+    """Who a report's messages go to and under which subject template (a definition's `delivery`, or a slice's)."""
+
+    to: Sequence[str]
+    cc: Sequence[str] = ()
+    bcc: Sequence[str] = ()
+    subject: str = DEFAULT_SUBJECT
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Addressing:
+        return cls(to=list(delivery.to), cc=list(delivery.cc), bcc=list(delivery.bcc), subject=delivery.subject)
+
+
 def build_messages(
     table: ReportTable,
     csv_bytes: bytes,
     *,
     sender: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    bcc: Sequence[str] = (),
-    subject_template: str = DEFAULT_SUBJECT_TEMPLATE,
+    addressing: Addressing,
     mode: str = "attachment",
     link: CsvLink | str | None = None,
     link_expires_in: int | None = None,
@@ -287,10 +282,7 @@ def build_messages(
         return build_empty_notice(
             table,
             sender=sender,
-            to=to,
-            cc=cc,
-            bcc=bcc,
-            subject_template=subject_template,
+            addressing=addressing,
             sent_at=sent_at,
             max_recipients=max_recipients,
         )
@@ -306,8 +298,8 @@ def build_messages(
     elif link is not None:
         raise ValueError(f"a link is only used in link mode, not {attachment_mode!r}")
     from_address = sender_address(sender)
-    batches = split_recipients(to, cc, bcc, max_recipients)
-    subject = render_subject(subject_template, table)
+    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
+    subject = render_subject(addressing.subject, table)
 
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
@@ -336,17 +328,14 @@ def build_empty_notice(
     table: ReportTable,
     *,
     sender: str,
-    to: Sequence[str],
-    cc: Sequence[str] = (),
-    bcc: Sequence[str] = (),
-    subject_template: str = DEFAULT_SUBJECT_TEMPLATE,
+    addressing: Addressing,
     sent_at: datetime | None = None,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
     from_address = sender_address(sender)
-    batches = split_recipients(to, cc, bcc, max_recipients)
-    subject = render_subject(subject_template, table)
+    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
+    subject = render_subject(addressing.subject, table)
     moment = _sent_at(sent_at)
     sentence = f"No time was logged for {table.title} {period_phrase(table)}."
     text = f"{table.title}\n{period_line(table)}\n\n{sentence}\n\n{footer_text(table)}\n"

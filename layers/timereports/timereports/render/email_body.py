@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from timereports.engine.attributes import COLUMNS
+from timereports.engine.attributes import ATTRIBUTES
+from timereports.engine.entries import ENTRY_HEADINGS
+from timereports.engine.views import METRICS
 from timereports.models.report import Cell, Change, ReportTable, Section
 from timereports.models.run_record import AttachmentMode
 from timereports.render.csv import format_cell
@@ -55,44 +57,12 @@ def workbook_filename(table: ReportTable) -> str:
 
 # Short labels keep the summary table narrow on a phone; other columns get a label made from their name.
 COLUMN_LABELS: dict[str, str] = {
-    "user_name": "Person",
-    "project_name": "Project",
-    "client_name": "Client",
-    "phase_name": "Milestone",
-    "worktype_name": "Work type",
-    "module_name": "Module",
-    "task_name": "Task",
-    "date": "Date",
-    "week": "Week of",
-    "month": "Month",
-    "billable": "Billable",
-    "approval_status": "Approval",
-    "incurred_hours": "Hours",
-    "billable_hours": "Billable h",
-    "nonbillable_hours": "Non-bill. h",
-    "incurred_days": "Days",
-    "billable_days": "Billable d",
-    "nonbillable_days": "Non-bill. d",
-    "incurred_amount": "Amount",
-    "entries": "Entries",
-    "entry_id": "Entry",
-    "description": "Description",
-    "hours": "Hours",
-    "amount": "Amount",
+    **{spec.columns[-1]: spec.heading for spec in ATTRIBUTES.values()},
+    **{metric.name: metric.heading for metric in METRICS.values()},
+    **ENTRY_HEADINGS,
 }
 # The long form, for the totals block where there is room.
-TOTAL_LABELS: dict[str, str] = {
-    "incurred_hours": "Hours incurred",
-    "billable_hours": "Billable hours",
-    "nonbillable_hours": "Non-billable hours",
-    "incurred_days": "Days incurred",
-    "billable_days": "Billable days",
-    "nonbillable_days": "Non-billable days",
-    "incurred_amount": "Amount (billable)",
-    "entries": "Time entries",
-    "hours": "Hours",
-    "amount": "Amount (billable)",
-}
+TOTAL_LABELS: dict[str, str] = {metric.name: metric.total_label for metric in METRICS.values()}
 
 _FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _INK = "#111827"
@@ -195,7 +165,7 @@ def _shown_count(table: ReportTable, summary_rows: int) -> int:
 
 def _inner_columns(table: ReportTable, columns: list[str]) -> list[str]:
     """The group columns a sectioned table shows in its rows: the first level is its section's heading already."""
-    first = set(COLUMNS.get(table.group_by[0], ())) if table.group_by else set()
+    first = set(ATTRIBUTES[table.group_by[0]].columns) if table.group_by else set()
     if table.view == "time_entries":
         wanted = ("date", "user_name", "project_name", "task_name", "description")
         return [column for column in wanted if column not in first]
@@ -484,7 +454,7 @@ def _sections_table_html(table: ReportTable, filename: str) -> str:
     names = section_names(table)
     head_style = f"color:{_MUTED};background:#f9fafb;border-bottom:1px solid {_LINE};"
     section_style = f"background:#eef2ff;border-top:2px solid {_ACCENT};"
-    first_label = column_label(COLUMNS[table.group_by[0]][-1]) if table.group_by[0] in COLUMNS else "Group"
+    first_label = column_label(ATTRIBUTES[table.group_by[0]].columns[-1])
     head = (
         f'<th align="left" valign="bottom" style="{head_style}">{esc(first_label)}'
         + (f"<br>{esc(' / '.join(column_label(c) for c in inner))}" if inner else "")
