@@ -125,7 +125,7 @@ class InMemoryQuotaLedger:
 
 @dataclass
 class InMemoryRunHistory:
-    """History for one process (tests, a CLI run without --local)."""
+    """Run history in one process's memory, for unit tests of the use cases."""
 
     runs: list[RunRecord]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,9 +20,9 @@ from timereports.bootstrap import build_dispatcher
 from timereports.config import get_settings
 from timereports.logic.dispatch import Dispatcher
 from timereports.models.events import DispatchEvent
+from timereports.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
 
 
@@ -33,7 +33,7 @@ def dispatcher() -> Dispatcher:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Tick as of the payload's `at` (a replay, a test) or now; reply with the runs enqueued."""

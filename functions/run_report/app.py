@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -22,9 +22,9 @@ from timereports.config import get_settings
 from timereports.logic.runs import RunService
 from timereports.models.events import DirectRunEvent, RunMessage
 from timereports.models.run_record import RunRecord
+from timereports.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
@@ -69,7 +69,7 @@ def _run_record(record: SQSRecord, context: LambdaContext) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS batch (partial failures reported) or a direct invoke (inline definition or catalogue id)."""

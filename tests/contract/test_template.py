@@ -349,6 +349,8 @@ def test_settings_parse_the_templates_environment(template: dict[str, Any]) -> N
         for variable, value in function_environment(template, function).items():
             if isinstance(value, Tag) and value.name == "Ref" and value.value in parameters:
                 value = str(parameters[value.value].get("Default", "reports@example.com"))
+            if isinstance(value, Tag) and value.name == "If":
+                value = value.value[2]  # the value when the condition is false (the parameter's default)
             environ[variable] = value if isinstance(value, str) else "x"
         settings = Settings.from_environ(environ)
         assert settings.intervals_daily_quota == parameters["DailyQuota"]["Default"]

@@ -11,7 +11,7 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from timereports.config import AccountSettings, Settings
@@ -34,6 +34,9 @@ from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue, load_catalogue
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 # Secrets Manager reads are cached this long in a warm Lambda: a rotated token is picked up within minutes
 # while a busy schedule does not pay a Secrets Manager call per run.
 TOKEN_CACHE_SECONDS = 300
@@ -41,7 +44,7 @@ TOKEN_CACHE_SECONDS = 300
 DELIVERY_MARGIN_SECONDS = 60
 
 
-def aws_client(service: str) -> Any:
+def aws_client(service: str) -> BaseClient:
     """A boto3 client honouring AWS_ENDPOINT_URL (local AWS) and asking S3 for SigV4 presigned URLs.
 
     One client per service and endpoint for the life of the process: a warm Lambda reuses them across
@@ -56,7 +59,7 @@ _CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "
 
 
 @lru_cache(maxsize=32)
-def _cached_client(service: str, environment: tuple[str | None, ...]) -> Any:
+def _cached_client(service: str, environment: tuple[str | None, ...]) -> BaseClient:
     # Deferred to the first client: boto3 and botocore cost ~200 ms to import; a warm container pays it once.
     import boto3
     from botocore.config import Config

@@ -67,6 +67,8 @@ class Settings(BaseModel):
     attachment_limit_bytes: int = Field(7_000_000, ge=1)
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
     failures_before_pause: int = Field(3, ge=1)
+    # X-Ray tracing of the handlers (the template's Tracing parameter); off, it costs nothing at cold start.
+    tracing: bool = False
 
     @field_validator("intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before")
     @classmethod

@@ -33,6 +33,14 @@ class S3Archive:
             raise DeliveryError(f"could not archive the report to s3://{self.bucket}/{key}: {exc}") from exc
         return key
 
+    def get(self, key: str) -> bytes:
+        """The archived object's bytes (a revision compares the corrected report with what was sent)."""
+        try:
+            body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise DeliveryError(f"could not read s3://{self.bucket}/{key}: {exc}") from exc
+        return body
+
     def link(self, key: str, expires_in: int) -> str:
         """A presigned GET URL (SigV4, which S3 requires for encrypted objects) valid for `expires_in` seconds."""
         try:

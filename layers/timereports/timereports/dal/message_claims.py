@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 
 # As long as the run's own identity is remembered (bootstrap.RUN_IDEMPOTENCY_SECONDS).
 MESSAGE_CLAIM_TTL = timedelta(days=35)
@@ -26,8 +26,9 @@ class DynamoDBMessageClaims:
     def claim(self, run_id: str, message_key: str) -> bool:
         """True when this attempt may send the message; False when an earlier attempt claimed (and maybe sent) it."""
         expires = int((datetime.now(UTC) + MESSAGE_CLAIM_TTL).timestamp())
-        try:
-            self._client.put_item(
+        reply = conditional_write(
+            f"claiming message {message_key} of run {run_id}",
+            lambda: self._client.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": f"message#{run_id}"},
@@ -38,12 +39,9 @@ class DynamoDBMessageClaims:
                 # Only the first attempt creates the item. A claim whose send was cut off stays claimed: the message
                 # may have left, and sending it again would be the duplicate this item exists to prevent.
                 ConditionExpression="attribute_not_exists(pk)",
-            )
-        except AWS_ERRORS as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_error(f"claiming message {message_key} of run {run_id}", exc) from exc
-        return True
+            ),
+        )
+        return not isinstance(reply, ConditionFailed)
 
     def sent(self, run_id: str, message_key: str, message_id: str) -> None:
         try:

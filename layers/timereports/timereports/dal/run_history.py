@@ -15,7 +15,7 @@ class DynamoDBRunHistory:
     """Run records in the state table, newest first by `finished_at`."""
 
     def __init__(self, table_name: str, client: Any) -> None:
-        # Imported here: the record model above is used by pure code and the CLI, which need no boto3.
+        # Deferred with boto3's own import (bootstrap creates the first client): importing this module costs nothing.
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self.table_name = table_name

@@ -73,7 +73,26 @@ class FailureClaims(Protocol):
 
 class Archive(Protocol):
     def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = ...) -> str: ...
+    def get(self, key: str) -> bytes: ...
     def link(self, key: str, expires_in: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class RevisionMark:
+    """The last revision sent for one delivered run: its number and where its CSV (what recipients now have) is."""
+
+    number: int
+    s3_key: str
+
+
+class RevisionMarks(Protocol):
+    """Per delivered run, the revision its recipients last got; moving it is how a check claims the next one."""
+
+    def current(self, report_id: str, scheduled_at: str) -> RevisionMark | None: ...
+
+    def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
+        """Set `mark` if the run's revision number is still `expected` (0: none yet); False if another check won."""
+        ...
 
 
 class MessageClaims(Protocol):

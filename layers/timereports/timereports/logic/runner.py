@@ -10,20 +10,18 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
 from timereports.clock import utc_now
-from timereports.engine.aggregate import aggregate
-from timereports.engine.plan import plan_queries, reference_needs
 from timereports.engine.sections import compare_with_previous, stamped
 from timereports.engine.timeframes import resolve_time_frame, today_in
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger, RunHistory, RunOnce, TimeSource
+from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
-from timereports.models.intervals import TimeEntry
 from timereports.models.report import Period, ReportTable, archive_key
 from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord
 from timereports.render.csv import render_csv
@@ -172,27 +170,13 @@ class ReportRunner:
         day = today or today_in(definition.timezone, scheduled_at or self._clock())
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
 
-    def _build_table(self, definition: ReportDefinition, period: Period) -> ReportTable:
-
-        self._client.sync_quota()
-        reference = self._client.reference_data(set(reference_needs(definition)))
-        plan = plan_queries(definition, period, reference)
-
-        def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
-            # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
-            # client reserves the pages of all pulls at once, so a run without enough quota stops before spending.
-            for index, entry in self._client.iter_time_many(plan.queries):
-                yield entry, plan.queries[index].approved
-
-        return aggregate(tagged_entries(), definition, reference, period)
-
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
         as_of = self._clock()
-        table = self._build_table(definition, period)
+        table = build_table(self._client, definition, period)
         if definition.compare == "previous":
             # Through the same path as the current period, so that it reads whatever TimeSource reads (the API today,
             # the entry mirror once it is behind the port): today that costs one more pull, of the same size.
-            table = compare_with_previous(table, self._build_table(definition, period.previous()))
+            table = compare_with_previous(table, build_table(self._client, definition, period.previous()))
         table = stamped(table, as_of)
         record = self._new_record(definition, period, request, attempt, table)
         outcome = RunOutcome(record=record)

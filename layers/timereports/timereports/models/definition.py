@@ -292,6 +292,15 @@ class Delivery(DefinitionModel):
         return tuple(dict.fromkeys((*self.to, *self.cc, *self.bcc)))
 
 
+class Revisions(DefinitionModel):
+    """Corrected reports after late edits: a delivered scheduled period stays watched for `window_days` after its
+    delivery, and a change of more than `min_change_hours` (summed over the rows) sends one revision."""
+
+    notify: bool = True
+    window_days: int = Field(default=35, ge=1, le=400)
+    min_change_hours: Decimal = Field(default=Decimal(0), ge=0)
+
+
 class ReportDefinition(DefinitionModel):
     """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
 
@@ -309,6 +318,7 @@ class ReportDefinition(DefinitionModel):
     compare: Annotated[CompareMode, BeforeValidator(_one_of(COMPARE_MODES))] | None = None
     schedule: Schedule | None = None
     delivery: Delivery | None = None
+    revisions: Revisions = Field(default_factory=Revisions)
 
     @field_validator("id", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ RunStatus = Literal[
     "skipped_paused",  # the report is paused: its scheduled run was dropped
     "deferred",  # the account's daily quota was spent: parked until the reset, nothing sent
     "failed",  # an error stopped the run before anything was sent
+    "revised",  # time in a delivered period changed: a corrected report went to the same recipients
 ]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 # How the CSV travels with the email: attached, gzipped and attached, or as a presigned link.
@@ -77,6 +78,10 @@ class RunRecord(BaseModel):
     error: str | None = None
     retry_after: str | None = None
     duration_ms: int = 0
+    # A revision's number (1 for the first correction of a delivered run) and the primary metric's totals.
+    revision: int | None = None
+    total_before: str | None = None
+    total_after: str | None = None
 
 
 @dataclass

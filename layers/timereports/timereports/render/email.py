@@ -308,7 +308,7 @@ def build_messages(
 
     outgoing = []
     for index, batch in enumerate(batches):
-        message = _message_head(table, from_address, batch, subject, moment, index)
+        message = message_head(table, from_address, batch, subject, moment, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
         if attachment_mode == "attachment":
@@ -347,7 +347,7 @@ def build_empty_notice(
     page = page_html(table, inner, preheader=sentence)
     outgoing = []
     for index, batch in enumerate(batches):
-        message = _message_head(table, from_address, batch, subject, moment, index)
+        message = message_head(table, from_address, batch, subject, moment, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
@@ -378,7 +378,7 @@ def _sent_at(sent_at: datetime | None) -> datetime:
     return sent_at
 
 
-def _message_head(
+def message_head(
     table: ReportTable,
     sender: Address,
     batch: RecipientBatch,

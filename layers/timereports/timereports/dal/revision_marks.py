@@ -1,0 +1,60 @@
+"""Revision marks in the DynamoDB state table: per delivered run, the number and CSV of the revision last sent.
+
+`advance` is a conditional write on the number it expects, so that two checks running at once (a retried schedule, a
+person running `timereports revisions`) send each revision once: the one whose write wins sends it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
+from timereports.logic.ports import RevisionMark
+
+# Longer than any revision window (at most 400 days) plus the time a report may be scheduled ahead.
+MARK_RETENTION = timedelta(days=450)
+
+
+class DynamoDBRevisionMarks:
+    """`RevisionMarks` on items `pk=revision#<report id>`, `sk=<scheduled at>`."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    def _key(self, report_id: str, scheduled_at: str) -> dict[str, Any]:
+        return {"pk": {"S": f"revision#{report_id}"}, "sk": {"S": scheduled_at}}
+
+    def current(self, report_id: str, scheduled_at: str) -> RevisionMark | None:
+        try:
+            reply = self._client.get_item(
+                TableName=self.table_name, Key=self._key(report_id, scheduled_at), ConsistentRead=True
+            )
+        except AWS_ERRORS as exc:
+            raise aws_error(f"reading the revisions of {report_id} at {scheduled_at}", exc) from exc
+        item = reply.get("Item")
+        if item is None:
+            return None
+        return RevisionMark(number=int(item["number"]["N"]), s3_key=item["s3_key"]["S"])
+
+    def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
+        expires = int((datetime.now(UTC) + MARK_RETENTION).timestamp())
+        # Exactly the revision this check compared against (0: none yet, or one given back after a failed send):
+        # the write that wins sends the next one.
+        condition = {
+            "ConditionExpression": "#number = :expected" + (" OR attribute_not_exists(pk)" if expected == 0 else ""),
+            "ExpressionAttributeNames": {"#number": "number"},
+            "ExpressionAttributeValues": {":expected": {"N": str(expected)}},
+        }
+        item = {
+            **self._key(report_id, scheduled_at),
+            "number": {"N": str(mark.number)},
+            "s3_key": {"S": mark.s3_key},
+            "expires_at": {"N": str(expires)},
+        }
+        reply = conditional_write(
+            f"recording revision {mark.number} of {report_id} at {scheduled_at}",
+            lambda: self._client.put_item(TableName=self.table_name, Item=item, **condition),
+        )
+        return not isinstance(reply, ConditionFailed)

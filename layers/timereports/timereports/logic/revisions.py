@@ -1,0 +1,212 @@
+"""The revision check: when time in a delivered period changes, the same recipients get one corrected report.
+
+A delivered scheduled run stays watched for its definition's `revisions.window_days` after delivery. A check
+recomputes each watched period through the same path as a run (`build_table`, whatever source the account uses: the
+entry mirror answers from its copy for a few requests), compares it with what the recipients were last sent (the
+archived CSV of the delivery or of its last revision), and where the rows changed by more than `min_change_hours`
+claims the next revision number (a conditional write, so two checks at once send it once), archives the corrected CSV
+beside the original, emails it, and records `revised` in the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from timereports.clock import utc_now
+from timereports.errors import DeliveryError
+from timereports.logic.ports import Archive, Mailer, RevisionMark, RevisionMarks, RunHistory, TimeSource
+from timereports.logic.tables import build_table
+from timereports.models.catalogue import Catalogue
+from timereports.models.definition import ReportDefinition
+from timereports.models.report import Period, archive_key
+from timereports.models.run_record import RunRecord
+from timereports.render.csv import render_csv
+from timereports.render.email import Addressing
+from timereports.render.revision import EntryChanges, Revision, build_revision_messages, compare
+
+logger = logging.getLogger(__name__)
+# Delivered runs read back per report: a daily report's window of 35 days, with room for retries and skips.
+HISTORY_LOOKBACK = 200
+
+
+@dataclass(frozen=True)
+class RevisionSent:
+    """One revision that went out (the command line prints one JSON line per revision)."""
+
+    report_id: str
+    scheduled_at: str
+    period: Period
+    number: int
+    changed_rows: int
+    total_before: str
+    total_after: str
+    emails: list[bytes]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "report_id": self.report_id,
+            "scheduled_at": self.scheduled_at,
+            "from": self.period.start.isoformat(),
+            "to": self.period.end.isoformat(),
+            "changed_rows": self.changed_rows,
+            "hours_before": self.total_before,
+            "hours_after": self.total_after,
+        }
+
+
+def revision_key(report_id: str, period: Period, number: int) -> str:
+    """The corrected CSV's key: beside the original, which stays."""
+    return archive_key(report_id, period).removesuffix(".csv") + f".rev{number}.csv"
+
+
+@dataclass(frozen=True)
+class WatchedDelivery:
+    """A delivered scheduled run whose period is still watched for late edits."""
+
+    scheduled_at: str
+    period: Period
+    s3_key: str  # the CSV the recipients got
+    delivered_at: str
+
+
+def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], at: datetime) -> list[WatchedDelivery]:
+    """The delivered scheduled runs of `definition` still inside its revision window at `at`, one per run identity
+    (the latest delivery of a run sent again with force)."""
+    window = timedelta(days=definition.revisions.window_days)
+    found: dict[str, WatchedDelivery] = {}
+    for record in records:  # newest first
+        if record.status not in ("delivered", "partially_delivered"):
+            continue
+        if not (record.scheduled_at and record.s3_key and record.period_from and record.period_to):
+            continue
+        if not record.finished_at or at - datetime.fromisoformat(record.finished_at) > window:
+            continue
+        period = Period(date.fromisoformat(record.period_from), date.fromisoformat(record.period_to))
+        found.setdefault(
+            record.scheduled_at, WatchedDelivery(record.scheduled_at, period, record.s3_key, record.finished_at)
+        )
+    return list(found.values())
+
+
+class RevisionCheck:
+    """Checks every watched delivery of the catalogue and sends the revisions due."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        history: RunHistory,
+        archive: Archive,
+        mailer: Mailer,
+        marks: RevisionMarks,
+        sources: Callable[[str], TimeSource],
+        sender: str,
+        entry_changes: Callable[[str, Period], EntryChanges | None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._catalogue = catalogue
+        self._history = history
+        self._archive = archive
+        self._mailer = mailer
+        self._marks = marks
+        self._sources = sources
+        self._sender = sender
+        self._entry_changes = entry_changes
+        self._clock = clock
+
+    def check(self, at: datetime | None = None) -> list[RevisionSent]:
+        """Send the revisions due as of `at` (default now); one source per account, built on first use."""
+        moment = at or self._clock()
+        sources: dict[str, TimeSource] = {}
+        sent: list[RevisionSent] = []
+        for definition in self._catalogue.reports.values():
+            if definition.schedule is None or definition.delivery is None or not definition.revisions.notify:
+                continue
+            records = self._history.last_runs(definition.id, limit=HISTORY_LOOKBACK)
+            for record in watched_deliveries(definition, records, moment):
+                if definition.account not in sources:
+                    sources[definition.account] = self._sources(definition.account)
+                revision = self._check_one(definition, record, sources[definition.account], moment)
+                if revision is not None:
+                    sent.append(revision)
+        return sent
+
+    def _check_one(
+        self, definition: ReportDefinition, record: WatchedDelivery, source: TimeSource, at: datetime
+    ) -> RevisionSent | None:
+        period = record.period
+        mark = self._marks.current(definition.id, record.scheduled_at)
+        previous = mark or RevisionMark(number=0, s3_key=record.s3_key)
+        corrected = build_table(source, definition, period)
+        revision = compare(self._archive.get(previous.s3_key), corrected)
+        if not _worth_sending(revision, definition):
+            return None
+        number = previous.number + 1
+        key = revision_key(definition.id, period, number)
+        csv_bytes = render_csv(corrected)
+        self._archive.put(key, csv_bytes, {"report-id": definition.id, "revision": str(number)})
+        if not self._marks.advance(definition.id, record.scheduled_at, previous.number, RevisionMark(number, key)):
+            return None  # another check claimed this revision and sends it
+        assert definition.delivery is not None
+        messages = build_revision_messages(
+            corrected,
+            revision,
+            sender=self._sender,
+            addressing=Addressing.of(definition.delivery),
+            sent_at=at,
+            delivered_at=record.delivered_at,
+            entry_changes=self._entry_changes(definition.account, period) if self._entry_changes else None,
+        )
+        emails: list[bytes] = []
+        message_ids: list[str] = []
+        for message in messages:
+            raw = message.as_bytes()
+            try:
+                destinations = list(message.destinations)
+                message_ids.append(self._mailer.send(raw, sender=self._sender, destinations=destinations))
+            except DeliveryError:
+                if not emails:
+                    # Nobody has it: give the claim back, so that the next check sends this revision.
+                    self._marks.advance(definition.id, record.scheduled_at, number, previous)
+                    raise
+                logger.warning("revision partially sent", extra={"report_id": definition.id})
+                break
+            emails.append(raw)
+        self._history.record(
+            RunRecord(
+                report_id=definition.id,
+                status="revised",
+                scheduled_at=record.scheduled_at,
+                period_from=period.start.isoformat(),
+                period_to=period.end.isoformat(),
+                finished_at=at.isoformat(),
+                rows=len(corrected.rows),
+                entries=corrected.entries,
+                s3_key=key,
+                message_id=message_ids[0] if message_ids else None,
+                message_ids=message_ids,
+                revision=number,
+                total_before=revision.totals_before.get(revision.primary_metric),
+                total_after=revision.totals_after.get(revision.primary_metric),
+                api_requests=source.requests_sent,
+            )
+        )
+        return RevisionSent(
+            report_id=definition.id,
+            scheduled_at=record.scheduled_at,
+            period=period,
+            number=number,
+            changed_rows=len(revision.changes),
+            total_before=revision.totals_before.get(revision.primary_metric, "0.00"),
+            total_after=revision.totals_after.get(revision.primary_metric, "0.00"),
+            emails=emails,
+        )
+
+
+def _worth_sending(revision: Revision, definition: ReportDefinition) -> bool:
+    """Rows changed, by more than the definition's `min_change_hours` (summed over the rows)."""
+    minimum = definition.revisions.min_change_hours
+    return bool(revision.changes) and (minimum == 0 or revision.change_size() > minimum)

@@ -1,0 +1,31 @@
+"""Building a report's table from a source of time entries: the one path every use case takes (a scheduled run, the
+Reports API, a revision check, the previous period of a comparison), whatever the source behind the port (the API
+directly, or the entry mirror).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from timereports.engine.aggregate import aggregate
+from timereports.engine.plan import plan_queries, reference_needs
+from timereports.logic.ports import TimeSource
+from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import TimeEntry
+from timereports.models.report import Period, ReportTable
+
+
+def build_table(source: TimeSource, definition: ReportDefinition, period: Period) -> ReportTable:
+    """The rows and totals of `definition` over `period`: learn the quota, fetch the reference data the report
+    needs, plan the pulls (filters pushed down), and aggregate the entries as they stream in."""
+    source.sync_quota()
+    reference = source.reference_data(set(reference_needs(definition)))
+    plan = plan_queries(definition, period, reference)
+
+    def tagged_entries() -> Iterator[tuple[TimeEntry, bool | None]]:
+        # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
+        # source reserves the pages of all pulls at once, so a run without enough quota stops before spending.
+        for index, entry in source.iter_time_many(plan.queries):
+            yield entry, plan.queries[index].approved
+
+    return aggregate(tagged_entries(), definition, reference, period)

@@ -1,0 +1,253 @@
+"""A revision: what changed in a delivered report after late edits, and the email that says so.
+
+The comparison is between what the recipients were sent (the archived CSV) and the corrected report rendered the
+same way, so that a change too small to show at two decimals is no change, and edits that cancel out send nothing.
+Rows are matched by their group key (the id columns, or the date/flag of an attribute without ids).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from timereports.engine.attributes import ATTRIBUTES
+from timereports.models.report import ReportTable
+from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
+from timereports.render.email import (
+    Addressing,
+    OutgoingEmail,
+    message_head,
+    render_subject,
+    sender_address,
+    split_recipients,
+)
+from timereports.render.email_body import attachment_filename, column_label, period_line
+
+ChangeKind = Literal["added", "removed", "changed"]
+# How many changed rows the email lists; the attachment has them all.
+LISTED_CHANGES = 25
+CSV_CONTENT_TYPE = ("text", "csv")
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row of the report that is new, gone, or has other figures than the recipients were sent."""
+
+    kind: ChangeKind
+    labels: tuple[str, ...]  # the row's group names, for a reader
+    before: dict[str, str] = field(default_factory=dict)  # metric column -> the figure sent
+    after: dict[str, str] = field(default_factory=dict)  # metric column -> the corrected figure
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The difference between the sent report and the corrected one."""
+
+    changes: tuple[RowChange, ...]
+    totals_before: dict[str, str]
+    totals_after: dict[str, str]
+    metric_columns: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) or self.totals_before != self.totals_after
+
+    @property
+    def primary_metric(self) -> str:
+        """The figure a change is measured in: incurred hours when the view has them, else its first metric."""
+        for column in ("incurred_hours", "incurred_days", "incurred_amount"):
+            if column in self.metric_columns:
+                return column
+        return self.metric_columns[0]
+
+    def change_size(self) -> Decimal:
+        """The rows' changes of the primary metric, summed as absolute values (what `min_change_hours` bounds)."""
+        metric = self.primary_metric
+        return sum(
+            (abs(_number(change.after.get(metric)) - _number(change.before.get(metric))) for change in self.changes),
+            Decimal(0),
+        )
+
+    def total(self, which: Literal["before", "after"]) -> Decimal:
+        totals = self.totals_before if which == "before" else self.totals_after
+        return _number(totals.get(self.primary_metric))
+
+
+def _number(text: str | None) -> Decimal:
+    try:
+        return Decimal(text) if text else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _rows(csv_bytes: bytes) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, body rows and the TOTAL row of one of our CSVs."""
+    text = csv_bytes.decode("utf-8").removeprefix(BYTE_ORDER_MARK)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = rows[0], rows[1:]
+    totals = body.pop() if body and body[-1] and body[-1][0] == TOTAL_LABEL else []
+    return header, body, totals
+
+
+def compare(sent_csv: bytes, corrected: ReportTable) -> Revision:
+    """What changed between the CSV the recipients got and the corrected report (rendered the same way)."""
+    header, sent_rows, sent_totals = _rows(sent_csv)
+    new_header, new_rows, new_totals = _rows(render_csv(corrected))
+    metrics = corrected.metric_columns
+    key_columns = [ATTRIBUTES[name].columns[0] for name in corrected.group_by]
+    label_columns = [ATTRIBUTES[name].columns[-1] for name in corrected.group_by]
+
+    def index(columns: list[str], rows: list[list[str]]) -> dict[tuple[str, ...], dict[str, str]]:
+        named = [dict(zip(columns, row, strict=False)) for row in rows]
+        return {tuple(row.get(column, "") for column in key_columns): row for row in named}
+
+    before, after = index(header, sent_rows), index(new_header, new_rows)
+    changes: list[RowChange] = []
+    for key in [*after, *(key for key in before if key not in after)]:
+        old, new = before.get(key), after.get(key)
+        row = new if new is not None else old
+        assert row is not None
+        labels = tuple(row.get(column, "") for column in label_columns)
+        old_figures = {metric: old.get(metric, "") for metric in metrics} if old is not None else {}
+        new_figures = {metric: new.get(metric, "") for metric in metrics} if new is not None else {}
+        if old is None:
+            changes.append(RowChange("added", labels, after=new_figures))
+        elif new is None:
+            changes.append(RowChange("removed", labels, before=old_figures))
+        elif old_figures != new_figures:
+            changes.append(RowChange("changed", labels, before=old_figures, after=new_figures))
+    return Revision(
+        changes=tuple(changes),
+        totals_before=_totals(header, sent_totals, metrics),
+        totals_after=_totals(new_header, new_totals, metrics),
+        metric_columns=metrics,
+    )
+
+
+def _totals(header: list[str], totals: list[str], metrics: Sequence[str]) -> dict[str, str]:
+    named = dict(zip(header, totals, strict=False))
+    return {metric: named.get(metric, "0.00") for metric in metrics}
+
+
+@dataclass(frozen=True)
+class EntryChanges:
+    """What the entry mirror saw change in the period since the report went out (unknown without a mirror)."""
+
+    edited: int = 0
+    added: int = 0
+    deleted: int = 0
+    last_modified: datetime | None = None
+
+
+def revision_subject(template: str, table: ReportTable) -> str:
+    return f"Revised: {render_subject(template, table)}"
+
+
+def build_revision_messages(
+    corrected: ReportTable,
+    revision: Revision,
+    *,
+    sender: str,
+    addressing: Addressing,
+    sent_at: datetime,
+    delivered_at: str | None,
+    entry_changes: EntryChanges | None = None,
+) -> list[OutgoingEmail]:
+    """The revision email, per recipient batch: what changed (rows added, removed, changed old -> new; totals
+    before -> after; the entries edited, added and deleted), with the corrected CSV attached."""
+    csv_bytes = render_csv(corrected)
+    subject = revision_subject(addressing.subject, corrected)
+    text = _text(corrected, revision, delivered_at, entry_changes)
+    page = _html(corrected, revision, delivered_at, entry_changes)
+    filename = attachment_filename(corrected)
+    from_address = sender_address(sender)
+    outgoing = []
+    for index, batch in enumerate(split_recipients(addressing.to, addressing.cc, addressing.bcc)):
+        message = message_head(corrected, from_address, batch, subject, sent_at, index)
+        message.set_content(text, subtype="plain", cte="quoted-printable")
+        message.add_alternative(page, subtype="html", cte="quoted-printable")
+        message.add_attachment(csv_bytes, maintype=CSV_CONTENT_TYPE[0], subtype=CSV_CONTENT_TYPE[1], filename=filename)
+        outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
+    return outgoing
+
+
+def _change_line(change: RowChange, metric: str) -> str:
+    name = " / ".join(change.labels)
+    if change.kind == "added":
+        return f"added: {name}: {change.after.get(metric, '')}"
+    if change.kind == "removed":
+        return f"removed: {name} (was {change.before.get(metric, '')})"
+    return f"changed: {name}: {change.before.get(metric, '')} -> {change.after.get(metric, '')}"
+
+
+def _summary_sentences(
+    table: ReportTable, revision: Revision, delivered_at: str | None, entry_changes: EntryChanges | None
+) -> list[str]:
+    metric = revision.primary_metric
+    label = column_label(metric)
+    when = f" since it was sent on {delivered_at[:10]}" if delivered_at else ""
+    sentences = [
+        f"Time in this report changed{when}. The corrected report is attached; it replaces the one you have.",
+        f"{label}: {revision.totals_before.get(metric, '0.00')} -> {revision.totals_after.get(metric, '0.00')} "
+        f"in total.",
+    ]
+    counts = {kind: sum(1 for change in revision.changes if change.kind == kind) for kind in ("added", "removed")}
+    changed = len(revision.changes) - counts["added"] - counts["removed"]
+    sentences.append(f"Rows: {counts['added']} added, {counts['removed']} removed, {changed} changed.")
+    if entry_changes is not None:
+        when_edited = (
+            f", the last at {entry_changes.last_modified.strftime('%Y-%m-%d %H:%M')} UTC"
+            if entry_changes.last_modified
+            else ""
+        )
+        sentences.append(
+            f"Time entries: {entry_changes.edited} edited, {entry_changes.added} added, "
+            f"{entry_changes.deleted} deleted{when_edited}."
+        )
+    return sentences
+
+
+def _text(table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None) -> str:
+    lines = [f"Revised: {table.title}", period_line(table), ""]
+    lines += _summary_sentences(table, revision, delivered_at, entries)
+    metric = revision.primary_metric
+    lines += ["", f"What changed ({column_label(metric)}):"]
+    lines += [f"- {_change_line(change, metric)}" for change in revision.changes[:LISTED_CHANGES]]
+    if len(revision.changes) > LISTED_CHANGES:
+        lines.append(f"... and {len(revision.changes) - LISTED_CHANGES} more rows: see the attachment.")
+    return "\n".join(lines) + "\n"
+
+
+def _html(table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None) -> str:
+    metric = revision.primary_metric
+    paragraphs = "".join(
+        f'<p style="margin:0 0 12px;font-size:16px;">{html.escape(sentence)}</p>'
+        for sentence in _summary_sentences(table, revision, delivered_at, entries)
+    )
+    items = "".join(
+        f'<li style="margin:0 0 6px;font-size:15px;">{html.escape(_change_line(change, metric))}</li>'
+        for change in revision.changes[:LISTED_CHANGES]
+    )
+    more = (
+        f"<p>... and {len(revision.changes) - LISTED_CHANGES} more rows: see the attachment.</p>"
+        if len(revision.changes) > LISTED_CHANGES
+        else ""
+    )
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
+        '<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;'
+        'color:#111827;max-width:640px;">'
+        f'<h1 style="font-size:20px;margin:0 0 4px;">Revised: {html.escape(table.title)}</h1>'
+        f'<p style="margin:0 0 16px;color:#4b5563;font-size:14px;">{html.escape(period_line(table))}</p>'
+        f"{paragraphs}"
+        f'<h2 style="font-size:16px;margin:16px 0 8px;">What changed ({html.escape(column_label(metric))})</h2>'
+        f'<ul style="padding-left:20px;margin:0;">{items}</ul>{more}'
+        "</body></html>"
+    )
