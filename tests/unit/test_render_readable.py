@@ -22,9 +22,11 @@ from timereports.engine.sections import compare_with_previous, stamped
 from timereports.errors import DefinitionError
 from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
+from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import ReportTable
 from timereports.render.csv import render_csv
 from timereports.render.email import Addressing, build_messages
+from timereports.render.email_sections import HTML_BUDGET_BYTES
 from timereports.render.xlsx import render_xlsx
 
 
@@ -202,3 +204,39 @@ def test_a_message_the_mailer_refused_is_given_back_for_the_retry() -> None:
     with pytest.raises(Exception, match="SES refused"):
         split_runner(refused, claims).run(request)
     assert claims.claims == {}
+
+
+def test_a_report_with_many_groups_shows_fewer_rows_per_section_to_stay_under_gmails_clipping() -> None:
+    # Given 90 projects of 6 people each: 540 rows, whose sections at 5 rows each would pass Gmail's 102 KB
+    entries = [
+        TimeEntry.model_validate(
+            {
+                "id": project * 10 + person,
+                "date": "2026-02-02",
+                "time": "1.5",
+                "projectid": project,
+                "project": f"Project with a long name {project}",
+                "personid": person,
+                "person": f"Person number {person}",
+            }
+        )
+        for project in range(1, 91)
+        for person in range(1, 7)
+    ]
+    table = aggregate(untagged(*entries), definition(group_by=["project_id", "user_id"]), ReferenceData(), PERIOD)
+
+    # When its message is built
+    message = message_of(table)
+    page, text = body(message, "html"), body(message, "plain")
+
+    # Then the HTML stays within the budget, every section keeps its subtotal, and both parts show the same rows
+    assert len(page.encode("utf-8")) <= HTML_BUDGET_BYTES
+    assert page.count("<tr data-section=") == 90
+    shown = page.count('<tr data-row="1">')
+    assert shown < 90 * 5
+    assert text.count("\n  Person number ") == shown
+    # and the smallest groups share the last of 30 bars, whose width is their shares together
+    bars = re.findall(r'<tr data-group="([^"]*)">.*?data-bar="([\d.]+)"', page, re.S)
+    assert len(bars) == 30
+    assert bars[-1][0] == "61 other groups"
+    assert Decimal(bars[-1][1]) == (Decimal(61) / 90 * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)

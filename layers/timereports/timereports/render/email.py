@@ -39,6 +39,7 @@ from timereports.render.email_body import (
     SUMMARY_ROW_LIMIT,
     CsvLink,
     attachment_filename,
+    fitting_rows_per_section,
     footer_html,
     footer_text,
     page_html,
@@ -303,8 +304,23 @@ def build_messages(
 
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
-    text = render_text(table, mode=attachment_mode, filename=filename, link=link, summary_rows=summary_rows)
-    page = render_html(table, mode=attachment_mode, filename=filename, link=link, summary_rows=summary_rows)
+    rows_per_section = fitting_rows_per_section(table, mode=attachment_mode, filename=filename, link=link)
+    text = render_text(
+        table,
+        mode=attachment_mode,
+        filename=filename,
+        link=link,
+        summary_rows=summary_rows,
+        rows_per_section=rows_per_section,
+    )
+    page = render_html(
+        table,
+        mode=attachment_mode,
+        filename=filename,
+        link=link,
+        summary_rows=summary_rows,
+        rows_per_section=rows_per_section,
+    )
 
     outgoing = []
     for index, batch in enumerate(batches):

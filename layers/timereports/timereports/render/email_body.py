@@ -27,10 +27,13 @@ from timereports.render.email_cells import (
     truncate,
 )
 from timereports.render.email_sections import (
+    HTML_BUDGET_BYTES,
+    SECTION_ROW_STEPS,
     bars_html,
     bars_text,
     comparison_sentence,
     is_sectioned,
+    section_limit,
     sections_table_html,
     sections_text,
     shown_count,
@@ -97,6 +100,7 @@ def render_text(
     filename: str | None = None,
     link: CsvLink | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
+    rows_per_section: int | None = None,
 ) -> str:
     """The plain-text part: the same facts as the HTML part (totals, comparison, shares, sections), aligned."""
     filename = filename or attachment_filename(table, gzipped=mode == "gzip")
@@ -109,8 +113,9 @@ def render_text(
     lines += ["", *([comparison, ""] if comparison else []), _facts_sentence(table), ""]
     lines += bars_text(table)
     if is_sectioned(table):
-        lines += sections_text(table, filename)
-        shown = shown_count(table, summary_rows)
+        limit = section_limit(table) if rows_per_section is None else rows_per_section
+        lines += sections_text(table, filename, limit)
+        shown = shown_count(table, summary_rows, limit)
     else:
         shown_rows = table.rows[: max(summary_rows, 0)]
         lines += _flat_text(table, shown_rows)
@@ -136,6 +141,25 @@ def _flat_text(table: ReportTable, shown_rows: list[dict[str, Cell]]) -> list[st
     return [*aligned([header, [], *body, [], totals], numeric), ""]
 
 
+def fitting_rows_per_section(
+    table: ReportTable,
+    *,
+    mode: AttachmentMode = "attachment",
+    filename: str | None = None,
+    link: CsvLink | None = None,
+) -> int:
+    """The most rows per section (up to the view's default) that keep the HTML part within HTML_BUDGET_BYTES, so that
+    Gmail does not clip a report with many groups; both parts then show the same rows."""
+    steps = [step for step in SECTION_ROW_STEPS if step <= section_limit(table)]
+    if not is_sectioned(table):
+        return steps[0]
+    for step in steps:
+        page = render_html(table, mode=mode, filename=filename, link=link, rows_per_section=step)
+        if len(page.encode("utf-8")) <= HTML_BUDGET_BYTES:
+            return step
+    return steps[-1]
+
+
 def render_html(
     table: ReportTable,
     *,
@@ -143,6 +167,7 @@ def render_html(
     filename: str | None = None,
     link: CsvLink | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
+    rows_per_section: int | None = None,
 ) -> str:
     """The HTML part: title and context, totals first (with the previous period), a bar per first-level group,
     then a section per first-level group with its subtotal (or the first rows), and where the full data is."""
@@ -167,8 +192,9 @@ def render_html(
         inner += _link_html(link)
     inner += bars_html(table)
     if is_sectioned(table):
-        inner += sections_table_html(table, filename)
-        shown = shown_count(table, summary_rows)
+        limit = section_limit(table) if rows_per_section is None else rows_per_section
+        inner += sections_table_html(table, filename, limit)
+        shown = shown_count(table, summary_rows, limit)
     else:
         shown_rows = table.rows[: max(summary_rows, 0)]
         inner += _rows_table_html(table, shown_rows)

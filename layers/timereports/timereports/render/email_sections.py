@@ -5,6 +5,7 @@ engine's (`ReportTable.sections`, `.comparison`); this module only lays them out
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from decimal import Decimal
 
 from timereports.engine.attributes import ATTRIBUTES
@@ -46,12 +47,19 @@ def is_sectioned(table: ReportTable) -> bool:
 
 
 def section_limit(table: ReportTable) -> int:
+    """How many rows (entries) each section shows at most; fewer when the message would grow too big."""
     return ENTRIES_PER_SECTION if table.view == "time_entries" else ROWS_PER_SECTION
 
 
-def shown_count(table: ReportTable, summary_rows: int) -> int:
+# Gmail clips an HTML part over 102 KB ("[Message clipped]"), hiding the rest behind a link; quoted-printable adds
+# about a tenth to our HTML. A summary over this budget shows fewer rows per section (down to the subtotals alone).
+HTML_BUDGET_BYTES = 85_000
+SECTION_ROW_STEPS = (5, 3, 1, 0)
+
+
+def shown_count(table: ReportTable, summary_rows: int, limit: int) -> int:
     if is_sectioned(table):
-        return sum(min(section.size, section_limit(table)) for section in table.sections)
+        return sum(min(section.size, limit) for section in table.sections)
     return min(len(table.rows), max(summary_rows, 0))
 
 
@@ -70,8 +78,8 @@ def row_word(table: ReportTable, number: int) -> str:
     return count(number, "row", "rows")
 
 
-def more_in_section_sentence(table: ReportTable, section: Section, filename: str) -> str | None:
-    hidden = section.size - min(section.size, section_limit(table))
+def more_in_section_sentence(table: ReportTable, section: Section, filename: str, limit: int) -> str | None:
+    hidden = section.size - min(section.size, limit)
     if hidden <= 0:
         return None
     where = "the attachments" if filename.endswith(".xlsx") else "the attachment"
@@ -107,30 +115,65 @@ def bar_sections(table: ReportTable) -> tuple[Section, ...]:
     return table.sections if len(table.sections) >= 2 and table.share_metric else ()
 
 
-def bars_text(table: ReportTable) -> list[str]:
+# More bars than this say nothing on a phone and cost the message its room: the smallest groups share one bar.
+MAX_BARS = 30
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: a first-level group (or the smallest groups together), its figure, share and change."""
+
+    name: str
+    value: Decimal | int
+    share: Decimal
+    change: Change | None
+
+
+def bars(table: ReportTable) -> list[Bar]:
+    """The bars, largest share first: one per first-level group, the smallest together past MAX_BARS."""
     sections = bar_sections(table)
-    if not sections or table.share_metric is None:
+    metric = table.share_metric
+    if not sections or metric is None:
+        return []
+    groups = table.comparison.groups if table.comparison else {}
+    names = section_names(table)
+    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
+    shown = [
+        Bar(names[index], sections[index].totals.get(metric, 0), sections[index].share, groups.get(sections[index].key))
+        for index in order
+    ]
+    if len(shown) <= MAX_BARS:
+        return shown
+    kept, rest = shown[: MAX_BARS - 1], shown[MAX_BARS - 1 :]
+    other = Bar(
+        f"{len(rest)} other groups",
+        sum((bar.value for bar in rest), Decimal(0)),
+        sum((bar.share for bar in rest), Decimal(0)),
+        None,
+    )
+    return [*kept, other]
+
+
+def bars_text(table: ReportTable) -> list[str]:
+    items = bars(table)
+    if not items or table.share_metric is None:
         return []
     metric = table.share_metric
-    groups = table.comparison.groups if table.comparison else {}
-    all_names = section_names(table)
-    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
-    names = [truncate(all_names[index], 28) for index in order]
-    values = [display_value(metric, sections[index].totals.get(metric)) for index in order]
+    names = [truncate(item.name, 28) for item in items]
+    values = [display_value(metric, item.value) for item in items]
     name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
     lines = [f"Share of {total_label(metric).lower()}"]
-    for index, name, value in zip(order, names, values, strict=True):
-        section = sections[index]
-        filled = int((bar_width(section.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
+    for item, name, value in zip(items, names, values, strict=True):
+        filled = int((bar_width(item.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
         bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
-        line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(section.share).rjust(6)}  {bar}"
-        if section.key in groups:
-            line += f"  {change_text(groups[section.key], metric)}"
+        line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(item.share).rjust(6)}  {bar}"
+        if item.change is not None:
+            line += f"  {change_text(item.change, metric)}"
         lines.append(line)
     return [*lines, ""]
 
 
-def sections_text(table: ReportTable, filename: str) -> list[str]:
+def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
     """Each section: its heading with subtotals, its first rows indented, and how many more the attachment has."""
     columns = display_columns(table)
     metrics = [column for column in columns if column in table.metric_columns]
@@ -141,10 +184,10 @@ def sections_text(table: ReportTable, filename: str) -> list[str]:
     names = section_names(table)
     for position, section in enumerate(table.sections):
         rows.append([truncate(names[position], 40), *(display_value(m, section.totals.get(m)) for m in metrics)])
-        for row in table.rows[section.start : section.start + min(section.size, section_limit(table))]:
+        for row in table.rows[section.start : section.start + min(section.size, limit)]:
             label = " · ".join(display_value(column, row.get(column)) for column in inner)
             rows.append(["  " + truncate(label, 48), *(display_value(m, row.get(m)) for m in metrics)])
-        more = more_in_section_sentence(table, section, filename)
+        more = more_in_section_sentence(table, section, filename, limit)
         if more:
             notes[len(rows)] = f"  ({more})"
     rows += [
@@ -178,19 +221,15 @@ def bars_html(table: ReportTable) -> str:
     """A horizontal bar per first-level group, its width the group's share of the total, largest first: two table
     cells with background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all
     draw."""
-    sections = bar_sections(table)
-    if not sections or table.share_metric is None:
+    items = bars(table)
+    if not items or table.share_metric is None:
         return ""
     esc = html.escape
     metric = table.share_metric
-    names = section_names(table)
-    groups = table.comparison.groups if table.comparison else {}
     cell = "font-size:0;line-height:0;height:10px;"
     rows = []
-    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
-    for index in order:
-        section = sections[index]
-        width = bar_width(section.share)
+    for item in items:
+        width = bar_width(item.share)
         filled = (
             f'<td width="{width}%" style="width:{width}%;background:{ACCENT};{cell}" data-bar="{width}">&nbsp;</td>'
             if width > 0
@@ -198,18 +237,16 @@ def bars_html(table: ReportTable) -> str:
         )
         rest = f'<td style="background:{LINE};{cell}">&nbsp;</td>' if width < 100 else ""
         change = (
-            f'<br><span style="color:{MUTED};">{esc(change_text(groups[section.key], metric))}</span>'
-            if section.key in groups
-            else ""
+            f'<br><span style="color:{MUTED};">{esc(change_text(item.change, metric))}</span>' if item.change else ""
         )
         rows.append(
-            f'\n<tr data-group="{esc(names[index], quote=True)}"><td style="padding:4px 8px 4px 0;">'
-            f"{breakable(names[index])}"
+            f'\n<tr data-group="{esc(item.name, quote=True)}"><td style="padding:4px 8px 4px 0;">'
+            f"{breakable(item.name)}"
             '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin-top:3px;">'
             f"<tr>{filled}{rest}</tr></table></td>"
             f'<td align="right" valign="top" nowrap style="padding:4px 0;">'
-            f"<strong>{esc(display_value(metric, section.totals.get(metric)))}</strong>"
-            f"<br>{esc(percent_text(section.share))}{change}</td></tr>"
+            f"<strong>{esc(display_value(metric, item.value))}</strong>"
+            f"<br>{esc(percent_text(item.share))}{change}</td></tr>"
         )
     return (
         f'<h2 style="margin:8px 0 4px;font-size:16px;color:{INK};">Share of {esc(total_label(metric).lower())}</h2>'
@@ -219,7 +256,7 @@ def bars_html(table: ReportTable) -> str:
     )
 
 
-def sections_table_html(table: ReportTable, filename: str) -> str:
+def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
     """One table: per first-level group a heading row with its subtotals, its first rows, and a line saying how
     many more rows the attachment holds; the report's total last. Styles stay short (padding from `cellpadding`,
     alignment from attributes): a 30-group report must stay under the 102 KB at which Gmail clips a message."""
@@ -240,7 +277,6 @@ def sections_table_html(table: ReportTable, filename: str) -> str:
         f'<th align="right" valign="bottom" style="{head_style}">{esc(column_label(m))}</th>' for m in metrics
     )
     body = []
-    limit = section_limit(table)
     for index, section in enumerate(table.sections):
         subtotals = "".join(
             f'<td align="right" nowrap style="{section_style}">{esc(display_value(m, section.totals.get(m)))}</td>'
@@ -253,7 +289,7 @@ def sections_table_html(table: ReportTable, filename: str) -> str:
         )
         for row in table.rows[section.start : section.start + min(section.size, limit)]:
             body.append(_section_row_html(row, inner, metrics))
-        more = more_in_section_sentence(table, section, filename)
+        more = more_in_section_sentence(table, section, filename, limit)
         if more:
             body.append(
                 f'\n<tr><td colspan="{1 + len(metrics)}" style="padding-left:12px;color:{MUTED};font-style:italic;">'
