@@ -42,6 +42,7 @@ typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy functions/run_report/app.py
 	$(BIN)/mypy functions/dispatch/app.py
+	$(BIN)/mypy functions/reports_api/app.py
 
 cfn-lint: tools
 	$(TBIN)/cfn-lint template.yaml

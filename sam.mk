@@ -21,7 +21,7 @@ SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28
 # A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.
 SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-* dateutil python_dateutil-* six.py six-*
 
-.PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction
+.PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction build-ReportsApiFunction
 
 # The layer: pinned dependencies for the Lambda platform, then the domain package, all under python/.
 build-TimereportsLayer:
@@ -46,3 +46,6 @@ build-RunReportFunction:
 
 build-DispatchFunction:
 	$(call sam_function_build,dispatch)
+
+build-ReportsApiFunction:
+	$(call sam_function_build,reports_api)

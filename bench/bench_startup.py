@@ -19,6 +19,7 @@ FLOOR = "import boto3, pydantic; boto3.client('dynamodb')"
 HANDLERS = {
     "run_report": "import functions.run_report.app as app; app.run_service()",
     "dispatch": "import functions.dispatch.app as app; app.dispatcher()",
+    "reports_api": "import functions.reports_api.app as app; app.reports_service()",
 }
 PROBE = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 # The environment the template gives the functions (names only matter; nothing is called).

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=10)
     history.add_argument("--local", action="store_true", help="use local AWS (moto)")
 
+    serve = commands.add_parser(
+        "serve", help="serve the Reports API on 127.0.0.1 (Authorization: Bearer $TIMEREPORTS_API_KEY)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 picks a free one)")
+    add_remote_options(serve)
+
     simulator = commands.add_parser("simulator", help="serve the embedded Intervals simulator")
     simulator.add_argument("--port", type=int, default=8765)
     simulator.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
@@ -188,6 +194,15 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.api_server import API_KEY_VARIABLE
+    from timereports_dev.commands import serve_command
+
+    serve_command(port=args.port, api_url=args.api_url, local=args.local, api_key=os.environ.get(API_KEY_VARIABLE))
+    return 0
+
+
 def _cmd_simulator(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.simulator import main as simulator_main
@@ -201,6 +216,7 @@ _COMMANDS = {
     "pull": _cmd_pull,
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
+    "serve": _cmd_serve,
     "simulator": _cmd_simulator,
 }
 

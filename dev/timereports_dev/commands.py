@@ -167,3 +167,25 @@ def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecor
 
     with open_session(local=local, needs_api=False) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
+
+
+def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str | None) -> None:
+    """`timereports serve`: the Reports API on 127.0.0.1 until interrupted; refuses to start without an API key.
+
+    Prints one line to stderr once it listens (`serving the Reports API on http://127.0.0.1:PORT`), so that a
+    script (or a test) started with `--port 0` learns the port.
+    """
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.api.resolver import build_resolver
+    from timereports.bootstrap import build_reports_api_service
+    from timereports_dev.api_server import ReportsApiServer, check_api_key
+
+    key = check_api_key(api_key)  # before local AWS or the simulator start: nothing to clean up on refusal
+    with open_session(api_url=api_url, local=local) as session:
+        service = build_reports_api_service(session.settings, api_url=session.api_url, token=session.token)
+        server = ReportsApiServer(build_resolver(lambda: service), key, port=port)
+        print(f"serving the Reports API on {server.url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.stop()

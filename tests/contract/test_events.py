@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import SqsModel
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
 
 from tests.support.events import EVENTS_DIR, load_event
+from timereports.errors import DefinitionError
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.models.reports_api import parse_reports_query_json
 
 CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -84,3 +86,46 @@ def test_the_dispatch_event_is_a_scheduler_tick() -> None:
     event = DispatchEvent.model_validate(load_event("dispatch_scheduled.json"))
     assert event.at is not None
     assert event.at.utcoffset() is not None
+
+
+REPORTS_API_EVENTS = sorted(path.name for path in EVENT_FILES if path.name.startswith("reports_api_"))
+
+
+def test_the_reports_api_samples_exist() -> None:
+    # Given events/ / Then it has a rows, a totals, a catalogue, an OpenAPI and a refused request for the Reports API
+    assert set(REPORTS_API_EVENTS) >= {
+        "reports_api_rows.json",
+        "reports_api_rows_defaults.json",
+        "reports_api_totals.json",
+        "reports_api_catalogue_rows.json",
+        "reports_api_openapi.json",
+        "reports_api_invalid_view.json",
+    }
+
+
+@pytest.mark.parametrize("name", REPORTS_API_EVENTS)
+def test_a_reports_api_sample_is_an_http_api_v2_event(name: str) -> None:
+    # Given a Reports API sample / When Powertools' HTTP API (payload 2.0) model parses it
+    event = APIGatewayProxyEventV2Model.model_validate(load_event(name))
+    # Then it is a request under /api/v1 authorised by IAM, as ReportsHttpApi delivers it
+    assert event.version == "2.0"
+    assert event.rawPath.startswith("/api/v1/")
+    assert event.requestContext.http.path == event.rawPath
+    assert event.requestContext.authorizer is not None
+    assert event.requestContext.authorizer.iam is not None
+    # And its body, if any, is what the API's model accepts (the invalid-view sample is what it refuses)
+    if event.requestContext.http.method == "POST":
+        assert event.headers["content-type"] == "application/json"
+        if name == "reports_api_invalid_view.json":
+            with pytest.raises(DefinitionError, match="view: 'utilization'"):
+                parse_reports_query_json(event.body)
+        else:
+            parse_reports_query_json(event.body)
+
+
+def test_the_catalogue_sample_of_the_reports_api_names_a_catalogue_report() -> None:
+    event = load_event("reports_api_catalogue_rows.json")
+    report_id = event["rawPath"].split("/")[4]
+    assert report_id in {
+        load_definition(path).id for path in CATALOGUE_DIR.glob("*") if path.suffix in DEFINITION_SUFFIXES
+    }

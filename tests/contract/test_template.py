@@ -310,7 +310,7 @@ def test_the_layer_is_built_for_the_functions_runtime(template: dict[str, Any]) 
         assert function["Metadata"]["BuildMethod"] == "makefile", name
 
 
-@pytest.mark.parametrize("function_name", ["RunReportFunction", "DispatchFunction"])
+@pytest.mark.parametrize("function_name", ["RunReportFunction", "DispatchFunction", "ReportsApiFunction"])
 def test_every_handler_imports(template: dict[str, Any], function_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a function's CodeUri and Handler
     function = functions(template)[function_name]

@@ -29,7 +29,8 @@ from timereports.intervals.client import IntervalsClient
 from timereports.intervals.pacing import shared_pacer
 from timereports.logic.dispatch import Dispatcher, DispatchLogger
 from timereports.logic.failures import FailurePolicy
-from timereports.logic.ports import QuotaLedger, RemainingTime
+from timereports.logic.ports import QuotaLedger, RemainingTime, TimeSource
+from timereports.logic.reports_api import ReportsApiService
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue, load_catalogue
@@ -143,6 +144,19 @@ def build_client(
     )
 
 
+def build_time_source(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: QuotaLedger,
+    *,
+    token: str | None = None,
+    deadline: RemainingTime | None = None,
+) -> TimeSource:
+    """Where the account's time entries are read from, for reports and for the Reports API alike: today the Intervals
+    client (the one place to choose another source, such as the entry mirror, for an account)."""
+    return build_client(settings, account, ledger, token=token, deadline=deadline)
+
+
 def build_once(settings: Settings, deadline: RemainingTime | None = None) -> IdempotentRuns:
     """Exactly-once delivery per run identity, in the state table."""
     return IdempotentRuns(settings.state_table, aws_client("dynamodb"), deadline)
@@ -162,7 +176,7 @@ def build_runner(
         account = account.model_copy(update={"api_url": api_url})
     ledger = build_ledger(settings, account)
     return ReportRunner(
-        client=build_client(settings, account, ledger, token=token, deadline=deadline),
+        client=build_time_source(settings, account, ledger, token=token, deadline=deadline),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
         mailer=SesMailer(aws_client("sesv2")),
@@ -209,6 +223,21 @@ def build_run_service(settings: Settings) -> RunService:
         deferred=build_deferred_runs(settings),
         failures=build_failure_policy(settings),
     )
+
+
+def build_reports_api_service(
+    settings: Settings, *, api_url: str | None = None, token: str | None = None
+) -> ReportsApiService:
+    """What the Reports API answers from: the catalogue, and per answer the account's time source over its ledger
+    (built per answer: its request count and pacing belong to that answer's pulls)."""
+
+    def sources(account_name: str) -> TimeSource:
+        account = settings.account(account_name)
+        if api_url:
+            account = account.model_copy(update={"api_url": api_url})
+        return build_time_source(settings, account, build_ledger(settings, account), token=token)
+
+    return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
 
 
 def build_run_queue(settings: Settings) -> SqsRunQueue:

@@ -39,6 +39,10 @@ class DefinitionError(TimereportsError, ValueError):
     exit_code = 2
 
 
+class UnknownReportError(DefinitionError):
+    """A report id that is not in the catalogue (the Reports API answers 404 for it, not 400)."""
+
+
 class ConfigurationError(TimereportsError, ValueError):
     """A setting from the environment is missing or invalid."""
 

@@ -5,7 +5,7 @@ validation errors into one message that names the field and the allowed values.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from timereports.errors import DefinitionError
+from timereports.errors import DefinitionError, UnknownReportError
 from timereports.models.definition import LOCATION_TAGS, ReportDefinition, allowed_values
 
 
@@ -89,27 +89,33 @@ class Catalogue:
         return {definition.id: definition for definition in load_catalogue(self.directory)}
 
     def get(self, report_id: str) -> ReportDefinition:
-        """The catalogue's definition of `report_id`, or a DefinitionError naming the known ids."""
+        """The catalogue's definition of `report_id`, or an UnknownReportError naming the known ids."""
         if report_id not in self.reports:
             known = ", ".join(sorted(self.reports)) or "none"
-            raise DefinitionError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
+            raise UnknownReportError(f"report_id: {report_id!r} is not in the catalogue; known reports: {known}")
         return self.reports[report_id]
 
 
 # --- turning pydantic's errors into one readable message -------------------------------------------------------
 
 
-def describe_validation_error(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError, model: type[BaseModel] = ReportDefinition) -> str:
     """One message for all problems of a definition, each as `field.path: what is wrong; allowed: ...`."""
+    return describe_errors(error.errors(include_url=False), model)
+
+
+def describe_errors(details: Iterable[Mapping[str, Any]], model: type[BaseModel] = ReportDefinition) -> str:
+    """`describe_validation_error` for pydantic's error details of `model` (as another validator, such as an HTTP
+    framework's, hands them over: locations relative to the model)."""
     problems: list[str] = []
-    for detail in error.errors(include_url=False):
+    for detail in details:
         location = [part for part in detail["loc"] if part not in LOCATION_TAGS]
         context = detail.get("ctx") or {}
         path = _format_location(location)
         if context.get("field"):
             extra = str(context["field"])
             path = f"{path}{extra}" if extra.startswith("[") else f"{path}.{extra}" if path else extra
-        problems.append(f"{path or 'definition'}: {_problem_text(detail, location)}")
+        problems.append(f"{path or 'definition'}: {_problem_text(detail, location, model)}")
     return "; ".join(dict.fromkeys(problems))
 
 
@@ -123,10 +129,10 @@ def _format_location(location: Sequence[int | str]) -> str:
     return text
 
 
-def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str]) -> str:
+def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str], model: type[BaseModel]) -> str:
     kind = detail["type"]
     if kind == "extra_forbidden":
-        allowed = _fields_at(location[:-1])
+        allowed = _fields_at(location[:-1], model)
         return "unknown field" + (f"; allowed: {allowed_values(allowed)}" if allowed else "")
     if kind == "missing":
         return "required"
@@ -141,9 +147,9 @@ def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str]) -> s
     return message
 
 
-def _fields_at(location: Sequence[int | str]) -> list[str]:
+def _fields_at(location: Sequence[int | str], root: type[BaseModel]) -> list[str]:
     """The keys a definition accepts at a location (to list them after an unknown one)."""
-    model: Any = ReportDefinition
+    model: Any = root
     parts = [part for part in location if not isinstance(part, int)]
     index = 0
     while index < len(parts):

@@ -301,12 +301,10 @@ class Revisions(DefinitionModel):
     min_change_hours: Decimal = Field(default=Decimal(0), ge=0)
 
 
-class ReportDefinition(DefinitionModel):
-    """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
+class ReportQuery(DefinitionModel):
+    """What a report asks of the data: the Resource Management vocabulary shared by report definitions and Reports API
+    requests, so that both accept the same values and refuse the same mistakes with the same messages."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    title: str = Field(min_length=1, max_length=200)
-    account: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     view: Annotated[View, BeforeValidator(_check_view)] = "time_fees_hours"
     time_frame: TimeFrame = "this_week"
     timezone: TimeZoneName = "UTC"
@@ -315,22 +313,6 @@ class ReportDefinition(DefinitionModel):
     filters: dict[str, FilterSpec] = Field(default_factory=dict)
     calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(_check_incurred_basis)] = "confirmed-unconfirmed"
     hours_per_day: Decimal = Field(default=Decimal(8), gt=0, le=24)
-    compare: Annotated[CompareMode, BeforeValidator(_one_of(COMPARE_MODES))] | None = None
-    schedule: Schedule | None = None
-    delivery: Delivery | None = None
-    revisions: Revisions = Field(default_factory=Revisions)
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _valid_id(cls, value: object) -> object:
-        if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
-            raise _fail(f"{value!r} is not allowed; use 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
-        return value
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _single_line_title(cls, value: object) -> object:
-        return _check_single_line(value)  # the title goes into the subject line
 
     @field_validator("group_by", mode="before")
     @classmethod
@@ -369,16 +351,46 @@ class ReportDefinition(DefinitionModel):
             for name, spec in value.items()
         }
 
+    @property
+    def week_start_index(self) -> int:
+        """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
+        return WEEKDAYS.index(self.week_start)
+
+
+class ReportIdentity(DefinitionModel):
+    """What names a catalogue report and its Intervals account (its own base only so that these fields come first
+    in the definition's field order, as a definition file is written and as "allowed:" lists them)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str = Field(min_length=1, max_length=200)
+    account: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _valid_id(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+            raise _fail(f"{value!r} is not allowed; use 1-63 of a-z, 0-9 and '-', starting with a letter or digit")
+        return value
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _single_line_title(cls, value: object) -> object:
+        return _check_single_line(value)  # the title goes into the subject line
+
+
+class ReportDefinition(ReportQuery, ReportIdentity):
+    """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
+
+    compare: Annotated[CompareMode, BeforeValidator(_one_of(COMPARE_MODES))] | None = None
+    schedule: Schedule | None = None
+    delivery: Delivery | None = None
+    revisions: Revisions = Field(default_factory=Revisions)
+
     @model_validator(mode="after")
     def _scheduled_reports_have_recipients(self) -> ReportDefinition:
         if self.schedule is not None and self.delivery is None:
             raise _fail("required when a schedule is set (whom to send the report to)", field="delivery")
         return self
-
-    @property
-    def week_start_index(self) -> int:
-        """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
-        return WEEKDAYS.index(self.week_start)
 
     @property
     def schedule_timezone(self) -> str:

@@ -1,0 +1,275 @@
+"""The Reports API's routes: Resource Management's rows and totals endpoints, and their OpenAPI document.
+
+One `APIGatewayHttpResolver` serves the deployed Lambda (API Gateway v2 events) and the local `timereports serve`
+(which turns each HTTP request into such an event), so the two cannot drift. Authentication happens in front of it:
+API Gateway's IAM (or JWT) authoriser when deployed, the local server's API key check locally.
+
+Every error is `{"message": ...}`: 400 for a request the model refuses (naming the field and the allowed values),
+404 for an unknown report or path, 429 with Retry-After when the account's daily quota is spent, 503 when Intervals
+cannot answer. Anything else is a 500 with a fixed message: no traceback, token or internal path reaches a client;
+the log has the details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from timereports.clock import utc_now
+from timereports.errors import (
+    ConfigurationError,
+    DefinitionError,
+    IntervalsError,
+    QuotaExhaustedError,
+    RunTooLongError,
+    UnknownReportError,
+)
+from timereports.logic.reports_api import ReportAnswer, ReportsApiService
+from timereports.models.reports_api import (
+    ErrorAnswer,
+    ReportsQuery,
+    RowsAnswer,
+    TotalsAnswer,
+    describe_request_errors,
+)
+from timereports.render.report_json import json_cell, json_dates, json_rows, json_totals
+
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+ROUTES = (
+    f"POST {API_PREFIX}/reports/rows",
+    f"POST {API_PREFIX}/reports/totals",
+    f"GET {API_PREFIX}/reports/{{report_id}}/rows",
+    f"GET {API_PREFIX}/reports/{{report_id}}/totals",
+    f"GET {OPENAPI_PATH}",
+)
+API_TITLE = "timereports Reports API"
+API_VERSION = "1.0.0"
+# When Intervals gave no hint of its own: long enough for a transient fault to pass.
+UNAVAILABLE_RETRY_SECONDS = 60
+
+logger = logging.getLogger(__name__)
+
+_ERRORS: dict[int, OpenAPIResponse] = {
+    400: {"description": "Invalid parameters", "content": {"application/json": {"model": ErrorAnswer}}},
+    415: {"description": "The body is not application/json"},
+    429: {"description": "The account's daily Intervals quota is spent (see Retry-After)"},
+    503: {"description": "Intervals is unavailable (see Retry-After)"},
+}
+_REPORT_ERRORS: dict[int, OpenAPIResponse] = {
+    404: {"description": "No such report in the catalogue", "content": {"application/json": {"model": ErrorAnswer}}},
+    429: _ERRORS[429],
+    503: _ERRORS[503],
+}
+_QUERY_BODY = Body(
+    description="Resource Management's report parameters; every one is optional and takes RM's default.",
+    examples=[
+        {
+            "view": "time_fees_hours",
+            "time_frame": "this_week",
+            "group_by": ["project_id", "user_id"],
+            "filters": {"client": {"operation": "inclusion", "values": ["Mango Inc."]}},
+            "today": "2026-11-18",
+            "calc_incurred_using": "confirmed-unconfirmed",
+        }
+    ],
+)
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    "sigv4": APIKey.model_validate(
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Deployed with ReportsApiAuth IAM (the default): an AWS SigV4 signature for execute-api.",
+        }
+    ),
+    "bearer": HTTPBearer(
+        description="Deployed with ReportsApiAuth JWT: the issuer's token. Locally: TIMEREPORTS_API_KEY.",
+    ),
+}
+ReportId = Annotated[str, Path(description="a report id of the catalogue (reports/*.yaml)", pattern=r"^[a-z0-9-]+$")]
+
+
+def build_resolver(
+    service: Callable[[], ReportsApiService], *, clock: Callable[[], datetime] = utc_now
+) -> APIGatewayHttpResolver:
+    """The Reports API over `service()` (called per request, so that a composition root can build it lazily)."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.post(
+        f"{API_PREFIX}/reports/rows",
+        summary="Report rows",
+        description="One row per group of `group_by`, with the view's metrics.",
+        responses={200: {"description": "The rows", "content": {"application/json": {"model": RowsAnswer}}}, **_ERRORS},
+        tags=["reports"],
+    )
+    def post_rows(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> dict[str, Any]:
+        return rows_answer(service().answer(query or ReportsQuery()))
+
+    @app.post(
+        f"{API_PREFIX}/reports/totals",
+        summary="Report totals",
+        description="Each metric of the view, summed over every row.",
+        responses={
+            200: {"description": "The totals", "content": {"application/json": {"model": TotalsAnswer}}},
+            **_ERRORS,
+        },
+        tags=["reports"],
+    )
+    def post_totals(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> dict[str, Any]:
+        return totals_answer(service().answer(query or ReportsQuery()))
+
+    @app.get(
+        f"{API_PREFIX}/reports/<report_id>/rows",
+        summary="A catalogue report's rows as of today",
+        responses={
+            200: {"description": "The rows", "content": {"application/json": {"model": RowsAnswer}}},
+            **_REPORT_ERRORS,
+        },
+        tags=["catalogue"],
+    )
+    def get_report_rows(report_id: ReportId) -> dict[str, Any]:
+        return rows_answer(service().answer_report(report_id))
+
+    @app.get(
+        f"{API_PREFIX}/reports/<report_id>/totals",
+        summary="A catalogue report's totals as of today",
+        responses={
+            200: {"description": "The totals", "content": {"application/json": {"model": TotalsAnswer}}},
+            **_REPORT_ERRORS,
+        },
+        tags=["catalogue"],
+    )
+    def get_report_totals(report_id: ReportId) -> dict[str, Any]:
+        return totals_answer(service().answer_report(report_id))
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi_document() -> Response[str]:
+        return Response(HTTPStatus.OK, "application/json", openapi_json(app))
+
+    _register_error_handlers(app, clock)
+    return app
+
+
+def openapi_json(app: APIGatewayHttpResolver) -> str:
+    """The API's OpenAPI 3 document (generated from the routes and the pydantic models)."""
+    return str(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="Resource Management's Reports API (rows and totals) over Intervals time entries.",
+            security_schemes=SECURITY_SCHEMES,
+            # Either one: the deployment's authoriser decides which (IAM by default, or JWT), locally the API key.
+            security=[{"sigv4": []}, {"bearer": []}],
+        )
+    )
+
+
+def rows_answer(answer: ReportAnswer) -> dict[str, Any]:
+    """RM's rows answer: every parameter (defaults filled), the resolved dates, the rows."""
+    return {
+        "params": _params(answer),
+        "dates": json_dates(answer.today, answer.period),
+        "rows": json_rows(answer.table),
+    }
+
+
+def totals_answer(answer: ReportAnswer) -> dict[str, Any]:
+    """RM's totals answer: every parameter (defaults filled), the resolved dates, each metric's total."""
+    return {
+        "params": _params(answer),
+        "dates": json_dates(answer.today, answer.period),
+        "totals": json_totals(answer.table),
+    }
+
+
+def _params(answer: ReportAnswer) -> dict[str, Any]:
+    params: dict[str, Any] = answer.query.model_dump(mode="json", by_alias=True)
+    params["hours_per_day"] = json_cell(answer.query.hours_per_day)  # a number, not pydantic's Decimal string
+    return params
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
+    """`{"message": ...}` with `status`."""
+    return Response(status, "application/json", json.dumps({"message": message}), headers=headers)
+
+
+def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], datetime]) -> None:
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        content_type = app.current_event.headers.get("content-type", "")
+        if content_type and not content_type.lower().startswith("application/json"):
+            # A form or text body (curl's -d without -H) would be read field by field: say what to send instead.
+            return error_response(415, f"Content-Type: {content_type!r} is not supported; send application/json")
+        return error_response(400, describe_request_errors(list(exc.errors())))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_body(exc: RequestUnsupportedContentType) -> Response[str]:
+        content_type = app.current_event.headers.get("content-type", "")
+        return error_response(415, f"Content-Type: {content_type!r} is not supported; send application/json")
+
+    @app.exception_handler(ServiceError)
+    def service_error(exc: ServiceError) -> Response[str]:
+        return error_response(exc.status_code, str(exc.msg))
+
+    @app.exception_handler(UnknownReportError)
+    def unknown_report(exc: UnknownReportError) -> Response[str]:
+        return error_response(404, str(exc))
+
+    @app.exception_handler(DefinitionError)
+    def invalid_query(exc: DefinitionError) -> Response[str]:
+        return error_response(400, str(exc))
+
+    @app.not_found
+    def no_route(exc: NotFoundError) -> Response[str]:
+        return error_response(404, f"no such endpoint; this API has: {', '.join(ROUTES)}")
+
+    @app.exception_handler(QuotaExhaustedError)
+    def quota_spent(exc: QuotaExhaustedError) -> Response[str]:
+        seconds = max(1, math.ceil((exc.resets_at - clock()).total_seconds()))
+        logger.warning("reports api: quota exhausted", extra={"resets_at": exc.resets_at.isoformat()})
+        return error_response(
+            429,
+            f"the Intervals account's daily API quota is spent; it resets at {exc.resets_at.isoformat()}",
+            headers={"Retry-After": str(seconds)},
+        )
+
+    @app.exception_handler([IntervalsError, RunTooLongError])
+    def intervals_failed(exc: IntervalsError | RunTooLongError) -> Response[str]:
+        # The reason stays in the log: an Intervals reply may describe the account, and a refused token is the
+        # operator's problem, not the caller's.
+        logger.warning("reports api: Intervals failed", extra={"error": str(exc), "kind": type(exc).__name__})
+        hint = getattr(exc, "retry_after", 0) or UNAVAILABLE_RETRY_SECONDS
+        return error_response(
+            503,
+            "Intervals could not answer the query; try again later",
+            headers={"Retry-After": str(max(1, math.ceil(hint)))},
+        )
+
+    @app.exception_handler(ConfigurationError)
+    def misconfigured(exc: ConfigurationError) -> Response[str]:
+        logger.error("reports api: configuration error", extra={"error": str(exc), "cause": str(exc.__cause__ or "")})
+        return error_response(500, "the service is not configured correctly; its operator can find why in its log")
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[str]:
+        logger.exception("reports api: unexpected error")
+        return error_response(500, "internal error; its operator can find it in the service's log")

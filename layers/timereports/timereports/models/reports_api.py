@@ -1,0 +1,108 @@
+"""The Reports API's request and answers: Resource Management's `POST /api/v1/reports/rows` and `/totals`.
+
+A request is a `ReportQuery` (the very model report definitions use, so the same values are accepted and the same
+mistakes refused with the same messages) plus RM's `today`. The answers repeat every parameter with its default
+filled in, the dates the time frame resolved to, and the rows or totals as JSON numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from timereports.errors import DefinitionError
+from timereports.models.catalogue import describe_errors, describe_validation_error
+from timereports.models.definition import ReportQuery
+
+# A row's or a total's value: ids and counts are ints, hours and amounts numbers, labels and dates strings.
+JsonCell = int | float | str | bool | None
+
+
+class ReportsQuery(ReportQuery):
+    """The body of a rows or totals request; every field is optional (RM's defaults: `time_fees_hours`, `this_week`,
+    `["project_id"]`, no filters, `today` the current date in `timezone` (UTC), `confirmed-unconfirmed`)."""
+
+    today: date | None = Field(default=None, description="the day the time frame is resolved from (YYYY-MM-DD)")
+
+
+def parse_reports_query(data: object) -> ReportsQuery:
+    """Validate a parsed request body (None: every default) or raise DefinitionError naming the fields."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise DefinitionError(f"body: expected a JSON object of report parameters, got {_json_kind(data)}")
+    try:
+        return ReportsQuery.model_validate(dict(data))
+    except ValidationError as exc:
+        raise DefinitionError(describe_validation_error(exc, ReportsQuery)) from exc
+
+
+def parse_reports_query_json(text: str | bytes | None) -> ReportsQuery:
+    """`parse_reports_query` of a raw body; an empty body means every default, malformed JSON is refused."""
+    if text is None or not text.strip():
+        return parse_reports_query(None)
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DefinitionError(f"body: not valid JSON ({exc}); send a JSON object of report parameters") from exc
+    return parse_reports_query(data)
+
+
+def describe_request_errors(details: list[Mapping[str, Any]]) -> str:
+    """One message for the errors an HTTP framework found validating a request body against `ReportsQuery`."""
+    relative = [{**detail, "loc": tuple(detail.get("loc", ()))[1:]} for detail in details]
+    invalid_json = [detail for detail in relative if detail.get("type") == "json_invalid"]
+    if invalid_json:
+        reason = (invalid_json[0].get("ctx") or {}).get("error", "cannot be parsed")
+        return f"body: not valid JSON ({reason}); send a JSON object of report parameters"
+    if any(detail.get("type") == "model_attributes_type" and not detail["loc"] for detail in relative):
+        return "body: expected a JSON object of report parameters"
+    return describe_errors(relative, ReportsQuery)
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+# --- answers (documented in the OpenAPI document; the rows' columns depend on group_by and the view) ---------------
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DateRange(ApiModel):
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+
+class ReportDates(ApiModel):
+    today: date
+    range: DateRange
+
+
+class RowsAnswer(ApiModel):
+    """`rows`: one object per group: its group columns (`project_id`, `project_name`, ...) then the view's metrics."""
+
+    params: dict[str, Any]
+    dates: ReportDates
+    rows: list[dict[str, JsonCell]]
+
+
+class TotalsAnswer(ApiModel):
+    """`totals`: each metric of the view summed over every row."""
+
+    params: dict[str, Any]
+    dates: ReportDates
+    totals: dict[str, JsonCell]
+
+
+class ErrorAnswer(ApiModel):
+    """Every error: one message naming the field and the allowed values (never a traceback, a token or a path)."""
+
+    message: str

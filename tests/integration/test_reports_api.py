@@ -1,0 +1,512 @@
+"""The Reports API end to end: the reports_api Lambda invoked in-process with the events/ samples, and the same resolver
+over loopback HTTP behind `timereports serve`'s API key, against moto and the Intervals simulator.
+
+Given the simulator's seeded account, when rows or totals are asked for, then they equal an independent aggregation
+of the simulator's own entries (tests/support/reports.py, no engine code), with Resource Management's defaults and
+answer shape; and every error is one JSON message with the right status, never a traceback, a token or a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from openapi_spec_validator import validate
+from timereports_dev.api_server import ReportsApiServer
+from timereports_dev.dataset import ADMIN_TOKEN
+from timereports_dev.simulator import Fault
+
+from tests.support.deployment import redeploy
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.reports import as_decimal, entries_between, hours_by
+from timereports.api.resolver import build_resolver
+from timereports.bootstrap import build_ledger, build_reports_api_service
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+CATALOGUE = REPO / "reports"
+API_KEY = "test-api-key-0123456789abcdef"
+WEEK = (date(2026, 11, 16), date(2026, 11, 22))
+HOUR_METRICS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
+# What no answer may contain: a traceback, a source path, the Intervals token.
+LEAKS = ("Traceback", 'File "', ".py", "/work/", "site-packages", ADMIN_TOKEN)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
+    return {**event, "body": body, "headers": {**event["headers"], "content-length": str(len(body))}}
+
+
+@pytest.fixture
+def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The reports_api function's environment as template.yaml sets it, with moto and the simulator behind it."""
+    environment = {
+        "STATE_TABLE": aws.settings.state_table,
+        "REPORTS_BUCKET": aws.settings.reports_bucket,
+        "SENDER_EMAIL": aws.settings.sender_email,
+        "REPORT_QUEUE_URL": aws.settings.report_queue_url,
+        "INTERVALS_API_URL": simulator.url,
+        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
+        "INTERVALS_MAX_RETRY_SECONDS": "1",
+        "CATALOGUE_DIR": str(CATALOGUE),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "timereports",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    redeploy()
+    yield aws
+    redeploy()
+
+
+def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """The handler's reply to `event`: status, headers and the parsed JSON body."""
+    from functions.reports_api import app
+
+    reply = app.lambda_handler(event, FakeLambdaContext(function_name="timereports-ReportsApiFunction"))
+    body = reply.get("body") or ""
+    for leak in LEAKS:
+        assert leak not in body, f"the answer leaks {leak!r}: {body[:300]}"
+    return int(reply["statusCode"]), reply.get("headers") or {}, json.loads(body)
+
+
+def expected_rows(dataset: Any, start: date, end: date) -> dict[tuple[int, int], dict[str, Any]]:
+    """Hours by project and person over the period, from the simulator's own data."""
+    return hours_by(entries_between(dataset, start, end), lambda entry: (entry["projectid"], entry["personid"]))
+
+
+# --- the handler, with the sample events --------------------------------------------------------------------------
+
+
+def test_rows_equal_an_independent_aggregation(deployed: Any, dataset: Any) -> None:
+    # Given the sample rows request: this week as of 2026-11-18, by project and person
+    event = load_event("reports_api_rows.json")
+    # When the handler answers it
+    status, headers, answer = invoke(event)
+    # Then it is RM's shape: every parameter, the dates, and one row per project and person
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert answer["dates"] == {"today": "2026-11-18", "range": {"from": "2026-11-16", "to": "2026-11-22"}}
+    assert answer["params"]["group_by"] == ["project_id", "user_id"]
+    expected = expected_rows(dataset, *WEEK)
+    assert {(row["project_id"], row["user_id"]) for row in answer["rows"]} == set(expected)
+    # And each row's metrics are JSON numbers equal, to the cent, to the independent sums
+    for row in answer["rows"]:
+        sums = expected[(row["project_id"], row["user_id"])]
+        assert isinstance(row["project_id"], int)
+        assert isinstance(row["user_id"], int)
+        for metric in HOUR_METRICS:
+            assert isinstance(row[metric], int | float), metric
+            assert as_decimal(row[metric]) == sums[metric], (row, metric)
+    # And the labels are the records' names, HTML entities decoded
+    names = {project["id"]: project["name"] for project in dataset.projects}
+    people = {person["id"]: f"{person['firstname']} {person['lastname']}" for person in dataset.people}
+    for row in answer["rows"]:
+        assert row["project_name"] == names[row["project_id"]]
+        assert row["user_name"] == people[row["user_id"]]
+    assert any("&" in row["project_name"] for row in answer["rows"]), "the week has a name with an entity to decode"
+
+
+def test_rm_defaults_this_week_from_monday_by_project(deployed: Any, dataset: Any) -> None:
+    # Given a request that sets only `today` (a Wednesday)
+    status, _, answer = invoke(load_event("reports_api_rows_defaults.json"))
+    # Then every other parameter takes RM's default, and the week runs Monday to Sunday
+    assert status == 200
+    assert answer["params"] == {
+        "view": "time_fees_hours",
+        "time_frame": "this_week",
+        "timezone": "UTC",
+        "week_start": "monday",
+        "group_by": ["project_id"],
+        "filters": {},
+        "calc_incurred_using": "confirmed-unconfirmed",
+        "hours_per_day": 8,
+        "today": "2026-11-18",
+    }
+    assert answer["dates"]["range"] == {"from": "2026-11-16", "to": "2026-11-22"}
+    # And the rows are grouped by project only, sorted by it (ids numerically), with the view's columns in order
+    expected = hours_by(entries_between(dataset, *WEEK), lambda entry: (entry["projectid"],))
+    assert list(answer["rows"][0]) == ["project_id", "project_name", *HOUR_METRICS]
+    assert {(row["project_id"],) for row in answer["rows"]} == set(expected)
+    assert [row["project_id"] for row in answer["rows"]] == sorted(row["project_id"] for row in answer["rows"])
+    for row in answer["rows"]:
+        assert as_decimal(row["incurred_hours"]) == expected[(row["project_id"],)]["incurred_hours"]
+
+
+def test_an_empty_body_takes_every_default_with_today_the_current_utc_date(deployed: Any) -> None:
+    # Given a POST without a body
+    event = load_event("reports_api_rows_defaults.json")
+    event.pop("body")
+    event["headers"] = {name: value for name, value in event["headers"].items() if name != "content-type"}
+    # When answered / Then today is the current UTC date (read around the call: the test may straddle midnight)
+    before = datetime.now(UTC).date()
+    status, _, answer = invoke(event)
+    after = datetime.now(UTC).date()
+    assert status == 200
+    assert answer["params"]["today"] in {before.isoformat(), after.isoformat()}
+    assert answer["params"]["time_frame"] == "this_week"
+
+
+def test_totals_equal_an_independent_sum_with_amounts_and_a_filter(deployed: Any, dataset: Any) -> None:
+    # Given the sample totals request: November, billable time only, hours and amounts
+    status, _, answer = invoke(load_event("reports_api_totals.json"))
+    # Then the totals are the independent sums of November's billable entries, to the cent
+    assert status == 200
+    assert answer["dates"]["range"] == {"from": "2026-11-01", "to": "2026-11-30"}
+    assert set(answer) == {"params", "dates", "totals"}
+    billable = [entry for entry in entries_between(dataset, date(2026, 11, 1), date(2026, 11, 30)) if entry["billable"]]
+    (expected,) = hours_by(billable, lambda _entry: ()).values()
+    assert list(answer["totals"]) == [*HOUR_METRICS, "incurred_amount"]
+    for metric, value in answer["totals"].items():
+        assert as_decimal(value) == expected[metric], metric
+    assert answer["totals"]["nonbillable_hours"] == 0
+    assert answer["params"]["filters"] == {"billable": {"operation": "inclusion", "values": [True]}}
+
+
+def test_an_exclusion_filter_drops_the_named_client(deployed: Any, dataset: Any) -> None:
+    # Given a rows request by client that excludes one client by name (with the name's HTML-unsafe characters)
+    client = next(client["name"] for client in dataset.clients if "&" in client["name"] or "é" in client["name"])
+    body = {
+        "today": "2026-11-18",
+        "group_by": ["client"],
+        "filters": {"client": {"operation": "exclusion", "values": [client]}},
+    }
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(body)))
+    # Then that client has no row, and the others equal the independent sums
+    assert status == 200
+    kept = [entry for entry in entries_between(dataset, *WEEK) if entry["client"] != client]
+    expected = hours_by(kept, lambda entry: (entry["client"],))
+    assert client not in {row["client_name"] for row in answer["rows"]}
+    assert {(row["client_name"],) for row in answer["rows"]} == set(expected)
+    for row in answer["rows"]:
+        assert as_decimal(row["incurred_hours"]) == expected[(row["client_name"],)]["incurred_hours"]
+
+
+def test_rows_and_totals_of_a_catalogue_report_as_of_today(deployed: Any) -> None:
+    # Given the catalogue sample (GET .../weekly-hours-by-project/rows)
+    status, _, rows = invoke(load_event("reports_api_catalogue_rows.json"))
+    # Then the report's own parameters are used, as of today in its time zone
+    assert status == 200
+    assert rows["params"]["time_frame"] == "last_week"
+    assert rows["params"]["group_by"] == ["project_id", "user_id"]
+    # And its totals add up its rows
+    event = load_event("reports_api_catalogue_rows.json")
+    path = event["rawPath"].replace("/rows", "/totals")
+    event = {
+        **event,
+        "rawPath": path,
+        "requestContext": {**event["requestContext"], "http": {**event["requestContext"]["http"], "path": path}},
+    }
+    status, _, totals = invoke(event)
+    assert status == 200
+    assert totals["dates"] == rows["dates"]
+    assert as_decimal(totals["totals"]["incurred_hours"]) == sum(
+        as_decimal(row["incurred_hours"]) for row in rows["rows"]
+    )
+
+
+def test_the_openapi_document_validates_and_lists_the_endpoints(deployed: Any) -> None:
+    # Given the OpenAPI sample / When served
+    status, _, document = invoke(load_event("reports_api_openapi.json"))
+    # Then it is a valid OpenAPI 3 document with the rows and totals endpoints and their request schema
+    assert status == 200
+    validate(document)
+    assert document["openapi"].startswith("3.")
+    assert {
+        "/api/v1/reports/rows",
+        "/api/v1/reports/totals",
+        "/api/v1/reports/{report_id}/rows",
+        "/api/v1/reports/{report_id}/totals",
+    } <= set(document["paths"])
+    assert set(document["components"]["securitySchemes"]) == {"sigv4", "bearer"}
+    body = document["paths"]["/api/v1/reports/rows"]["post"]["requestBody"]
+    assert "application/json" in body["content"]
+    assert "ReportsQuery" in document["components"]["schemas"]
+
+
+# --- errors ------------------------------------------------------------------------------------------------------
+
+ERROR_CASES = [
+    pytest.param(
+        json.dumps({"view": "utilization"}), 400, ["view", "'utilization'", "allowed: time_fees_hours"], id="view"
+    ),
+    pytest.param(
+        json.dumps({"group_by": ["user_id", "project_id", "client", "task", "module", "date"]}),
+        400,
+        ["group_by", "at most 5 levels"],
+        id="six-levels",
+    ),
+    pytest.param(
+        json.dumps({"time_frame": "next_week"}), 400, ["time_frame", "'next_week'", "allowed: today"], id="time-frame"
+    ),
+    pytest.param(
+        json.dumps({"filters": {"client": {"operation": "include", "values": ["Mango Inc."]}}}),
+        400,
+        ["filters.client.operation", "'include'", "allowed: inclusion, exclusion"],
+        id="filter-operation",
+    ),
+    pytest.param(
+        json.dumps({"filters": {"people_tags": {"operation": "exclusion", "values": ["intern"]}}}),
+        400,
+        ["'people_tags' is not a filter attribute", "allowed: user_id"],
+        id="filter-attribute",
+    ),
+    pytest.param('{"view": "time_fees_hours",', 400, ["body: not valid JSON"], id="malformed-json"),
+    pytest.param("[1, 2]", 400, ["body: expected a JSON object"], id="not-an-object"),
+    pytest.param(
+        json.dumps({"colour": "red"}), 400, ["colour: unknown field", "allowed: view, time_frame"], id="unknown"
+    ),
+    pytest.param(json.dumps({"today": "2026-13-01"}), 400, ["today"], id="bad-today"),
+    pytest.param(
+        json.dumps({"time_frame": {"from": "2026-11-30", "to": "2026-11-01"}}),
+        400,
+        ["time_frame.from"],
+        id="from-after-to",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "fragments"), ERROR_CASES)
+def test_a_bad_request_is_a_400_naming_the_field(
+    deployed: Any, simulator: Any, body: str, status: int, fragments: list[str]
+) -> None:
+    # Given a rows request with one mistake
+    event = with_body(load_event("reports_api_rows.json"), body)
+    # When answered
+    got, _, answer = invoke(event)
+    # Then it is refused with one message naming the field and what is allowed, before any Intervals request
+    assert got == status
+    assert set(answer) == {"message"}
+    for fragment in fragments:
+        assert fragment in answer["message"]
+    assert simulator.request_log == []
+
+
+def test_the_invalid_view_sample_is_refused(deployed: Any) -> None:
+    status, _, answer = invoke(load_event("reports_api_invalid_view.json"))
+    assert status == 400
+    assert answer["message"].startswith("view: 'utilization' is not supported")
+
+
+def test_a_form_body_is_a_415_saying_to_send_json(deployed: Any) -> None:
+    # Given what `curl -d` sends without -H 'Content-Type: application/json'
+    event = load_event("reports_api_rows.json")
+    event["headers"] = {**event["headers"], "content-type": "application/x-www-form-urlencoded"}
+    status, _, answer = invoke(event)
+    assert status == 415
+    assert "send application/json" in answer["message"]
+
+
+def test_an_unknown_report_or_path_is_a_404(deployed: Any) -> None:
+    event = load_event("reports_api_catalogue_rows.json")
+    for path, fragment in (
+        ("/api/v1/reports/no-such-report/rows", "known reports: daily-unapproved-time"),
+        ("/api/v1/reports/weekly-hours-by-project/rowz", "POST /api/v1/reports/rows"),
+    ):
+        http = {**event["requestContext"]["http"], "path": path}
+        status, _, answer = invoke(
+            {**event, "rawPath": path, "requestContext": {**event["requestContext"], "http": http}}
+        )
+        assert status == 404
+        assert fragment in answer["message"]
+
+
+def test_a_spent_quota_is_a_429_with_retry_after(deployed: Any) -> None:
+    # Given the account's ledger marked exhausted (the API said code 11) until the next reset
+    settings = deployed.settings
+    resets_at = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    resets_at = resets_at.fromtimestamp(resets_at.timestamp() + 86400, UTC)
+    build_ledger(settings, settings.account("default")).mark_exhausted(resets_at)
+    # When rows are asked for
+    status, headers, answer = invoke(load_event("reports_api_rows.json"))
+    # Then 429, with the seconds to the reset in Retry-After
+    assert status == 429
+    assert 0 < int(headers["Retry-After"]) <= 86400
+    assert "quota is spent" in answer["message"]
+
+
+def test_intervals_failing_is_a_503(deployed: Any, simulator: Any) -> None:
+    # Given Intervals answering every time request with a 503 (the client's retries give up after a second)
+    simulator.inject(Fault("status", path="/time/", times=1000, status=503, api_code=None))
+    # When rows are asked for / Then 503, saying to try later, with none of Intervals' reply in it
+    status, headers, answer = invoke(load_event("reports_api_rows.json"))
+    assert status == 503
+    assert int(headers["Retry-After"]) >= 1
+    assert answer == {"message": "Intervals could not answer the query; try again later"}
+
+
+def test_a_missing_setting_is_a_500_that_names_nothing_internal(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a deployment whose token setting is missing
+    monkeypatch.delenv("INTERVALS_API_TOKEN")
+    redeploy()
+    status, _, answer = invoke(load_event("reports_api_rows.json"))
+    assert status == 500
+    assert "INTERVALS" not in answer["message"]
+
+
+def test_a_broken_catalogue_is_a_500_that_names_no_file(
+    deployed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose catalogue has an invalid definition
+    (tmp_path / "broken.yaml").write_text("id: Broken_Id\ntitle: x\n", encoding="utf-8")
+    monkeypatch.setenv("CATALOGUE_DIR", str(tmp_path))
+    redeploy()
+    # When a catalogue report is asked for / Then it is the operator's problem (500), and the answer names no file
+    status, _, answer = invoke(load_event("reports_api_catalogue_rows.json"))
+    assert status == 500
+    assert str(tmp_path) not in answer["message"]
+    assert "broken" not in answer["message"]
+
+
+# --- over loopback HTTP, behind the API key ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(aws: Any, simulator: Any) -> Iterator[str]:
+    """The resolver behind `timereports serve`'s server, in this process, on a free port of 127.0.0.1."""
+    settings = aws.settings.model_copy(update={"catalogue_dir": str(CATALOGUE), "intervals_max_retry_seconds": 1.0})
+    service = build_reports_api_service(settings, api_url=simulator.url, token=ADMIN_TOKEN)
+    with ReportsApiServer(build_resolver(lambda: service), API_KEY) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-key-0123456789abcdef", f"Basic {API_KEY}", f"Bearer {API_KEY}x", "Bearer"],
+    ids=["none", "wrong", "basic", "longer", "empty"],
+)
+def test_no_key_or_a_wrong_key_is_a_401(served: str, simulator: Any, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    reply = requests.post(f"{served}/api/v1/reports/rows", json={"today": "2026-11-18"}, headers=headers, timeout=10)
+    assert reply.status_code == 401
+    assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer" in reply.json()["message"]
+    assert simulator.request_log == []
+
+
+def test_rows_and_totals_over_http_equal_the_independent_sums(served: str, dataset: Any) -> None:
+    # Given the key / When rows and totals are asked for over HTTP, as a spreadsheet or curl would
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    query = {"today": "2026-11-18", "group_by": ["project_id", "user_id"]}
+    rows = requests.post(f"{served}/api/v1/reports/rows", json=query, headers=headers, timeout=30)
+    totals = requests.post(f"{served}/api/v1/reports/totals", json=query, headers=headers, timeout=30)
+    # Then both are answered, and equal the independent aggregation
+    assert rows.status_code == totals.status_code == 200
+    expected = expected_rows(dataset, *WEEK)
+    answer = rows.json()
+    assert {(row["project_id"], row["user_id"]): as_decimal(row["incurred_hours"]) for row in answer["rows"]} == {
+        key: sums["incurred_hours"] for key, sums in expected.items()
+    }
+    all_entries = entries_between(dataset, *WEEK)
+    assert as_decimal(totals.json()["totals"]["incurred_hours"]) == sum(
+        (as_decimal(entry["time"]) for entry in all_entries), as_decimal(0)
+    )
+    assert totals.json()["totals"]["entries"] == len(all_entries)
+    # And the OpenAPI document is served too
+    document = requests.get(f"{served}/api/v1/openapi.json", headers=headers, timeout=10)
+    assert document.status_code == 200
+    validate(document.json())
+
+
+def test_an_error_over_http_is_the_same_json_message(served: str) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    reply = requests.post(f"{served}/api/v1/reports/rows", data=b"{not json", headers=headers, timeout=10)
+    assert reply.status_code == 400
+    assert reply.json()["message"].startswith("body: not valid JSON")
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+
+
+def _command_environment(**extra: str) -> dict[str, str]:
+    environment = {name: value for name, value in os.environ.items() if name != "TIMEREPORTS_API_KEY"}
+    return {**environment, **extra}
+
+
+def test_serve_refuses_to_start_without_a_key() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "timereports_dev.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_command_environment(),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "TIMEREPORTS_API_KEY: not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_timereports_serve_answers_over_loopback(aws: Any, simulator: Any, dataset: Any) -> None:
+    # Given `timereports serve --local --api-url SIMULATOR --port 0` with a key, on the test's local AWS
+    environment = _command_environment(
+        TIMEREPORTS_API_KEY=API_KEY,
+        INTERVALS_API_TOKEN=ADMIN_TOKEN,
+        STATE_TABLE=aws.settings.state_table,
+        REPORTS_BUCKET=aws.settings.reports_bucket,
+        CATALOGUE_DIR=str(CATALOGUE),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "timereports_dev.cli",
+        "serve",
+        "--local",
+        "--api-url",
+        simulator.url,
+        "--port",
+        "0",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        assert process.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 60
+        while "serving the Reports API on " not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "serve exited before listening"
+        url = line.split(" on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        # When rows are asked for with and without the key
+        denied = requests.post(f"{url}/api/v1/reports/rows", json={}, timeout=10)
+        reply = requests.post(
+            f"{url}/api/v1/reports/rows",
+            json={"today": "2026-11-18"},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30,
+        )
+        # Then the keyless request is refused, and the rows equal the independent sums by project
+        assert denied.status_code == 401
+        assert reply.status_code == 200
+        expected = hours_by(entries_between(dataset, *WEEK), lambda entry: (entry["projectid"],))
+        assert {(row["project_id"],): as_decimal(row["incurred_hours"]) for row in reply.json()["rows"]} == {
+            key: sums["incurred_hours"] for key, sums in expected.items()
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_repeated_query_spends_at_most_two_quota_requests(deployed: Any, simulator: Any) -> None:
+    # Given one answered rows query (its reference data is now cached in the warm container)
+    event = load_event("reports_api_rows.json")
+    assert invoke(event)[0] == 200
+    counted_before = sum(record.counted for record in simulator.request_log)
+    # When the same query is asked again
+    assert invoke(event)[0] == 200
+    # Then it spent at most two quota-counted requests (GET /quota/ is free)
+    spent = sum(record.counted for record in simulator.request_log) - counted_before
+    assert spent <= 2, [(record.path, record.params) for record in simulator.request_log[-5:]]
