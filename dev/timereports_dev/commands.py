@@ -33,8 +33,19 @@ class Session:
 
 
 @contextlib.contextmanager
-def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = True) -> Iterator[Session]:
-    """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them."""
+def open_session(
+    *,
+    local: bool,
+    api_url: str | None = None,
+    needs_api: bool = True,
+    stack: str | None = None,
+    region: str | None = None,
+) -> Iterator[Session]:
+    """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them.
+
+    Without `local`, the names of the deployment's resources come from its stack (`stack`, default samconfig.toml's;
+    see stack.py), unless AWS_ENDPOINT_URL points at local AWS and no stack is named.
+    """
     if local:
         # Deferred: moto and its server are imported only when local AWS is asked for.
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
@@ -44,6 +55,12 @@ def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = T
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)
+    else:
+        # Deferred: boto3's CloudFormation client only for commands that read a deployment.
+        from timereports_dev.stack import reads_local_aws, use_stack
+
+        if not reads_local_aws(stack):
+            settings = use_stack(stack, region).apply(settings)
     if local and needs_api and api_url is None:
         # Deferred: the simulator and its data set only when no API URL is given.
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
@@ -64,6 +81,8 @@ def run_command(
     out_dir: Path,
     api_url: str | None,
     local: bool,
+    stack: str | None = None,
+    region: str | None = None,
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
     # Deferred: each command imports only the adapters it runs.
@@ -72,7 +91,7 @@ def run_command(
     from timereports.models.catalogue import load_definition
 
     definition = load_definition(spec)  # refused here, before any request
-    with open_session(api_url=api_url, local=local) as session:
+    with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         runner = build_runner(session.settings, definition.account, api_url=session.api_url, token=session.token)
         request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,14 +148,23 @@ def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None
     (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
-def pull_command(start: date, end: date, *, out: Path | None, api_url: str | None, local: bool) -> Any:
+def pull_command(
+    start: date,
+    end: date,
+    *,
+    out: Path | None,
+    api_url: str | None,
+    local: bool,
+    stack: str | None = None,
+    region: str | None = None,
+) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_client, build_ledger
     from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
 
-    with open_session(api_url=api_url, local=local) as session:
+    with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         account = session.settings.account("default")
         if session.api_url:
             account = account.model_copy(update={"api_url": session.api_url})
@@ -150,22 +178,26 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
             return pull_entries(client, start, end, stream, query=query)
 
 
-def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
+def dispatch_command(
+    at: datetime, *, catalogue: Path, local: bool, stack: str | None = None, region: str | None = None
+) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_dispatcher
 
-    with open_session(local=local, needs_api=False) as session:
+    with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
         return [dispatcher.describe(message) for message in dispatcher.tick(at)]
 
 
-def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
+def history_command(
+    report_id: str, *, limit: int, local: bool, stack: str | None = None, region: str | None = None
+) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_run_history
 
-    with open_session(local=local, needs_api=False) as session:
+    with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
 
 
@@ -189,3 +221,22 @@ def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str |
             server.serve_forever()
         finally:
             server.stop()
+
+
+def doctor_command(*, stack: str | None, region: str | None, api_url: str | None) -> list[Any]:
+    """`timereports doctor`: the findings for the stack (or for local AWS when AWS_ENDPOINT_URL is set and no
+    `--stack` is given), one per part."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap import aws_client
+    from timereports_dev.doctor import Doctor
+    from timereports_dev.stack import reads_local_aws, use_stack
+
+    # Locally, the names `--local` gives what it creates, where the environment names nothing else.
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
+    deployed = None
+    if not reads_local_aws(stack):
+        deployed = use_stack(stack, region)
+        settings = deployed.apply(settings)
+    if api_url:
+        settings = settings.model_copy(update={"intervals_api_url": api_url})
+    return Doctor(settings, client=aws_client, stack=deployed, region=region or os.environ.get("AWS_REGION", "")).run()

@@ -1,8 +1,10 @@
 """run_report Lambda: one report run per SQS record (from the dispatcher) or per direct invoke.
 
 A thin adapter: parse the event with Powertools Parser, call the run service (built once per warm container by the
-composition root), publish metrics, shape the reply. Unexpected errors raise, so that SQS retries the record and then
-dead-letters it.
+composition root), publish metrics, shape the reply. A queued run that fails is reported in `batchItemFailures`,
+counted in the `RunsFailed` metric (Lambda records no error for it: RunsFailedAlarm watches the metric) and brought
+back after minutes rather than the queue's visibility timeout (logic/retries.py); SQS dead-letters it after its third
+receive. A direct invoke raises.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_run_service
+from timereports.bootstrap import build_run_queue, build_run_service
 from timereports.config import get_settings
+from timereports.errors import TimereportsError
+from timereports.logic import retries
+from timereports.logic.ports import RetryQueue
 from timereports.logic.runs import RunService
 from timereports.models.events import DirectRunEvent, RunMessage
 from timereports.models.run_record import RunRecord
 from timereports.tracing import traced
 
 logger = Logger()
-metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
+# Explicit: the same namespace and service dimension (RunsFailedAlarm names both) wherever the module is imported.
+metrics = Metrics(namespace="Timereports", service="timereports")
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -63,9 +69,34 @@ def _publish(record: RunRecord) -> None:
         metrics.add_metric(name="RunsDeferred", unit=MetricUnit.Count, value=1)
 
 
+@lru_cache(maxsize=1)
+def retry_queue() -> RetryQueue:
+    """The run queue the records come from (REPORT_QUEUE_URL), built once per container."""
+    return build_run_queue(get_settings())
+
+
 def _run_record(record: SQSRecord, context: LambdaContext) -> None:
-    message = RunMessage.model_validate_json(record.body)
-    _publish(run_service().run_message(message, context))
+    try:
+        message = RunMessage.model_validate_json(record.body)
+        _publish(run_service().run_message(message, context))
+    except Exception:
+        _retry_later(record)
+        raise  # the batch processor reports the record as failed
+
+
+def _retry_later(record: SQSRecord) -> None:
+    """Count the failure and bring the message back in minutes. Best effort: if SQS refuses, the message still
+    comes back, after the queue's own visibility timeout, so the run's failure stays what is reported."""
+    metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
+    receive_count = int(record.attributes.approximate_receive_count)
+    try:
+        delay = retries.back_off(retry_queue(), record.receipt_handle, receive_count)
+    except TimereportsError as exc:
+        logger.warning(
+            "failed run waits for the queue's visibility timeout", receive_count=receive_count, error=str(exc)
+        )
+        return
+    logger.info("failed run will be retried", receive_count=receive_count, retry_in_seconds=delay)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SnsModel, SqsModel
 
 from tests.support.events import EVENTS_DIR, load_event
 from timereports.errors import DefinitionError
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
 from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.models.feedback import EmailFeedback
 from timereports.models.reports_api import parse_reports_query_json
 
 CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
@@ -29,6 +30,7 @@ def test_the_sample_events_exist() -> None:
         "run_report_catalogue.json",
         "sqs_run_report.json",
         "dispatch_scheduled.json",
+        "sns_ses_bounce.json",
     }
 
 
@@ -129,3 +131,15 @@ def test_the_catalogue_sample_of_the_reports_api_names_a_catalogue_report() -> N
     assert report_id in {
         load_definition(path).id for path in CATALOGUE_DIR.glob("*") if path.suffix in DEFINITION_SUFFIXES
     }
+
+
+def test_the_feedback_event_is_an_ses_bounce_delivered_by_sns() -> None:
+    # Given the email_feedback sample / When Powertools' SNS model and our notice model parse it
+    event = SnsModel.model_validate(load_event("sns_ses_bounce.json"))
+    (record,) = event.Records
+    notice = EmailFeedback.model_validate_json(record.Sns.Message)
+    # Then it is a bounce of one recipient of an SES message, found by the message's SES id
+    assert notice.kind == "bounce"
+    assert notice.recipients == ["gone@example.com"]
+    assert notice.mail.message_id
+    assert "ses:configuration-set" in json.loads(record.Sns.Message)["mail"]["tags"]

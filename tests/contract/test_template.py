@@ -53,9 +53,9 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset(
         "xray:GetSamplingTargets",
     }
 )
-# Managed policies SAM attaches that we accept: CloudWatch Logs for every function (logs:* on "*", the Lambda
-# standard) and X-Ray for `Tracing: Active` (its Put* actions have no resource-level permissions).
-MANAGED_POLICIES_ALLOWED = frozenset({"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"})
+# Managed policies we accept on a role: none. SAM's generated function roles would carry AWSLambdaBasicExecutionRole
+# (logs actions on every log group) and AWSXrayWriteOnlyAccess; our roles grant their own log group and X-Ray's Put*.
+MANAGED_POLICIES_ALLOWED: frozenset[str] = frozenset()
 # What each function's scheduled Input must parse as (the model its handler parses a direct invoke with).
 DIRECT_EVENT_MODELS = {"RunReportFunction": DirectRunEvent, "DispatchFunction": DispatchEvent}
 SAMPLE_SCHEDULED_TIME = "2026-11-23T06:00:00Z"
@@ -202,7 +202,13 @@ def iam_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
         for item in walk(body.get("Properties", {})):
             if isinstance(item, dict) and isinstance(item.get("Statement"), list):
                 for statement in item["Statement"]:
-                    yield logical_id, statement
+                    # A statement granted under a condition (`!If [Cond, statement, !Ref AWS::NoValue]`): its branches.
+                    branches = (
+                        statement.value[1:] if isinstance(statement, Tag) and statement.name == "If" else [statement]
+                    )
+                    for branch in branches:
+                        if isinstance(branch, dict):
+                            yield logical_id, branch
 
 
 def as_list(value: Any) -> list[Any]:
@@ -310,7 +316,9 @@ def test_the_layer_is_built_for_the_functions_runtime(template: dict[str, Any]) 
         assert function["Metadata"]["BuildMethod"] == "makefile", name
 
 
-@pytest.mark.parametrize("function_name", ["RunReportFunction", "DispatchFunction", "ReportsApiFunction"])
+@pytest.mark.parametrize(
+    "function_name", ["RunReportFunction", "DispatchFunction", "ReportsApiFunction", "EmailFeedbackFunction"]
+)
 def test_every_handler_imports(template: dict[str, Any], function_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a function's CodeUri and Handler
     function = functions(template)[function_name]
@@ -395,20 +403,25 @@ def test_no_iam_statement_is_broader_than_needed(template: dict[str, Any]) -> No
 
 
 def test_function_policies_are_inline_statements(template: dict[str, Any]) -> None:
-    # Given each function's Policies / Then each is an inline statement list, which the IAM test above can read:
-    # SAM policy templates and managed policies expand to grants it cannot see (SQSSendMessagePolicy's wildcard
-    # sqs:SendMessage*, AWSLambdaSQSQueueExecutionRole's DeleteMessage on every queue).
+    # Given each function / Then it runs as a role of the template, whose inline statements the IAM test above can
+    # read: SAM policy templates and managed policies expand to grants it cannot see (SQSSendMessagePolicy's wildcard
+    # sqs:SendMessage*, AWSLambdaSQSQueueExecutionRole's DeleteMessage on every queue, AWSLambdaBasicExecutionRole's
+    # logs on every log group).
     for name, function in functions(template).items():
-        for policy in function["Properties"].get("Policies", []):
-            assert isinstance(policy, dict), f"{name}: managed policy {policy!r}"
-            assert set(policy) == {"Statement"}, f"{name}: policy template {sorted(policy)}"
+        assert "Policies" not in function["Properties"], f"{name}: Policies make SAM generate a role"
+        role = function["Properties"]["Role"]
+        assert isinstance(role, Tag), f"{name}: Role is not a role of the template"
+        assert role.name == "GetAtt", f"{name}: Role is not a role of the template"
+        role_body = template["Resources"][str(role.value).split(".", 1)[0]]
+        assert role_body["Type"] == "AWS::IAM::Role", name
+        assert not role_body["Properties"].get("ManagedPolicyArns"), f"{name}: managed policies on its role"
         events = function["Properties"].get("Events", {}).values()
         assert "SQS" not in {event["Type"] for event in events}, f"{name}: SQS event attaches a managed policy"
 
 
 def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]) -> None:
     # Given the run_report policy / Then the token secret and the SES identities come from the parameters
-    statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportFunction"}
+    statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportRole"}
     secret = statements["ReadIntervalsToken"]
     assert secret["Action"] == "secretsmanager:GetSecretValue"
     default_secret, extra_accounts = (resource.value for resource in secret["Resource"])
@@ -416,9 +429,11 @@ def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]
     assert extra_accounts.endswith("secret:${AccountTokenSecretPrefix}*")
     ses = statements["SendAsSender"]
     assert "ses:SendRawEmail" in ses["Action"]
-    # Every identity of the account and region (the SES sandbox checks recipients' identities too), but only
-    # ever as the configured sender
-    assert ses["Resource"].value.endswith(":identity/*")
+    # Every identity of the account and region (the SES sandbox checks recipients' identities too) and the stack's
+    # configuration set, but only ever as the configured sender
+    identities, configuration_set = (resource.value for resource in ses["Resource"])
+    assert identities.endswith(":identity/*")
+    assert configuration_set.endswith(":configuration-set/${EmailConfigurationSet}")
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": Tag("Ref", "SenderEmail")}}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["INTERVALS_TOKEN_SECRET"] == Tag("Ref", "IntervalsTokenSecretName")

@@ -46,7 +46,7 @@ DELIVERY_MARGIN_SECONDS = 60
 
 
 def aws_client(service: str) -> BaseClient:
-    """A boto3 client honouring AWS_ENDPOINT_URL (local AWS) and asking S3 for SigV4 presigned URLs.
+    """A boto3 client honouring AWS_ENDPOINT_URL (local AWS); S3's signs SigV4 links on the bucket's regional host.
 
     One client per service and endpoint for the life of the process: a warm Lambda reuses them across
     invocations instead of paying tens of milliseconds per client on every run (boto3 clients are thread-safe).
@@ -56,7 +56,14 @@ def aws_client(service: str) -> BaseClient:
 
 
 # What a client is bound to when created: a change (tests pointing at another local AWS) gets a new client.
-_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
+_CLIENT_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+)
 
 
 @lru_cache(maxsize=32)
@@ -70,6 +77,13 @@ def _cached_client(service: str, environment: tuple[str | None, ...]) -> BaseCli
     if service == "s3":
         # Real S3 only accepts SigV4 for KMS-encrypted objects; moto would accept the old form and hide the bug.
         config = config.merge(Config(signature_version="s3v4"))
+        bound_to = dict(zip(_CLIENT_ENVIRONMENT, environment, strict=True))
+        if not (bound_to["AWS_ENDPOINT_URL"] or bound_to["AWS_ENDPOINT_URL_S3"]):
+            # Links on the bucket's regional host (bucket.s3.<region>.amazonaws.com). Left to itself botocore signs
+            # for the global endpoint, which new regions refuse (SignatureDoesNotMatch) and which answers a new
+            # bucket with 307 redirects for up to a day. A local endpoint (moto) keeps path style: it has no
+            # per-bucket host names.
+            config = config.merge(Config(s3={"addressing_style": "virtual"}))
     try:
         return boto3.client(service, config=config)  # type: ignore[call-overload]
     except NoRegionError:
@@ -179,7 +193,7 @@ def build_runner(
         client=build_time_source(settings, account, ledger, token=token, deadline=deadline),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
-        mailer=SesMailer(aws_client("sesv2")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
         history=build_run_history(settings),
         options=DeliveryOptions(
             sender=settings.sender_email,
@@ -201,7 +215,7 @@ def build_failure_policy(settings: Settings) -> FailurePolicy:
     return FailurePolicy(
         states=build_report_states(settings),
         claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
-        mailer=SesMailer(aws_client("sesv2")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
         sender=settings.sender_email,
         default_owner=settings.owner_email,
         pause_after=settings.failures_before_pause,

@@ -42,7 +42,8 @@ class S3Archive:
         return body
 
     def link(self, key: str, expires_in: int) -> str:
-        """A presigned GET URL (SigV4, which S3 requires for encrypted objects) valid for `expires_in` seconds."""
+        """A presigned GET URL valid for `expires_in` seconds: SigV4 (which S3 requires for encrypted objects) on the
+        bucket's regional virtual host, as the client is configured by bootstrap.aws_client."""
         try:
             return str(
                 self._client.generate_presigned_url(

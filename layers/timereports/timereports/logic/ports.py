@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from timereports.clock import format_instant
 from timereports.engine.quota_rules import QuotaStatus
 from timereports.models.events import RunMessage
+from timereports.models.feedback import FeedbackKind
 from timereports.models.intervals import ApiQuota, ReferenceData, TimeEntry, TimeQuery
 from timereports.models.run_record import RunOutcome, RunRecord
 
@@ -158,6 +159,22 @@ class RunQueue(Protocol):
 
     def send(self, messages: Sequence[RunMessage]) -> None:
         """Queue every message, or raise RunQueueError listing those that were not queued."""
+        ...
+
+
+class RetryQueue(Protocol):
+    """The queue a failed run's message came from: it can bring the message back sooner than its visibility timeout."""
+
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        """Make the received message visible again in `seconds`; raises TimereportsError when SQS refuses."""
+        ...
+
+
+class FeedbackLog(Protocol):
+    """Where SES bounces and complaints are recorded: the history of the run that sent the message."""
+
+    def add_feedback(self, ses_message_id: str, kind: FeedbackKind, recipients: list[str]) -> str | None:
+        """Record the recipients on the run that sent the message; its report id, or None if no run did."""
         ...
 
 

@@ -139,6 +139,8 @@ class ReportRunner:
                                 "finished_at": self._clock().astimezone(UTC).isoformat(),
                                 "api_requests": self._client.requests_sent,
                                 "message_ids": [],
+                                "email_message_ids": [],
+                                "messages": [],
                                 "recipients": 0,
                             }
                         )
@@ -300,6 +302,7 @@ class ReportRunner:
                 with contextlib.suppress(TimereportsError):
                     claims.sent(run_id, message_key, message_id)
             record.message_ids.append(message_id)
+            record.email_message_ids.append(str(email.message["Message-ID"]))
             record.recipients += recipients
             record.messages.append(
                 MessageRecord(part=part, status="sent", message_id=message_id, recipients=recipients)

@@ -69,8 +69,15 @@ class RunRecord(BaseModel):
     s3_key: str | None = None
     # Every file the run archived: the whole report's CSV (s3_key), its workbook, each slice's files.
     s3_keys: list[str] = []
+    # SES's MessageIds of the messages sent (the first, and all of them): what recipients' mail and SES's bounce and
+    # complaint notices carry. SES replaces the Message-ID header of a raw send with one built from this id.
     message_id: str | None = None
     message_ids: list[str] = []
+    # The Message-ID headers we wrote (as in the `.eml` files the CLI leaves); SES replaced them on sending.
+    email_message_ids: list[str] = []
+    # Recipients SES reported as bounced or complaining (email_feedback adds them after the run).
+    bounced: list[str] = []
+    complained: list[str] = []
     recipients: int = 0
     delivery: DeliveryMode | None = None
     # Each message of the run (whole report and slices), in the order they were sent.
