@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from timereports.config import Settings
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import RunOutcome, RunRecord
 from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
@@ -95,21 +95,43 @@ def run_command(
         runner = build_runner(session.settings, definition.account, api_url=session.api_url, token=session.token)
         request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
         out_dir.mkdir(parents=True, exist_ok=True)
-        # A failed run must not leave a previous run's files looking like this run's.
-        for stale in (f"{definition.id}.csv", f"{definition.id}.eml", "run.json"):
-            (out_dir / stale).unlink(missing_ok=True)
+        # A failed run must not leave a previous run's files looking like this run's (its slices' files included).
+        stale = [out_dir / f"{definition.id}.{extension}" for extension in ("csv", "xlsx", "eml")]
+        stale += [
+            *out_dir.glob(f"{definition.id}-[0-9]*.eml"),
+            *out_dir.glob(f"{definition.id}--*"),
+            out_dir / "run.json",
+        ]
+        for path in stale:
+            path.unlink(missing_ok=True)
         try:
             outcome = runner.run(request)
         except Exception as exc:
             _write_failed_run(out_dir, definition.id, exc)
             raise
-        if outcome.csv is not None:
-            (out_dir / f"{definition.id}.csv").write_bytes(outcome.csv)
-        for index, raw in enumerate(outcome.emails):
-            suffix = "" if index == 0 else f"-{index + 1}"
-            (out_dir / f"{definition.id}{suffix}.eml").write_bytes(raw)
-        (out_dir / "run.json").write_text(outcome.record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_outcome(out_dir, definition.id, outcome)
         return outcome.record
+
+
+def write_outcome(out_dir: Path, report_id: str, outcome: RunOutcome) -> None:
+    """The `--out` files: `<id>.csv` (and `.xlsx`), one `.eml` per message sent (`<id>.eml` for the whole report,
+    `<id>--<slice>.eml` per private slice, `-2`, `-3`... for further recipient batches), each slice's files as
+    `<id>--<slice>.csv`, and run.json."""
+    if outcome.csv is not None:
+        (out_dir / f"{report_id}.csv").write_bytes(outcome.csv)
+    if outcome.xlsx is not None:
+        (out_dir / f"{report_id}.xlsx").write_bytes(outcome.xlsx)
+    for slug, files in outcome.slice_files.items():
+        for extension, body in files.items():
+            (out_dir / f"{report_id}--{slug}.{extension}").write_bytes(body)
+    counts: dict[str | None, int] = {}
+    parts = outcome.email_parts or [None] * len(outcome.emails)
+    for part, raw in zip(parts, outcome.emails, strict=True):
+        counts[part] = counts.get(part, 0) + 1
+        stem = report_id if part is None else f"{report_id}--{part}"
+        suffix = "" if counts[part] == 1 else f"-{counts[part]}"
+        (out_dir / f"{stem}{suffix}.eml").write_bytes(raw)
+    (out_dir / "run.json").write_text(outcome.record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:

@@ -20,6 +20,7 @@ from timereports.dal.archive import S3Archive
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.failure_claims import DynamoDBFailureClaims
 from timereports.dal.mailer import SesMailer
+from timereports.dal.message_claims import DynamoDBMessageClaims
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.dal.run_history import DynamoDBRunHistory
@@ -203,6 +204,7 @@ def build_runner(
             link_expiry_seconds=settings.link_expiry_seconds,
         ),
         once=build_once(settings, deadline),
+        claims=DynamoDBMessageClaims(settings.state_table, aws_client("dynamodb")),
     )
 
 

@@ -18,14 +18,14 @@ class S3Archive:
         self.bucket = bucket
         self._client = client
 
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
-        """Write the CSV (server-side encrypted) and return its key."""
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = CSV_CONTENT_TYPE) -> str:
+        """Write a report file (server-side encrypted) and return its key."""
         try:
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
-                ContentType=CSV_CONTENT_TYPE,
+                ContentType=content_type,
                 ServerSideEncryption="AES256",
                 Metadata=metadata,
             )

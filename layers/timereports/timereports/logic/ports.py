@@ -73,7 +73,7 @@ class FailureClaims(Protocol):
 
 
 class Archive(Protocol):
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = ...) -> str: ...
     def get(self, key: str) -> bytes: ...
     def link(self, key: str, expires_in: int) -> str: ...
 
@@ -93,6 +93,22 @@ class RevisionMarks(Protocol):
 
     def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
         """Set `mark` if the run's revision number is still `expected` (0: none yet); False if another check won."""
+        ...
+
+
+class MessageClaims(Protocol):
+    """One claim per message of a run (the whole report's batches, each slice's): a retried run sends none twice."""
+
+    def claim(self, run_id: str, message_key: str) -> bool:
+        """True for the first attempt to send this message of this run; False when an earlier attempt claimed it."""
+        ...
+
+    def sent(self, run_id: str, message_key: str, message_id: str) -> None:
+        """Record that the claimed message was accepted by the mailer (its message id)."""
+        ...
+
+    def release(self, run_id: str, message_key: str) -> None:
+        """Give a claim back: the mailer refused the message, so a retry may send it."""
         ...
 
 
