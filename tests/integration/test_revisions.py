@@ -294,3 +294,16 @@ def test_the_daily_schedule_runs_the_check_through_the_run_report_handler(
     (revision,) = reply["revisions"]
     assert revision["report_id"] == "weekly-hours"
     assert len(stack.aws.sent_messages()) == 2
+
+
+def test_a_report_delivered_as_a_workbook_is_revised_with_one_too(stack: Stack) -> None:
+    # Given a report whose formats are CSV and XLSX, delivered, then edited
+    definition = weekly()
+    definition["delivery"]["formats"] = ["csv", "xlsx"]
+    stack.write(definition)
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs, then the revision carries the corrected CSV and the corrected workbook
+    assert len(stack.check(NEXT_MORNING)) == 1
+    names = [part.get_filename() for part in stack.aws.sent_messages()[-1].iter_attachments()]
+    assert names == ["weekly-hours_2026-11-16_2026-11-22.csv", "weekly-hours_2026-11-16_2026-11-22.xlsx"]

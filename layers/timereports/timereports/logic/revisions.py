@@ -128,6 +128,8 @@ class RevisionCheck:
         for definition in self._catalogue.reports.values():
             if definition.schedule is None or definition.delivery is None or not definition.revisions.notify:
                 continue
+            if not (definition.delivery.to or definition.delivery.cc or definition.delivery.bcc):
+                continue  # only private slices: their revisions are not built yet (README, Revisions)
             records = self._history.last_runs(definition.id, limit=HISTORY_LOOKBACK)
             for record in watched_deliveries(definition, records, moment):
                 if definition.account not in sources:
@@ -162,6 +164,7 @@ class RevisionCheck:
             sent_at=at,
             delivered_at=record.delivered_at,
             entry_changes=self._entry_changes(definition.account, period) if self._entry_changes else None,
+            with_xlsx="xlsx" in definition.delivery.formats,
         )
         emails: list[bytes] = []
         message_ids: list[str] = []
