@@ -43,6 +43,7 @@ typecheck: install
 	$(BIN)/mypy functions/run_report/app.py
 	$(BIN)/mypy functions/dispatch/app.py
 	$(BIN)/mypy functions/reports_api/app.py
+	$(BIN)/mypy functions/email_feedback/app.py
 
 cfn-lint: tools
 	$(TBIN)/cfn-lint template.yaml

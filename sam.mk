@@ -1,5 +1,5 @@
 # SAM build targets for `Metadata: BuildMethod: makefile` (included by the root Makefile and by the
-# Makefile in each CodeUri: layers/timereports, functions/run_report, functions/dispatch).
+# Makefile in each CodeUri: layers/timereports, functions/run_report, functions/dispatch, functions/email_feedback).
 #
 # Why the makefile method: SAM's Python builder refuses python3.13 unless that exact interpreter is on
 # the PATH, and --use-container needs Docker. pip can fetch the Lambda platform's wheels from any host
@@ -21,7 +21,7 @@ SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28
 # A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.
 SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-* dateutil python_dateutil-* six.py six-*
 
-.PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction build-ReportsApiFunction
+.PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction build-ReportsApiFunction build-EmailFeedbackFunction
 
 # The layer: pinned dependencies for the Lambda platform, then the domain package, all under python/.
 build-TimereportsLayer:
@@ -49,3 +49,6 @@ build-DispatchFunction:
 
 build-ReportsApiFunction:
 	$(call sam_function_build,reports_api)
+
+build-EmailFeedbackFunction:
+	$(call sam_function_build,email_feedback)

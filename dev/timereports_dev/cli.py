@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="use local AWS (moto; AWS_ENDPOINT_URL if set) and, without --api-url, the embedded simulator",
         )
 
+    def add_stack_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--stack", help="the deployment's CloudFormation stack (default: stack_name in samconfig.toml)"
+        )
+        sub.add_argument("--region", help="the stack's region (default: samconfig.toml's, else your AWS profile's)")
+
     run = commands.add_parser("run", help="run one report end to end")
     run.add_argument("spec", type=Path, help="report definition file (YAML or JSON)")
     run.add_argument("--today", type=_date, required=True, help="the date the time frame is resolved from")
@@ -63,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="deliver again even if this run was delivered")
     run.add_argument("--out", type=Path, default=Path("out"), help="where to write the CSV, .eml and run.json")
     add_remote_options(run)
+    add_stack_options(run)
 
     pull = commands.add_parser("pull", help="pull raw time entries as JSON lines")
     pull.add_argument("--from", dest="start", type=_date, required=True)
     pull.add_argument("--to", dest="end", type=_date, required=True)
     pull.add_argument("--out", type=Path, help="JSONL file (default: standard output)")
     add_remote_options(pull)
+    add_stack_options(pull)
 
     sync = commands.add_parser("sync", help="bring the account's entry mirror up to date for a range (pre-fill)")
     sync.add_argument("--from", dest="start", type=_date, required=True)
@@ -78,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--enqueue", action="store_true", help="put month jobs on the run queue for the deployed function instead"
     )
     add_remote_options(sync)
+    add_stack_options(sync)
 
     validate = commands.add_parser("validate", help="check report definitions without any request")
     validate.add_argument("paths", type=Path, nargs="+", help="definition files or directories")
@@ -86,11 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--at", type=_instant, required=True, help="the tick's instant (ISO 8601 with offset)")
     dispatch.add_argument("--catalogue", type=Path, default=Path("reports"))
     dispatch.add_argument("--local", action="store_true", help="use local AWS (moto)")
+    add_stack_options(dispatch)
+
+    revisions = commands.add_parser("revisions", help="send a corrected report for delivered periods that changed")
+    revisions.add_argument("--at", type=_instant, required=True, help="the check's instant (ISO 8601 with offset)")
+    revisions.add_argument("--catalogue", type=Path, default=Path("reports"))
+    revisions.add_argument("--out", type=Path, help="where to write each revision's .eml")
+    add_remote_options(revisions)
+    add_stack_options(revisions)
 
     history = commands.add_parser("history", help="the last runs of a report")
     history.add_argument("report_id")
     history.add_argument("--limit", type=int, default=10)
     history.add_argument("--local", action="store_true", help="use local AWS (moto)")
+    add_stack_options(history)
+
+    doctor = commands.add_parser("doctor", help="check that a deployment is ready for its first report")
+    doctor.add_argument("--api-url", help="Intervals API base URL (default: the stack's, or INTERVALS_API_URL)")
+    add_stack_options(doctor)
 
     serve = commands.add_parser(
         "serve", help="serve the Reports API on 127.0.0.1 (Authorization: Bearer $TIMEREPORTS_API_KEY)"
@@ -109,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `timereports` console script."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    if getattr(args, "local", False) and getattr(args, "stack", None):
+        return _fail(DefinitionError("--stack reads a deployment and --local uses local AWS: give one of them"), 2)
     try:
         return _COMMANDS[args.command](args)
     except TimereportsError as exc:
@@ -169,6 +193,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         api_url=args.api_url,
         local=args.local,
+        stack=args.stack,
+        region=args.region,
     )
     print(json.dumps(record.model_dump(exclude_none=True), indent=2))
     return 0
@@ -180,7 +206,9 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     if args.start > args.end:
         raise DefinitionError(f"--from {args.start} is after --to {args.end}")
-    summary = pull_command(args.start, args.end, out=args.out, api_url=args.api_url, local=args.local)
+    summary = pull_command(
+        args.start, args.end, out=args.out, api_url=args.api_url, local=args.local, stack=args.stack, region=args.region
+    )
     print(summary, file=sys.stderr)
     return 0
 
@@ -192,7 +220,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     if args.start > args.end:
         raise DefinitionError(f"--from {args.start} is after --to {args.end}")
     outcome = sync_command(
-        args.start, args.end, account=args.account, api_url=args.api_url, local=args.local, enqueue=args.enqueue
+        args.start,
+        args.end,
+        account=args.account,
+        api_url=args.api_url,
+        local=args.local,
+        enqueue=args.enqueue,
+        stack=args.stack,
+        region=args.region,
     )
     print(outcome)
     return 0
@@ -202,8 +237,28 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import dispatch_command
 
-    for message in dispatch_command(args.at, catalogue=args.catalogue, local=args.local):
+    messages = dispatch_command(
+        args.at, catalogue=args.catalogue, local=args.local, stack=args.stack, region=args.region
+    )
+    for message in messages:
         print(json.dumps(message, sort_keys=False))
+    return 0
+
+
+def _cmd_revisions(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.commands import revisions_command
+
+    for revision in revisions_command(
+        args.at,
+        catalogue=args.catalogue,
+        out=args.out,
+        api_url=args.api_url,
+        local=args.local,
+        stack=args.stack,
+        region=args.region,
+    ):
+        print(json.dumps(revision), flush=True)
     return 0
 
 
@@ -211,8 +266,27 @@ def _cmd_history(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
     from timereports_dev.commands import history_command
 
-    for record in history_command(args.report_id, limit=args.limit, local=args.local):
-        print(json.dumps(record.model_dump(exclude_none=True, exclude={"attempt", "message_ids"})))
+    records = history_command(args.report_id, limit=args.limit, local=args.local, stack=args.stack, region=args.region)
+    for record in records:
+        print(json.dumps(record.model_dump(exclude_none=True, exclude={"attempt", "message_ids", "email_message_ids"})))
+    return 0
+
+
+# `timereports doctor` found a part missing or wrong (each is named on stdout, with its fix).
+DOCTOR_FAILED = 8
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.commands import doctor_command
+
+    findings = doctor_command(stack=args.stack, region=args.region, api_url=args.api_url)
+    for finding in findings:
+        print(finding.line())
+    failed = [finding.part for finding in findings if finding.failed]
+    if failed:
+        print(f"timereports: doctor: {len(failed)} parts need attention: {', '.join(failed)}", file=sys.stderr)
+        return DOCTOR_FAILED
     return 0
 
 
@@ -240,6 +314,8 @@ _COMMANDS = {
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
     "serve": _cmd_serve,
+    "revisions": _cmd_revisions,
+    "doctor": _cmd_doctor,
     "simulator": _cmd_simulator,
 }
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from timereports.config import Settings
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import RunOutcome, RunRecord
 from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
@@ -33,8 +33,19 @@ class Session:
 
 
 @contextlib.contextmanager
-def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = True) -> Iterator[Session]:
-    """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them."""
+def open_session(
+    *,
+    local: bool,
+    api_url: str | None = None,
+    needs_api: bool = True,
+    stack: str | None = None,
+    region: str | None = None,
+) -> Iterator[Session]:
+    """Settings from the environment, plus local AWS and the embedded simulator when `local` asks for them.
+
+    Without `local`, the names of the deployment's resources come from its stack (`stack`, default samconfig.toml's;
+    see stack.py), unless AWS_ENDPOINT_URL points at local AWS and no stack is named.
+    """
     if local:
         # Deferred: moto and its server are imported only when local AWS is asked for.
         from timereports_dev.local_aws import ensure_local_resources, use_local_aws
@@ -44,6 +55,12 @@ def open_session(*, local: bool, api_url: str | None = None, needs_api: bool = T
     if local:
         # The queue's URL is only known once it exists; the rest of the settings name what was created.
         settings = ensure_local_resources(settings).apply(settings)
+    else:
+        # Deferred: boto3's CloudFormation client only for commands that read a deployment.
+        from timereports_dev.stack import reads_local_aws, use_stack
+
+        if not reads_local_aws(stack):
+            settings = use_stack(stack, region).apply(settings)
     if local and needs_api and api_url is None:
         # Deferred: the simulator and its data set only when no API URL is given.
         from timereports_dev.dataset import ADMIN_TOKEN, build_dataset
@@ -64,6 +81,8 @@ def run_command(
     out_dir: Path,
     api_url: str | None,
     local: bool,
+    stack: str | None = None,
+    region: str | None = None,
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
     # Deferred: each command imports only the adapters it runs.
@@ -73,7 +92,7 @@ def run_command(
     from timereports_dev.progress import TerminalProgress
 
     definition = load_definition(spec)  # refused here, before any request
-    with open_session(api_url=api_url, local=local) as session:
+    with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         # On a terminal, the mirror's sync and pulls show their progress (nothing when stderr is not a terminal).
         progress = TerminalProgress(total=1, unit="run")
         runner = build_runner(
@@ -81,9 +100,15 @@ def run_command(
         )
         request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
         out_dir.mkdir(parents=True, exist_ok=True)
-        # A failed run must not leave a previous run's files looking like this run's.
-        for stale in (f"{definition.id}.csv", f"{definition.id}.eml", "run.json"):
-            (out_dir / stale).unlink(missing_ok=True)
+        # A failed run must not leave a previous run's files looking like this run's (its slices' files included).
+        stale = [out_dir / f"{definition.id}.{extension}" for extension in ("csv", "xlsx", "eml")]
+        stale += [
+            *out_dir.glob(f"{definition.id}-[0-9]*.eml"),
+            *out_dir.glob(f"{definition.id}--*"),
+            out_dir / "run.json",
+        ]
+        for path in stale:
+            path.unlink(missing_ok=True)
         try:
             outcome = runner.run(request)
         except Exception as exc:
@@ -92,13 +117,29 @@ def run_command(
         finally:
             progress.month_done()
             progress.close()
-        if outcome.csv is not None:
-            (out_dir / f"{definition.id}.csv").write_bytes(outcome.csv)
-        for index, raw in enumerate(outcome.emails):
-            suffix = "" if index == 0 else f"-{index + 1}"
-            (out_dir / f"{definition.id}{suffix}.eml").write_bytes(raw)
-        (out_dir / "run.json").write_text(outcome.record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_outcome(out_dir, definition.id, outcome)
         return outcome.record
+
+
+def write_outcome(out_dir: Path, report_id: str, outcome: RunOutcome) -> None:
+    """The `--out` files: `<id>.csv` (and `.xlsx`), one `.eml` per message sent (`<id>.eml` for the whole report,
+    `<id>--<slice>.eml` per private slice, `-2`, `-3`... for further recipient batches), each slice's files as
+    `<id>--<slice>.csv`, and run.json."""
+    if outcome.csv is not None:
+        (out_dir / f"{report_id}.csv").write_bytes(outcome.csv)
+    if outcome.xlsx is not None:
+        (out_dir / f"{report_id}.xlsx").write_bytes(outcome.xlsx)
+    for slug, files in outcome.slice_files.items():
+        for extension, body in files.items():
+            (out_dir / f"{report_id}--{slug}.{extension}").write_bytes(body)
+    counts: dict[str | None, int] = {}
+    parts = outcome.email_parts or [None] * len(outcome.emails)
+    for part, raw in zip(parts, outcome.emails, strict=True):
+        counts[part] = counts.get(part, 0) + 1
+        stem = report_id if part is None else f"{report_id}--{part}"
+        suffix = "" if counts[part] == 1 else f"-{counts[part]}"
+        (out_dir / f"{stem}{suffix}.eml").write_bytes(raw)
+    (out_dir / "run.json").write_text(outcome.record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
 def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None:
@@ -115,14 +156,23 @@ def _write_failed_run(out_dir: Path, report_id: str, exc: BaseException) -> None
     (out_dir / "run.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
-def pull_command(start: date, end: date, *, out: Path | None, api_url: str | None, local: bool) -> Any:
+def pull_command(
+    start: date,
+    end: date,
+    *,
+    out: Path | None,
+    api_url: str | None,
+    local: bool,
+    stack: str | None = None,
+    region: str | None = None,
+) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_client, build_ledger
     from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
 
-    with open_session(api_url=api_url, local=local) as session:
+    with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         account = session.settings.account("default")
         if session.api_url:
             account = account.model_copy(update={"api_url": session.api_url})
@@ -137,7 +187,15 @@ def pull_command(start: date, end: date, *, out: Path | None, api_url: str | Non
 
 
 def sync_command(
-    start: date, end: date, *, account: str, api_url: str | None, local: bool, enqueue: bool = False
+    start: date,
+    end: date,
+    *,
+    account: str,
+    api_url: str | None,
+    local: bool,
+    enqueue: bool = False,
+    stack: str | None = None,
+    region: str | None = None,
 ) -> Any:
     """`timereports sync`: bring the account's entry mirror up to date over a range, month by month (progress on a
     terminal); with `enqueue`, put the month jobs on the run queue for the deployed function instead."""
@@ -148,7 +206,7 @@ def sync_command(
     from timereports_dev.progress import TerminalProgress
 
     job = SyncMessage.model_validate({"account": account, "from": start, "to": end})
-    with open_session(api_url=api_url, local=local, needs_api=not enqueue) as session:
+    with open_session(api_url=api_url, local=local, needs_api=not enqueue, stack=stack, region=region) as session:
         settings = session.settings
         if enqueue:
             return build_sync_service(settings).sync_or_queue(job)
@@ -174,22 +232,55 @@ def _left(ledger: Any) -> int | None:
         return None
 
 
-def dispatch_command(at: datetime, *, catalogue: Path, local: bool) -> list[dict[str, Any]]:
+def dispatch_command(
+    at: datetime, *, catalogue: Path, local: bool, stack: str | None = None, region: str | None = None
+) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_dispatcher
 
-    with open_session(local=local, needs_api=False) as session:
+    with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
         return [dispatcher.describe(message) for message in dispatcher.tick(at)]
 
 
-def history_command(report_id: str, *, limit: int, local: bool) -> list[RunRecord]:
+def revisions_command(
+    at: datetime,
+    *,
+    catalogue: Path,
+    out: Path | None,
+    api_url: str | None,
+    local: bool,
+    stack: str | None = None,
+    region: str | None = None,
+) -> list[dict[str, object]]:
+    """`timereports revisions`: one revision check as of `at`; returns a line per revision sent, and writes each
+    revision's messages to `out` as `<report-id>--revised-<from>_<to>-<n>.eml` (n: the revision's number)."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap import build_revision_check
+
+    with open_session(local=local, api_url=api_url, stack=stack, region=region) as session:
+        check = build_revision_check(session.settings, catalogue, api_url=session.api_url, token=session.token)
+        sent = check.check(at)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for revision in sent:
+            for index, raw in enumerate(revision.emails):
+                suffix = "" if index == 0 else f"-{index + 1}"
+                period = f"{revision.period.start.isoformat()}_{revision.period.end.isoformat()}"
+                name = f"{revision.report_id}--revised-{period}-{revision.number}{suffix}.eml"
+                (out / name).write_bytes(raw)
+    return [revision.as_dict() for revision in sent]
+
+
+def history_command(
+    report_id: str, *, limit: int, local: bool, stack: str | None = None, region: str | None = None
+) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap import build_run_history
 
-    with open_session(local=local, needs_api=False) as session:
+    with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
 
 
@@ -213,3 +304,22 @@ def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str |
             server.serve_forever()
         finally:
             server.stop()
+
+
+def doctor_command(*, stack: str | None, region: str | None, api_url: str | None) -> list[Any]:
+    """`timereports doctor`: the findings for the stack (or for local AWS when AWS_ENDPOINT_URL is set and no
+    `--stack` is given), one per part."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap import aws_client
+    from timereports_dev.doctor import Doctor
+    from timereports_dev.stack import reads_local_aws, use_stack
+
+    # Locally, the names `--local` gives what it creates, where the environment names nothing else.
+    settings = Settings.from_environ(os.environ, LOCAL_DEFAULTS)
+    deployed = None
+    if not reads_local_aws(stack):
+        deployed = use_stack(stack, region)
+        settings = deployed.apply(settings)
+    if api_url:
+        settings = settings.model_copy(update={"intervals_api_url": api_url})
+    return Doctor(settings, client=aws_client, stack=deployed, region=region or os.environ.get("AWS_REGION", "")).run()

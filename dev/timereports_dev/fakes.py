@@ -140,6 +140,29 @@ class InMemoryRunHistory:
         return sorted(mine, key=lambda run: run.finished_at, reverse=True)[:limit]
 
 
+class InMemoryMessageClaims:
+    """Per-message claims for one process: the first claim of a (run, message) wins, as the conditional put does."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], str | None] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, run_id: str, message_key: str) -> bool:
+        with self._lock:
+            if (run_id, message_key) in self.claims:
+                return False
+            self.claims[(run_id, message_key)] = None
+            return True
+
+    def sent(self, run_id: str, message_key: str, message_id: str) -> None:
+        with self._lock:
+            self.claims[(run_id, message_key)] = message_id
+
+    def release(self, run_id: str, message_key: str) -> None:
+        with self._lock:
+            self.claims.pop((run_id, message_key), None)
+
+
 # -------------------------------------------------------------------------------------------- in-memory adapters
 
 

@@ -40,6 +40,8 @@ RUN_QUEUE_MAX_RECEIVE_COUNT = 3
 RUN_QUEUE_VISIBILITY_TIMEOUT_SECONDS = 960
 # Fourteen days, the SQS maximum: a failed run waits for a person to look at it.
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+# The SES configuration set sends use when SES_CONFIGURATION_SET is not set (deployed, the stack names its own).
+DEFAULT_CONFIGURATION_SET = "timereports-emails"
 
 LOCAL_HOST = "127.0.0.1"
 # What the command line assumes when the environment names no resources: the names `--local` creates.
@@ -47,6 +49,7 @@ LOCAL_DEFAULTS = {
     "STATE_TABLE": "timereports-state",
     "REPORTS_BUCKET": "timereports-reports",
     "SENDER_EMAIL": "reports@example.com",
+    "SES_CONFIGURATION_SET": DEFAULT_CONFIGURATION_SET,
 }
 FAKE_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -157,10 +160,13 @@ class LocalResources:
     sender_email: str
     queue_url: str
     dead_letter_queue_url: str
+    configuration_set: str = DEFAULT_CONFIGURATION_SET
 
     def apply(self, settings: Settings) -> Settings:
-        """`settings` with `report_queue_url` set to the local run queue."""
-        return settings.model_copy(update={"report_queue_url": self.queue_url})
+        """`settings` with `report_queue_url` set to the local run queue and the local configuration set."""
+        return settings.model_copy(
+            update={"report_queue_url": self.queue_url, "ses_configuration_set": self.configuration_set}
+        )
 
 
 def run_queue_name(settings: Settings) -> str:
@@ -171,7 +177,8 @@ def run_queue_name(settings: Settings) -> str:
 
 
 def ensure_local_resources(settings: Settings) -> LocalResources:
-    """Create, when missing, the resources template.yaml declares: table (+TTL), bucket, SES identity, queues.
+    """Create, when missing, the resources template.yaml declares: table (+TTL), bucket, SES identities (the sender,
+    and its domain with DKIM, as the README has a deployer set up), configuration set, queues.
 
     Idempotent, so every `--local` command and test can call it. Uses the process's boto3 defaults: call
     `use_local_aws()` first, or this would create them wherever the environment's credentials point.
@@ -181,7 +188,11 @@ def ensure_local_resources(settings: Settings) -> LocalResources:
 
     _ensure_state_table(boto3.client("dynamodb"), settings.state_table)
     _ensure_reports_bucket(boto3.client("s3"), settings.reports_bucket)
-    _ensure_email_identity(boto3.client("sesv2"), settings.sender_email)
+    sesv2 = boto3.client("sesv2")
+    _ensure_email_identity(sesv2, settings.sender_email)
+    _ensure_email_identity(sesv2, settings.sender_email.rpartition("@")[2], dkim=True)
+    configuration_set = settings.ses_configuration_set or DEFAULT_CONFIGURATION_SET
+    _ensure_configuration_set(sesv2, configuration_set)
     queue_url, dead_letter_queue_url = _ensure_run_queues(boto3.client("sqs"), run_queue_name(settings))
     return LocalResources(
         state_table=settings.state_table,
@@ -189,6 +200,7 @@ def ensure_local_resources(settings: Settings) -> LocalResources:
         sender_email=settings.sender_email,
         queue_url=queue_url,
         dead_letter_queue_url=dead_letter_queue_url,
+        configuration_set=configuration_set,
     )
 
 
@@ -236,13 +248,22 @@ def _ensure_reports_bucket(s3: Any, bucket: str) -> None:
     )
 
 
-def _ensure_email_identity(sesv2: Any, sender_email: str) -> None:
+def _ensure_email_identity(sesv2: Any, identity: str, *, dkim: bool = False) -> None:
     # SES refuses to send from an unverified identity; moto treats a created identity as verified. moto would add
-    # a second identity of the same name rather than refuse, hence the look-up first.
+    # a second identity of the same name rather than refuse, hence the look-up first. A domain gets Easy DKIM (moto
+    # reports its signing as successful at once; on AWS it is once the DNS records are published).
     try:
-        sesv2.get_email_identity(EmailIdentity=sender_email)
+        sesv2.get_email_identity(EmailIdentity=identity)
     except sesv2.exceptions.NotFoundException:
-        sesv2.create_email_identity(EmailIdentity=sender_email)
+        extra = {"DkimSigningAttributes": {"NextSigningKeyLength": "RSA_2048_BIT"}} if dkim else {}
+        sesv2.create_email_identity(EmailIdentity=identity, **extra)
+
+
+def _ensure_configuration_set(sesv2: Any, name: str) -> None:
+    try:
+        sesv2.get_configuration_set(ConfigurationSetName=name)
+    except sesv2.exceptions.NotFoundException:
+        sesv2.create_configuration_set(ConfigurationSetName=name)
 
 
 def _ensure_run_queues(sqs: Any, queue_name: str) -> tuple[str, str]:

@@ -23,7 +23,8 @@ from timereports.models.events import DispatchEvent
 from timereports.tracing import traced
 
 logger = Logger()
-metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
+# Explicit: the same namespace and service dimension (RunsFailedAlarm names both) wherever the module is imported.
+metrics = Metrics(namespace="Timereports", service="timereports")
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,10 @@
 mirror's sync jobs (a queued month, or a direct `{"sync": {...}}` invoke that queues a long range as months).
 
 A thin adapter: parse the event with Powertools Parser, call the run service (built once per warm container by the
-composition root), publish metrics, shape the reply. Unexpected errors raise, so that SQS retries the record and then
-dead-letters it.
+composition root), publish metrics, shape the reply. A queued run that fails is reported in `batchItemFailures`,
+counted in the `RunsFailed` metric (Lambda records no error for it: RunsFailedAlarm watches the metric) and brought
+back after minutes rather than the queue's visibility timeout (logic/retries.py); SQS dead-letters it after its third
+receive. A direct invoke raises.
 """
 
 from __future__ import annotations
@@ -19,19 +21,36 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_run_service, build_sync_service
+from timereports.bootstrap import build_revision_check, build_run_queue, build_run_service, build_sync_service
 from timereports.config import get_settings
+from timereports.errors import TimereportsError
+from timereports.logic import retries
 from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
+from timereports.logic.ports import RetryQueue
+from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runs import RunService
-from timereports.models.events import DirectRunEvent, DirectSyncEvent, RunMessage, SyncMessage
+from timereports.models.events import (
+    DirectRunEvent,
+    DirectSyncEvent,
+    RevisionCheckEvent,
+    RunMessage,
+    SyncMessage,
+)
 from timereports.models.run_record import RunRecord
 from timereports.tracing import traced
 
 logger = Logger()
-metrics = Metrics(namespace="Timereports")  # explicit: the same namespace wherever the module is imported
+# Explicit: the same namespace and service dimension (RunsFailedAlarm names both) wherever the module is imported.
+metrics = Metrics(namespace="Timereports", service="timereports")
 # A batch whose every record failed is reported like any partial failure (SQS retries those records), not raised
 # as an exception with a traceback in the log.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@lru_cache(maxsize=1)
+def revision_check() -> RevisionCheck:
+    """This container's revision check (the daily schedule's)."""
+    return build_revision_check(get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -79,20 +98,52 @@ def _publish_sync(outcome: SyncOutcome) -> None:
     metrics.add_metric(name="MirrorChangesSynced", unit=MetricUnit.Count, value=outcome.changes_synced)
 
 
+@lru_cache(maxsize=1)
+def retry_queue() -> RetryQueue:
+    """The run queue the records come from (REPORT_QUEUE_URL), built once per container."""
+    return build_run_queue(get_settings())
+
+
 def _run_record(record: SQSRecord, context: LambdaContext) -> None:
-    body = json.loads(record.body)
-    if isinstance(body, dict) and body.get("kind") == "sync":
-        _publish_sync(sync_service().sync(SyncMessage.model_validate(body), context))
+    try:
+        body = json.loads(record.body)
+        if isinstance(body, dict) and body.get("kind") == "sync":
+            _publish_sync(sync_service().sync(SyncMessage.model_validate(body), context))
+            return
+        _publish(run_service().run_message(RunMessage.model_validate(body), context))
+    except Exception:
+        _retry_later(record)
+        raise  # the batch processor reports the record as failed
+
+
+def _retry_later(record: SQSRecord) -> None:
+    """Count the failure and bring the message back in minutes. Best effort: if SQS refuses, the message still
+    comes back, after the queue's own visibility timeout, so the run's failure stays what is reported."""
+    metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
+    receive_count = int(record.attributes.approximate_receive_count)
+    try:
+        delay = retries.back_off(retry_queue(), record.receipt_handle, receive_count)
+    except TimereportsError as exc:
+        logger.warning(
+            "failed run waits for the queue's visibility timeout", receive_count=receive_count, error=str(exc)
+        )
         return
-    message = RunMessage.model_validate(body)
-    _publish(run_service().run_message(message, context))
+    logger.info("failed run will be retried", receive_count=receive_count, retry_in_seconds=delay)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS batch (partial failures reported) or a direct invoke (inline definition or catalogue id)."""
+    """SQS batch (partial failures reported), the daily revision check, or a direct invoke (inline definition or
+    catalogue id)."""
+    if "check" in event:
+        check = parse(event=event, model=RevisionCheckEvent)
+        revisions = [revision.as_dict() for revision in revision_check().check(check.at)]
+        for revision in revisions:
+            logger.info("revision sent", extra=revision)
+        metrics.add_metric(name="RevisionsSent", unit=MetricUnit.Count, value=len(revisions))
+        return {"revisions": revisions}
     if "Records" in event:
         return dict(
             process_partial_response(

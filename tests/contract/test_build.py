@@ -18,7 +18,12 @@ BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 LAYER_SITE = BUILD_DIR / "TimereportsLayer" / "python"
 PACKAGE_SOURCE = REPO_ROOT / "layers" / "timereports" / "timereports"
 REQUIREMENTS = REPO_ROOT / "layers" / "timereports" / "requirements.txt"
-FUNCTIONS = {"RunReportFunction": "run_report", "DispatchFunction": "dispatch", "ReportsApiFunction": "reports_api"}
+FUNCTIONS = {
+    "RunReportFunction": "run_report",
+    "DispatchFunction": "dispatch",
+    "ReportsApiFunction": "reports_api",
+    "EmailFeedbackFunction": "email_feedback",
+}
 # Lambda's limit is 250 MB unzipped for a function and its layers; stay far below it.
 LAYER_SIZE_BUDGET_BYTES = 60 * 1024 * 1024
 ELF_MACHINE_AARCH64 = 0xB7

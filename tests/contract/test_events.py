@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SnsModel, SqsModel
 
 from tests.support.events import EVENTS_DIR, load_event
 from timereports.errors import DefinitionError
 from timereports.models.catalogue import DEFINITION_SUFFIXES, load_definition, parse_definition
-from timereports.models.events import DirectRunEvent, DispatchEvent, RunMessage
+from timereports.models.events import DirectRunEvent, DispatchEvent, RevisionCheckEvent, RunMessage
+from timereports.models.feedback import EmailFeedback
 from timereports.models.reports_api import parse_reports_query_json
 
 CATALOGUE_DIR = EVENTS_DIR.parent / "reports"
@@ -29,6 +30,8 @@ def test_the_sample_events_exist() -> None:
         "run_report_catalogue.json",
         "sqs_run_report.json",
         "dispatch_scheduled.json",
+        "sns_ses_bounce.json",
+        "run_report_revisions.json",
     }
 
 
@@ -50,6 +53,13 @@ def test_the_sqs_event_carries_a_dispatcher_message() -> None:
     message = RunMessage.model_validate_json(record.body)
     assert message.period_from <= message.period_to
     assert message.scheduled_at.utcoffset() is not None
+
+
+def test_the_revisions_event_is_the_daily_check() -> None:
+    # Given the revision schedule's sample / Then it parses as the check, at the scheduled time
+    event = RevisionCheckEvent.model_validate(load_event("run_report_revisions.json"))
+    assert event.check == "revisions"
+    assert event.at is not None
 
 
 def test_the_inline_event_is_a_valid_direct_run() -> None:
@@ -138,3 +148,15 @@ def test_the_sync_event_is_a_valid_direct_sync() -> None:
     event = DirectSyncEvent.model_validate(load_event("run_report_sync.json"))
     assert event.sync.account == "default"
     assert event.sync.period_from <= event.sync.period_to
+
+
+def test_the_feedback_event_is_an_ses_bounce_delivered_by_sns() -> None:
+    # Given the email_feedback sample / When Powertools' SNS model and our notice model parse it
+    event = SnsModel.model_validate(load_event("sns_ses_bounce.json"))
+    (record,) = event.Records
+    notice = EmailFeedback.model_validate_json(record.Sns.Message)
+    # Then it is a bounce of one recipient of an SES message, found by the message's SES id
+    assert notice.kind == "bounce"
+    assert notice.recipients == ["gone@example.com"]
+    assert notice.mail.message_id
+    assert "ses:configuration-set" in json.loads(record.Sns.Message)["mail"]["tags"]

@@ -25,7 +25,7 @@ from timereports_dev import local_aws
 
 from timereports.config import Settings
 from timereports.models.catalogue import parse_definition
-from timereports.models.events import DirectRunEvent, DispatchEvent
+from timereports.models.events import DirectRunEvent, DispatchEvent, RevisionCheckEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -53,9 +53,9 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset(
         "xray:GetSamplingTargets",
     }
 )
-# Managed policies SAM attaches that we accept: CloudWatch Logs for every function (logs:* on "*", the Lambda
-# standard) and X-Ray for `Tracing: Active` (its Put* actions have no resource-level permissions).
-MANAGED_POLICIES_ALLOWED = frozenset({"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"})
+# Managed policies we accept on a role: none. SAM's generated function roles would carry AWSLambdaBasicExecutionRole
+# (logs actions on every log group) and AWSXrayWriteOnlyAccess; our roles grant their own log group and X-Ray's Put*.
+MANAGED_POLICIES_ALLOWED: frozenset[str] = frozenset()
 # What each function's scheduled Input must parse as (the model its handler parses a direct invoke with).
 DIRECT_EVENT_MODELS = {"RunReportFunction": DirectRunEvent, "DispatchFunction": DispatchEvent}
 SAMPLE_SCHEDULED_TIME = "2026-11-23T06:00:00Z"
@@ -202,7 +202,13 @@ def iam_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
         for item in walk(body.get("Properties", {})):
             if isinstance(item, dict) and isinstance(item.get("Statement"), list):
                 for statement in item["Statement"]:
-                    yield logical_id, statement
+                    # A statement granted under a condition (`!If [Cond, statement, !Ref AWS::NoValue]`): its branches.
+                    branches = (
+                        statement.value[1:] if isinstance(statement, Tag) and statement.name == "If" else [statement]
+                    )
+                    for branch in branches:
+                        if isinstance(branch, dict):
+                            yield logical_id, branch
 
 
 def as_list(value: Any) -> list[Any]:
@@ -310,7 +316,9 @@ def test_the_layer_is_built_for_the_functions_runtime(template: dict[str, Any]) 
         assert function["Metadata"]["BuildMethod"] == "makefile", name
 
 
-@pytest.mark.parametrize("function_name", ["RunReportFunction", "DispatchFunction", "ReportsApiFunction"])
+@pytest.mark.parametrize(
+    "function_name", ["RunReportFunction", "DispatchFunction", "ReportsApiFunction", "EmailFeedbackFunction"]
+)
 def test_every_handler_imports(template: dict[str, Any], function_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a function's CodeUri and Handler
     function = functions(template)[function_name]
@@ -363,11 +371,16 @@ def test_schedule_time_zones_are_iana_names(template: dict[str, Any]) -> None:
     names = available_timezones()
     found = list(schedules(template))
     assert found, "the template has no schedule"
+    parameters = template["Parameters"]
     for name, _, properties in found:
         zone = properties.get("ScheduleExpressionTimezone", "UTC")
+        if isinstance(zone, Tag) and zone.name == "Ref":  # a parameter: its default, and AllowedPattern if any
+            zone = parameters[zone.value]["Default"]
         assert zone in names, f"{name}: {zone!r} is not an IANA time zone"
         ZoneInfo(zone)
         expression = properties["ScheduleExpression"]
+        if isinstance(expression, Tag) and expression.name == "Sub":
+            expression = _SUB_VARIABLE.sub(lambda match: str(parameters[match.group(1)]["Default"]), expression.value)
         assert re.fullmatch(r"rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\((\S+ ){5}\S+\)", expression)
 
 
@@ -377,7 +390,10 @@ def test_scheduled_inputs_are_events_the_handlers_accept(template: dict[str, Any
         assert target in DIRECT_EVENT_MODELS, f"{name}: no event model known for {target}"
         payload = scheduled_input(properties)
         # When the target's handler model parses it / Then it is accepted, an inline definition included
-        event = DIRECT_EVENT_MODELS[target].model_validate(payload)
+        model = (
+            RevisionCheckEvent if target == "RunReportFunction" and "check" in payload else DIRECT_EVENT_MODELS[target]
+        )
+        event = model.model_validate(payload)
         assert str(getattr(event, "scheduled_at", None) or getattr(event, "at", None)) != "None", name
         if isinstance(event, DirectRunEvent) and event.definition is not None:
             parse_definition(event.definition)
@@ -395,20 +411,25 @@ def test_no_iam_statement_is_broader_than_needed(template: dict[str, Any]) -> No
 
 
 def test_function_policies_are_inline_statements(template: dict[str, Any]) -> None:
-    # Given each function's Policies / Then each is an inline statement list, which the IAM test above can read:
-    # SAM policy templates and managed policies expand to grants it cannot see (SQSSendMessagePolicy's wildcard
-    # sqs:SendMessage*, AWSLambdaSQSQueueExecutionRole's DeleteMessage on every queue).
+    # Given each function / Then it runs as a role of the template, whose inline statements the IAM test above can
+    # read: SAM policy templates and managed policies expand to grants it cannot see (SQSSendMessagePolicy's wildcard
+    # sqs:SendMessage*, AWSLambdaSQSQueueExecutionRole's DeleteMessage on every queue, AWSLambdaBasicExecutionRole's
+    # logs on every log group).
     for name, function in functions(template).items():
-        for policy in function["Properties"].get("Policies", []):
-            assert isinstance(policy, dict), f"{name}: managed policy {policy!r}"
-            assert set(policy) == {"Statement"}, f"{name}: policy template {sorted(policy)}"
+        assert "Policies" not in function["Properties"], f"{name}: Policies make SAM generate a role"
+        role = function["Properties"]["Role"]
+        assert isinstance(role, Tag), f"{name}: Role is not a role of the template"
+        assert role.name == "GetAtt", f"{name}: Role is not a role of the template"
+        role_body = template["Resources"][str(role.value).split(".", 1)[0]]
+        assert role_body["Type"] == "AWS::IAM::Role", name
+        assert not role_body["Properties"].get("ManagedPolicyArns"), f"{name}: managed policies on its role"
         events = function["Properties"].get("Events", {}).values()
         assert "SQS" not in {event["Type"] for event in events}, f"{name}: SQS event attaches a managed policy"
 
 
 def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]) -> None:
     # Given the run_report policy / Then the token secret and the SES identities come from the parameters
-    statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportFunction"}
+    statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportRole"}
     secret = statements["ReadIntervalsToken"]
     assert secret["Action"] == "secretsmanager:GetSecretValue"
     default_secret, extra_accounts = (resource.value for resource in secret["Resource"])
@@ -416,9 +437,11 @@ def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]
     assert extra_accounts.endswith("secret:${AccountTokenSecretPrefix}*")
     ses = statements["SendAsSender"]
     assert "ses:SendRawEmail" in ses["Action"]
-    # Every identity of the account and region (the SES sandbox checks recipients' identities too), but only
-    # ever as the configured sender
-    assert ses["Resource"].value.endswith(":identity/*")
+    # Every identity of the account and region (the SES sandbox checks recipients' identities too) and the stack's
+    # configuration set, but only ever as the configured sender
+    identities, configuration_set = (resource.value for resource in ses["Resource"])
+    assert identities.endswith(":identity/*")
+    assert configuration_set.endswith(":configuration-set/${EmailConfigurationSet}")
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": Tag("Ref", "SenderEmail")}}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["INTERVALS_TOKEN_SECRET"] == Tag("Ref", "IntervalsTokenSecretName")
@@ -546,8 +569,9 @@ json.dump(transform(template, {}, ManagedPolicies()), sys.stdout)
 """
 
 
-def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
-    # Given SAM's own translation of the template (the tools venv has the translator; the app venv must not)
+def sam_translated(tmp_path: Path) -> dict[str, Any]:
+    """SAM's own translation of the template with its default parameters (the tools venv has the translator; the app
+    venv must not); skips where the tools venv is not installed."""
     tools_python = REPO_ROOT / ".venv-tools" / "bin" / "python"
     if not tools_python.is_file():
         pytest.skip("no .venv-tools: run `make tools`")
@@ -557,7 +581,13 @@ def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
     command = [str(tools_python), str(script), str(TEMPLATE_PATH)]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    translated = json.loads(result.stdout)
+    translated: dict[str, Any] = json.loads(result.stdout)
+    return translated
+
+
+def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
+    # Given SAM's own translation of the template (the tools venv has the translator; the app venv must not)
+    translated = sam_translated(tmp_path)
     # When every role SAM generates is read
     roles = {name: body for name, body in translated["Resources"].items() if body["Type"] == "AWS::IAM::Role"}
     assert roles

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,40 @@ def test_spent_quota_is_one_line_exit_4_naming_the_reset(
     assert "quota" in line.lower()
     assert "00:00" in line
     assert simulator.requests_counted == 0
+
+
+def test_revisions_prints_one_line_per_revision_and_writes_its_email(
+    local_env: dict[str, str], simulator: Any, tmp_path: Path
+) -> None:
+    # Given the weekly catalogue report delivered as its scheduled Monday run
+    catalogue = tmp_path / "reports"
+    catalogue.mkdir()
+    (catalogue / WEEKLY.name).write_bytes(WEEKLY.read_bytes())
+    delivered = timereports(
+        "run", str(WEEKLY), "--today", "2026-11-23", "--scheduled-at", "2026-11-23T06:00:00Z",
+        "--local", "--api-url", simulator.url, "--out", str(tmp_path / "run"), env=local_env,
+    )  # fmt: skip
+    assert delivered.returncode == 0, delivered.stderr
+    # When an entry of that week is deleted and the check runs a day later (as of the delivery's own clock)
+    week = [entry for entry in simulator.time_entries() if "2026-11-16" <= entry["date"].isoformat() <= "2026-11-22"]
+    simulator.delete_time_entry(week[0]["id"])
+    delivered_at = json.loads((tmp_path / "run" / "run.json").read_text())["finished_at"]
+    at = (datetime.fromisoformat(delivered_at) + timedelta(days=1)).isoformat()
+    result = timereports(
+        "revisions", "--at", at, "--catalogue", str(catalogue), "--local", "--api-url", simulator.url,
+        "--out", str(tmp_path / "revisions"), env=local_env,
+    )  # fmt: skip
+    # Then it printed one JSON line with the contract's fields, and left the revision's .eml
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    revision = json.loads(line)
+    assert set(revision) == {"report_id", "scheduled_at", "from", "to", "changed_rows", "hours_before", "hours_after"}
+    assert (revision["report_id"], revision["from"], revision["to"]) == (WEEKLY.stem, "2026-11-16", "2026-11-22")
+    assert revision["changed_rows"] >= 1
+    (eml,) = (tmp_path / "revisions").glob("*.eml")
+    assert b"Subject: Revised: " in eml.read_bytes()
+    # And run again, it sends nothing more
+    again = timereports(
+        "revisions", "--at", at, "--catalogue", str(catalogue), "--local", "--api-url", simulator.url, env=local_env
+    )
+    assert (again.returncode, again.stdout) == (0, "")

@@ -13,12 +13,18 @@ import shutil
 import struct
 import subprocess
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from timereports_dev.dataset import build_dataset
 
 from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed, report_table
+from timereports.engine.aggregate import aggregate
+from timereports.engine.sections import compare_with_previous, stamped
+from timereports.models.catalogue import parse_definition
+from timereports.models.intervals import ReferenceData, TimeEntry
+from timereports.models.report import Period, ReportTable
 from timereports.render.csv import render_csv
 from timereports.render.email import Addressing, build_messages
 from timereports.render.email_body import CsvLink
@@ -39,8 +45,10 @@ NAMES = [
 ]
 
 
-def chromium(user_data_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with no network chatter, its own profile, and the phone's window size."""
+def chromium(
+    user_data_dir: Path, *arguments: str, size: tuple[int, int] = (PHONE_WIDTH, PHONE_HEIGHT)
+) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium with no network chatter, its own profile, and the phone's window size (or `size`)."""
     command = [
         "chromium",
         "--headless",
@@ -52,7 +60,7 @@ def chromium(user_data_dir: Path, *arguments: str) -> subprocess.CompletedProces
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={user_data_dir}",
-        f"--window-size={PHONE_WIDTH},{PHONE_HEIGHT}",
+        f"--window-size={size[0]},{size[1]}",
         *arguments,
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -60,8 +68,42 @@ def chromium(user_data_dir: Path, *arguments: str) -> subprocess.CompletedProces
     return completed
 
 
+def weekly_table() -> ReportTable:
+    """The demo's two-level weekly report (project, then person) over the simulator's data set, against the week
+    before, as of a fixed instant: built by the engine as a run builds it."""
+    dataset = build_dataset(20_000, seed=7)
+    definition = parse_definition(
+        {
+            "id": "weekly-hours-by-project",
+            "title": "Hours by project and person",
+            "time_frame": "last_week",
+            "timezone": "Europe/Berlin",
+            "group_by": ["project_id", "user_id"],
+            "compare": "previous",
+        }
+    )
+    entries = [TimeEntry.model_validate(row | {"datemodified": None}) for row in dataset.time]
+    period = Period(date(2026, 11, 16), date(2026, 11, 22))
+
+    def table(of: Period) -> ReportTable:
+        return aggregate(((entry, None) for entry in entries), definition, ReferenceData(), of)
+
+    compared = compare_with_previous(table(period), table(period.previous()))
+    return stamped(compared, datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
+
+
 def email_html(kind: str) -> str:
     """The HTML part of a realistic message, as a receiving client parses it."""
+    if kind == "weekly":
+        table = weekly_table()
+        [outgoing] = build_messages(
+            table,
+            render_csv(table),
+            sender=SENDER,
+            addressing=Addressing(to=["ops@example.com"]),
+            sent_at=datetime(2026, 11, 23, 6, tzinfo=UTC),
+        )
+        return body(parsed(outgoing), "html")
     if kind == "empty":
         table = report_table(0)
     else:
@@ -123,7 +165,28 @@ def test_phone_screenshot(kind: str, filename: str, tmp_path: Path) -> None:
     assert distinct > 16
 
 
-@pytest.mark.parametrize("kind", ["attachment", "link", "empty"])
+@pytest.mark.parametrize(
+    ("size", "filename"),
+    [((PHONE_WIDTH, 2000), "email-weekly-phone.png"), ((1200, 1400), "email-weekly-desktop.png")],
+)
+def test_weekly_two_level_report_screenshots(size: tuple[int, int], filename: str, tmp_path: Path) -> None:
+    # Given the demo's two-level weekly report with sections, bars and the previous week
+    page = tmp_path / "weekly.html"
+    page.write_text(email_html("weekly"), encoding="utf-8")
+    PREVIEW_DIR.mkdir(parents=True, exist_ok=True)
+    screenshot = PREVIEW_DIR / filename
+    screenshot.unlink(missing_ok=True)
+
+    # When Chromium screenshots it at phone and at desktop width
+    chromium(tmp_path / "profile", f"--screenshot={screenshot}", page.as_uri(), size=size)
+
+    # Then a non-blank PNG of that size is in out/preview/
+    width, height, distinct = png_facts(screenshot)
+    assert (width, height) == size
+    assert distinct > 16
+
+
+@pytest.mark.parametrize("kind", ["attachment", "link", "empty", "weekly"])
 def test_the_email_fits_a_phone_and_runs_no_user_script(kind: str, tmp_path: Path) -> None:
     # Given the HTML part inside a 375 px frame, measured by the browser once loaded
     measure = (

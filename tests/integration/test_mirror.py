@@ -24,7 +24,8 @@ from timereports.bootstrap import aws_client, build_client, build_ledger, build_
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
-from timereports.logic.mirror import EntryMirror, reference_names
+from timereports.logic.mirror import EntryMirror
+from timereports.logic.mirrored_source import reference_names
 from timereports.logic.runner import RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.definition import ReportDefinition

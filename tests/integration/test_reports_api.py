@@ -25,7 +25,8 @@ from timereports_dev.api_server import ReportsApiServer
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import Fault
 
-from tests.support.deployment import redeploy
+from tests.support.deployment import function_environment, redeploy
+from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.reports import as_decimal, entries_between, hours_by
 from timereports.api.resolver import build_resolver
@@ -41,11 +42,6 @@ HOUR_METRICS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entrie
 LEAKS = ("Traceback", 'File "', ".py", "/work/", "site-packages", ADMIN_TOKEN)
 
 
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
-
-
 def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
     return {**event, "body": body, "headers": {**event["headers"], "content-length": str(len(body))}}
 
@@ -53,18 +49,7 @@ def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
 @pytest.fixture
 def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The reports_api function's environment as template.yaml sets it, with moto and the simulator behind it."""
-    environment = {
-        "STATE_TABLE": aws.settings.state_table,
-        "REPORTS_BUCKET": aws.settings.reports_bucket,
-        "SENDER_EMAIL": aws.settings.sender_email,
-        "REPORT_QUEUE_URL": aws.settings.report_queue_url,
-        "INTERVALS_API_URL": simulator.url,
-        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
-        "INTERVALS_MAX_RETRY_SECONDS": "1",
-        "CATALOGUE_DIR": str(CATALOGUE),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "timereports",
-    }
+    environment = function_environment(aws, simulator, INTERVALS_MAX_RETRY_SECONDS="1")
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     redeploy()

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from timereports_dev.dataset import ADMIN_TOKEN
 
-from tests.support.deployment import redeploy
+from tests.support.deployment import function_environment, redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from timereports.errors import ConfigurationError, IntervalsAuthError
@@ -28,18 +27,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
 @pytest.fixture
 def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The function's environment as template.yaml sets it, with moto and the simulator behind it."""
-    environment = {
-        "STATE_TABLE": aws.settings.state_table,
-        "REPORTS_BUCKET": aws.settings.reports_bucket,
-        "SENDER_EMAIL": aws.settings.sender_email,
-        "REPORT_QUEUE_URL": aws.settings.report_queue_url,
-        "INTERVALS_API_URL": simulator.url,
-        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
-        "CATALOGUE_DIR": str(CATALOGUE),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "timereports",
-        "POWERTOOLS_METRICS_NAMESPACE": "Timereports",
-    }
+    environment = function_environment(aws, simulator)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     redeploy()

@@ -41,8 +41,8 @@ MONDAY_0700_BERLIN = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 LAST_WEEK = ("2026-11-16", "2026-11-22")
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def weekly_report(report_id: str, *, account: str = "default", to: str = "ops@example.com") -> dict[str, Any]:
@@ -184,6 +184,7 @@ def deploy(
             "SENDER_EMAIL": aws.settings.sender_email,
             "OWNER_EMAIL": OWNER,
             "REPORT_QUEUE_URL": aws.settings.report_queue_url,
+            "SES_CONFIGURATION_SET": str(aws.settings.ses_configuration_set),
             "INTERVALS_API_URL": simulator.url,
             "INTERVALS_API_TOKEN": ADMIN_TOKEN,
             "CATALOGUE_DIR": str(catalogue),
@@ -451,14 +452,59 @@ def notices(deployment: Deployment) -> list[Any]:
     return deployment.emails_to(OWNER)
 
 
+# When a message that failed on its 1st, 2nd and 3rd receive (polled at 06:06) is visible again: 2, 4, 8 minutes
+# later (logic/retries.py), a few seconds' margin included for the time each run took.
+REDELIVERIES = [utc(2026, 11, 23, 6, 8, 10), utc(2026, 11, 23, 6, 12, 20), utc(2026, 11, 23, 6, 20, 30)]
+
+
+def test_a_failed_queued_run_comes_back_within_minutes_then_is_dead_lettered(
+    deploy: Callable[..., Deployment], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a revoked token and the weekly run enqueued on Monday
+    deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")
+    deployment.tick(utc(2026, 11, 23, 5, 30))
+    deployment.tick(utc(2026, 11, 23, 6, 5))
+    capsys.readouterr()
+
+    # When run_report receives it and the run fails
+    first = deployment.poll(utc(2026, 11, 23, 6, 6))
+    assert first is not None
+    assert first.failed == [first.event["Records"][0]["messageId"]]
+    # Then the failure is counted in the RunsFailed metric its alarm watches (Lambda records no error for it)
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    (failed,) = [document for document in metrics if "RunsFailed" in document]
+    assert failed["RunsFailed"] == [1.0]
+    # (in the namespace and with the dimension RunsFailedAlarm names: tests/contract/test_deploy_template.py)
+    assert failed["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Timereports"
+    assert failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert failed["service"] == "timereports"
+    # And the message is not handed out again at once, nor after the queue's visibility timeout (16 minutes here, 90
+    # deployed), but after two minutes, then four, then eight
+    seen_at = []
+    too_early = [utc(2026, 11, 23, 6, 7), utc(2026, 11, 23, 6, 11), utc(2026, 11, 23, 6, 19)]
+    for before, due in zip(too_early, REDELIVERIES, strict=True):
+        with deployment.at(before):
+            assert deployment.queued() == [], f"visible again before {due}"
+        delivery = deployment.poll(due)
+        if delivery is None:
+            break
+        assert delivery.failed
+        seen_at.append((due, delivery.receive_counts))
+    assert seen_at == [(REDELIVERIES[0], [2]), (REDELIVERIES[1], [3])]
+    # And after the third failed receive SQS moved it to the dead-letter queue (whose alarm fires) within 15 minutes
+    assert deployment.visible_count() == 0
+    (dead,) = deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url)
+    assert json.loads(dead["Body"])["report_id"] == "weekly-hours"
+
+
 def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callable[..., Deployment]) -> None:
     # Given a revoked token and the weekly run enqueued on Monday
     deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")
     deployment.tick(utc(2026, 11, 23, 5, 30))
     deployment.tick(utc(2026, 11, 23, 6, 5))
 
-    # When SQS delivers the message three times (each attempt fails and the message becomes visible again)
-    deliveries = [deployment.poll(utc(2026, 11, 23, 6, 6 + attempt)) for attempt in range(3)]
+    # When SQS delivers the message three times (each attempt fails and the message comes back minutes later)
+    deliveries = [deployment.poll(moment) for moment in [utc(2026, 11, 23, 6, 6), *REDELIVERIES[:2]]]
 
     # Then every attempt reports the record as failed (so SQS retries, then dead-letters it)
     assert all(delivery is not None for delivery in deliveries)
@@ -478,7 +524,7 @@ def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callab
     assert state is not None
     assert state["consecutive_failures"]["N"] == "1"
     # And after its third receive the message went to the dead-letter queue, not back to run_report
-    assert deployment.poll(utc(2026, 11, 23, 6, 10)) is None
+    assert deployment.poll(REDELIVERIES[2]) is None
     dlq = deployment.aws.resources.dead_letter_queue_url
     assert deployment.dead_letters(dlq)
 
@@ -587,3 +633,83 @@ def test_history_command_lists_the_runs_newest_first(deploy: Callable[..., Deplo
     assert [(run["status"], run.get("rows", 0), run.get("s3_key")) for run in runs] == [
         (record.status, record.rows, record.s3_key) for record in stored
     ]
+
+
+# ------------------------------------------------------------------------------------------- 6. bounces and complaints
+
+
+def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> dict[str, Any]:
+    """events/sns_ses_bounce.json (SNS delivering SES's event) about `ses_message_id` and `recipient`."""
+    event: dict[str, Any] = json.loads((ROOT / "events" / "sns_ses_bounce.json").read_text(encoding="utf-8"))
+    notice = json.loads(event["Records"][0]["Sns"]["Message"])
+    notice["mail"]["messageId"] = ses_message_id
+    if kind == "Complaint":
+        notice["eventType"] = "Complaint"
+        notice["complaint"] = {"complainedRecipients": [{"emailAddress": recipient}], "feedbackId": "x"}
+        del notice["bounce"]
+    else:
+        notice["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
+    event["Records"][0]["Sns"]["Message"] = json.dumps(notice)
+    return event
+
+
+def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Callable[..., Deployment]) -> None:
+    from functions.email_feedback import app as email_feedback_app
+    from timereports.bootstrap import aws_client
+
+    # Given a delivered weekly run, whose send named the stack's configuration set (so SES publishes its feedback)
+    deployment = deploy(weekly_report("weekly-hours", to="gone@example.com"))
+    sends: list[dict[str, Any]] = []
+
+    def observe(params: dict[str, Any], **_: Any) -> None:
+        sends.append(dict(params))
+
+    # The process's own SES client (bootstrap keeps one), observed, not replaced: the send still goes to moto.
+    events = aws_client("sesv2").meta.events
+    events.register("provide-client-params.sesv2.SendEmail", observe)
+    try:
+        deployment.tick(utc(2026, 11, 23, 5, 30))
+        deployment.tick(utc(2026, 11, 23, 6, 5))
+        deployment.poll(utc(2026, 11, 23, 6, 6))
+    finally:
+        events.unregister("provide-client-params.sesv2.SendEmail", observe)
+    (delivered,) = deployment.history("weekly-hours")
+    assert delivered.status == "delivered"
+    assert [send["ConfigurationSetName"] for send in sends] == [deployment.aws.settings.ses_configuration_set]
+    # And the record tells SES's MessageId (what the feedback carries) from the Message-ID header we wrote
+    assert delivered.message_id
+    (header,) = delivered.email_message_ids
+    assert delivered.message_id not in header
+
+    # When SES's bounce for that message arrives through SNS, twice (SNS delivers at least once), and a complaint
+    context = FakeLambdaContext(function_name="timereports-EmailFeedback")
+    with deployment.at(utc(2026, 11, 23, 6, 10)):
+        replies = [
+            email_feedback_app.lambda_handler(ses_notice(delivered.message_id, "gone@example.com"), context),
+            email_feedback_app.lambda_handler(ses_notice(delivered.message_id, "gone@example.com"), context),
+            email_feedback_app.lambda_handler(
+                ses_notice(delivered.message_id, "angry@example.com", kind="Complaint"), context
+            ),
+        ]
+
+    # Then each was recorded on that run's record, once, and the record is still the delivery's
+    assert replies == [{"notices": 1, "recorded": 1}] * 3
+    (record,) = deployment.history("weekly-hours")
+    assert record.status == "delivered"
+    assert record.bounced == ["gone@example.com"]
+    assert record.complained == ["angry@example.com"]
+    assert record.s3_key == delivered.s3_key
+
+
+def test_feedback_about_a_message_no_run_sent_changes_nothing(deploy: Callable[..., Deployment]) -> None:
+    from functions.email_feedback import app as email_feedback_app
+
+    # Given a deployment with no run (say, a bounce of an owner's failure notice)
+    deployment = deploy(weekly_report("weekly-hours"))
+    # When its bounce arrives
+    reply = email_feedback_app.lambda_handler(
+        ses_notice("0102017a-unknown-000000", "owner@example.com"), FakeLambdaContext()
+    )
+    # Then it is answered (not retried into the dead-letter queue) and no record appears
+    assert reply == {"notices": 1, "recorded": 0}
+    assert deployment.history("weekly-hours") == []

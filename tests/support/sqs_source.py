@@ -3,8 +3,9 @@
 Lambda polls the queue, hands the handler a batch event built from the received messages, deletes the records the
 handler did not report as failed, and leaves the failed ones on the queue until their visibility timeout passes, when
 SQS delivers them again (and, past the redrive policy's maxReceiveCount, moves them to the dead-letter queue). The
-poller here does the same against moto, with the visibility timeout "passed" at once, so a test can watch a message
-be retried without waiting for it.
+poller here does the same against moto and touches nothing else: when a failed message comes back is up to the
+queue's visibility timeout and to what the handler did about it (run_report shortens it to minutes), so a test moves
+the clock (time-machine, which moto's SQS follows) to watch it come back.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class SqsEventSource:
     def poll(self) -> Delivery | None:
         """Receive one batch and hand it to the handler; None when the queue had nothing visible.
 
-        Records the handler succeeded on are deleted; failed ones are made visible again at once (their
-        visibility timeout "passes"), so the next poll receives them with a higher ApproximateReceiveCount. An
+        Records the handler succeeded on are deleted; failed ones are left as they are, invisible until their
+        visibility timeout passes, when a later poll receives them with a higher ApproximateReceiveCount. An
         invocation that raises fails every record of the batch, as on Lambda.
         """
         messages = self.receive()
@@ -108,11 +109,7 @@ class SqsEventSource:
         else:
             failed = [item["itemIdentifier"] for item in reply.get("batchItemFailures", [])]
         for message in messages:
-            if message["MessageId"] in failed:
-                self._sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
+            if message["MessageId"] not in failed:
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return Delivery(event=event, reply=reply, failed=failed, error=error)
 

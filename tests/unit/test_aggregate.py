@@ -20,6 +20,9 @@ from timereports.models.intervals import Client, Milestone, Person, Project, Ref
 from timereports.models.report import Period
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 
+# The views that group and sum (time_entries lists entries instead: tests/unit/test_entries.py).
+GROUPED_VIEWS = tuple(view for view in VIEWS if view != "time_entries")
+
 PERIOD = Period(date(2026, 1, 26), date(2026, 2, 8))  # two weeks across a month end
 PEOPLE = {1: ("Ana", "Lima"), 2: ("Bo", "Chen"), 3: ("Cy", "Díaz")}
 CLIENTS = {10: "Mango Inc.", 11: "Kiwi & Co"}
@@ -505,7 +508,7 @@ def report_definitions(draw: st.DrawFn) -> ReportDefinition:
         for attribute in filtered
     }
     return definition(
-        view=draw(st.sampled_from(VIEWS)),
+        view=draw(st.sampled_from(GROUPED_VIEWS)),
         group_by=group_by,
         filters=filters,
         week_start=draw(st.sampled_from(["monday", "sunday", "wednesday"])),
@@ -534,7 +537,7 @@ def test_aggregate_equals_a_naive_reference_to_the_cent(
     assert list(table.columns) == (list(rows[0]) if rows else list(table.columns))
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", GROUPED_VIEWS)
 def test_totals_equal_the_sum_of_the_rows(view: str) -> None:
     entries = untagged(
         *(make_entry(i, person=i % 3 + 1, hours=f"{i % 7 + 1}.25", billable=i % 2 == 0) for i in range(30))

@@ -29,7 +29,8 @@ from timereports.render.email import (
     message_size,
     split_recipients,
 )
-from timereports.render.email_body import CsvLink, attachment_filename, display_columns
+from timereports.render.email_body import CsvLink, attachment_filename
+from timereports.render.email_cells import display_columns
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"

@@ -193,7 +193,7 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
     ({"delivery": {"to": ["a@example.com"], "owner": "a@example.com\n"}}, "delivery.owner: line breaks (CR/LF)"),
     ({"delivery": {"to": ["a@example.com"], "subject": "Hi\r\nBcc: x@example.com"}}, "delivery.subject: line breaks"),
     ({"title": "Hours\nBcc: x@example.com"}, "title: line breaks (CR/LF) are not allowed"),
-    ({"delivery": {"to": [], "cc": []}}, "delivery: at least one recipient in to, cc or bcc"),
+    ({"delivery": {"to": [], "cc": []}}, "delivery: at least one recipient in to, cc, bcc or split.to"),
     (
         {"delivery": {"to": ["a@example.com"], "subject": "{title} for {client}"}},
         "delivery.subject: placeholder {client} is not supported; allowed: {title}, {from}, {to}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -20,8 +21,10 @@ from timereports.dal.archive import S3Archive
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.failure_claims import DynamoDBFailureClaims
 from timereports.dal.mailer import SesMailer
+from timereports.dal.message_claims import DynamoDBMessageClaims
 from timereports.dal.mirror_store import S3MirrorStore, S3ReferenceCache
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
+from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.dal.run_once import IdempotentRuns
 from timereports.dal.run_queue import SqsRunQueue
@@ -30,10 +33,12 @@ from timereports.intervals.client import IntervalsClient
 from timereports.intervals.pacing import shared_pacer
 from timereports.logic.dispatch import Dispatcher, DispatchLogger
 from timereports.logic.failures import FailurePolicy
-from timereports.logic.mirror import EntryMirror, MirroredTimeSource, ProgressCallback, reference_names
+from timereports.logic.mirror import EntryMirror, ProgressCallback
 from timereports.logic.mirror_sync import MirrorSyncService
+from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
 from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource
 from timereports.logic.reports_api import ReportsApiService
+from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue, load_catalogue
@@ -49,7 +54,7 @@ DELIVERY_MARGIN_SECONDS = 60
 
 
 def aws_client(service: str) -> BaseClient:
-    """A boto3 client honouring AWS_ENDPOINT_URL (local AWS) and asking S3 for SigV4 presigned URLs.
+    """A boto3 client honouring AWS_ENDPOINT_URL (local AWS); S3's signs SigV4 links on the bucket's regional host.
 
     One client per service and endpoint for the life of the process: a warm Lambda reuses them across
     invocations instead of paying tens of milliseconds per client on every run (boto3 clients are thread-safe).
@@ -59,7 +64,14 @@ def aws_client(service: str) -> BaseClient:
 
 
 # What a client is bound to when created: a change (tests pointing at another local AWS) gets a new client.
-_CLIENT_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
+_CLIENT_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+)
 
 
 @lru_cache(maxsize=32)
@@ -73,6 +85,13 @@ def _cached_client(service: str, environment: tuple[str | None, ...]) -> BaseCli
     if service == "s3":
         # Real S3 only accepts SigV4 for KMS-encrypted objects; moto would accept the old form and hide the bug.
         config = config.merge(Config(signature_version="s3v4"))
+        bound_to = dict(zip(_CLIENT_ENVIRONMENT, environment, strict=True))
+        if not (bound_to["AWS_ENDPOINT_URL"] or bound_to["AWS_ENDPOINT_URL_S3"]):
+            # Links on the bucket's regional host (bucket.s3.<region>.amazonaws.com). Left to itself botocore signs
+            # for the global endpoint, which new regions refuse (SignatureDoesNotMatch) and which answers a new
+            # bucket with 307 redirects for up to a day. A local endpoint (moto) keeps path style: it has no
+            # per-bucket host names.
+            config = config.merge(Config(s3={"addressing_style": "virtual"}))
     try:
         return boto3.client(service, config=config)  # type: ignore[call-overload]
     except NoRegionError:
@@ -236,7 +255,7 @@ def build_runner(
         client=build_time_source(settings, account, ledger, token=token, deadline=deadline, progress=progress),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
-        mailer=SesMailer(aws_client("sesv2")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
         history=build_run_history(settings),
         options=DeliveryOptions(
             sender=settings.sender_email,
@@ -244,6 +263,7 @@ def build_runner(
             link_expiry_seconds=settings.link_expiry_seconds,
         ),
         once=build_once(settings, deadline),
+        claims=DynamoDBMessageClaims(settings.state_table, aws_client("dynamodb")),
     )
 
 
@@ -257,7 +277,7 @@ def build_failure_policy(settings: Settings) -> FailurePolicy:
     return FailurePolicy(
         states=build_report_states(settings),
         claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
-        mailer=SesMailer(aws_client("sesv2")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
         sender=settings.sender_email,
         default_owner=settings.owner_email,
         pause_after=settings.failures_before_pause,
@@ -286,6 +306,14 @@ def build_reports_api_service(
 ) -> ReportsApiService:
     """What the Reports API answers from: the catalogue, and per answer the account's time source over its ledger
     (built per answer: its request count and pacing belong to that answer's pulls)."""
+    sources = account_sources(settings, api_url=api_url, token=token)
+    return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
+
+
+def account_sources(
+    settings: Settings, *, api_url: str | None = None, token: str | None = None
+) -> Callable[[str], TimeSource]:
+    """A new time source of a named account, over its ledger, each time it is called."""
 
     def sources(account_name: str) -> TimeSource:
         account = settings.account(account_name)
@@ -293,7 +321,26 @@ def build_reports_api_service(
             account = account.model_copy(update={"api_url": api_url})
         return build_time_source(settings, account, build_ledger(settings, account), token=token)
 
-    return ReportsApiService(catalogue=Catalogue(settings.catalogue_dir), sources=sources)
+    return sources
+
+
+def build_revision_check(
+    settings: Settings,
+    catalogue_dir: str | Path | None = None,
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+) -> RevisionCheck:
+    """The revision check over the catalogue: history, archive, mailer and revision marks in the stack's resources."""
+    return RevisionCheck(
+        catalogue=Catalogue(catalogue_dir if catalogue_dir is not None else settings.catalogue_dir),
+        history=build_run_history(settings),
+        archive=S3Archive(settings.reports_bucket, aws_client("s3")),
+        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
+        marks=DynamoDBRevisionMarks(settings.state_table, aws_client("dynamodb")),
+        sources=account_sources(settings, api_url=api_url, token=token),
+        sender=settings.sender_email,
+    )
 
 
 def build_sync_service(

@@ -65,6 +65,9 @@ class Settings(BaseModel):
     sender_email: str
     owner_email: str | None = None
     report_queue_url: str | None = None
+    # The SES configuration set every email is sent with (deployed: the stack's, which publishes bounces and
+    # complaints); None sends without one.
+    ses_configuration_set: str | None = None
     catalogue_dir: str = "reports"
     attachment_limit_bytes: int = Field(7_000_000, ge=1)
     link_expiry_seconds: int = Field(6 * 3600, ge=60, le=7 * 24 * 3600)
@@ -79,7 +82,14 @@ class Settings(BaseModel):
     # X-Ray tracing of the handlers (the template's Tracing parameter); off, it costs nothing at cold start.
     tracing: bool = False
 
-    @field_validator("intervals_api_token", "intervals_token_secret", "owner_email", "report_queue_url", mode="before")
+    @field_validator(
+        "intervals_api_token",
+        "intervals_token_secret",
+        "owner_email",
+        "report_queue_url",
+        "ses_configuration_set",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # CloudFormation cannot leave a variable out, so an empty optional parameter arrives as "".

@@ -18,14 +18,14 @@ class S3Archive:
         self.bucket = bucket
         self._client = client
 
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
-        """Write the CSV (server-side encrypted) and return its key."""
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = CSV_CONTENT_TYPE) -> str:
+        """Write a report file (server-side encrypted) and return its key."""
         try:
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
-                ContentType=CSV_CONTENT_TYPE,
+                ContentType=content_type,
                 ServerSideEncryption="AES256",
                 Metadata=metadata,
             )
@@ -42,7 +42,8 @@ class S3Archive:
         return body
 
     def link(self, key: str, expires_in: int) -> str:
-        """A presigned GET URL (SigV4, which S3 requires for encrypted objects) valid for `expires_in` seconds."""
+        """A presigned GET URL valid for `expires_in` seconds: SigV4 (which S3 requires for encrypted objects) on the
+        bucket's regional virtual host, as the client is configured by bootstrap.aws_client."""
         try:
             return str(
                 self._client.generate_presigned_url(

@@ -1,11 +1,16 @@
-"""Run history in the DynamoDB state table: one item per run outcome, newest first, kept for `HISTORY_RETENTION`."""
+"""Run history in the DynamoDB state table: one item per run outcome, newest first, kept for `HISTORY_RETENTION`.
+
+Each SES message a run sent also gets a small item `message#<SES MessageId>` pointing at the run's item, so that a
+bounce or complaint notice (which carries only that id) finds its run without a scan or an index.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from timereports.dal.aws_errors import AWS_ERRORS, aws_error
+from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
+from timereports.models.feedback import FeedbackKind
 from timereports.models.run_record import RunRecord
 
 HISTORY_RETENTION = timedelta(days=400)
@@ -26,18 +31,61 @@ class DynamoDBRunHistory:
     def record(self, run: RunRecord) -> None:
         finished = datetime.fromisoformat(run.finished_at) if run.finished_at else datetime.now(UTC)
         item = {key: value for key, value in run.model_dump().items() if value not in (None, [], "")}
+        expires_at = int((finished + HISTORY_RETENTION).timestamp())
         item |= {
             "pk": f"run#{run.report_id}",
             # The finish time orders the records; the scheduled time keeps two runs finishing together apart.
             "sk": f"{finished.isoformat()}#{run.scheduled_at or '-'}",
-            "expires_at": int((finished + HISTORY_RETENTION).timestamp()),
+            "expires_at": expires_at,
         }
+        pointers = [
+            {
+                "pk": f"message#{message_id}",
+                "sk": "run",
+                "run_pk": item["pk"],
+                "run_sk": item["sk"],
+                "expires_at": expires_at,
+            }
+            for message_id in run.message_ids
+        ]
         try:
-            self._client.put_item(
-                TableName=self.table_name, Item={key: self._serializer.serialize(value) for key, value in item.items()}
-            )
+            for each in (item, *pointers):
+                self._client.put_item(TableName=self.table_name, Item=self._serialize(each))
         except AWS_ERRORS as exc:
             raise aws_error(f"recording the run of {run.report_id} in {self.table_name}", exc) from exc
+
+    def add_feedback(self, ses_message_id: str, kind: FeedbackKind, recipients: list[str]) -> str | None:
+        """Add bounced or complaining recipients to the record of the run that sent `ses_message_id`; the run's
+        report id, or None when no run recorded that message (an owner's failure notice, or a record expired).
+
+        The recipients are added to a string set, so SNS delivering the same notice twice records it once.
+        """
+        try:
+            pointer = self._client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"message#{ses_message_id}"}, "sk": {"S": "run"}},
+                ConsistentRead=True,
+            ).get("Item")
+            if pointer is None or not recipients:
+                return None
+            run_pk, run_sk = pointer["run_pk"]["S"], pointer["run_sk"]["S"]
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": run_pk}, "sk": {"S": run_sk}},
+                UpdateExpression="ADD #field :recipients",
+                # Never create a stub record: the run's item must still be there.
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#field": _FEEDBACK_FIELDS[kind]},
+                ExpressionAttributeValues={":recipients": {"SS": sorted(set(recipients))}},
+            )
+        except AWS_ERRORS as exc:
+            if is_condition_failure(exc):
+                return None
+            raise aws_error(f"recording SES {kind} feedback in {self.table_name}", exc) from exc
+        return run_pk.removeprefix("run#")
+
+    def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._serializer.serialize(value) for key, value in item.items()}
 
     def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]:
         try:
@@ -56,6 +104,9 @@ class DynamoDBRunHistory:
             plain = {
                 key: int(value) if key in _INT_FIELDS and value is not None else value for key, value in plain.items()
             }
+            for name in _FEEDBACK_FIELDS.values():
+                if name in plain:
+                    plain[name] = sorted(plain[name])  # a string set: no order of its own
             records.append(RunRecord.model_validate(plain))
         return records
 
@@ -70,3 +121,6 @@ _INT_FIELDS = {
     "recipients",
     "duration_ms",
 }
+
+# Where each kind of feedback goes on the run's item (RunRecord fields).
+_FEEDBACK_FIELDS: dict[FeedbackKind, str] = {"bounce": "bounced", "complaint": "complained"}

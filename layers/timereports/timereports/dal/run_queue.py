@@ -94,6 +94,15 @@ class SqsRunQueue:
                 break
         return list(pending.values())
 
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        """ChangeMessageVisibility: the received message becomes visible again in `seconds` (from now)."""
+        try:
+            self._client.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error(f"ChangeMessageVisibility on {self.queue_url}", exc) from exc
+
     def _entry(self, entry_id: str, message: RunMessage) -> dict[str, Any]:
         entry: dict[str, Any] = {"Id": entry_id, "MessageBody": message.to_json()}
         if self._fifo:

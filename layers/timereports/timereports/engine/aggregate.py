@@ -9,14 +9,23 @@ the renderers.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter
 from typing import Any, cast
 
-from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, compile_filter
+from timereports.engine.attributes import (
+    Attribute,
+    AttributeResolver,
+    EntryLike,
+    EntryPredicate,
+    compile_filter,
+    filter_targets,
+)
+from timereports.engine.entries import list_entries
+from timereports.engine.sections import build_sections
 from timereports.engine.views import DAY_METRICS, GroupSums, view_for
-from timereports.models.definition import ReportDefinition
+from timereports.models.definition import ReportDefinition, Split, slice_slug
 from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell, Period, ReportTable
 
@@ -50,19 +59,72 @@ def aggregate(
     down to the API: re-checking them costs one memoised dict look-up per entry and keeps the result
     independent of what the API honoured. Entries outside `period`, and with `calc_incurred_using:
     approved` entries not known to be approved, are left out.
+
+    With `delivery.split` the same single pass also fills each listed slice's table (`ReportTable.slices`): the
+    split attribute leads every group key, and the whole report's groups are the slices' exact sums merged.
+    The `time_entries` view lists the entries instead of grouping them (engine/entries.py).
     """
     resolver = AttributeResolver(reference, definition.week_start_index)
-    attributes = [resolver.attribute(name) for name in definition.group_by]
     view = view_for(definition.view)
+    keep = _entry_filter(definition, resolver)
+    if view.per_entry:
+        return list_entries(entries, definition, resolver, period, keep)  # type: ignore[arg-type]
+    attributes = [resolver.attribute(name) for name in definition.group_by]
+    split = definition.delivery.split if definition.delivery is not None else None
+    keyed = [resolver.attribute(split.by), *attributes] if split is not None else attributes
     groups, labels = _accumulate(
         entries,
-        key_reader=_group_key_reader(attributes),
-        keep=_entry_filter(definition, resolver),
-        attributes=attributes,
+        key_reader=_group_key_reader(keyed),
+        keep=keep,
+        attributes=keyed,
         period=period,
         with_amounts=view.with_amounts,
     )
-    return _table(definition, period, attributes, groups, labels)
+    if split is None:
+        return _table(definition, period, attributes, groups, labels)
+    return _split_tables(definition, period, attributes, split, groups, labels)
+
+
+def _split_tables(
+    definition: ReportDefinition,
+    period: Period,
+    attributes: list[Attribute],
+    split: Split,
+    groups: dict[GroupKey, Accumulator],
+    labels: dict[GroupKey, tuple[str, ...]],
+) -> ReportTable:
+    """The whole report and each listed slice, from groups keyed by (slice, *group_by)."""
+    whole: dict[GroupKey, Accumulator] = {}
+    whole_labels: dict[GroupKey, tuple[str, ...]] = {}
+    for key, sums in groups.items():
+        _merge_into(whole, key[1:], sums)
+        whole_labels.setdefault(key[1:], labels[key][1:])
+    slices: dict[str, ReportTable] = {}
+    for name in split.to:
+        # A slice is named by id or by name, as a filter value is; every group it matches is in it.
+        keys, names = filter_targets(split.by, (name,))
+        mine: dict[GroupKey, Accumulator] = {}
+        mine_labels: dict[GroupKey, tuple[str, ...]] = {}
+        shown = name
+        for key, sums in groups.items():
+            if key[0] in keys or labels[key][0] in names:
+                shown = labels[key][0]
+                _merge_into(mine, key[1:], sums)
+                mine_labels.setdefault(key[1:], labels[key][1:])
+        table = _table(definition, period, attributes, mine, mine_labels)
+        slices[name] = replace(table, slice_label=shown, slice_slug=slice_slug(name))
+    return replace(_table(definition, period, attributes, whole, whole_labels), slices=slices)
+
+
+def _merge_into(groups: dict[GroupKey, Accumulator], key: GroupKey, sums: Accumulator) -> None:
+    """Add `sums` to the group `key` (exact: the accumulators hold unrounded hours and cent-rounded amounts)."""
+    merged = groups.get(key)
+    if merged is None:
+        merged = groups[key] = Accumulator()
+    merged.billable_hours += sums.billable_hours
+    merged.nonbillable_hours += sums.nonbillable_hours
+    merged.entries += sums.entries
+    merged.billable_amount += sums.billable_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +241,11 @@ def _table(
         )
 
     rows: list[dict[str, Cell]] = []
+    first_levels: list[tuple[Hashable, str]] = []
     total_hours = total_billable = total_amount = ZERO
     total_entries = 0
     for key in sorted(groups, key=order):
+        first_levels.append((key[0], labels[key][0]))
         sums = groups[key]
         billable, count, amount = sums.billable_hours, sums.entries, sums.billable_amount
         incurred = billable + sums.nonbillable_hours
@@ -200,6 +264,7 @@ def _table(
         # spreadsheet's SUM() of a column agrees with the TOTAL row.
         for column in DAY_METRICS:
             totals[column] = sum((cast(Decimal, row[column]) for row in rows), ZERO)
+    share_metric = view.metric_columns[0]
     return ReportTable(
         report_id=definition.id,
         title=definition.title,
@@ -211,4 +276,8 @@ def _table(
         rows=rows,
         totals=totals,
         entries=total_entries,
+        timezone=definition.timezone,
+        week_start=definition.week_start,
+        sections=build_sections(rows, first_levels, view.metric_columns, totals, share_metric),
+        share_metric=share_metric,
     )

@@ -34,6 +34,9 @@ METRICS: dict[str, Metric] = {
         Metric("nonbillable_days", "Non-bill. d", "Non-billable days"),
         Metric("incurred_amount", "Amount", "Amount (billable)"),
         Metric("entries", "Entries", "Time entries"),
+        # The entry view's, per entry (engine/entries.py).
+        Metric("hours", "Hours", "Hours"),
+        Metric("amount", "Amount", "Amount (billable)"),
     )
 }
 
@@ -41,6 +44,8 @@ HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entrie
 DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
 DAY_COLUMNS = (*DAY_METRICS, "entries")
 AMOUNT_COLUMNS = ("incurred_amount",)
+# `time_entries`: one row per entry, not per group (engine/entries.py builds it).
+ENTRY_METRIC_COLUMNS = ("hours", "amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ class View:
     metric_columns: tuple[str, ...]
     in_days: bool
     with_amounts: bool
+    per_entry: bool = False
 
     def metrics(self, sums: GroupSums, hours_per_day: Decimal) -> dict[str, Decimal | int]:
         """The metric columns of one group, exact (days are hours / hours_per_day)."""
@@ -95,6 +101,7 @@ _VIEWS: dict[str, View] = {
     "time_fees_days_and_amounts": View(
         "time_fees_days_and_amounts", DAY_COLUMNS + AMOUNT_COLUMNS, in_days=True, with_amounts=True
     ),
+    "time_entries": View("time_entries", ENTRY_METRIC_COLUMNS, in_days=False, with_amounts=True, per_entry=True),
 }
 if set(_VIEWS) != set(VIEWS) or not {column for view in _VIEWS.values() for column in view.metric_columns} <= set(
     METRICS

@@ -18,13 +18,11 @@ One sync, in order (each step reserves its requests in the quota ledger, through
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from timereports.clock import utc_now
 from timereports.engine.mirror import (
@@ -38,7 +36,6 @@ from timereports.engine.mirror import (
     month_range,
     months_of,
     normalise,
-    query_predicate,
     ranges_of,
     remove_coverage,
     sync_since,
@@ -52,7 +49,7 @@ from timereports.engine.mirror_format import (
     encode_month,
     entry_from_row,
 )
-from timereports.errors import IntervalsAuthError, TimereportsError
+from timereports.errors import TimereportsError
 from timereports.logic.ports import MirrorApi, MirrorStore
 from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.mirror import MirrorManifest, MonthObject
@@ -265,7 +262,8 @@ class EntryMirror:
                 continue
             self._load(work, month)
             for piece in covered_part:
-                self._replace_days(work, piece)
+                # Approvals are forgotten too: the next report that depends on them pulls approved=t for these days.
+                self._replace_days(work, piece, keep_approval=False)
             work.full_at[month] = now
 
     def _fill(self, work: _Work, span: DayRange, approval: bool) -> None:
@@ -288,7 +286,9 @@ class EntryMirror:
             work.covered = add_coverage(work.covered, gap)
             self._replace_days(work, gap, approvals=(True, False) if approval else (None,))
 
-    def _replace_days(self, work: _Work, days: DayRange, approvals: Sequence[bool | None] = (None,)) -> None:
+    def _replace_days(
+        self, work: _Work, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True
+    ) -> None:
         """The API's entries of `days` in place of the mirror's (approval flags kept by id when not pulled)."""
         old: dict[int, MirroredEntry] = {}
         work.fresh = add_coverage(work.fresh, days)
@@ -306,7 +306,7 @@ class EntryMirror:
                 count += 1
                 self._note(f"pulling {days.as_text()}", count)
                 previous = old.get(int(row["id"]))
-                flag = approved if approved is not None else (previous.approved if previous is not None else None)
+                flag = approved if approved is not None else (previous.approved if previous and keep_approval else None)
                 self._upsert(work, entry_from_row(row, flag))
         self.stats.pulled += count
         self.stats.repulled_days += days.days
@@ -428,73 +428,3 @@ def _parse_modified(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
     except ValueError:
         return None
-
-
-class MirroredTimeSource:
-    """A `TimeSource` that syncs the account's mirror for a run's period and answers its queries from it.
-
-    The runner, the Reports API and the previous-period comparison get the mirror by wiring alone: the queries are
-    the plan's, their filters applied locally as the API would (the engine re-checks them anyway).
-    """
-
-    def __init__(self, api: MirrorApi, mirror: EntryMirror) -> None:
-        self._api = api
-        self.mirror = mirror
-        self._reference = ReferenceData()
-
-    def sync_quota(self) -> Any:
-        return self._api.sync_quota()
-
-    def reference_data(self, needs: set[str]) -> ReferenceData:
-        self._reference = self._api.reference_data(needs)
-        return self._reference
-
-    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, MirroredEntry]]:
-        if not queries:
-            return iter(())
-        span = _span_of(queries)
-        entries = self.mirror.sync(span, approval=any(query.approved is not None for query in queries))
-        milestones: dict[int | None, int | None] = {
-            task_id: task.milestoneid for task_id, task in self._reference.tasks.items()
-        }
-        return _answer(queries, entries, milestones.get if milestones else None)
-
-    @property
-    def requests_sent(self) -> int:
-        return self._api.requests_sent
-
-    def source_facts(self) -> dict[str, Any]:
-        stats = self.mirror.stats
-        return {"source": "mirror", "changes_synced": stats.changes, "count_probes": stats.probes}
-
-
-def reference_names(api: MirrorApi) -> ReferenceData:
-    """The reference records whose names the mirror lays over stored entries; a resource the token's role may not
-    read leaves the entries' own names for it."""
-    fields: dict[str, Any] = {}
-    for resource in NAME_RESOURCES:
-        with contextlib.suppress(IntervalsAuthError):
-            for name, value in api.reference_data({resource}):
-                if value:
-                    fields[name] = value
-    return ReferenceData(**fields)
-
-
-def _span_of(queries: Iterable[TimeQuery]) -> DayRange:
-    starts = [query.datebegin for query in queries]
-    ends = [query.dateend for query in queries]
-    if any(day is None for day in (*starts, *ends)):
-        raise ValueError("a mirrored query needs datebegin and dateend")
-    return DayRange(min(day for day in starts if day), max(day for day in ends if day))
-
-
-def _answer(
-    queries: Sequence[TimeQuery],
-    entries: list[MirroredEntry],
-    milestone_of: Callable[[int | None], int | None] | None,
-) -> Iterator[tuple[int, MirroredEntry]]:
-    for index, query in enumerate(queries):
-        keep = query_predicate(query, milestone_of)
-        for entry in entries:
-            if keep(entry):
-                yield index, entry

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from timereports.engine.mirror import DayRange, split_by_month
-from timereports.logic.mirror import MirroredTimeSource
+from timereports.logic.mirrored_source import MirroredTimeSource
 from timereports.logic.ports import RemainingTime
 from timereports.models.events import SyncMessage
 

@@ -15,6 +15,7 @@ from timereports.clock import format_instant
 from timereports.engine.attributes import EntryLike
 from timereports.engine.quota_rules import QuotaStatus
 from timereports.models.events import RunMessage
+from timereports.models.feedback import FeedbackKind
 from timereports.models.intervals import ApiQuota, ReferenceData, TimeQuery
 from timereports.models.mirror import MirrorManifest
 from timereports.models.run_record import RunOutcome, RunRecord
@@ -74,7 +75,7 @@ class FailureClaims(Protocol):
 
 
 class Archive(Protocol):
-    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str: ...
+    def put(self, key: str, body: bytes, metadata: dict[str, str], *, content_type: str = ...) -> str: ...
     def get(self, key: str) -> bytes: ...
     def link(self, key: str, expires_in: int) -> str: ...
 
@@ -94,6 +95,22 @@ class RevisionMarks(Protocol):
 
     def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
         """Set `mark` if the run's revision number is still `expected` (0: none yet); False if another check won."""
+        ...
+
+
+class MessageClaims(Protocol):
+    """One claim per message of a run (the whole report's batches, each slice's): a retried run sends none twice."""
+
+    def claim(self, run_id: str, message_key: str) -> bool:
+        """True for the first attempt to send this message of this run; False when an earlier attempt claimed it."""
+        ...
+
+    def sent(self, run_id: str, message_key: str, message_id: str) -> None:
+        """Record that the claimed message was accepted by the mailer (its message id)."""
+        ...
+
+    def release(self, run_id: str, message_key: str) -> None:
+        """Give a claim back: the mailer refused the message, so a retry may send it."""
         ...
 
 
@@ -193,6 +210,22 @@ class RunQueue(Protocol):
 
     def send(self, messages: Sequence[RunMessage]) -> None:
         """Queue every message, or raise RunQueueError listing those that were not queued."""
+        ...
+
+
+class RetryQueue(Protocol):
+    """The queue a failed run's message came from: it can bring the message back sooner than its visibility timeout."""
+
+    def retry_after(self, receipt_handle: str, seconds: int) -> None:
+        """Make the received message visible again in `seconds`; raises TimereportsError when SQS refuses."""
+        ...
+
+
+class FeedbackLog(Protocol):
+    """Where SES bounces and complaints are recorded: the history of the run that sent the message."""
+
+    def add_feedback(self, ses_message_id: str, kind: FeedbackKind, recipients: list[str]) -> str | None:
+        """Record the recipients on the run that sent the message; its report id, or None if no run did."""
         ...
 
 

@@ -82,7 +82,10 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
             continue
         if not (record.scheduled_at and record.s3_key and record.period_from and record.period_to):
             continue
-        if not record.finished_at or at - datetime.fromisoformat(record.finished_at) > window:
+        if not record.finished_at:
+            continue
+        age = at - datetime.fromisoformat(record.finished_at)
+        if age > window or age < timedelta(0):  # past its window, or delivered after the instant checked
             continue
         period = Period(date.fromisoformat(record.period_from), date.fromisoformat(record.period_to))
         found.setdefault(
@@ -125,6 +128,8 @@ class RevisionCheck:
         for definition in self._catalogue.reports.values():
             if definition.schedule is None or definition.delivery is None or not definition.revisions.notify:
                 continue
+            if not (definition.delivery.to or definition.delivery.cc or definition.delivery.bcc):
+                continue  # only private slices: their revisions are not built yet (README, Revisions)
             records = self._history.last_runs(definition.id, limit=HISTORY_LOOKBACK)
             for record in watched_deliveries(definition, records, moment):
                 if definition.account not in sources:
@@ -159,6 +164,7 @@ class RevisionCheck:
             sent_at=at,
             delivered_at=record.delivered_at,
             entry_changes=self._entry_changes(definition.account, period) if self._entry_changes else None,
+            with_xlsx="xlsx" in definition.delivery.formats,
         )
         emails: list[bytes] = []
         message_ids: list[str] = []

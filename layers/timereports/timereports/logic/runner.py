@@ -11,20 +11,29 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from timereports.clock import utc_now
+from timereports.engine.sections import compare_with_previous, stamped
 from timereports.engine.timeframes import resolve_time_frame, today_in
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
-from timereports.logic.ports import Archive, Mailer, QuotaLedger, RunHistory, RunOnce, TimeSource
+from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable, archive_key
-from timereports.models.run_record import RunOutcome, RunRecord
+from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord
 from timereports.render.csv import render_csv
-from timereports.render.email import Addressing, build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
+from timereports.render.email import (
+    Addressing,
+    OutgoingEmail,
+    build_empty_notice,
+    build_messages,
+    choose_attachment_mode,
+    gzip_csv,
+)
+from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,38 @@ class RunRequest:
     # Fixed by the dispatcher when it enqueued the run; otherwise resolved from the time frame and `today`.
     period: Period | None = None
     force: bool = False
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One deliverable of a run: the whole report (`slug` None), or a private slice (named by its slug)."""
+
+    slug: str | None
+    table: ReportTable
+    to: list[str]
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+
+    @property
+    def recipients(self) -> bool:
+        return bool(self.to or self.cc or self.bcc)
+
+    def addressing(self, subject: str) -> Addressing:
+        return Addressing(to=self.to, cc=self.cc, bcc=self.bcc, subject=subject)
+
+
+def _parts(definition: ReportDefinition, table: ReportTable) -> list[_Part]:
+    """The whole report for delivery.to/cc/bcc, then each slice listed with recipients, with only its own table."""
+    delivery = definition.delivery
+    if delivery is None:
+        return [_Part(None, table, [])]
+    parts = [_Part(None, table, list(delivery.to), list(delivery.cc), list(delivery.bcc))]
+    if delivery.split is not None:
+        for name, addresses in delivery.split.to.items():
+            part = table.slices[name]
+            # A slice listed without recipients is still archived, and sent to nobody.
+            parts.append(_Part(part.slice_slug, part, list(addresses)))
+    return parts
 
 
 @dataclass
@@ -59,6 +100,7 @@ class ReportRunner:
         history: RunHistory,
         options: DeliveryOptions,
         once: RunOnce | None = None,
+        claims: MessageClaims | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._client = client
@@ -68,6 +110,7 @@ class ReportRunner:
         self._history = history
         self._options = options
         self._once = once
+        self._claims = claims
         self._clock = clock
 
     def run(self, request: RunRequest) -> RunOutcome:
@@ -96,6 +139,8 @@ class ReportRunner:
                                 "finished_at": self._clock().astimezone(UTC).isoformat(),
                                 "api_requests": self._client.requests_sent,
                                 "message_ids": [],
+                                "email_message_ids": [],
+                                "messages": [],
                                 "recipients": 0,
                             }
                         )
@@ -129,30 +174,47 @@ class ReportRunner:
         return resolve_time_frame(definition.time_frame, day, definition.week_start_index)
 
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
+        as_of = self._clock()
         table = build_table(self._client, definition, period)
+        if definition.compare == "previous":
+            # Through the same path as the current period, so that it reads whatever TimeSource reads (the API today,
+            # the entry mirror once it is behind the port): today that costs one more pull, of the same size.
+            table = compare_with_previous(table, build_table(self._client, definition, period.previous()))
+        table = stamped(table, as_of)
         record = self._new_record(definition, period, request, attempt, table)
+        outcome = RunOutcome(record=record)
+        # Everything that can fail (rendering, archiving, links) is done for every part before the first message
+        # leaves: after it, a raised error would make the retry send the report again.
+        outgoing: list[tuple[str | None, OutgoingEmail]] = []
+        for part in _parts(definition, table):
+            outgoing += self._prepare(definition, part, outcome)
         if table.is_empty:
-            return self._deliver_empty(definition, table, record)
-        return self._deliver_report(definition, table, record)
+            record.status = "empty_notice" if outgoing else "empty_skipped"
+            record.delivery = "notice" if outgoing else None
+        elif not outgoing:
+            record.status = "archived"  # a one-off without recipients: the archive (and --out) is the delivery
+        else:
+            record.status = "delivered"
+        run_id = None
+        if request.scheduled_at is not None and not request.force:
+            run_id = f"{definition.id}#{request.scheduled_at.isoformat()}"
+        return self._send(outgoing, outcome, run_id)
 
-    def _deliver_empty(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
-        if definition.delivery is None or definition.delivery.empty == "skip":
-            record.status = "empty_skipped"
-            return RunOutcome(record=record)
-
-        emails = build_empty_notice(
-            table,
-            sender=self._options.sender,
-            addressing=Addressing.of(definition.delivery),
-            sent_at=self._clock(),
-        )
-        record.status, record.delivery = "empty_notice", "notice"
-        return self._send(emails, record, csv=None)
-
-    def _deliver_report(self, definition: ReportDefinition, table: ReportTable, record: RunRecord) -> RunOutcome:
-
+    def _prepare(
+        self, definition: ReportDefinition, part: _Part, outcome: RunOutcome
+    ) -> list[tuple[str | None, OutgoingEmail]]:
+        """Render and archive one part (the whole report or a slice); its messages, not yet sent."""
+        delivery, table, record = definition.delivery, part.table, outcome.record
+        if table.is_empty:
+            # Never an empty attachment: a short notice, or nothing.
+            if delivery is None or delivery.empty == "skip" or not part.recipients:
+                return []
+            notices = build_empty_notice(
+                table, sender=self._options.sender, addressing=part.addressing(delivery.subject), sent_at=self._clock()
+            )
+            return [(part.slug, email) for email in notices]
         csv_bytes = render_csv(table)
-        key = archive_key(definition.id, table.period)
+        xlsx_bytes = render_xlsx(table) if delivery is not None and "xlsx" in delivery.formats else None
         metadata = {
             "report-id": definition.id,
             "period-from": table.period.start.isoformat(),
@@ -160,52 +222,100 @@ class ReportRunner:
             "rows": str(len(table.rows)),
             "generated-at": self._clock().astimezone(UTC).isoformat(timespec="seconds"),
         }
+        if table.slice_slug:
+            metadata["slice"] = table.slice_slug
+        key = archive_key(definition.id, table.period, slice_slug=table.slice_slug)
         self._archive.put(key, csv_bytes, metadata)
-        if definition.delivery is None:
-            # A one-off without recipients: the archive (and --out) is the delivery.
-            record.status, record.s3_key = "archived", key
-            self._fill_quota(record)
-            return RunOutcome(record=record, csv=csv_bytes)
+        record.s3_keys.append(key)
+        if xlsx_bytes is not None:
+            xlsx_key = archive_key(definition.id, table.period, slice_slug=table.slice_slug, extension="xlsx")
+            self._archive.put(xlsx_key, xlsx_bytes, metadata, content_type=XLSX_CONTENT_TYPE)
+            record.s3_keys.append(xlsx_key)
+        if table.slice_slug is None:
+            record.s3_key, outcome.csv, outcome.xlsx = key, csv_bytes, xlsx_bytes
+        else:
+            outcome.slice_files[table.slice_slug] = {"csv": csv_bytes} | ({"xlsx": xlsx_bytes} if xlsx_bytes else {})
+        if delivery is None or not part.recipients:
+            return []
+        extra = len(xlsx_bytes) if xlsx_bytes is not None else 0
         mode = choose_attachment_mode(
-            len(csv_bytes),
+            len(csv_bytes) + extra,
             self._options.attachment_limit_bytes,
-            definition.delivery.attach,
-            gzipped_size=len(gzip_csv(csv_bytes)),
+            delivery.attach,
+            gzipped_size=len(gzip_csv(csv_bytes)) + extra,
         )
         link = self._archive.link(key, self._options.link_expiry_seconds) if mode == "link" else None
         emails = build_messages(
             table,
             csv_bytes,
             sender=self._options.sender,
-            addressing=Addressing.of(definition.delivery),
+            addressing=part.addressing(delivery.subject),
             mode=mode,
             link=link,
             link_expires_in=self._options.link_expiry_seconds if link else None,
             sent_at=self._clock(),
+            xlsx=xlsx_bytes,
         )
-        record.status, record.delivery, record.s3_key = "delivered", mode, key
-        return self._send(emails, record, csv=csv_bytes)
+        if record.delivery is None or table.slice_slug is None:
+            record.delivery = mode
+        return [(part.slug, email) for email in emails]
 
-    def _send(self, emails: list[Any], record: RunRecord, *, csv: bytes | None) -> RunOutcome:
-        # Everything that can fail is done before the first message leaves: after it, a raised error would make
-        # the retry send the report again to the people who already have it.
+    def _send(
+        self, outgoing: list[tuple[str | None, OutgoingEmail]], outcome: RunOutcome, run_id: str | None
+    ) -> RunOutcome:
+        """Send each message once: with a run identity, each is claimed first, so that a retry of a run that died
+        between two messages sends the rest and none twice."""
+        record = outcome.record
         self._fill_quota(record)
-        sent: list[bytes] = []
-        for email in emails:
+        batches: dict[str | None, int] = {}
+        failed: DeliveryError | None = None
+        for part, email in outgoing:
+            batches[part] = batches.get(part, 0) + 1
+            message_key = f"whole#{batches[part]}" if part is None else f"slice#{part}#{batches[part]}"
+            recipients = len(email.destinations)
+            if failed is not None:
+                record.messages.append(MessageRecord(part=part, status="not_sent", recipients=recipients))
+                continue
+            claims = self._claims if run_id is not None else None
+            if claims is not None and run_id is not None and not claims.claim(run_id, message_key):
+                record.messages.append(MessageRecord(part=part, status="already_sent", recipients=recipients))
+                continue
             raw = email.as_bytes()
             try:
-                message_id = self._mailer.send(raw, sender=self._options.sender, destinations=email.destinations)
+                message_id = self._mailer.send(raw, sender=self._options.sender, destinations=list(email.destinations))
             except DeliveryError as exc:
-                if not sent:
+                if claims is not None and run_id is not None:
+                    claims.release(run_id, message_key)  # refused, so not sent: a retry may send it
+                if not outcome.emails and not any(m.status == "already_sent" for m in record.messages):
                     raise  # nobody has it yet: the run fails cleanly and is retried
-                record.status = "partially_delivered"
-                record.error = f"{len(sent)} of {len(emails)} messages sent, then: {exc}"
-                break
+                failed = exc
+                record.messages.append(MessageRecord(part=part, status="not_sent", recipients=recipients))
+                continue
+            except Exception:
+                # The mailer failed without an answer (a bug, a crash in the adapter): the message did not leave this
+                # process, so the retry may send it. Only a process killed mid-send (a Lambda timeout) leaves the claim,
+                # and then the message is not sent again: at most once, never twice.
+                if claims is not None and run_id is not None:
+                    claims.release(run_id, message_key)
+                raise
+            if claims is not None and run_id is not None:
+                # It is sent: a claim left without its message id still stops a second send.
+                with contextlib.suppress(TimereportsError):
+                    claims.sent(run_id, message_key, message_id)
             record.message_ids.append(message_id)
-            record.recipients += len(email.destinations)
-            sent.append(raw)
+            record.email_message_ids.append(str(email.message["Message-ID"]))
+            record.recipients += recipients
+            record.messages.append(
+                MessageRecord(part=part, status="sent", message_id=message_id, recipients=recipients)
+            )
+            outcome.emails.append(raw)
+            outcome.email_parts.append(part)
+        if failed is not None:
+            record.status = "partially_delivered"
+            sent = sum(1 for message in record.messages if message.status == "sent")
+            record.error = f"{sent} of {len(outgoing)} messages sent, then: {failed}"
         record.message_id = record.message_ids[0] if record.message_ids else None
-        return RunOutcome(record=record, csv=csv, emails=sent)
+        return outcome
 
     def _new_record(
         self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str, table: ReportTable

@@ -32,22 +32,28 @@ from pydantic_core import PydanticCustomError
 
 from timereports.models.subject import fill_subject
 from timereports.models.vocabulary import (
+    COMPARE_MODES,
     DEFAULT_SUBJECT,
     GROUP_ATTRIBUTES,
     LINE_BREAKS,
     MAX_GROUP_LEVELS,
     RECORD_ATTRIBUTES,
+    REPORT_FORMATS,
+    SPLIT_ATTRIBUTES,
     SUBJECT_PLACEHOLDERS,
     TIME_FRAME_SHORTCUTS,
     VIEWS,
     VIEWS_WITHOUT_INTERVALS_MEANING,
     WEEKDAYS,
     AttachMode,
+    CompareMode,
     EmptyPolicy,
     FilterOperation,
     FilterValue,
     GroupAttribute,
     IncurredBasis,
+    ReportFormat,
+    SplitAttribute,
     TimeFrameShortcut,
     View,
     Weekday,
@@ -194,8 +200,48 @@ class Schedule(DefinitionModel):
         return value
 
 
+def slice_slug(name: str) -> str:
+    """The file-name and S3-key form of a slice's name or id: `Mango Inc.` -> `mango-inc`."""
+    return "-".join("".join(char if char.isascii() and char.isalnum() else " " for char in name.lower()).split())
+
+
+class Split(DefinitionModel):
+    """`delivery.split`: one email per listed slice (a client, project or person), each with only its own rows.
+
+    `to` maps a slice's id or name (as filters take them) to its recipients; a slice listed without recipients is
+    not sent.
+    """
+
+    by: Annotated[SplitAttribute, BeforeValidator(_one_of(SPLIT_ATTRIBUTES))]
+    to: dict[str, tuple[EmailAddress, ...]]
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _named_slices(cls, value: object) -> object:
+        if not isinstance(value, Mapping) or not value:
+            raise _fail("give at least one slice: {NAME_OR_ID: [addresses]}")
+        slugs: dict[str, str] = {}
+        normalised: dict[str, object] = {}
+        for name, addresses in value.items():
+            text = html.unescape(str(name)).strip()
+            slug = slice_slug(text)
+            if not slug:
+                raise _fail(f"{name!r} has no letter or digit to name its files by", field=str(name))
+            if slug in slugs:
+                raise _fail(f"{name!r} and {slugs[slug]!r} would share the file name {slug!r}", field=str(name))
+            _check_single_line(text)
+            slugs[slug] = text
+            normalised[text] = () if addresses is None else addresses
+        return normalised
+
+    @property
+    def recipients(self) -> dict[str, tuple[str, ...]]:
+        """The slices that are sent (those with recipients), by the name or id they are listed under."""
+        return {name: tuple(dict.fromkeys(addresses)) for name, addresses in self.to.items() if addresses}
+
+
 class Delivery(DefinitionModel):
-    """Who receives the report, under which subject, and what to do with an empty period."""
+    """Who receives the report, under which subject, in which formats, and what to do with an empty period."""
 
     to: tuple[EmailAddress, ...] = ()
     cc: tuple[EmailAddress, ...] = ()
@@ -204,6 +250,24 @@ class Delivery(DefinitionModel):
     empty: Annotated[EmptyPolicy, BeforeValidator(_one_of(get_args(EmptyPolicy)))] = "notice"
     attach: Annotated[AttachMode, BeforeValidator(_one_of(get_args(AttachMode)))] = "auto"
     owner: EmailAddress | None = None
+    formats: tuple[Annotated[ReportFormat, BeforeValidator(_one_of(REPORT_FORMATS))], ...] = ("csv",)
+    split: Split | None = None
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _valid_formats(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if item not in REPORT_FORMATS:
+                    raise _fail(
+                        f"{item!r} is not supported; allowed: {allowed_values(REPORT_FORMATS)}", field=f"[{index}]"
+                    )
+        if not isinstance(value, list | tuple) or "csv" not in value:
+            # The CSV is the archive's record of the report: every other format comes beside it.
+            raise _fail(f"a list that includes csv; allowed: {allowed_values(REPORT_FORMATS)}")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("subject", mode="before")
     @classmethod
@@ -218,8 +282,8 @@ class Delivery(DefinitionModel):
 
     @model_validator(mode="after")
     def _has_recipient(self) -> Delivery:
-        if not (self.to or self.cc or self.bcc):
-            raise _fail("at least one recipient in to, cc or bcc")
+        if not (self.to or self.cc or self.bcc or (self.split and self.split.recipients)):
+            raise _fail("at least one recipient in to, cc, bcc or split.to")
         return self
 
     @property
@@ -317,6 +381,7 @@ class ReportIdentity(DefinitionModel):
 class ReportDefinition(ReportQuery, ReportIdentity):
     """One report of the catalogue: what to pull, how to group it, and whom to send it to."""
 
+    compare: Annotated[CompareMode, BeforeValidator(_one_of(COMPARE_MODES))] | None = None
     schedule: Schedule | None = None
     delivery: Delivery | None = None
     revisions: Revisions = Field(default_factory=Revisions)

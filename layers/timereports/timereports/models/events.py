@@ -96,6 +96,15 @@ class DirectRunEvent(BaseModel):
         return self
 
 
+class RevisionCheckEvent(BaseModel):
+    """The daily revision check's schedule payload (run_report): `at` is the scheduled time, else now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: Literal["revisions"]
+    at: AwareDatetime | None = None
+
+
 class DispatchEvent(BaseModel):
     """The dispatcher's schedule payload; `at` overrides the tick time (replays, tests)."""
 

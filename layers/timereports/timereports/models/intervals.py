@@ -8,8 +8,10 @@ sees ints, Decimals, bools and plain text.
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime
 from decimal import Decimal
+from html.parser import HTMLParser
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -40,6 +42,61 @@ def _to_text(value: object) -> object:
     return html.unescape(str(value))
 
 
+# Elements that end a line when Intervals' rich text is read as plain text; script and style contents are dropped.
+_LINE_ELEMENTS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"})
+_DROPPED_ELEMENTS = frozenset({"script", "style"})
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+
+
+class _TextOfHtml(HTMLParser):
+    """Collects the text of an HTML fragment: entities decoded, tags dropped, line breaks where the markup has them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._dropping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_ELEMENTS:
+            self._dropping += 1
+        elif tag == "br":
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_ELEMENTS:
+            self._dropping = max(0, self._dropping - 1)
+        elif tag in _LINE_ELEMENTS and tag != "br":
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._dropping:
+            self.parts.append(data)
+
+
+def html_to_text(value: str) -> str:
+    """Plain text of an Intervals rich-text field (descriptions may hold HTML and entities): what a reader of a CSV
+    or an email should get. Line breaks are kept (CRLF becomes LF), runs of spaces become one, and at most one blank
+    line separates paragraphs."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "<" in value or "&" in value:  # most descriptions are plain (or empty): the parser is the slow part
+        parser = _TextOfHtml()
+        parser.feed(value)
+        parser.close()
+        value = "".join(parser.parts)
+    lines = [_SPACES.sub(" ", line).strip() for line in value.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _to_plain_text(value: object) -> object:
+    if value is None:
+        return ""
+    return html_to_text(str(value))
+
+
 def _to_decimal(value: object) -> object:
     if value is None or value == "":
         return None
@@ -67,6 +124,7 @@ def parse_record(model: type[RecordT], row: Any, resource: str) -> RecordT:
 ApiBool = Annotated[bool, BeforeValidator(_to_bool)]
 OptionalId = Annotated[int | None, BeforeValidator(_to_optional_id)]
 Text = Annotated[str, BeforeValidator(_to_text)]
+RichText = Annotated[str, BeforeValidator(_to_plain_text)]
 ApiDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
 
 
@@ -98,6 +156,7 @@ class TimeEntry(ApiModel):
     client: Text = ""
     hourlyrate: ApiDecimal = None
     datemodified: str | None = None
+    description: RichText = ""
 
     @property
     def person_name(self) -> str:

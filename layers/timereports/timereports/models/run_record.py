@@ -28,6 +28,24 @@ ATTACHMENT_MODES: tuple[AttachmentMode, ...] = get_args(AttachmentMode)
 DeliveryMode = AttachmentMode | Literal["notice"]
 
 
+MessageStatus = Literal[
+    "sent",  # the mailer accepted it
+    "already_sent",  # an earlier attempt of the same run claimed it (a retry after a crash): not sent again
+    "not_sent",  # the mailer refused an earlier message of the run, so this one was not tried
+]
+
+
+class MessageRecord(BaseModel):
+    """One message of a run: the whole report (`part` None) or a private slice (`part` its slug)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: MessageStatus
+    part: str | None = None
+    message_id: str | None = None
+    recipients: int = 0
+
+
 class RunRecord(BaseModel):
     """What one run did; also the body of `run.json`."""
 
@@ -54,10 +72,21 @@ class RunRecord(BaseModel):
     quota_remaining: int | None = None
     quota_limit: int | None = None
     s3_key: str | None = None
+    # Every file the run archived: the whole report's CSV (s3_key), its workbook, each slice's files.
+    s3_keys: list[str] = []
+    # SES's MessageIds of the messages sent (the first, and all of them): what recipients' mail and SES's bounce and
+    # complaint notices carry. SES replaces the Message-ID header of a raw send with one built from this id.
     message_id: str | None = None
     message_ids: list[str] = []
+    # The Message-ID headers we wrote (as in the `.eml` files the CLI leaves); SES replaced them on sending.
+    email_message_ids: list[str] = []
+    # Recipients SES reported as bounced or complaining (email_feedback adds them after the run).
+    bounced: list[str] = []
+    complained: list[str] = []
     recipients: int = 0
     delivery: DeliveryMode | None = None
+    # Each message of the run (whole report and slices), in the order they were sent.
+    messages: list[MessageRecord] = []
     error: str | None = None
     retry_after: str | None = None
     duration_ms: int = 0
@@ -73,4 +102,9 @@ class RunOutcome:
 
     record: RunRecord
     csv: bytes | None = None
+    xlsx: bytes | None = None
     emails: list[bytes] = field(default_factory=list)
+    # Which part each of `emails` is: None for the whole report, else a slice's slug (`--out` names files by it).
+    email_parts: list[str | None] = field(default_factory=list)
+    # Each private slice's archived files, by slug and extension ("csv", "xlsx").
+    slice_files: dict[str, dict[str, bytes]] = field(default_factory=dict)

@@ -14,6 +14,7 @@ View = Literal[
     "time_fees_amounts",
     "time_fees_hours_and_amounts",
     "time_fees_days_and_amounts",
+    "time_entries",
 ]
 VIEWS: tuple[str, ...] = get_args(View)
 # Resource Management views that need data Intervals does not have (budgets, schedules, expenses).
@@ -71,9 +72,18 @@ FilterOperation = Literal["inclusion", "exclusion"]
 IncurredBasis = Literal["confirmed-unconfirmed", "approved"]
 EmptyPolicy = Literal["skip", "notice"]
 AttachMode = Literal["auto", "attachment", "link"]
+# `compare: previous`: the period just before, of the same length.
+CompareMode = Literal["previous"]
+COMPARE_MODES: tuple[str, ...] = get_args(CompareMode)
+# The files a report is attached and archived as.
+ReportFormat = Literal["csv", "xlsx"]
+REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)
+# What `delivery.split` may slice a report by: one email per client, project or person.
+SplitAttribute = Literal["client", "project_id", "user_id"]
+SPLIT_ATTRIBUTES: tuple[str, ...] = get_args(SplitAttribute)
 
 MAX_GROUP_LEVELS = 5
-SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to", "report_id")
+SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to", "report_id", "slice")
 DEFAULT_SUBJECT = "{title}, {from} to {to}"
 
 # Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.

@@ -26,6 +26,7 @@ LINE_END = "\r\n"
 
 # Metric columns measured in hours, days or money: always printed with two decimals, even when a value is whole.
 DECIMAL_COLUMN_SUFFIXES = ("_hours", "_days", "_amount")
+DECIMAL_COLUMNS = frozenset({"hours", "amount"})  # the entry view's
 _CENT = Decimal("0.01")
 
 # First characters that make Excel, LibreOffice or Sheets evaluate a cell (OWASP), plus their full-width forms,
@@ -58,7 +59,7 @@ def format_decimal(value: Decimal | int) -> str:
 
 def is_decimal_column(column: str) -> bool:
     """True for hours, days and amount columns, which are always shown with two decimals."""
-    return column.endswith(DECIMAL_COLUMN_SUFFIXES)
+    return column in DECIMAL_COLUMNS or column.endswith(DECIMAL_COLUMN_SUFFIXES)
 
 
 def format_cell(column: str, value: Cell) -> str:

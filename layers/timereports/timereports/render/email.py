@@ -39,15 +39,17 @@ from timereports.render.email_body import (
     SUMMARY_ROW_LIMIT,
     CsvLink,
     attachment_filename,
+    fitting_rows_per_section,
     footer_html,
     footer_text,
     page_html,
-    period_line,
-    period_phrase,
     render_html,
     render_text,
     title_html,
+    workbook_filename,
 )
+from timereports.render.facts import period_line, period_phrase
+from timereports.render.xlsx import XLSX_CONTENT_TYPE
 
 MAX_RECIPIENTS_PER_MESSAGE = 50  # SES: To + Cc + Bcc of one message
 SES_MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SES v2 raw message limit, after encoding
@@ -212,17 +214,23 @@ def split_recipients(
 
 
 def render_subject(template: str, table: ReportTable) -> str:
-    """Fill `{title}`, `{from}`, `{to}` (ISO dates) and `{report_id}`; refuse other fields and line breaks."""
+    """Fill `{title}`, `{from}`, `{to}` (ISO dates), `{report_id}` and `{slice}` (a private slice's name); refuse other
+    fields and line breaks. A slice's subject ends with its name when the template does not place it."""
     values = {
         "title": table.title,
         "from": table.period.start.isoformat(),
         "to": table.period.end.isoformat(),
         "report_id": table.report_id,
+        "slice": table.slice_label or "",
     }
     try:
-        return fill_subject(template, values)
+        subject = fill_subject(template, values)
     except ValueError as exc:
         raise DefinitionError(f"subject: {exc}") from None
+    if table.slice_label and "{slice}" not in template:
+        # A slice's message says whose it is, even when the template does not ask for it.
+        subject = f"{subject} \u2014 {table.slice_label}"
+    return subject
 
 
 def _refuse_line_breaks(value: str, what: str) -> None:
@@ -260,8 +268,12 @@ def build_messages(
     sent_at: datetime | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
+    xlsx: bytes | None = None,
 ) -> list[OutgoingEmail]:
     """The report's messages: one per batch of at most `max_recipients`, each complete with summary and CSV.
+
+    `xlsx` (the workbook, when the report has that format) is attached beside the CSV, and in link mode left to the
+    archive like the CSV.
 
     `mode` says how the CSV travels: `attachment`, `gzip`, or `link`, which needs `link` (a CsvLink, or a URL
     with `link_expires_in` seconds from `sent_at`). An empty table gives the short "no time logged" notice
@@ -292,8 +304,23 @@ def build_messages(
 
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
-    text = render_text(table, mode=attachment_mode, filename=filename, link=link, summary_rows=summary_rows)
-    page = render_html(table, mode=attachment_mode, filename=filename, link=link, summary_rows=summary_rows)
+    rows_per_section = fitting_rows_per_section(table, mode=attachment_mode, filename=filename, link=link)
+    text = render_text(
+        table,
+        mode=attachment_mode,
+        filename=filename,
+        link=link,
+        summary_rows=summary_rows,
+        rows_per_section=rows_per_section,
+    )
+    page = render_html(
+        table,
+        mode=attachment_mode,
+        filename=filename,
+        link=link,
+        summary_rows=summary_rows,
+        rows_per_section=rows_per_section,
+    )
 
     outgoing = []
     for index, batch in enumerate(batches):
@@ -306,6 +333,9 @@ def build_messages(
             )
         elif attachment_mode == "gzip":
             message.add_attachment(payload, maintype="application", subtype="gzip", filename=filename)
+        if xlsx is not None and attachment_mode != "link":
+            maintype, subtype = XLSX_CONTENT_TYPE.split("/")
+            message.add_attachment(xlsx, maintype=maintype, subtype=subtype, filename=workbook_filename(table))
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 
@@ -388,12 +418,20 @@ def message_head(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Timereports-Report"] = table.report_id
+    if table.slice_slug:
+        message["X-Timereports-Slice"] = table.slice_slug
     return message
 
 
 def _message_id(table: ReportTable, sender: Address, batch: RecipientBatch, sent_at: datetime, index: int) -> str:
     # Derived from the run and the batch, so rebuilding the same run gives the same Message-ID.
-    run = (table.report_id, table.period.start.isoformat(), table.period.end.isoformat(), sent_at.isoformat())
+    run = (
+        table.report_id,
+        table.slice_slug or "",
+        table.period.start.isoformat(),
+        table.period.end.isoformat(),
+        sent_at.isoformat(),
+    )
     seed = "|".join((*run, str(index), *batch.destinations))
     digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
     return f"<{digest}.timereports@{sender.domain}>"

@@ -28,6 +28,7 @@ from timereports.render.email import (
     split_recipients,
 )
 from timereports.render.email_body import attachment_filename, column_label, period_line
+from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
 
 ChangeKind = Literal["added", "removed", "changed"]
 # How many changed rows the email lists; the attachment has them all.
@@ -158,10 +159,12 @@ def build_revision_messages(
     sent_at: datetime,
     delivered_at: str | None,
     entry_changes: EntryChanges | None = None,
+    with_xlsx: bool = False,
 ) -> list[OutgoingEmail]:
     """The revision email, per recipient batch: what changed (rows added, removed, changed old -> new; totals
-    before -> after; the entries edited, added and deleted), with the corrected CSV attached."""
+    before -> after; the entries edited, added and deleted), with the corrected CSV (and workbook) attached."""
     csv_bytes = render_csv(corrected)
+    xlsx_bytes = render_xlsx(corrected) if with_xlsx else None
     subject = revision_subject(addressing.subject, corrected)
     text = _text(corrected, revision, delivered_at, entry_changes)
     page = _html(corrected, revision, delivered_at, entry_changes)
@@ -173,6 +176,10 @@ def build_revision_messages(
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
         message.add_attachment(csv_bytes, maintype=CSV_CONTENT_TYPE[0], subtype=CSV_CONTENT_TYPE[1], filename=filename)
+        if xlsx_bytes is not None:
+            maintype, subtype = XLSX_CONTENT_TYPE.split("/", 1)
+            xlsx_name = filename.removesuffix(".csv") + ".xlsx"
+            message.add_attachment(xlsx_bytes, maintype=maintype, subtype=subtype, filename=xlsx_name)
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 

@@ -1,0 +1,340 @@
+"""The email's picture of a report: a bar per first-level group (its share of the total), the previous period, and
+a section per first-level group with its subtotal and first rows, in HTML and in plain text. The figures are the
+engine's (`ReportTable.sections`, `.comparison`); this module only lays them out. Pure."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from decimal import Decimal
+
+from timereports.engine.attributes import ATTRIBUTES
+from timereports.models.report import Cell, Change, ReportTable, Section
+from timereports.render.email_cells import (
+    ACCENT,
+    FONT,
+    INK,
+    LINE,
+    MUTED,
+    aligned,
+    breakable,
+    column_label,
+    count,
+    display_columns,
+    display_value,
+    total_label,
+    totals_row_label,
+    truncate,
+)
+from timereports.render.facts import bar_width, percent_text
+
+# In a sectioned summary, each first-level group shows this many of its rows (entries in the entry view); its
+# subtotal always counts all of them.
+ROWS_PER_SECTION = 5
+
+
+ENTRIES_PER_SECTION = 5
+
+
+# Drawn bars are this many characters wide in the plain-text part.
+TEXT_BAR_WIDTH = 20
+
+
+def is_sectioned(table: ReportTable) -> bool:
+    """Whether the summary is shown as a section per first-level group: with two or more group levels, and always
+    in the entry view (each group's first entries)."""
+    return bool(table.sections) and (len(table.group_by) >= 2 or table.view == "time_entries")
+
+
+def section_limit(table: ReportTable) -> int:
+    """How many rows (entries) each section shows at most; fewer when the message would grow too big."""
+    return ENTRIES_PER_SECTION if table.view == "time_entries" else ROWS_PER_SECTION
+
+
+# Gmail clips an HTML part over 102 KB ("[Message clipped]"), hiding the rest behind a link; quoted-printable adds
+# about a tenth to our HTML. A summary over this budget shows fewer rows per section (down to the subtotals alone).
+HTML_BUDGET_BYTES = 85_000
+SECTION_ROW_STEPS = (5, 3, 1, 0)
+
+
+def shown_count(table: ReportTable, summary_rows: int, limit: int) -> int:
+    if is_sectioned(table):
+        return sum(min(section.size, limit) for section in table.sections)
+    return min(len(table.rows), max(summary_rows, 0))
+
+
+def inner_columns(table: ReportTable, columns: list[str]) -> list[str]:
+    """The group columns a sectioned table shows in its rows: the first level is its section's heading already."""
+    first = set(ATTRIBUTES[table.group_by[0]].columns) if table.group_by else set()
+    if table.view == "time_entries":
+        wanted = ("date", "user_name", "project_name", "task_name", "description")
+        return [column for column in wanted if column not in first]
+    return [column for column in columns if column not in first and column not in table.metric_columns]
+
+
+def row_word(table: ReportTable, number: int) -> str:
+    if table.view == "time_entries":
+        return count(number, "entry", "entries")
+    return count(number, "row", "rows")
+
+
+def more_in_section_sentence(table: ReportTable, section: Section, filename: str, limit: int) -> str | None:
+    hidden = section.size - min(section.size, limit)
+    if hidden <= 0:
+        return None
+    where = "the attachments" if filename.endswith(".xlsx") else "the attachment"
+    return f"{row_word(table, hidden)} more of {section.label} in {where}"
+
+
+def change_text(change: Change, column: str) -> str:
+    """`+12.25 (+7.7%)`, or `+12.25 (new)` when there was nothing before."""
+    sign = "+" if change.delta >= 0 else "\u2212"
+    magnitude: Decimal | int = -change.delta if change.delta < 0 else change.delta
+    delta = display_value(column, magnitude)
+    if change.percent is None:
+        return f"{sign}{delta} (new)" if change.current else f"{sign}{delta}"
+    percent = percent_text(abs(change.percent) / 100)
+    return f"{sign}{delta} ({sign}{percent})"
+
+
+def comparison_sentence(table: ReportTable) -> str | None:
+    comparison = table.comparison
+    if comparison is None:
+        return None
+    metric = comparison.metric
+    label = total_label(metric).lower()
+    before = display_value(metric, comparison.totals.previous)
+    return (
+        f"Previous period, {comparison.period.start.isoformat()} to {comparison.period.end.isoformat()}: {label} "
+        f"{before}; change {change_text(comparison.totals, metric)}."
+    )
+
+
+def bar_sections(table: ReportTable) -> tuple[Section, ...]:
+    """The groups that get a bar: every first-level group, when there are at least two."""
+    return table.sections if len(table.sections) >= 2 and table.share_metric else ()
+
+
+# More bars than this say nothing on a phone and cost the message its room: the smallest groups share one bar.
+MAX_BARS = 30
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: a first-level group (or the smallest groups together), its figure, share and change."""
+
+    name: str
+    value: Decimal | int
+    share: Decimal
+    change: Change | None
+
+
+def bars(table: ReportTable) -> list[Bar]:
+    """The bars, largest share first: one per first-level group, the smallest together past MAX_BARS."""
+    sections = bar_sections(table)
+    metric = table.share_metric
+    if not sections or metric is None:
+        return []
+    groups = table.comparison.groups if table.comparison else {}
+    names = section_names(table)
+    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
+    shown = [
+        Bar(names[index], sections[index].totals.get(metric, 0), sections[index].share, groups.get(sections[index].key))
+        for index in order
+    ]
+    if len(shown) <= MAX_BARS:
+        return shown
+    kept, rest = shown[: MAX_BARS - 1], shown[MAX_BARS - 1 :]
+    other = Bar(
+        f"{len(rest)} other groups",
+        sum((bar.value for bar in rest), Decimal(0)),
+        sum((bar.share for bar in rest), Decimal(0)),
+        None,
+    )
+    return [*kept, other]
+
+
+def bars_text(table: ReportTable) -> list[str]:
+    items = bars(table)
+    if not items or table.share_metric is None:
+        return []
+    metric = table.share_metric
+    names = [truncate(item.name, 28) for item in items]
+    values = [display_value(metric, item.value) for item in items]
+    name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
+    lines = [f"Share of {total_label(metric).lower()}"]
+    for item, name, value in zip(items, names, values, strict=True):
+        filled = int((bar_width(item.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
+        bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
+        line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(item.share).rjust(6)}  {bar}"
+        if item.change is not None:
+            line += f"  {change_text(item.change, metric)}"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
+    """Each section: its heading with subtotals, its first rows indented, and how many more the attachment has."""
+    columns = display_columns(table)
+    metrics = [column for column in columns if column in table.metric_columns]
+    inner = inner_columns(table, columns)
+    header = [" / ".join(column_label(column) for column in inner) or "Group", *map(column_label, metrics)]
+    rows: list[list[str]] = [header, []]
+    notes: dict[int, str] = {}
+    names = section_names(table)
+    for position, section in enumerate(table.sections):
+        rows.append([truncate(names[position], 40), *(display_value(m, section.totals.get(m)) for m in metrics)])
+        for row in table.rows[section.start : section.start + min(section.size, limit)]:
+            label = " · ".join(display_value(column, row.get(column)) for column in inner)
+            rows.append(["  " + truncate(label, 48), *(display_value(m, row.get(m)) for m in metrics)])
+        more = more_in_section_sentence(table, section, filename, limit)
+        if more:
+            notes[len(rows)] = f"  ({more})"
+    rows += [
+        [],
+        [totals_row_label(table, len(table.rows)), *(display_value(m, table.totals.get(m)) for m in metrics)],
+    ]
+    numeric = [False, *([True] * len(metrics))]
+    lines: list[str] = []
+    for index, line in enumerate(aligned(rows, numeric)):
+        if index in notes:
+            lines.append(notes[index])
+        lines.append(line)
+    return [*lines, ""]
+
+
+def section_names(table: ReportTable) -> dict[int, str]:
+    """Each section's display name, by position: its label, with its id added when two groups share a label (two
+    clients' projects both called "Website")."""
+    counts: dict[str, int] = {}
+    for section in table.sections:
+        counts[section.label] = counts.get(section.label, 0) + 1
+    return {
+        index: f"{section.label} (#{section.key})"
+        if counts[section.label] > 1 and section.key is not None
+        else section.label
+        for index, section in enumerate(table.sections)
+    }
+
+
+def bars_html(table: ReportTable) -> str:
+    """A horizontal bar per first-level group, its width the group's share of the total, largest first: two table
+    cells with background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all
+    draw."""
+    items = bars(table)
+    if not items or table.share_metric is None:
+        return ""
+    esc = html.escape
+    metric = table.share_metric
+    cell = "font-size:0;line-height:0;height:10px;"
+    rows = []
+    for item in items:
+        width = bar_width(item.share)
+        filled = (
+            f'<td width="{width}%" style="width:{width}%;background:{ACCENT};{cell}" data-bar="{width}">&nbsp;</td>'
+            if width > 0
+            else ""
+        )
+        rest = f'<td style="background:{LINE};{cell}">&nbsp;</td>' if width < 100 else ""
+        change = (
+            f'<br><span style="color:{MUTED};">{esc(change_text(item.change, metric))}</span>' if item.change else ""
+        )
+        rows.append(
+            f'\n<tr data-group="{esc(item.name, quote=True)}"><td style="padding:4px 8px 4px 0;">'
+            f"{breakable(item.name)}"
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin-top:3px;">'
+            f"<tr>{filled}{rest}</tr></table></td>"
+            f'<td align="right" valign="top" nowrap style="padding:4px 0;">'
+            f"<strong>{esc(display_value(metric, item.value))}</strong>"
+            f"<br>{esc(percent_text(item.share))}{change}</td></tr>"
+        )
+    return (
+        f'<h2 style="margin:8px 0 4px;font-size:16px;color:{INK};">Share of {esc(total_label(metric).lower())}</h2>'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        f'style="width:100%;margin:0 0 16px;font-family:{FONT};font-size:14px;line-height:1.4;color:{INK};" '
+        f'data-bars="{esc(metric)}">{"".join(rows)}</table>'
+    )
+
+
+def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
+    """One table: per first-level group a heading row with its subtotals, its first rows, and a line saying how
+    many more rows the attachment holds; the report's total last. Styles stay short (padding from `cellpadding`,
+    alignment from attributes): a 30-group report must stay under the 102 KB at which Gmail clips a message."""
+    esc = html.escape
+    columns = display_columns(table)
+    metrics = [column for column in columns if column in table.metric_columns]
+    inner = inner_columns(table, columns)
+    names = section_names(table)
+    head_style = f"color:{MUTED};background:#f9fafb;border-bottom:1px solid {LINE};"
+    section_style = f"background:#eef2ff;border-top:2px solid {ACCENT};"
+    first_label = column_label(ATTRIBUTES[table.group_by[0]].columns[-1])
+    head = (
+        f'<th align="left" valign="bottom" style="{head_style}">{esc(first_label)}'
+        + (f"<br>{esc(' / '.join(column_label(c) for c in inner))}" if inner else "")
+        + "</th>"
+    )
+    head += "".join(
+        f'<th align="right" valign="bottom" style="{head_style}">{esc(column_label(m))}</th>' for m in metrics
+    )
+    body = []
+    for index, section in enumerate(table.sections):
+        subtotals = "".join(
+            f'<td align="right" nowrap style="{section_style}">{esc(display_value(m, section.totals.get(m)))}</td>'
+            for m in metrics
+        )
+        body.append(
+            f'\n<tr data-section="{esc(names[index], quote=True)}" data-rows="{section.size}" '
+            'style="font-weight:bold;">'
+            f'<td style="{section_style}">{breakable(names[index])}</td>{subtotals}</tr>'
+        )
+        for row in table.rows[section.start : section.start + min(section.size, limit)]:
+            body.append(_section_row_html(row, inner, metrics))
+        more = more_in_section_sentence(table, section, filename, limit)
+        if more:
+            body.append(
+                f'\n<tr><td colspan="{1 + len(metrics)}" style="padding-left:12px;color:{MUTED};font-style:italic;">'
+                f"{esc(more)}</td></tr>"
+            )
+    total_style = f"border-top:2px solid {INK};"
+    totals = "".join(
+        f'<td align="right" nowrap style="{total_style}">{esc(display_value(m, table.totals.get(m)))}</td>'
+        for m in metrics
+    )
+    return (
+        '<div style="overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%;">'
+        '<table cellpadding="4" cellspacing="0" '
+        f'style="border-collapse:collapse;width:100%;font-family:{FONT};font-size:14px;line-height:1.4;color:{INK};">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+        f'\n<tr style="font-weight:bold;"><td style="{total_style}">'
+        f"{esc(totals_row_label(table, len(table.rows)))}</td>"
+        f"{totals}</tr></tbody></table></div>"
+    )
+
+
+def _section_row_html(row: dict[str, Cell], inner: list[str], metrics: list[str]) -> str:
+    parts = []
+    for index, column in enumerate(inner):
+        value = display_value(column, row.get(column))
+        if column == "description":
+            lines = _truncate_lines(value, 160)
+            parts.append("<br>" + "<br>".join(breakable(line) for line in lines))
+        elif index == 0:
+            parts.append(breakable(value))
+        else:
+            parts.append(f'<br><span style="color:{MUTED};">{breakable(value)}</span>')
+    numbers = "".join(
+        f'<td align="right" valign="top" nowrap>{html.escape(display_value(m, row.get(m)))}</td>' for m in metrics
+    )
+    return f'\n<tr data-row="1"><td valign="top" style="padding-left:12px;">{"".join(parts)}</td>{numbers}</tr>'
+
+
+def _truncate_lines(text: str, size: int) -> list[str]:
+    """A description's lines (at most three), cut at `size` characters in all."""
+    lines = [line for line in text.split("\n") if line.strip()][:3]
+    kept, room = [], size
+    for line in lines:
+        if room <= 0:
+            break
+        kept.append(line if len(line) <= room else line[: max(room - 1, 0)] + "…")
+        room -= len(line)
+    return kept or [""]

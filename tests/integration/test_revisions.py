@@ -1,0 +1,309 @@
+"""Revisions: when time in a delivered period changes, the same recipients get one corrected report.
+
+A weekly report is delivered through the real runner (simulator over loopback HTTP, moto for DynamoDB, S3 and SES);
+then entries of its week are edited, deleted and added in the simulator, and the revision check runs as the daily
+schedule would. Every clock of the process is moved with time-machine, so the watch window never meets the wall date.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+import yaml
+from timereports_dev.dataset import ADMIN_TOKEN
+from timereports_dev.simulator import IntervalsSimulator
+
+from tests.fixtures.aws import LocalAws
+from tests.support.deployment import redeploy
+from tests.support.events import load_event
+from tests.support.lambda_context import FakeLambdaContext
+from timereports.bootstrap import build_revision_check, build_run_history, build_runner
+from timereports.dal.revision_marks import DynamoDBRevisionMarks
+from timereports.logic.ports import RevisionMark
+from timereports.logic.runner import RunRequest
+from timereports.models.catalogue import Catalogue
+from timereports.models.report import Period
+
+WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
+SCHEDULED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Monday 07:00 in Berlin
+DELIVERED = datetime(2026, 11, 23, 6, 10, tzinfo=UTC)
+NEXT_MORNING = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+TO, CC = "ops@example.com", "pm@example.com"
+
+
+def weekly(report_id: str = "weekly-hours", **revisions: object) -> dict[str, Any]:
+    definition: dict[str, Any] = {
+        "id": report_id,
+        "title": "Hours by project",
+        "view": "time_fees_hours",
+        "time_frame": "last_week",
+        "timezone": "Europe/Berlin",
+        "group_by": ["project_id"],
+        "schedule": {"cron": "0 7 * * MON", "timezone": "Europe/Berlin"},
+        "delivery": {"to": [TO], "cc": [CC], "subject": "Hours by project, {from} to {to}"},
+    }
+    if revisions:
+        definition["revisions"] = revisions
+    return definition
+
+
+class Stack:
+    """The deployed pieces a revision needs, against moto and the simulator, with a catalogue of one report."""
+
+    def __init__(self, aws: LocalAws, simulator: IntervalsSimulator, catalogue: Path) -> None:
+        self.aws = aws
+        self.simulator = simulator
+        self.catalogue = catalogue
+        self.settings = aws.settings.model_copy(update={"intervals_api_url": simulator.url})
+
+    def write(self, definition: dict[str, Any]) -> None:
+        path = self.catalogue / f"{definition['id']}.yaml"
+        path.write_text(yaml.safe_dump(definition), encoding="utf-8")
+
+    def deliver(self, report_id: str = "weekly-hours") -> None:
+        """The scheduled run of the report for WEEK, delivered on Monday morning."""
+        definition = Catalogue(self.catalogue).get(report_id)
+        with time_machine.travel(DELIVERED, tick=True):
+            runner = build_runner(self.settings, token=ADMIN_TOKEN)
+            runner.run(RunRequest(definition=definition, scheduled_at=SCHEDULED_AT, period=WEEK))
+
+    def check(self, at: datetime) -> list[dict[str, object]]:
+        with time_machine.travel(at, tick=True):
+            check = build_revision_check(self.settings, self.catalogue, token=ADMIN_TOKEN)
+            return [revision.as_dict() for revision in check.check()]
+
+    def week_entries(self) -> list[dict[str, Any]]:
+        return [entry for entry in self.simulator.time_entries() if WEEK.start <= entry["date"] <= WEEK.end]
+
+
+@pytest.fixture
+def stack(aws: LocalAws, simulator: IntervalsSimulator, tmp_path: Path) -> Stack:
+    catalogue = tmp_path / "reports"
+    catalogue.mkdir()
+    deployed = Stack(aws, simulator, catalogue)
+    deployed.write(weekly())
+    return deployed
+
+
+def hours_by_project(entries: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """An independent aggregation of the simulator's entries: incurred hours per project id (as the CSV prints it)."""
+    sums: dict[str, Decimal] = {}
+    for entry in entries:
+        key = str(entry["projectid"])
+        sums[key] = sums.get(key, Decimal(0)) + Decimal(str(entry["time"]))
+    return sums
+
+
+def csv_rows(raw: bytes) -> tuple[dict[str, Decimal], Decimal]:
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    total = next(row for row in rows if row["project_id"] == "TOTAL")
+    body = {row["project_id"]: Decimal(row["incurred_hours"]) for row in rows if row["project_id"] != "TOTAL"}
+    return body, Decimal(total["incurred_hours"])
+
+
+def edit_the_week(simulator: IntervalsSimulator, entries: list[dict[str, Any]]) -> None:
+    """Hours changed on one entry (replaced by an edited copy), another deleted, a new one added."""
+    edited, deleted = entries[0], entries[1]
+    simulator.delete_time_entry(edited["id"])
+    simulator.add_time_entry(
+        date=edited["date"],
+        projectid=edited["projectid"],
+        moduleid=edited["moduleid"],
+        personid=edited["personid"],
+        worktypeid=edited["worktypeid"],
+        time=Decimal(str(edited["time"])) + Decimal("2.5"),
+        billable=edited["billable"],
+    )
+    simulator.delete_time_entry(deleted["id"])
+    simulator.add_time_entry(
+        date=WEEK.start + timedelta(days=2),
+        projectid=entries[2]["projectid"],
+        moduleid=entries[2]["moduleid"],
+        personid=entries[2]["personid"],
+        worktypeid=entries[2]["worktypeid"],
+        time=Decimal("3.25"),
+        billable=True,
+    )
+
+
+def test_an_edited_week_gets_one_revision_to_the_same_recipients(stack: Stack) -> None:
+    # Given the weekly report delivered on Monday, and its total as sent
+    stack.deliver()
+    (original,) = stack.aws.sent_messages()
+    sent_rows, sent_total = csv_rows(next(original.iter_attachments()).get_payload(decode=True))
+    # When entries of its week are edited, deleted and added, and the daily check runs the next morning
+    edit_the_week(stack.simulator, stack.week_entries())
+    revisions = stack.check(NEXT_MORNING)
+
+    # Then one revision went out, to the same To and Cc, saying so in its subject
+    (revision,) = revisions
+    messages = stack.aws.sent_messages()
+    assert len(messages) == 2
+    corrected = messages[1]
+    assert (corrected["To"], corrected["Cc"]) == (original["To"], original["Cc"])
+    assert corrected["Subject"] == f"Revised: {original['Subject']}"
+    # And its CSV equals an independent aggregation of the simulator's entries now, to the cent
+    (attachment,) = list(corrected.iter_attachments())
+    rows, total = csv_rows(attachment.get_payload(decode=True))
+    expected = hours_by_project(stack.week_entries())
+    assert rows == expected
+    assert total == sum(expected.values())
+    # And the command line's figures are the totals before and after, and the rows that changed
+    assert revision["report_id"] == "weekly-hours"
+    assert (revision["from"], revision["to"]) == ("2026-11-16", "2026-11-22")
+    assert (Decimal(str(revision["hours_before"])), Decimal(str(revision["hours_after"]))) == (sent_total, total)
+    changed = {key for key in set(rows) | set(sent_rows) if rows.get(key) != sent_rows.get(key)}
+    assert revision["changed_rows"] == len(changed) > 0
+    # And the body says what changed, before and after
+    text = corrected.get_body(("plain",)).get_content()
+    assert f"{sent_total:.2f} -> {total:.2f}" in text
+    # And the corrected CSV is archived beside the original, which stays, and the history says `revised`
+    keys = {item["Key"] for item in stack.aws.s3.list_objects_v2(Bucket=stack.settings.reports_bucket)["Contents"]}
+    assert "reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22.csv" in keys
+    assert "reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22.rev1.csv" in keys
+    latest = build_run_history(stack.settings).last_runs("weekly-hours")[0]
+    assert (latest.status, latest.revision, latest.total_before, latest.total_after) == (
+        "revised",
+        1,
+        f"{sent_total:.2f}",
+        f"{total:.2f}",
+    )
+
+
+def test_the_same_check_twice_sends_once_and_a_later_edit_sends_the_next_revision(stack: Stack) -> None:
+    # Given a delivered week that was edited and revised once
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    assert len(stack.check(NEXT_MORNING)) == 1
+    # When the check runs again with nothing new
+    again = stack.check(NEXT_MORNING + timedelta(hours=1))
+    # Then nothing more is sent
+    assert again == []
+    assert len(stack.aws.sent_messages()) == 2
+    # When another entry of the week changes, then the next check sends revision 2, against revision 1's figures
+    entry = stack.week_entries()[3]
+    stack.simulator.delete_time_entry(entry["id"])
+    (second,) = stack.check(NEXT_MORNING + timedelta(days=1))
+    assert Decimal(str(second["hours_after"])) == Decimal(str(second["hours_before"])) - Decimal(str(entry["time"]))
+    assert len(stack.aws.sent_messages()) == 3
+
+
+def test_nothing_changed_or_edits_elsewhere_send_nothing(stack: Stack) -> None:
+    # Given a delivered week
+    stack.deliver()
+    # When nothing changed, then the check sends nothing
+    assert stack.check(NEXT_MORNING) == []
+    # When only entries of another week change (one deleted, one added)
+    outside = [entry for entry in stack.simulator.time_entries() if entry["date"] < WEEK.start]
+    stack.simulator.delete_time_entry(outside[-1]["id"])
+    stack.simulator.add_time_entry(date=WEEK.end + timedelta(days=3), time=Decimal("4"))
+    # Then nothing is sent either
+    assert stack.check(NEXT_MORNING) == []
+    assert len(stack.aws.sent_messages()) == 1
+
+
+def test_changes_that_cancel_out_send_nothing(stack: Stack) -> None:
+    # Given a delivered week, and one of its entries replaced by an identical one (a new id, the same hours)
+    stack.deliver()
+    entry = stack.week_entries()[0]
+    stack.simulator.delete_time_entry(entry["id"])
+    stack.simulator.add_time_entry(
+        **{name: entry[name] for name in ("date", "projectid", "moduleid", "personid", "worktypeid", "billable")},
+        time=Decimal(str(entry["time"])),
+    )
+    # When the check runs, then the rows are the same after, and nothing is sent
+    assert stack.check(NEXT_MORNING) == []
+
+
+def test_a_period_past_its_window_is_no_longer_watched(stack: Stack) -> None:
+    # Given a report watched for 7 days, delivered, then edited
+    stack.write(weekly(window_days=7))
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs 8 days after the delivery, then nothing is sent
+    assert stack.check(DELIVERED + timedelta(days=8)) == []
+    # And within the window it would have been
+    assert len(stack.check(DELIVERED + timedelta(days=6))) == 1
+
+
+def test_changes_below_the_threshold_or_with_notify_off_send_nothing(stack: Stack) -> None:
+    # Given a delivered week and a change of 0.25 h
+    stack.write(weekly(min_change_hours=1))
+    stack.deliver()
+    entry = stack.week_entries()[0]
+    stack.simulator.delete_time_entry(entry["id"])
+    stack.simulator.add_time_entry(
+        **{name: entry[name] for name in ("date", "projectid", "moduleid", "personid", "worktypeid", "billable")},
+        time=Decimal(str(entry["time"])) + Decimal("0.25"),
+    )
+    # When the check runs with min_change_hours 1, then nothing is sent; with notify off neither
+    assert stack.check(NEXT_MORNING) == []
+    stack.write(weekly(notify=False))
+    assert stack.check(NEXT_MORNING) == []
+    # And with the defaults the same change is a revision
+    stack.write(weekly())
+    assert len(stack.check(NEXT_MORNING)) == 1
+
+
+def test_two_checks_claiming_the_same_revision_only_one_wins(aws: LocalAws) -> None:
+    # Given the revision marks of one delivered run
+    marks = DynamoDBRevisionMarks(aws.settings.state_table, aws.dynamodb)
+    first = RevisionMark(1, "reports/x/rev1.csv")
+    # When two checks that both saw "no revision yet" claim revision 1, then only the first wins
+    assert marks.advance("weekly-hours", SCHEDULED_AT.isoformat(), 0, first) is True
+    assert marks.advance("weekly-hours", SCHEDULED_AT.isoformat(), 0, RevisionMark(1, "other.csv")) is False
+    assert marks.current("weekly-hours", SCHEDULED_AT.isoformat()) == first
+    # And a claim given back after a failed send (to 0) can be taken again
+    assert marks.advance("weekly-hours", SCHEDULED_AT.isoformat(), 1, RevisionMark(0, "original.csv")) is True
+    assert marks.advance("weekly-hours", SCHEDULED_AT.isoformat(), 0, first) is True
+
+
+def test_the_daily_schedule_runs_the_check_through_the_run_report_handler(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a delivered, edited week and the function's environment (the catalogue, moto and the simulator)
+    from functions.run_report import app
+
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    environment = {
+        "STATE_TABLE": stack.settings.state_table,
+        "REPORTS_BUCKET": stack.settings.reports_bucket,
+        "SENDER_EMAIL": stack.settings.sender_email,
+        "CATALOGUE_DIR": str(stack.catalogue),
+        "INTERVALS_API_URL": stack.simulator.url,
+        "INTERVALS_API_TOKEN": ADMIN_TOKEN,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    redeploy()
+    try:
+        # When the schedule invokes run_report with the sample event (its `at` is the next morning)
+        with time_machine.travel(NEXT_MORNING, tick=True):
+            reply = app.lambda_handler(load_event("run_report_revisions.json"), FakeLambdaContext())
+    finally:
+        redeploy()
+    # Then the revision was sent, and the reply lists it
+    (revision,) = reply["revisions"]
+    assert revision["report_id"] == "weekly-hours"
+    assert len(stack.aws.sent_messages()) == 2
+
+
+def test_a_report_delivered_as_a_workbook_is_revised_with_one_too(stack: Stack) -> None:
+    # Given a report whose formats are CSV and XLSX, delivered, then edited
+    definition = weekly()
+    definition["delivery"]["formats"] = ["csv", "xlsx"]
+    stack.write(definition)
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs, then the revision carries the corrected CSV and the corrected workbook
+    assert len(stack.check(NEXT_MORNING)) == 1
+    names = [part.get_filename() for part in stack.aws.sent_messages()[-1].iter_attachments()]
+    assert names == ["weekly-hours_2026-11-16_2026-11-22.csv", "weekly-hours_2026-11-16_2026-11-22.xlsx"]

@@ -1,0 +1,242 @@
+"""Rendering the readable report: bars that are the shares, the previous period in both parts, slices' subjects and
+files, the workbook's structure, the definition's new fields, and the runner's per-message claims (with fakes)."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+from timereports_dev.fakes import InMemoryMessageClaims, InMemoryQuotaLedger, InMemoryRunHistory
+
+from tests.unit.test_aggregate import PERIOD, REFERENCE, definition, make_entry, untagged
+from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed
+from tests.unit.test_runner import FakeArchive, FakeIntervals, FakeMailer
+from timereports.engine.aggregate import aggregate
+from timereports.engine.sections import compare_with_previous, stamped
+from timereports.errors import DefinitionError
+from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
+from timereports.models.catalogue import parse_definition
+from timereports.models.intervals import ReferenceData, TimeEntry
+from timereports.models.report import ReportTable
+from timereports.render.csv import render_csv
+from timereports.render.email import Addressing, build_messages
+from timereports.render.email_sections import HTML_BUDGET_BYTES
+from timereports.render.xlsx import render_xlsx
+
+
+def two_level_table(**fields: Any) -> ReportTable:
+    entries = [
+        make_entry(index, project=100 + index % 3, person=1 + index % 3, hours=f"{index % 4 + 1}.25")
+        for index in range(1, 19)
+    ]
+    report = definition(group_by=["project_id", "user_id"], timezone="Europe/Berlin", **fields)
+    table = aggregate(untagged(*entries), report, REFERENCE, PERIOD)
+    before = [make_entry(100 + index, project=100, day=PERIOD.previous().start, hours="2") for index in range(3)]
+    previous = aggregate(untagged(*before), report, REFERENCE, PERIOD.previous())
+    return stamped(compare_with_previous(table, previous), datetime(2026, 2, 9, 6, 30, tzinfo=UTC))
+
+
+def message_of(table: ReportTable, **arguments: Any) -> Any:
+    [outgoing] = build_messages(
+        table,
+        render_csv(table),
+        sender=SENDER,
+        addressing=Addressing(to=["ops@example.com"]),
+        sent_at=SENT_AT,
+        **arguments,
+    )
+    return parsed(outgoing)
+
+
+def test_each_bar_is_its_groups_share_and_is_drawn_with_table_cells() -> None:
+    table = two_level_table()
+    page = body(message_of(table), "html")
+    widths = dict(re.findall(r'<tr data-group="([^"]*)">.*?data-bar="([\d.]+)"', page, re.S))
+    total = table.totals["incurred_hours"]
+    expected = {
+        section.label: (Decimal(section.totals["incurred_hours"]) / Decimal(total) * 100).quantize(
+            Decimal("0.1"), ROUND_HALF_UP
+        )
+        for section in table.sections
+    }
+    assert {name: Decimal(width) for name, width in widths.items()} == expected
+    assert re.search(r'<td width="[\d.]+%" style="width:[\d.]+%;background:#1d4ed8;', page)
+    assert not re.search(r"<(img|svg|script)\b|<style", page, re.I)
+
+
+def test_both_parts_print_the_previous_period_the_zone_the_week_start_and_the_as_of_time() -> None:
+    message = message_of(two_level_table())
+    for part in (body(message, "html").replace("&amp;", "&"), body(message, "plain")):
+        assert "Previous period, 2026-01-12 to 2026-01-25: hours incurred 6.00;" in part
+        assert "Time zone Europe/Berlin; weeks start on Monday" in part
+        assert "Data as of 2026-02-09 07:30 CET" in part
+    text = body(message, "plain")
+    assert "Share of hours incurred" in text
+    # totals come before the shares, and the shares before the sections
+    assert text.index("Totals") < text.index("Share of") < text.index("Website")
+
+
+def test_a_sectioned_text_part_has_each_subtotal_above_its_rows() -> None:
+    table = two_level_table()
+    text = body(message_of(table), "plain")
+    for section in table.sections:
+        hours = f"{section.totals['incurred_hours']:.2f}"
+        assert re.search(rf"^{re.escape(section.label)}\s+{hours}\b", text, re.M), section.label
+
+
+def test_a_slice_says_whose_it_is_in_subject_header_and_file_names() -> None:
+    table = replace(two_level_table(), slice_label="Mango Inc.", slice_slug="mango-inc")
+    message = message_of(table, xlsx=render_xlsx(table))
+    assert str(message["Subject"]).endswith("\u2014 Mango Inc.")
+    assert message["X-Timereports-Slice"] == "mango-inc"
+    names = [part.get_filename() for part in message.iter_attachments()]
+    assert names == ["test--mango-inc_2026-01-26_2026-02-08.csv", "test--mango-inc_2026-01-26_2026-02-08.xlsx"]
+
+
+def test_the_workbook_has_sum_totals_a_frozen_filtered_header_and_inert_text() -> None:
+    entries = [make_entry(1), make_entry(2, person=2)]
+    report = definition(group_by=["user_id"])
+    table = aggregate(untagged(*entries), report, REFERENCE, PERIOD)
+    table = replace(
+        table, title='=HYPERLINK("http://x") report', rows=[{**table.rows[0], "user_name": "=1+1"}, table.rows[1]]
+    )
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(table))) as workbook:
+        sheet = workbook.read("xl/worksheets/sheet1.xml").decode()
+        strings = workbook.read("xl/sharedStrings.xml").decode()
+    assert "<f>SUM(C6:C7)</f>" in sheet  # incurred_hours of the two rows, below the title, 2 fact lines and the header
+    assert '<pane ySplit="5" topLeftCell="A6" activePane="bottomLeft" state="frozen"/>' in sheet
+    assert '<autoFilter ref="A5:F7"/>' in sheet
+    assert "<t>'=1+1</t>" in strings
+    assert "'=HYPERLINK" in strings
+    assert "<f>" not in sheet.replace("<f>SUM(", "")
+
+
+@pytest.mark.parametrize(
+    ("delivery", "message"),
+    [
+        ({"to": ["a@example.com"], "formats": ["xlsx"]}, "delivery.formats: a list that includes csv"),
+        ({"to": ["a@example.com"], "formats": ["csv", "pdf"]}, "delivery.formats[1]: 'pdf' is not supported"),
+        ({"split": {"by": "task", "to": {"x": ["a@example.com"]}}}, "delivery.split.by: 'task' is not supported"),
+        ({"split": {"by": "client", "to": {}}}, "delivery.split.to: give at least one slice"),
+        (
+            {"split": {"by": "client", "to": {"Mango Inc.": ["a@example.com"], "mango inc": ["b@example.com"]}}},
+            "would share the file name 'mango-inc'",
+        ),
+        ({"split": {"by": "client", "to": {"Mango": ["not-an-address"]}}}, "delivery.split.to.Mango"),
+    ],
+)
+def test_new_delivery_fields_are_refused_with_the_field_named(delivery: dict[str, Any], message: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition({"id": "x", "title": "X", "delivery": delivery})
+    assert message in str(caught.value)
+
+
+def test_compare_takes_only_previous() -> None:
+    with pytest.raises(DefinitionError, match="compare: 'last_year' is not supported; allowed: previous"):
+        parse_definition({"id": "x", "title": "X", "compare": "last_year"})
+
+
+# --- the runner's claims -------------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+SCHEDULED = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+
+
+def split_runner(mailer: FakeMailer, claims: InMemoryMessageClaims) -> ReportRunner:
+    entry = make_entry(1, day=date(2026, 11, 17), project=100)
+    return ReportRunner(
+        client=FakeIntervals([entry]),
+        ledger=InMemoryQuotaLedger(clock=lambda: NOW),
+        archive=FakeArchive(),
+        mailer=mailer,
+        history=InMemoryRunHistory(),
+        options=DeliveryOptions(sender="reports@example.com"),
+        claims=claims,
+        clock=lambda: NOW,
+    )
+
+
+def split_report() -> Any:
+    return parse_definition(
+        {
+            "id": "weekly",
+            "title": "Weekly",
+            "time_frame": "last_week",
+            "group_by": ["project_id"],
+            "delivery": {"to": ["ops@example.com"], "split": {"by": "project_id", "to": {"100": ["pm@example.com"]}}},
+        }
+    )
+
+
+def test_a_message_an_earlier_attempt_claimed_is_not_sent_again_and_force_sends_everything() -> None:
+    # Given an earlier attempt of the same run that claimed the whole report's message and then died
+    claims = InMemoryMessageClaims()
+    claims.claim(f"weekly#{SCHEDULED.isoformat()}", "whole#1")
+    mailer = FakeMailer()
+
+    # When the run is retried
+    outcome = split_runner(mailer, claims).run(
+        RunRequest(definition=split_report(), today=date(2026, 11, 23), scheduled_at=SCHEDULED)
+    )
+
+    # Then only the slice's message is sent: the claimed one may have left, and is never sent twice
+    assert mailer.sent == [["pm@example.com"]]
+    assert [(m.part, m.status) for m in outcome.record.messages] == [(None, "already_sent"), ("100", "sent")]
+
+    # and a forced run sends every message again, claims or not
+    forced = FakeMailer()
+    split_runner(forced, claims).run(
+        RunRequest(definition=split_report(), today=date(2026, 11, 23), scheduled_at=SCHEDULED, force=True)
+    )
+    assert forced.sent == [["ops@example.com"], ["pm@example.com"]]
+
+
+def test_a_message_the_mailer_refused_is_given_back_for_the_retry() -> None:
+    claims = InMemoryMessageClaims()
+    refused = FakeMailer(fail_on_message=1)
+    request = RunRequest(definition=split_report(), today=date(2026, 11, 23), scheduled_at=SCHEDULED)
+    with pytest.raises(Exception, match="SES refused"):
+        split_runner(refused, claims).run(request)
+    assert claims.claims == {}
+
+
+def test_a_report_with_many_groups_shows_fewer_rows_per_section_to_stay_under_gmails_clipping() -> None:
+    # Given 90 projects of 6 people each: 540 rows, whose sections at 5 rows each would pass Gmail's 102 KB
+    entries = [
+        TimeEntry.model_validate(
+            {
+                "id": project * 10 + person,
+                "date": "2026-02-02",
+                "time": "1.5",
+                "projectid": project,
+                "project": f"Project with a long name {project}",
+                "personid": person,
+                "person": f"Person number {person}",
+            }
+        )
+        for project in range(1, 91)
+        for person in range(1, 7)
+    ]
+    table = aggregate(untagged(*entries), definition(group_by=["project_id", "user_id"]), ReferenceData(), PERIOD)
+
+    # When its message is built
+    message = message_of(table)
+    page, text = body(message, "html"), body(message, "plain")
+
+    # Then the HTML stays within the budget, every section keeps its subtotal, and both parts show the same rows
+    assert len(page.encode("utf-8")) <= HTML_BUDGET_BYTES
+    assert page.count("<tr data-section=") == 90
+    shown = page.count('<tr data-row="1">')
+    assert shown < 90 * 5
+    assert text.count("\n  Person number ") == shown
+    # and the smallest groups share the last of 30 bars, whose width is their shares together
+    bars = re.findall(r'<tr data-group="([^"]*)">.*?data-bar="([\d.]+)"', page, re.S)
+    assert len(bars) == 30
+    assert bars[-1][0] == "61 other groups"
+    assert Decimal(bars[-1][1]) == (Decimal(61) / 90 * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
