@@ -605,8 +605,8 @@ def test_the_template_sam_deploys_is_least_privilege(tmp_path: Path) -> None:
 
 # Every boto3 call the entry mirror makes, by function (dal/mirror_store.py, dal/run_queue.py `send_sync`).
 MIRROR_CALLS = {
-    "RunReportFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
-    "ReportsApiFunction": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
+    "RunReportRole": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
+    "ReportsApiRole": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "dynamodb:GetItem", "dynamodb:PutItem"},
 }
 
 
@@ -631,9 +631,14 @@ def test_the_entry_mirror_calls_are_granted_on_the_mirror_prefix_only(
 
 
 def test_run_report_may_queue_month_sync_jobs_on_its_own_queue_only(template: dict[str, Any]) -> None:
-    statements = [statement for where, statement in iam_statements(template) if where == "RunReportFunction"]
-    (queueing,) = [statement for statement in statements if "sqs:SendMessage" in as_list(statement["Action"])]
-    assert queueing["Resource"] == Tag("GetAtt", "ReportRunQueue.Arn")
+    statements = [statement for where, statement in iam_statements(template) if where == "RunReportRole"]
+    sending = {
+        str(statement["Resource"].value)
+        for statement in statements
+        if "sqs:SendMessage" in as_list(statement["Action"]) and isinstance(statement["Resource"], Tag)
+    }
+    # Its own run queue (month sync jobs) and the direct invokes' dead-letter queue, nothing else
+    assert sending == {"ReportRunQueue.Arn", "ScheduleDeadLetterQueue.Arn"}
 
 
 def test_the_mirror_prefix_expires_after_its_configurable_retention(template: dict[str, Any]) -> None:

@@ -388,3 +388,22 @@ def test_run_json_and_the_history_say_where_the_data_came_from(harness: Harness,
     (latest, *_) = build_run_history(aws.settings).last_runs("mirror-check", 1)
     assert (latest.source, latest.changes_synced, latest.count_probes) == ("mirror", 0, 1)
     assert latest.api_requests == outcome.record.api_requests
+
+
+def test_faults_during_a_sync_are_retried_and_the_report_is_the_same(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    from timereports_dev.simulator import Fault
+
+    # Given a covered period, then edits and a deletion
+    report = definition()
+    harness.run(report)
+    for entry in entries_between(simulator, "2026-03-16", "2026-03-17")[:4]:
+        simulator.update_time_entry(entry["id"], time=Decimal("4.5"))
+    simulator.delete_time_entry(entries_between(simulator, "2026-04-20", "2026-04-20")[0]["id"])
+    # When the sync page, the probes and the re-pull meet 503s, resets and truncated bodies
+    simulator.inject(Fault(path="/time/", kind="status", status=502, api_code=20, times=2))
+    simulator.inject(Fault(path="/time/", kind="reset", times=1))
+    simulator.inject(Fault(path="/time/", kind="truncate", times=1))
+    # Then the run retries them and delivers the report of a fresh pull
+    harness.same_as_direct(report)

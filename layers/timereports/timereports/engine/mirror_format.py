@@ -82,7 +82,7 @@ def entry_from_row(row: Mapping[str, Any], approved: bool | None = None) -> Mirr
         entry.task,
         entry.client,
         entry.hourlyrate,
-        str(row.get("description") or ""),
+        entry.description,
         entry.datemodified,
         approved,
     )
