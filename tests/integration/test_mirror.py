@@ -25,10 +25,11 @@ from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
 from timereports.logic.mirror import EntryMirror
-from timereports.logic.mirrored_source import reference_names
+from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
 from timereports.logic.runner import RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.definition import ReportDefinition
+from timereports.models.intervals import TimeQuery
 from timereports.models.mirror import MirrorManifest
 
 PERIOD = {"from": "2026-03-01", "to": "2026-04-30"}
@@ -407,3 +408,19 @@ def test_faults_during_a_sync_are_retried_and_the_report_is_the_same(
     simulator.inject(Fault(path="/time/", kind="truncate", times=1))
     # Then the run retries them and delivers the report of a fresh pull
     harness.same_as_direct(report)
+
+
+def test_a_second_period_read_through_the_same_source_costs_its_probe_only(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given a mirror covering March and April, and one source (a comparison reads its period and the previous one)
+    harness.run(definition())
+    mirror, client = harness.mirror(harness.store())
+    source = MirroredTimeSource(client, mirror)
+    source.sync_quota()
+    list(source.iter_time_many([TimeQuery(datebegin=date(2026, 4, 1), dateend=date(2026, 4, 30))]))
+    before = simulator.requests_counted
+    # When it reads the previous period right after
+    list(source.iter_time_many([TimeQuery(datebegin=date(2026, 3, 1), dateend=date(2026, 3, 31))]))
+    # Then that costs one count probe: no second sync page
+    assert simulator.requests_counted - before == 1

@@ -61,6 +61,9 @@ NAME_RESOURCES = ("person", "project", "client", "task", "projectworktype", "pro
 DEFAULT_FULL_REPULL_DAYS = 7
 # A sync that keeps losing the publish race gives up clearly rather than spending quota forever.
 MAX_PUBLISH_ATTEMPTS = 4
+# A second sync by the same source within this long of its own publish skips the modified-since pull (the count
+# probe of its period still runs).
+RESYNC_AFTER = timedelta(seconds=60)
 
 
 class MirrorConflictError(TimereportsError):
@@ -129,6 +132,7 @@ class EntryMirror:
         self._store = store
         self._names_source = names
         self._names_max_age = names_max_age
+        self._synced: tuple[int, datetime] | None = None
         self._full_repull = timedelta(days=full_repull_days)
         self._clock = clock
         self._progress = progress
@@ -159,17 +163,27 @@ class EntryMirror:
             work = self._begin()
             for month in months_of(span):
                 self._load(work, month)  # first: a month whose object is gone is uncovered before anything is pulled
-            self._sync_modified(work)
+            if not self._just_synced(work):
+                self._sync_modified(work)
             self._repull_stale(work, span)
             self._fill(work, span, approval)
             self._check_counts(work, span)
             if approval:
                 self._check_approvals(work, span)
             if self._publish(work):
+                self._synced = (self.stats.version, self._clock())
                 return self._entries_in(work, span)
         raise MirrorConflictError(
             f"the mirror of account {self._store.account!r} kept changing under {MAX_PUBLISH_ATTEMPTS} syncs; try again"
         )
+
+    def _just_synced(self, work: _Work) -> bool:
+        """This source published the manifest as it still is moments ago (a run reading a second period, such as the
+        previous one of a comparison): the changes since are not worth another request."""
+        if self._synced is None:
+            return False
+        version, at = self._synced
+        return work.manifest.version == version and self._clock() - at < RESYNC_AFTER
 
     # -- steps -----------------------------------------------------------------------------------------------------
 
