@@ -34,7 +34,9 @@ from timereports.models.report import Period
 WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
 SCHEDULED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Monday 07:00 in Berlin
 DELIVERED = datetime(2026, 11, 23, 6, 10, tzinfo=UTC)
-NEXT_MORNING = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+# Within a day of the delivery: the mirror's reference data (names) is still fresh, so a check that finds nothing
+# changed costs only its sync page and count probe (the names are refreshed once a day, README "The entry mirror").
+NEXT_MORNING = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
 TO, CC = "ops@example.com", "pm@example.com"
 
 
@@ -161,9 +163,13 @@ def test_an_edited_week_gets_one_revision_to_the_same_recipients(stack: Stack) -
     assert (Decimal(str(revision["hours_before"])), Decimal(str(revision["hours_after"]))) == (sent_total, total)
     changed = {key for key in set(rows) | set(sent_rows) if rows.get(key) != sent_rows.get(key)}
     assert revision["changed_rows"] == len(changed) > 0
-    # And the body says what changed, before and after
+    # And the body says what changed, before and after, and how many entries were edited or added since
     text = corrected.get_body(("plain",)).get_content()
     assert f"{sent_total:.2f} -> {total:.2f}" in text
+    since = DELIVERED.strftime("%Y-%m-%d %H:%M:%S")
+    later = [entry for entry in stack.week_entries() if str(entry["datemodified"]) > since]
+    assert len(later) >= 2  # the edited and the added entry, and any the data set logged after the delivery
+    assert f"Time entries edited or added since: {len(later)}," in text
     # And the corrected CSV is archived beside the original, which stays, and the history says `revised`
     keys = {item["Key"] for item in stack.aws.s3.list_objects_v2(Bucket=stack.settings.reports_bucket)["Contents"]}
     assert "reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22.csv" in keys
@@ -196,10 +202,12 @@ def test_the_same_check_twice_sends_once_and_a_later_edit_sends_the_next_revisio
 
 
 def test_nothing_changed_or_edits_elsewhere_send_nothing(stack: Stack) -> None:
-    # Given a delivered week
+    # Given a delivered week (its run filled the account's entry mirror)
     stack.deliver()
-    # When nothing changed, then the check sends nothing
+    # When nothing changed, then the check sends nothing, for at most 3 quota requests (a sync page and a probe)
+    before = stack.simulator.requests_counted
     assert stack.check(NEXT_MORNING) == []
+    assert stack.simulator.requests_counted - before <= 3
     # When only entries of another week change (one deleted, one added)
     outside = [entry for entry in stack.simulator.time_entries() if entry["date"] < WEEK.start]
     stack.simulator.delete_time_entry(outside[-1]["id"])

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
+from timereports.engine.attributes import EntryLike
 from timereports.errors import DeliveryError
 from timereports.logic.ports import Archive, Mailer, RevisionMark, RevisionMarks, RunHistory, TimeSource
 from timereports.logic.tables import build_table
@@ -107,7 +108,6 @@ class RevisionCheck:
         marks: RevisionMarks,
         sources: Callable[[str], TimeSource],
         sender: str,
-        entry_changes: Callable[[str, Period], EntryChanges | None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._catalogue = catalogue
@@ -117,7 +117,6 @@ class RevisionCheck:
         self._marks = marks
         self._sources = sources
         self._sender = sender
-        self._entry_changes = entry_changes
         self._clock = clock
 
     def check(self, at: datetime | None = None) -> list[RevisionSent]:
@@ -145,8 +144,17 @@ class RevisionCheck:
         period = record.period
         mark = self._marks.current(definition.id, record.scheduled_at)
         previous = mark or RevisionMark(number=0, s3_key=record.s3_key)
-        corrected = build_table(source, definition, period)
-        revision = compare(self._archive.get(previous.s3_key), corrected)
+        delivered = datetime.fromisoformat(record.delivered_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        changed: list[str] = []
+
+        def note_change(entry: EntryLike) -> None:
+            modified = getattr(entry, "datemodified", None)
+            if modified and modified > delivered and period.start <= entry.date <= period.end:
+                changed.append(modified)
+
+        corrected = build_table(source, definition, period, seen=note_change)
+        sent_csv = self._archive.get(previous.s3_key)
+        revision = compare(sent_csv, corrected)
         if not _worth_sending(revision, definition):
             return None
         number = previous.number + 1
@@ -163,7 +171,12 @@ class RevisionCheck:
             addressing=Addressing.of(definition.delivery),
             sent_at=at,
             delivered_at=record.delivered_at,
-            entry_changes=self._entry_changes(definition.account, period) if self._entry_changes else None,
+            entry_changes=EntryChanges(
+                changed=len(changed),
+                last_modified=max(changed) if changed else None,
+                before=int(revision.totals_before["entries"]) if "entries" in revision.totals_before else None,
+                after=corrected.entries,
+            ),
             with_xlsx="xlsx" in definition.delivery.formats,
         )
         emails: list[bytes] = []

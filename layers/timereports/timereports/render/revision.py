@@ -138,12 +138,13 @@ def _totals(header: list[str], totals: list[str], metrics: Sequence[str]) -> dic
 
 @dataclass(frozen=True)
 class EntryChanges:
-    """What the entry mirror saw change in the period since the report went out (unknown without a mirror)."""
+    """The period's time entries then and now: how many were edited or added since the report went out (their
+    `datemodified` is later), when the last was, and how many the report counted then and counts now."""
 
-    edited: int = 0
-    added: int = 0
-    deleted: int = 0
-    last_modified: datetime | None = None
+    changed: int
+    last_modified: str | None  # "YYYY-MM-DD HH:MM:SS", UTC, as the API gives it
+    before: int | None  # the sent report's entry count, when its view has one
+    after: int
 
 
 def revision_subject(template: str, table: ReportTable) -> str:
@@ -208,15 +209,14 @@ def _summary_sentences(
     changed = len(revision.changes) - counts["added"] - counts["removed"]
     sentences.append(f"Rows: {counts['added']} added, {counts['removed']} removed, {changed} changed.")
     if entry_changes is not None:
-        when_edited = (
-            f", the last at {entry_changes.last_modified.strftime('%Y-%m-%d %H:%M')} UTC"
-            if entry_changes.last_modified
+        last = f", the last at {entry_changes.last_modified[:16]} UTC" if entry_changes.last_modified else ""
+        counted = (
+            f" The report now counts {entry_changes.after} entries (it counted {entry_changes.before}); the difference"
+            " is entries added less entries deleted."
+            if entry_changes.before is not None
             else ""
         )
-        sentences.append(
-            f"Time entries: {entry_changes.edited} edited, {entry_changes.added} added, "
-            f"{entry_changes.deleted} deleted{when_edited}."
-        )
+        sentences.append(f"Time entries edited or added since: {entry_changes.changed}{last}.{counted}")
     return sentences
 
 
