@@ -14,6 +14,7 @@ import struct
 import subprocess
 import zlib
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from timereports.models.report import Period, ReportTable
 from timereports.render.csv import render_csv
 from timereports.render.email import Addressing, build_messages
 from timereports.render.email_body import CsvLink
+from timereports.render.revision import EntryChanges, build_revision_messages, compare
 
 pytestmark = [
     pytest.mark.browser,
@@ -92,8 +94,31 @@ def weekly_table() -> ReportTable:
     return stamped(compared, datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
 
 
+def revision_html() -> str:
+    """The HTML part of a revision: a week of three rows sent, then corrected (one row changed, one added)."""
+    sent = report_table(3)
+    corrected = report_table(4)
+    corrected.rows[0]["incurred_hours"] = Decimal("9.5")
+    corrected.totals["incurred_hours"] = sum(
+        (Decimal(str(row["incurred_hours"])) for row in corrected.rows), Decimal(0)
+    )
+    revision = compare(render_csv(sent), corrected)
+    [outgoing] = build_revision_messages(
+        corrected,
+        revision,
+        sender=SENDER,
+        addressing=Addressing(to=["ops@example.com"]),
+        sent_at=datetime(2026, 5, 12, 6, tzinfo=UTC),
+        delivered_at="2026-05-11T06:10:00+00:00",
+        entry_changes=EntryChanges(changed=3, last_modified="2026-05-11 17:42:10", before=6, after=8),
+    )
+    return body(parsed(outgoing), "html")
+
+
 def email_html(kind: str) -> str:
     """The HTML part of a realistic message, as a receiving client parses it."""
+    if kind == "revision":
+        return revision_html()
     if kind == "weekly":
         table = weekly_table()
         [outgoing] = build_messages(
@@ -145,7 +170,12 @@ def png_facts(path: Path) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(
     ("kind", "filename"),
-    [("attachment", "email-phone.png"), ("link", "email-link-phone.png"), ("empty", "email-empty-phone.png")],
+    [
+        ("attachment", "email-phone.png"),
+        ("link", "email-link-phone.png"),
+        ("empty", "email-empty-phone.png"),
+        ("revision", "email-revision-phone.png"),
+    ],
 )
 def test_phone_screenshot(kind: str, filename: str, tmp_path: Path) -> None:
     # Given the HTML part written to a file
@@ -186,7 +216,7 @@ def test_weekly_two_level_report_screenshots(size: tuple[int, int], filename: st
     assert distinct > 16
 
 
-@pytest.mark.parametrize("kind", ["attachment", "link", "empty", "weekly"])
+@pytest.mark.parametrize("kind", ["attachment", "link", "empty", "weekly", "revision"])
 def test_the_email_fits_a_phone_and_runs_no_user_script(kind: str, tmp_path: Path) -> None:
     # Given the HTML part inside a 375 px frame, measured by the browser once loaded
     measure = (
