@@ -23,7 +23,7 @@ from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.fakes import InMemoryQuotaLedger
 from timereports_dev.local_aws import LOCAL_DEFAULTS
 
-from timereports.bootstrap import build_client
+from timereports.bootstrap.sources import build_client
 from timereports.config import Settings
 from timereports.logic.pull import pull_entries
 

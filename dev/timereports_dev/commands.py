@@ -86,7 +86,7 @@ def run_command(
 ) -> RunRecord:
     """`timereports run`: run one report and leave its CSV, raw email and run.json in `out_dir`."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_runner
+    from timereports.bootstrap.runs import build_runner
     from timereports.logic.runner import RunRequest
     from timereports.models.catalogue import load_definition
     from timereports_dev.progress import TerminalProgress
@@ -168,7 +168,8 @@ def pull_command(
 ) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_client, build_ledger
+    from timereports.bootstrap.aws import build_ledger
+    from timereports.bootstrap.sources import build_client
     from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
 
@@ -200,7 +201,8 @@ def sync_command(
     """`timereports sync`: bring the account's entry mirror up to date over a range, month by month (progress on a
     terminal); with `enqueue`, put the month jobs on the run queue for the deployed function instead."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_ledger, build_sync_service
+    from timereports.bootstrap.aws import build_ledger
+    from timereports.bootstrap.sources import build_sync_service
     from timereports.engine.mirror import DayRange, split_by_month
     from timereports.models.events import SyncMessage
     from timereports_dev.progress import TerminalProgress
@@ -237,7 +239,7 @@ def dispatch_command(
 ) -> list[dict[str, Any]]:
     """`timereports dispatch`: one dispatcher tick as of `at`; returns the runs it enqueued, as printed."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_dispatcher
+    from timereports.bootstrap.dispatch import build_dispatcher
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
@@ -257,7 +259,7 @@ def revisions_command(
     """`timereports revisions`: one revision check as of `at`; returns a line per revision sent, and writes each
     revision's messages to `out` as `<report-id>--revised-<from>_<to>-<n>.eml` (n: the revision's number)."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_revision_check
+    from timereports.bootstrap.runs import build_revision_check
 
     with open_session(local=local, api_url=api_url, stack=stack, region=region) as session:
         check = build_revision_check(session.settings, catalogue, api_url=session.api_url, token=session.token)
@@ -278,7 +280,7 @@ def history_command(
 ) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import build_run_history
+    from timereports.bootstrap.aws import build_run_history
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
@@ -292,7 +294,7 @@ def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str |
     """
     # Deferred: each command imports only the adapters it runs.
     from timereports.api.resolver import build_resolver
-    from timereports.bootstrap import build_reports_api_service
+    from timereports.bootstrap.api import build_reports_api_service
     from timereports_dev.api_server import ReportsApiServer, check_api_key
 
     key = check_api_key(api_key)  # before local AWS or the simulator start: nothing to clean up on refusal
@@ -310,7 +312,7 @@ def doctor_command(*, stack: str | None, region: str | None, api_url: str | None
     """`timereports doctor`: the findings for the stack (or for local AWS when AWS_ENDPOINT_URL is set and no
     `--stack` is given), one per part."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap import aws_client
+    from timereports.bootstrap.aws import aws_client
     from timereports_dev.doctor import Doctor
     from timereports_dev.stack import reads_local_aws, use_stack
 

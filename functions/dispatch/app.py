@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_dispatcher
+from timereports.bootstrap.dispatch import build_dispatcher
 from timereports.config import get_settings
 from timereports.logic.dispatch import Dispatcher
 from timereports.models.events import DispatchEvent

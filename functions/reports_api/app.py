@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timereports.api.resolver import build_resolver
-from timereports.bootstrap import build_reports_api_service
+from timereports.bootstrap.api import build_reports_api_service
 from timereports.config import get_settings
 from timereports.logic.reports_api import ReportsApiService
 from timereports.tracing import traced

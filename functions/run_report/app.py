@@ -21,7 +21,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap import build_revision_check, build_run_queue, build_run_service, build_sync_service
+from timereports.bootstrap.aws import build_run_queue
+from timereports.bootstrap.runs import build_revision_check, build_run_service
+from timereports.bootstrap.sources import build_sync_service
 from timereports.config import get_settings
 from timereports.errors import TimereportsError
 from timereports.logic import retries

@@ -14,7 +14,7 @@ from timereports_dev.dataset import ADMIN_TOKEN
 from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import SqsEventSource
-from timereports.bootstrap import aws_client
+from timereports.bootstrap.aws import aws_client
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 

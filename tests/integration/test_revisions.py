@@ -24,7 +24,8 @@ from tests.fixtures.aws import LocalAws
 from tests.support.deployment import redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
-from timereports.bootstrap import build_revision_check, build_run_history, build_runner
+from timereports.bootstrap.aws import build_run_history
+from timereports.bootstrap.runs import build_revision_check, build_runner
 from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.logic.ports import RevisionMark
 from timereports.logic.runner import RunRequest

@@ -28,7 +28,7 @@ from tests.fixtures.aws import LocalAws
 from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
-from timereports.bootstrap import build_once
+from timereports.bootstrap.runs import build_once
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.errors import RunInProgressError
 from timereports.models.run_record import RunOutcome, RunRecord
@@ -655,7 +655,7 @@ def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> 
 
 def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Callable[..., Deployment]) -> None:
     from functions.email_feedback import app as email_feedback_app
-    from timereports.bootstrap import aws_client
+    from timereports.bootstrap.aws import aws_client
 
     # Given a delivered weekly run, whose send named the stack's configuration set (so SES publishes its feedback)
     deployment = deploy(weekly_report("weekly-hours", to="gone@example.com"))

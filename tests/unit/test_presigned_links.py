@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from timereports.bootstrap import aws_client
+from timereports.bootstrap.aws import aws_client
 from timereports.dal.archive import S3Archive
 
 KEY = "reports/weekly/2026-11-16_2026-11-22/weekly_2026-11-16_2026-11-22.csv"

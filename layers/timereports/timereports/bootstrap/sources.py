@@ -1,0 +1,150 @@
+"""Where an account's time entries come from: the Intervals client, or the entry mirror in front of it, chosen per
+account; and the mirror's own sync service.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from timereports.bootstrap.aws import aws_client, build_ledger, build_run_queue, resolve_token
+from timereports.config import AccountSettings, Settings
+from timereports.dal.mirror_store import S3MirrorStore, S3ReferenceCache
+from timereports.intervals.client import IntervalsClient
+from timereports.intervals.pacing import shared_pacer
+from timereports.logic.mirror import EntryMirror, ProgressCallback
+from timereports.logic.mirror_sync import MirrorSyncService
+from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
+from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource
+
+# Time kept after the last page for archiving, emailing and recording, when a Lambda's deadline bounds a run.
+DELIVERY_MARGIN_SECONDS = 60
+
+
+def build_client(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: QuotaLedger,
+    *,
+    token: str | None = None,
+    deadline: RemainingTime | None = None,
+    reference_cache: ReferenceRecordsCache | None = None,
+) -> IntervalsClient:
+    """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
+    IP) and reserving quota in `ledger`; in a Lambda (`deadline`) it refuses work that cannot finish in time."""
+    stop_by = None
+    if deadline is not None:
+        # A minute kept for archiving, emailing and recording after the last page.
+        stop_by = time.monotonic() + deadline.get_remaining_time_in_millis() / 1000 - DELIVERY_MARGIN_SECONDS
+    return IntervalsClient(
+        account.api_url,
+        token if token is not None else resolve_token(account),
+        ledger=ledger,
+        page_size=settings.intervals_page_size,
+        requests_per_minute=settings.intervals_requests_per_minute,
+        max_in_flight=settings.intervals_max_in_flight,
+        max_retry_seconds=settings.intervals_max_retry_seconds,
+        pacer=shared_pacer(urlsplit(account.api_url).netloc, settings.intervals_requests_per_minute),
+        deadline=stop_by,
+        reference_cache=reference_cache,
+    )
+
+
+def build_time_source(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: QuotaLedger,
+    *,
+    token: str | None = None,
+    deadline: RemainingTime | None = None,
+    progress: ProgressCallback | None = None,
+) -> TimeSource:
+    """Where the account's time entries are read from, for reports and for the Reports API alike: the account's entry
+    mirror (synced through the client, kept in the bucket and the state table), or with `mirror: false` the
+    Intervals client directly."""
+    if not account.mirror:
+        return build_client(settings, account, ledger, token=token, deadline=deadline)
+    return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
+
+
+def build_mirrored_source(
+    settings: Settings,
+    account: AccountSettings,
+    ledger: QuotaLedger,
+    *,
+    token: str | None = None,
+    deadline: RemainingTime | None = None,
+    progress: ProgressCallback | None = None,
+) -> MirroredTimeSource:
+    """The account's mirror as a time source, whatever the account's `mirror` setting says (sync jobs use it)."""
+    # Reference data kept in the bucket across runs (names for the mirror's entries), not only in the process.
+    cache = S3ReferenceCache(
+        account.name,
+        bucket=settings.reports_bucket,
+        s3=aws_client("s3"),
+        ttl_seconds=settings.mirror_reference_hours * 3600,
+    )
+    client = build_client(settings, account, ledger, token=token, deadline=deadline, reference_cache=cache)
+    return MirroredTimeSource(client, build_mirror(settings, account, client, progress=progress))
+
+
+def build_mirror(
+    settings: Settings,
+    account: AccountSettings,
+    client: IntervalsClient,
+    *,
+    progress: ProgressCallback | None = None,
+) -> EntryMirror:
+    """The account's entry mirror (month objects in the bucket, the manifest in the state table), synced through
+    `client`; names of stored entries come from the reference data (`client`'s cache)."""
+    store = S3MirrorStore(
+        account.name,
+        bucket=settings.reports_bucket,
+        table_name=settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+    return EntryMirror(
+        client,
+        store,
+        full_repull_days=settings.mirror_full_repull_days,
+        progress=progress,
+        names=lambda: reference_names(client),
+        names_max_age=timedelta(hours=settings.mirror_reference_hours),
+    )
+
+
+def account_sources(
+    settings: Settings, *, api_url: str | None = None, token: str | None = None
+) -> Callable[[str], TimeSource]:
+    """A new time source of a named account, over its ledger, each time it is called."""
+
+    def sources(account_name: str) -> TimeSource:
+        account = settings.account(account_name)
+        if api_url:
+            account = account.model_copy(update={"api_url": api_url})
+        return build_time_source(settings, account, build_ledger(settings, account), token=token)
+
+    return sources
+
+
+def build_sync_service(
+    settings: Settings,
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+    progress: ProgressCallback | None = None,
+    queue: bool = True,
+) -> MirrorSyncService:
+    """Mirror syncs of a range: in the process, month by month, or (deployed) as month jobs on the run queue."""
+
+    def sources(account_name: str, deadline: RemainingTime | None) -> MirroredTimeSource:
+        account = settings.account(account_name)
+        if api_url:
+            account = account.model_copy(update={"api_url": api_url})
+        ledger = build_ledger(settings, account)
+        return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
+
+    return MirrorSyncService(sources, build_run_queue(settings) if queue else None)
