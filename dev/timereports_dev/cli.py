@@ -247,9 +247,10 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
 
 def _cmd_revisions(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports.logic.revisions import check_failed
     from timereports_dev.commands import revisions_command
 
-    for revision in revisions_command(
+    sent, failures = revisions_command(
         args.at,
         catalogue=args.catalogue,
         out=args.out,
@@ -257,8 +258,11 @@ def _cmd_revisions(args: argparse.Namespace) -> int:
         local=args.local,
         stack=args.stack,
         region=args.region,
-    ):
+    )
+    for revision in sent:  # what went out is printed even when another revision failed
         print(json.dumps(revision), flush=True)
+    if failures:
+        raise check_failed(failures)
     return 0
 
 

@@ -255,8 +255,9 @@ def revisions_command(
     local: bool,
     stack: str | None = None,
     region: str | None = None,
-) -> list[dict[str, object]]:
-    """`timereports revisions`: one revision check as of `at`; returns a line per revision sent, and writes each
+) -> tuple[list[dict[str, object]], list[str]]:
+    """`timereports revisions`: one revision check as of `at`; returns a line per revision sent and what failed, and
+    writes each
     revision's messages to `out` as `<report-id>--revised-<from>_<to>-<n>.eml` (n: the revision's number)."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap.runs import build_revision_check
@@ -272,7 +273,7 @@ def revisions_command(
                 period = f"{revision.period.start.isoformat()}_{revision.period.end.isoformat()}"
                 name = f"{revision.report_id}--revised-{period}-{revision.number}{suffix}.eml"
                 (out / name).write_bytes(raw)
-    return [revision.as_dict() for revision in sent]
+    return [revision.as_dict() for revision in sent], check.failures
 
 
 def history_command(

@@ -141,10 +141,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     catalogue id)."""
     if "check" in event:
         check = parse(event=event, model=RevisionCheckEvent)
-        revisions = [revision.as_dict() for revision in revision_check().check(check.at)]
+        revisions = [revision.as_dict() for revision in revision_check().check(check.at, context)]
         for revision in revisions:
             logger.info("revision sent", extra=revision)
         metrics.add_metric(name="RevisionsSent", unit=MetricUnit.Count, value=len(revisions))
+        revision_check().raise_failures()
         return {"revisions": revisions}
     if "Records" in event:
         return dict(

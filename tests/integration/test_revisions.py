@@ -27,6 +27,7 @@ from tests.support.lambda_context import FakeLambdaContext
 from timereports.bootstrap.aws import build_run_history
 from timereports.bootstrap.runs import build_revision_check, build_runner
 from timereports.dal.revision_marks import DynamoDBRevisionMarks
+from timereports.errors import TimereportsError
 from timereports.logic.ports import RevisionMark
 from timereports.logic.runner import RunRequest
 from timereports.models.catalogue import Catalogue
@@ -316,3 +317,28 @@ def test_a_report_delivered_as_a_workbook_is_revised_with_one_too(stack: Stack) 
     assert len(stack.check(NEXT_MORNING)) == 1
     names = [part.get_filename() for part in stack.aws.sent_messages()[-1].iter_attachments()]
     assert names == ["weekly-hours_2026-11-16_2026-11-22.csv", "weekly-hours_2026-11-16_2026-11-22.xlsx"]
+
+
+def test_a_report_whose_revision_fails_does_not_stop_the_others(stack: Stack) -> None:
+    # Given two delivered weekly reports, the first of which lost its archived CSV, and an edited week
+    stack.write(weekly("a-broken"))
+    stack.write(weekly("b-healthy"))
+    (catalogue_default,) = [path for path in stack.catalogue.iterdir() if path.stem == "weekly-hours"]
+    catalogue_default.unlink()
+    stack.deliver("a-broken")
+    stack.deliver("b-healthy")
+    stack.aws.s3.delete_object(
+        Bucket=stack.settings.reports_bucket,
+        Key="reports/a-broken/2026-11-16_2026-11-22/a-broken_2026-11-16_2026-11-22.csv",
+    )
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs
+    with time_machine.travel(NEXT_MORNING, tick=True):
+        check = build_revision_check(stack.settings, stack.catalogue, token=ADMIN_TOKEN)
+        sent = check.check()
+    # Then the healthy report is revised, and the broken one is a failure named for the check's caller
+    assert [revision.report_id for revision in sent] == ["b-healthy"]
+    (failure,) = check.failures
+    assert failure.startswith("a-broken 2026-11-16..2026-11-22: ")
+    with pytest.raises(TimereportsError, match="revision check: 1 failed: a-broken"):
+        check.raise_failures()

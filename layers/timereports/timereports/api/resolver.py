@@ -39,6 +39,7 @@ from timereports.errors import (
     RunTooLongError,
     UnknownReportError,
 )
+from timereports.logic.ports import RemainingTime
 from timereports.logic.reports_api import ReportAnswer, ReportsApiService
 from timereports.models.reports_api import (
     ErrorAnswer,
@@ -119,7 +120,7 @@ def build_resolver(
         tags=["reports"],
     )
     def post_rows(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> dict[str, Any]:
-        return rows_answer(service().answer(query or ReportsQuery()))
+        return rows_answer(service().answer(query or ReportsQuery(), _deadline(app)))
 
     @app.post(
         f"{API_PREFIX}/reports/totals",
@@ -132,7 +133,7 @@ def build_resolver(
         tags=["reports"],
     )
     def post_totals(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> dict[str, Any]:
-        return totals_answer(service().answer(query or ReportsQuery()))
+        return totals_answer(service().answer(query or ReportsQuery(), _deadline(app)))
 
     @app.get(
         f"{API_PREFIX}/reports/<report_id>/rows",
@@ -144,7 +145,7 @@ def build_resolver(
         tags=["catalogue"],
     )
     def get_report_rows(report_id: ReportId) -> dict[str, Any]:
-        return rows_answer(service().answer_report(report_id))
+        return rows_answer(service().answer_report(report_id, _deadline(app)))
 
     @app.get(
         f"{API_PREFIX}/reports/<report_id>/totals",
@@ -156,7 +157,7 @@ def build_resolver(
         tags=["catalogue"],
     )
     def get_report_totals(report_id: ReportId) -> dict[str, Any]:
-        return totals_answer(service().answer_report(report_id))
+        return totals_answer(service().answer_report(report_id, _deadline(app)))
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi_document() -> Response[str]:
@@ -178,6 +179,12 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
             security=[{"sigv4": []}, {"bearer": []}],
         )
     )
+
+
+def _deadline(app: APIGatewayHttpResolver) -> RemainingTime | None:
+    """The invocation's context, whose remaining time bounds the answer's pulls (None outside a Lambda)."""
+    context = getattr(app, "lambda_context", None)
+    return context if hasattr(context, "get_remaining_time_in_millis") else None
 
 
 def rows_answer(answer: ReportAnswer) -> dict[str, Any]:

@@ -5,7 +5,6 @@ account; and the mirror's own sync service.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,7 +16,7 @@ from timereports.intervals.pacing import shared_pacer
 from timereports.logic.mirror import EntryMirror, ProgressCallback
 from timereports.logic.mirror_sync import MirrorSyncService
 from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
-from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource
+from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource, TimeSources
 
 # Time kept after the last page for archiving, emailing and recording, when a Lambda's deadline bounds a run.
 DELIVERY_MARGIN_SECONDS = 60
@@ -116,16 +115,15 @@ def build_mirror(
     )
 
 
-def account_sources(
-    settings: Settings, *, api_url: str | None = None, token: str | None = None
-) -> Callable[[str], TimeSource]:
-    """A new time source of a named account, over its ledger, each time it is called."""
+def account_sources(settings: Settings, *, api_url: str | None = None, token: str | None = None) -> TimeSources:
+    """A new time source of a named account, over its ledger, each time it is called; `deadline` (the invocation's
+    Lambda context) makes its pulls refuse work that cannot finish in time, before reserving quota for it."""
 
-    def sources(account_name: str) -> TimeSource:
-        account = settings.account(account_name)
+    def sources(account: str, deadline: RemainingTime | None = None) -> TimeSource:
+        named = settings.account(account)
         if api_url:
-            account = account.model_copy(update={"api_url": api_url})
-        return build_time_source(settings, account, build_ledger(settings, account), token=token)
+            named = named.model_copy(update={"api_url": api_url})
+        return build_time_source(settings, named, build_ledger(settings, named), token=token, deadline=deadline)
 
     return sources
 

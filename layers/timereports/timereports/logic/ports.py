@@ -178,6 +178,12 @@ class MirrorStore(Protocol):
     def delete_objects(self, keys: Iterable[str]) -> None: ...
 
 
+class TimeSources(Protocol):
+    """A new time source of a named account; `deadline` bounds its pulls by an invocation's remaining time."""
+
+    def __call__(self, account: str, deadline: RemainingTime | None = None) -> TimeSource: ...
+
+
 class RawTimeSource(Protocol):
     """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from timereports.clock import utc_now
 from timereports.engine.timeframes import resolve_time_frame, today_in
 from timereports.errors import ConfigurationError, DefinitionError, UnknownReportError
-from timereports.logic.ports import TimeSource
+from timereports.logic.ports import RemainingTime, TimeSources
 from timereports.logic.tables import build_table
 from timereports.models.catalogue import Catalogue
 from timereports.models.definition import ReportDefinition, ReportQuery
@@ -26,9 +26,6 @@ QUERY_REPORT_ID = "reports-api"
 QUERY_REPORT_TITLE = "Reports API query"
 # The account of a POSTed query (RM has no account parameter); a catalogue report uses its own.
 QUERY_ACCOUNT = "default"
-
-# The account's time source, built per answer (its request counts and deadline belong to one answer).
-TimeSources = Callable[[str], TimeSource]
 
 
 @dataclass(frozen=True)
@@ -49,11 +46,12 @@ class ReportsApiService:
         self._sources = sources
         self._clock = clock
 
-    def answer(self, query: ReportsQuery) -> ReportAnswer:
-        """The table of a POSTed query, on the default account."""
-        return self._answer(query, _as_definition(query), QUERY_ACCOUNT)
+    def answer(self, query: ReportsQuery, deadline: RemainingTime | None = None) -> ReportAnswer:
+        """The table of a POSTed query, on the default account; `deadline` is the invocation's (the time source is
+        built per answer, so its request counts and deadline belong to that answer)."""
+        return self._answer(query, _as_definition(query), QUERY_ACCOUNT, deadline)
 
-    def answer_report(self, report_id: str) -> ReportAnswer:
+    def answer_report(self, report_id: str, deadline: RemainingTime | None = None) -> ReportAnswer:
         """A catalogue report's table as of today (in its own time zone), on its own account.
 
         Raises UnknownReportError for an id the catalogue does not have, before any request.
@@ -66,12 +64,14 @@ class ReportsApiService:
             # The deployment's catalogue is broken: the operator's problem, and its message names files.
             raise ConfigurationError("the report catalogue cannot be read") from exc
         query = ReportsQuery.model_construct(**{name: getattr(definition, name) for name in ReportQuery.model_fields})
-        return self._answer(query, definition, definition.account)
+        return self._answer(query, definition, definition.account, deadline)
 
-    def _answer(self, query: ReportsQuery, definition: ReportDefinition, account: str) -> ReportAnswer:
+    def _answer(
+        self, query: ReportsQuery, definition: ReportDefinition, account: str, deadline: RemainingTime | None
+    ) -> ReportAnswer:
         today = query.today or today_in(query.timezone, self._clock())
         period = resolve_time_frame(query.time_frame, today, query.week_start_index)
-        table = build_table(self._sources(account), definition, period)
+        table = build_table(self._sources(account, deadline), definition, period)
         return ReportAnswer(query=query.model_copy(update={"today": today}), today=today, period=period, table=table)
 
 

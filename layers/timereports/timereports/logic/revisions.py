@@ -17,8 +17,17 @@ from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
 from timereports.engine.attributes import EntryLike
-from timereports.errors import DeliveryError
-from timereports.logic.ports import Archive, Mailer, RevisionMark, RevisionMarks, RunHistory, TimeSource
+from timereports.errors import DeliveryError, TimereportsError, one_line
+from timereports.logic.ports import (
+    Archive,
+    Mailer,
+    RemainingTime,
+    RevisionMark,
+    RevisionMarks,
+    RunHistory,
+    TimeSource,
+    TimeSources,
+)
 from timereports.logic.tables import build_table
 from timereports.models.catalogue import Catalogue
 from timereports.models.definition import ReportDefinition
@@ -106,7 +115,7 @@ class RevisionCheck:
         archive: Archive,
         mailer: Mailer,
         marks: RevisionMarks,
-        sources: Callable[[str], TimeSource],
+        sources: TimeSources,
         sender: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -118,12 +127,16 @@ class RevisionCheck:
         self._sources = sources
         self._sender = sender
         self._clock = clock
+        # What the last check could not do (one line each); its caller reports them after the revisions it sent.
+        self.failures: list[str] = []
 
-    def check(self, at: datetime | None = None) -> list[RevisionSent]:
-        """Send the revisions due as of `at` (default now); one source per account, built on first use."""
+    def check(self, at: datetime | None = None, deadline: RemainingTime | None = None) -> list[RevisionSent]:
+        """Send the revisions due as of `at` (default now); one source per account, built on first use and bounded
+        by `deadline` (the invocation's Lambda context)."""
         moment = at or self._clock()
         sources: dict[str, TimeSource] = {}
         sent: list[RevisionSent] = []
+        failures: list[str] = []
         for definition in self._catalogue.reports.values():
             if definition.schedule is None or definition.delivery is None or not definition.revisions.notify:
                 continue
@@ -131,12 +144,25 @@ class RevisionCheck:
                 continue  # only private slices: their revisions are not built yet (README, Revisions)
             records = self._history.last_runs(definition.id, limit=HISTORY_LOOKBACK)
             for record in watched_deliveries(definition, records, moment):
-                if definition.account not in sources:
-                    sources[definition.account] = self._sources(definition.account)
-                revision = self._check_one(definition, record, sources[definition.account], moment)
+                try:
+                    if definition.account not in sources:
+                        sources[definition.account] = self._sources(definition.account, deadline)
+                    revision = self._check_one(definition, record, sources[definition.account], moment)
+                except TimereportsError as exc:
+                    # One broken report or period must not stop the others' revisions, day after day.
+                    failures.append(f"{definition.id} {record.period.start}..{record.period.end}: {one_line(exc)}")
+                    logger.warning("revision check failed", extra={"report_id": definition.id, "error": one_line(exc)})
+                    continue
                 if revision is not None:
                     sent.append(revision)
+        self.failures = failures
         return sent
+
+    def raise_failures(self) -> None:
+        """After the revisions that could be sent went out: one error naming what the last check could not do (its
+        schedule retries it; revisions already sent are not sent again)."""
+        if self.failures:
+            raise check_failed(self.failures)
 
     def _check_one(
         self, definition: ReportDefinition, record: WatchedDelivery, source: TimeSource, at: datetime
@@ -160,9 +186,14 @@ class RevisionCheck:
         number = previous.number + 1
         key = revision_key(definition.id, period, number)
         csv_bytes = render_csv(corrected)
-        self._archive.put(key, csv_bytes, {"report-id": definition.id, "revision": str(number)})
+        # Claim first, then archive: a check that loses the claim must not overwrite the CSV the winner sends.
         if not self._marks.advance(definition.id, record.scheduled_at, previous.number, RevisionMark(number, key)):
             return None  # another check claimed this revision and sends it
+        try:
+            self._archive.put(key, csv_bytes, {"report-id": definition.id, "revision": str(number)})
+        except TimereportsError:
+            self._marks.advance(definition.id, record.scheduled_at, number, previous)  # nothing sent: give it back
+            raise
         assert definition.delivery is not None
         messages = build_revision_messages(
             corrected,
@@ -226,6 +257,14 @@ class RevisionCheck:
 
 
 def _worth_sending(revision: Revision, definition: ReportDefinition) -> bool:
-    """Rows changed, by more than the definition's `min_change_hours` (summed over the rows)."""
+    """Rows changed, by more than the definition's `min_change_hours` (summed over the rows; a days view's change
+    counts `hours_per_day` hours a day; an amounts-only view, having no hours, compares its amounts)."""
     minimum = definition.revisions.min_change_hours
+    if revision.primary_metric.endswith("_days"):
+        minimum = minimum / definition.hours_per_day
     return bool(revision.changes) and (minimum == 0 or revision.change_size() > minimum)
+
+
+def check_failed(failures: list[str]) -> TimereportsError:
+    """The error of a check some of whose revisions could not be done, one clause each."""
+    return TimereportsError(f"revision check: {len(failures)} failed: " + "; ".join(failures))

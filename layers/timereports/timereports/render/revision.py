@@ -101,7 +101,12 @@ def compare(sent_csv: bytes, corrected: ReportTable) -> Revision:
     header, sent_rows, sent_totals = _rows(sent_csv)
     new_header, new_rows, new_totals = _rows(render_csv(corrected))
     metrics = corrected.metric_columns
-    key_columns = [ATTRIBUTES[name].columns[0] for name in corrected.group_by]
+    # The entry view has a row per entry: its id is the row's identity (many share a group's ids).
+    key_columns = (
+        ["entry_id"]
+        if corrected.view == "time_entries"
+        else [ATTRIBUTES[name].columns[0] for name in corrected.group_by]
+    )
     label_columns = [ATTRIBUTES[name].columns[-1] for name in corrected.group_by]
 
     def index(columns: list[str], rows: list[list[str]]) -> dict[tuple[str, ...], dict[str, str]]:
