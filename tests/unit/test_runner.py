@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from timereports_dev.fakes import InMemoryQuotaLedger, InMemoryRunHistory
+from timereports_dev.fakes import InMemoryMessageClaims, InMemoryQuotaLedger, InMemoryRunHistory
 
 from timereports.engine.quota_rules import QuotaStatus
 from timereports.errors import DeliveryError, TimereportsError
@@ -97,7 +97,13 @@ def definition(recipients: int = 1) -> Any:
     )
 
 
-def runner(client: FakeIntervals, mailer: FakeMailer, history: InMemoryRunHistory, ledger: Any = None) -> ReportRunner:
+def runner(
+    client: FakeIntervals,
+    mailer: FakeMailer,
+    history: InMemoryRunHistory,
+    ledger: Any = None,
+    claims: InMemoryMessageClaims | None = None,
+) -> ReportRunner:
     return ReportRunner(
         client=client,
         ledger=ledger or InMemoryQuotaLedger(clock=lambda: NOW),
@@ -106,6 +112,7 @@ def runner(client: FakeIntervals, mailer: FakeMailer, history: InMemoryRunHistor
         history=history,
         options=DeliveryOptions(sender="reports@example.com"),
         clock=lambda: NOW,
+        claims=claims,
     )
 
 
@@ -124,8 +131,8 @@ def test_a_ledger_that_cannot_be_read_after_sending_does_not_fail_the_run() -> N
     assert outcome.record.quota_used is None
 
 
-def test_a_send_failing_after_some_messages_went_out_is_recorded_not_retried() -> None:
-    # Given 120 recipients (three messages of at most 50) and SES refusing the second message
+def test_a_one_off_send_failing_after_some_messages_went_out_is_recorded_not_retried() -> None:
+    # Given a one-off (no run identity to claim its messages under) to 120 recipients and SES refusing the second
     mailer, history = FakeMailer(fail_on_message=2), InMemoryRunHistory()
     run = runner(FakeIntervals([entry(1)]), mailer, history)
 
@@ -138,6 +145,24 @@ def test_a_send_failing_after_some_messages_went_out_is_recorded_not_retried() -
     assert "1 of 3 messages sent" in outcome.record.error
     assert [len(batch) for batch in mailer.sent] == [50]
     assert history.runs[-1].status == "partially_delivered"
+
+
+def test_a_scheduled_run_failing_after_some_messages_fails_and_its_retry_sends_only_the_rest() -> None:
+    # Given a scheduled run to 120 recipients (three messages), its messages claimed, and SES refusing the second
+    mailer, history, claims = FakeMailer(fail_on_message=2), InMemoryRunHistory(), InMemoryMessageClaims()
+    request = RunRequest(
+        definition=definition(recipients=120),
+        today=date(2026, 11, 23),
+        scheduled_at=datetime(2026, 11, 23, 6, tzinfo=UTC),
+    )
+    # When it runs, then it fails naming what went out (so that SQS retries it and its owner hears of it)
+    with pytest.raises(DeliveryError, match="1 of 3 messages sent"):
+        runner(FakeIntervals([entry(1)]), mailer, history, claims=claims).run(request)
+    # When SES accepts again and the run is retried, then only the two messages not sent go out
+    mailer.fail_on_message = None
+    outcome = runner(FakeIntervals([entry(1)]), mailer, history, claims=claims).run(request)
+    assert outcome.record.status == "delivered"
+    assert [len(batch) for batch in mailer.sent] == [50, 50, 20]
 
 
 def test_a_send_failing_before_any_message_went_out_fails_the_run() -> None:

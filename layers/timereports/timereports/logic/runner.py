@@ -311,9 +311,14 @@ class ReportRunner:
             outcome.emails.append(raw)
             outcome.email_parts.append(part)
         if failed is not None:
-            record.status = "partially_delivered"
             sent = sum(1 for message in record.messages if message.status == "sent")
-            record.error = f"{sent} of {len(outgoing)} messages sent, then: {failed}"
+            summary = f"{sent} of {len(outgoing)} messages sent, then: {failed}"
+            if self._claims is not None and run_id is not None:
+                # Each message is claimed: the run fails, so that its retry sends the rest, and none twice.
+                raise DeliveryError(summary) from failed
+            # A one-off has no identity to claim messages under: a retry would send the first ones again.
+            record.status = "partially_delivered"
+            record.error = summary
         record.message_id = record.message_ids[0] if record.message_ids else None
         return outcome
 
