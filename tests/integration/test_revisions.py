@@ -31,6 +31,7 @@ from timereports.errors import TimereportsError
 from timereports.logic.ports import RevisionMark
 from timereports.logic.runner import RunRequest
 from timereports.models.catalogue import Catalogue
+from timereports.models.definition import slice_slug as slug
 from timereports.models.report import Period
 
 WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
@@ -342,3 +343,36 @@ def test_a_report_whose_revision_fails_does_not_stop_the_others(stack: Stack) ->
     assert failure.startswith("a-broken 2026-11-16..2026-11-22: ")
     with pytest.raises(TimereportsError, match="revision check: 1 failed: a-broken"):
         check.raise_failures()
+
+
+def test_a_private_slice_is_revised_to_its_own_recipients_only(stack: Stack, dataset: Any) -> None:
+    # Given a weekly report split by client (two slices with recipients) besides the whole report to ops, delivered
+    clients = {client["id"]: client["name"] for client in dataset.clients}
+    busy = sorted({entry["clientid"] for entry in stack.week_entries() if entry["clientid"]})
+    changed_client, quiet_client = busy[0], busy[1]
+    definition = weekly()
+    definition["delivery"]["split"] = {
+        "by": "client",
+        "to": {clients[changed_client]: ["pm@changed.example"], clients[quiet_client]: ["pm@quiet.example"]},
+    }
+    stack.write(definition)
+    stack.deliver()
+    assert len(stack.aws.sent_messages()) == 3
+    # When an entry of one client's week is deleted, and the check runs
+    entry = next(entry for entry in stack.week_entries() if entry["clientid"] == changed_client)
+    stack.simulator.delete_time_entry(entry["id"])
+    revisions = stack.check(NEXT_MORNING)
+    # Then the whole report and that client's slice are revised, each to its own recipients; the other slice is not
+    assert sorted(str(revision.get("slice")) for revision in revisions) == sorted(
+        ["None", slug(clients[changed_client])]
+    )
+    revised = stack.aws.sent_messages()[3:]
+    assert sorted(str(message["To"]) for message in revised) == ["ops@example.com", "pm@changed.example"]
+    slice_message = next(message for message in revised if str(message["To"]) == "pm@changed.example")
+    assert str(slice_message["Subject"]).startswith("Revised: ")
+    assert str(slice_message["Subject"]).endswith(clients[changed_client])
+    # And the slice's revision names no other client anywhere (subject, body, attachment)
+    raw = slice_message.as_bytes().decode("utf-8", "replace") + slice_message.get_body(("plain",)).get_content()
+    raw += next(slice_message.iter_attachments()).get_payload(decode=True).decode("utf-8-sig")
+    assert clients[quiet_client] not in raw
+    assert clients[quiet_client] not in str(slice_message["Subject"])

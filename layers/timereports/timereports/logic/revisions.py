@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
@@ -28,13 +28,13 @@ from timereports.logic.ports import (
     TimeSource,
     TimeSources,
 )
+from timereports.logic.runner import ReportPart, report_parts
 from timereports.logic.tables import build_table
 from timereports.models.catalogue import Catalogue
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, archive_key
 from timereports.models.run_record import RunRecord
 from timereports.render.csv import render_csv
-from timereports.render.email import Addressing
 from timereports.render.revision import EntryChanges, Revision, build_revision_messages, compare
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,10 @@ class RevisionSent:
     total_before: str
     total_after: str
     emails: list[bytes]
+    slice: str | None = None  # a private slice's slug; None for the whole report
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        line: dict[str, object] = {
             "report_id": self.report_id,
             "scheduled_at": self.scheduled_at,
             "from": self.period.start.isoformat(),
@@ -65,11 +66,14 @@ class RevisionSent:
             "hours_before": self.total_before,
             "hours_after": self.total_after,
         }
+        if self.slice is not None:
+            line["slice"] = self.slice
+        return line
 
 
-def revision_key(report_id: str, period: Period, number: int) -> str:
-    """The corrected CSV's key: beside the original, which stays."""
-    return archive_key(report_id, period).removesuffix(".csv") + f".rev{number}.csv"
+def revision_key(report_id: str, period: Period, number: int, slice_slug: str | None = None) -> str:
+    """The corrected CSV's key: beside the original (the whole report's, or the slice's), which stays."""
+    return archive_key(report_id, period, slice_slug=slice_slug).removesuffix(".csv") + f".rev{number}.csv"
 
 
 @dataclass(frozen=True)
@@ -140,21 +144,18 @@ class RevisionCheck:
         for definition in self._catalogue.reports.values():
             if definition.schedule is None or definition.delivery is None or not definition.revisions.notify:
                 continue
-            if not (definition.delivery.to or definition.delivery.cc or definition.delivery.bcc):
-                continue  # only private slices: their revisions are not built yet (README, Revisions)
             records = self._history.last_runs(definition.id, limit=HISTORY_LOOKBACK)
             for record in watched_deliveries(definition, records, moment):
                 try:
                     if definition.account not in sources:
                         sources[definition.account] = self._sources(definition.account, deadline)
-                    revision = self._check_one(definition, record, sources[definition.account], moment)
+                    revisions = self._check_one(definition, record, sources[definition.account], moment)
                 except TimereportsError as exc:
                     # One broken report or period must not stop the others' revisions, day after day.
                     failures.append(f"{definition.id} {record.period.start}..{record.period.end}: {one_line(exc)}")
                     logger.warning("revision check failed", extra={"report_id": definition.id, "error": one_line(exc)})
                     continue
-                if revision is not None:
-                    sent.append(revision)
+                sent.extend(revisions)
         self.failures = failures
         return sent
 
@@ -166,10 +167,10 @@ class RevisionCheck:
 
     def _check_one(
         self, definition: ReportDefinition, record: WatchedDelivery, source: TimeSource, at: datetime
-    ) -> RevisionSent | None:
+    ) -> list[RevisionSent]:
+        """Rebuild the delivered period once, then revise each part its recipients got: the whole report, and each
+        private slice with recipients (to its own recipients, from its own archived CSV)."""
         period = record.period
-        mark = self._marks.current(definition.id, record.scheduled_at)
-        previous = mark or RevisionMark(number=0, s3_key=record.s3_key)
         delivered = datetime.fromisoformat(record.delivered_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         changed: list[str] = []
 
@@ -179,32 +180,55 @@ class RevisionCheck:
                 changed.append(modified)
 
         corrected = build_table(source, definition, period, seen=note_change)
-        sent_csv = self._archive.get(previous.s3_key)
-        revision = compare(sent_csv, corrected)
+        entry_changes = EntryChanges(
+            changed=len(changed), last_modified=max(changed) if changed else None, before=None, after=0
+        )
+        sent: list[RevisionSent] = []
+        for part in report_parts(definition, corrected):
+            if part.recipients:
+                revision = self._revise_part(definition, record, part, entry_changes, source, at)
+                if revision is not None:
+                    sent.append(revision)
+        return sent
+
+    def _revise_part(
+        self,
+        definition: ReportDefinition,
+        record: WatchedDelivery,
+        part: ReportPart,
+        entry_changes: EntryChanges,
+        source: TimeSource,
+        at: datetime,
+    ) -> RevisionSent | None:
+        assert definition.delivery is not None
+        period, corrected = record.period, part.table
+        # The whole report keeps the run's own mark; a slice has one of its own beside it.
+        mark_key = record.scheduled_at if part.slug is None else f"{record.scheduled_at}#{part.slug}"
+        original = record.s3_key if part.slug is None else archive_key(definition.id, period, slice_slug=part.slug)
+        previous = self._marks.current(definition.id, mark_key) or RevisionMark(number=0, s3_key=original)
+        revision = compare(self._archive.get(previous.s3_key), corrected)
         if not _worth_sending(revision, definition):
             return None
         number = previous.number + 1
-        key = revision_key(definition.id, period, number)
+        key = revision_key(definition.id, period, number, part.slug)
         csv_bytes = render_csv(corrected)
         # Claim first, then archive: a check that loses the claim must not overwrite the CSV the winner sends.
-        if not self._marks.advance(definition.id, record.scheduled_at, previous.number, RevisionMark(number, key)):
+        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key)):
             return None  # another check claimed this revision and sends it
         try:
             self._archive.put(key, csv_bytes, {"report-id": definition.id, "revision": str(number)})
         except TimereportsError:
-            self._marks.advance(definition.id, record.scheduled_at, number, previous)  # nothing sent: give it back
+            self._marks.advance(definition.id, mark_key, number, previous)  # nothing sent: give it back
             raise
-        assert definition.delivery is not None
         messages = build_revision_messages(
             corrected,
             revision,
             sender=self._sender,
-            addressing=Addressing.of(definition.delivery),
+            addressing=part.addressing(definition.delivery.subject),
             sent_at=at,
             delivered_at=record.delivered_at,
-            entry_changes=EntryChanges(
-                changed=len(changed),
-                last_modified=max(changed) if changed else None,
+            entry_changes=replace(
+                entry_changes,
                 before=int(revision.totals_before["entries"]) if "entries" in revision.totals_before else None,
                 after=corrected.entries,
             ),
@@ -220,7 +244,7 @@ class RevisionCheck:
             except DeliveryError:
                 if not emails:
                     # Nobody has it: give the claim back, so that the next check sends this revision.
-                    self._marks.advance(definition.id, record.scheduled_at, number, previous)
+                    self._marks.advance(definition.id, mark_key, number, previous)
                     raise
                 logger.warning("revision partially sent", extra={"report_id": definition.id})
                 break
@@ -253,6 +277,7 @@ class RevisionCheck:
             total_before=revision.totals_before.get(revision.primary_metric, "0.00"),
             total_after=revision.totals_after.get(revision.primary_metric, "0.00"),
             emails=emails,
+            slice=part.slug,
         )
 
 

@@ -49,7 +49,7 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
-class _Part:
+class ReportPart:
     """One deliverable of a run: the whole report (`slug` None), or a private slice (named by its slug)."""
 
     slug: str | None
@@ -66,17 +66,17 @@ class _Part:
         return Addressing(to=self.to, cc=self.cc, bcc=self.bcc, subject=subject)
 
 
-def _parts(definition: ReportDefinition, table: ReportTable) -> list[_Part]:
+def report_parts(definition: ReportDefinition, table: ReportTable) -> list[ReportPart]:
     """The whole report for delivery.to/cc/bcc, then each slice listed with recipients, with only its own table."""
     delivery = definition.delivery
     if delivery is None:
-        return [_Part(None, table, [])]
-    parts = [_Part(None, table, list(delivery.to), list(delivery.cc), list(delivery.bcc))]
+        return [ReportPart(None, table, [])]
+    parts = [ReportPart(None, table, list(delivery.to), list(delivery.cc), list(delivery.bcc))]
     if delivery.split is not None:
         for name, addresses in delivery.split.to.items():
             part = table.slices[name]
             # A slice listed without recipients is still archived, and sent to nobody.
-            parts.append(_Part(part.slice_slug, part, list(addresses)))
+            parts.append(ReportPart(part.slice_slug, part, list(addresses)))
     return parts
 
 
@@ -186,7 +186,7 @@ class ReportRunner:
         # Everything that can fail (rendering, archiving, links) is done for every part before the first message
         # leaves: after it, a raised error would make the retry send the report again.
         outgoing: list[tuple[str | None, OutgoingEmail]] = []
-        for part in _parts(definition, table):
+        for part in report_parts(definition, table):
             outgoing += self._prepare(definition, part, outcome)
         if table.is_empty:
             record.status = "empty_notice" if outgoing else "empty_skipped"
@@ -201,7 +201,7 @@ class ReportRunner:
         return self._send(outgoing, outcome, run_id)
 
     def _prepare(
-        self, definition: ReportDefinition, part: _Part, outcome: RunOutcome
+        self, definition: ReportDefinition, part: ReportPart, outcome: RunOutcome
     ) -> list[tuple[str | None, OutgoingEmail]]:
         """Render and archive one part (the whole report or a slice); its messages, not yet sent."""
         delivery, table, record = definition.delivery, part.table, outcome.record
