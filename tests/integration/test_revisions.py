@@ -376,3 +376,20 @@ def test_a_private_slice_is_revised_to_its_own_recipients_only(stack: Stack, dat
     raw += next(slice_message.iter_attachments()).get_payload(decode=True).decode("utf-8-sig")
     assert clients[quiet_client] not in raw
     assert clients[quiet_client] not in str(slice_message["Subject"])
+
+
+def test_a_report_sent_as_a_link_is_revised_with_a_link(stack: Stack) -> None:
+    # Given a report that sends its CSV as a link (attach: link), delivered, then edited
+    definition = weekly()
+    definition["delivery"]["attach"] = "link"
+    stack.write(definition)
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs, then the revision has no attachment but a signed link to the corrected CSV
+    (revision,) = stack.check(NEXT_MORNING)
+    message = stack.aws.sent_messages()[-1]
+    assert list(message.iter_attachments()) == []
+    text = message.get_body(("plain",)).get_content()
+    assert "weekly-hours_2026-11-16_2026-11-22.rev1.csv" in text
+    assert "X-Amz-Signature" in text
+    assert revision["changed_rows"] >= 1

@@ -110,4 +110,6 @@ def build_revision_check(
         marks=DynamoDBRevisionMarks(settings.state_table, aws_client("dynamodb")),
         sources=account_sources(settings, api_url=api_url, token=token),
         sender=settings.sender_email,
+        attachment_limit_bytes=settings.attachment_limit_bytes,
+        link_expiry_seconds=settings.link_expiry_seconds,
     )

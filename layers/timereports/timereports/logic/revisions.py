@@ -35,7 +35,10 @@ from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, archive_key
 from timereports.models.run_record import RunRecord
 from timereports.render.csv import render_csv
+from timereports.render.email import choose_attachment_mode, gzip_csv
+from timereports.render.email_body import CsvLink
 from timereports.render.revision import EntryChanges, Revision, build_revision_messages, compare
+from timereports.render.xlsx import render_xlsx
 
 logger = logging.getLogger(__name__)
 # Delivered runs read back per report: a daily report's window of 35 days, with room for retries and skips.
@@ -121,6 +124,8 @@ class RevisionCheck:
         marks: RevisionMarks,
         sources: TimeSources,
         sender: str,
+        attachment_limit_bytes: int = 7_000_000,
+        link_expiry_seconds: int = 6 * 3600,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._catalogue = catalogue
@@ -131,6 +136,8 @@ class RevisionCheck:
         self._sources = sources
         self._sender = sender
         self._clock = clock
+        self._attachment_limit_bytes = attachment_limit_bytes
+        self._link_expiry_seconds = link_expiry_seconds
         # What the last check could not do (one line each); its caller reports them after the revisions it sent.
         self.failures: list[str] = []
 
@@ -220,6 +227,19 @@ class RevisionCheck:
         except TimereportsError:
             self._marks.advance(definition.id, mark_key, number, previous)  # nothing sent: give it back
             raise
+        # The files travel as the report's do: attached when they fit, else gzipped, else as a link to the archive.
+        xlsx = render_xlsx(corrected) if "xlsx" in definition.delivery.formats else None
+        extra = len(xlsx) if xlsx is not None else 0
+        mode = choose_attachment_mode(
+            len(csv_bytes) + extra,
+            self._attachment_limit_bytes,
+            definition.delivery.attach,
+            gzipped_size=len(gzip_csv(csv_bytes)) + extra,
+        )
+        link = None
+        if mode == "link":
+            expires_at = at + timedelta(seconds=self._link_expiry_seconds)
+            link = CsvLink(url=self._archive.link(key, self._link_expiry_seconds), expires_at=expires_at)
         messages = build_revision_messages(
             corrected,
             revision,
@@ -232,7 +252,9 @@ class RevisionCheck:
                 before=int(revision.totals_before["entries"]) if "entries" in revision.totals_before else None,
                 after=corrected.entries,
             ),
-            with_xlsx="xlsx" in definition.delivery.formats,
+            xlsx=xlsx,
+            mode=mode,
+            link=link,
         )
         emails: list[bytes] = []
         message_ids: list[str] = []

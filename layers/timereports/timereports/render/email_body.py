@@ -79,7 +79,7 @@ def _more_rows_sentence(table: ReportTable, mode: AttachmentMode, filename: str,
     return f"Showing the first {shown} of {total:,} rows; all of them are in {where}."
 
 
-def _expiry_sentence(link: CsvLink) -> str:
+def expiry_sentence(link: CsvLink) -> str:
     if link.expires_at is None:
         return ""
     # The link is signed with the sending function's temporary credentials, which may lapse before the time asked.
@@ -124,7 +124,7 @@ def render_text(
     if mode == "link" and link is not None:
         lines += ["", f"Download the CSV: {link.url}"]
         if link.expires_at is not None:
-            lines.append(_expiry_sentence(link))
+            lines.append(expiry_sentence(link))
     lines += ["", footer_text(table), ""]
     return "\n".join(lines)
 
@@ -189,7 +189,7 @@ def render_html(
         inner += f'<p style="margin:0 0 8px;font-size:14px;color:{INK};" data-comparison="totals">{esc(comparison)}</p>'
     inner += f'<p style="margin:0 0 16px;font-size:14px;color:{MUTED};">{esc(_facts_sentence(table))}</p>'
     if mode == "link" and link is not None:
-        inner += _link_html(link)
+        inner += link_html(link)
     inner += bars_html(table)
     if is_sectioned(table):
         limit = section_limit(table) if rows_per_section is None else rows_per_section
@@ -219,13 +219,13 @@ def title_html(table: ReportTable) -> str:
     )
 
 
-def _link_html(link: CsvLink) -> str:
+def link_html(link: CsvLink) -> str:
     url = html.escape(link.url, quote=True)
     return (
         '<p style="margin:0 0 16px;">'
         f'<a href="{url}" style="display:inline-block;padding:10px 16px;background:{ACCENT};color:#ffffff;'
         'text-decoration:none;font-size:16px;font-weight:bold;border-radius:4px;">Download the CSV</a></p>'
-        f'<p style="margin:0 0 16px;font-size:14px;color:{MUTED};">{html.escape(_expiry_sentence(link))} '
+        f'<p style="margin:0 0 16px;font-size:14px;color:{MUTED};">{html.escape(expiry_sentence(link))} '
         f'If the button does not work, copy this address: <span style="word-break:break-all;">{url}</span></p>'
     )
 

@@ -18,17 +18,26 @@ from typing import Literal
 
 from timereports.engine.attributes import ATTRIBUTES
 from timereports.models.report import ReportTable
+from timereports.models.run_record import AttachmentMode
 from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
 from timereports.render.email import (
     Addressing,
     OutgoingEmail,
+    gzip_csv,
     message_head,
     render_subject,
     sender_address,
     split_recipients,
 )
-from timereports.render.email_body import attachment_filename, column_label, period_line
-from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
+from timereports.render.email_body import (
+    CsvLink,
+    attachment_filename,
+    column_label,
+    expiry_sentence,
+    link_html,
+    period_line,
+)
+from timereports.render.xlsx import XLSX_CONTENT_TYPE
 
 ChangeKind = Literal["added", "removed", "changed"]
 # How many changed rows the email lists; the attachment has them all.
@@ -165,15 +174,23 @@ def build_revision_messages(
     sent_at: datetime,
     delivered_at: str | None,
     entry_changes: EntryChanges | None = None,
-    with_xlsx: bool = False,
+    xlsx: bytes | None = None,
+    mode: AttachmentMode = "attachment",
+    link: CsvLink | None = None,
 ) -> list[OutgoingEmail]:
     """The revision email, per recipient batch: what changed (rows added, removed, changed old -> new; totals
-    before -> after; the entries edited, added and deleted), with the corrected CSV (and workbook) attached."""
+    before -> after; the entries edited or added), with the corrected CSV (and `xlsx`) the way the report sends
+    its files (`mode`, as `choose_attachment_mode` picks it): attached, gzipped, or as a link to the archive."""
+    if mode == "link" and link is None:
+        raise ValueError("a revision sent as a link needs the link")
     csv_bytes = render_csv(corrected)
-    xlsx_bytes = render_xlsx(corrected) if with_xlsx else None
+    xlsx_bytes = xlsx if mode != "link" else None
     subject = revision_subject(addressing.subject, corrected)
     text = _text(corrected, revision, delivered_at, entry_changes)
     page = _html(corrected, revision, delivered_at, entry_changes)
+    if link is not None:
+        text += f"\nDownload the corrected CSV: {link.url}\n{expiry_sentence(link)}\n"
+        page = page.replace("</body>", link_html(link) + "</body>")
     filename = attachment_filename(corrected)
     from_address = sender_address(sender)
     outgoing = []
@@ -181,7 +198,13 @@ def build_revision_messages(
         message = message_head(corrected, from_address, batch, subject, sent_at, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
-        message.add_attachment(csv_bytes, maintype=CSV_CONTENT_TYPE[0], subtype=CSV_CONTENT_TYPE[1], filename=filename)
+        if mode == "attachment":
+            message.add_attachment(
+                csv_bytes, maintype=CSV_CONTENT_TYPE[0], subtype=CSV_CONTENT_TYPE[1], filename=filename
+            )
+        elif mode == "gzip":
+            gzipped_name = attachment_filename(corrected, gzipped=True)
+            message.add_attachment(gzip_csv(csv_bytes), maintype="application", subtype="gzip", filename=gzipped_name)
         if xlsx_bytes is not None:
             maintype, subtype = XLSX_CONTENT_TYPE.split("/", 1)
             xlsx_name = filename.removesuffix(".csv") + ".xlsx"
