@@ -110,7 +110,7 @@ def revision_html() -> str:
         addressing=Addressing(to=["ops@example.com"]),
         sent_at=datetime(2026, 5, 12, 6, tzinfo=UTC),
         delivered_at="2026-05-11T06:10:00+00:00",
-        entry_changes=EntryChanges(changed=3, last_modified="2026-05-11 17:42:10", before=6, after=8),
+        entry_changes=EntryChanges(edited=1, added=2, deleted=0, last_modified="2026-05-11 17:42:10"),
     )
     return body(parsed(outgoing), "html")
 

@@ -120,6 +120,7 @@ _INT_FIELDS = {
     "quota_limit",
     "recipients",
     "duration_ms",
+    "newest_entry_id",
 }
 
 # Where each kind of feedback goes on the run's item (RunRecord fields).

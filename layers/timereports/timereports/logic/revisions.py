@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
@@ -87,6 +87,8 @@ class WatchedDelivery:
     period: Period
     s3_key: str  # the CSV the recipients got
     delivered_at: str
+    entries: int = 0  # the entries the report counted when it was sent
+    newest_entry_id: int | None = None
 
 
 def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], at: datetime) -> list[WatchedDelivery]:
@@ -105,9 +107,10 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
         if age > window or age < timedelta(0):  # past its window, or delivered after the instant checked
             continue
         period = Period(date.fromisoformat(record.period_from), date.fromisoformat(record.period_to))
-        found.setdefault(
-            record.scheduled_at, WatchedDelivery(record.scheduled_at, period, record.s3_key, record.finished_at)
+        watched = WatchedDelivery(
+            record.scheduled_at, period, record.s3_key, record.finished_at, record.entries, record.newest_entry_id
         )
+        found.setdefault(record.scheduled_at, watched)
     return list(found.values())
 
 
@@ -179,16 +182,23 @@ class RevisionCheck:
         private slice with recipients (to its own recipients, from its own archived CSV)."""
         period = record.period
         delivered = datetime.fromisoformat(record.delivered_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        changed: list[str] = []
+        newest = record.newest_entry_id
+        edited: list[str] = []
+        added: list[str] = []
 
         def note_change(entry: EntryLike) -> None:
             modified = getattr(entry, "datemodified", None)
             if modified and modified > delivered and period.start <= entry.date <= period.end:
-                changed.append(modified)
+                # Intervals numbers entries upwards: one newer than the newest the report saw was added since.
+                is_new = newest is not None and (getattr(entry, "id", 0) or 0) > newest
+                (added if is_new else edited).append(modified)
 
         corrected = build_table(source, definition, period, seen=note_change)
         entry_changes = EntryChanges(
-            changed=len(changed), last_modified=max(changed) if changed else None, before=None, after=0
+            edited=len(edited),
+            added=len(added) if newest is not None else None,
+            deleted=max(0, record.entries + len(added) - corrected.entries) if newest is not None else None,
+            last_modified=max([*edited, *added], default=None),
         )
         sent: list[RevisionSent] = []
         for part in report_parts(definition, corrected):
@@ -247,11 +257,7 @@ class RevisionCheck:
             addressing=part.addressing(definition.delivery.subject),
             sent_at=at,
             delivered_at=record.delivered_at,
-            entry_changes=replace(
-                entry_changes,
-                before=int(revision.totals_before["entries"]) if "entries" in revision.totals_before else None,
-                after=corrected.entries,
-            ),
+            entry_changes=entry_changes,
             xlsx=xlsx,
             mode=mode,
             link=link,

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from timereports.clock import utc_now
+from timereports.engine.attributes import EntryLike
 from timereports.engine.sections import compare_with_previous, stamped
 from timereports.engine.timeframes import resolve_time_frame, today_in
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
@@ -175,13 +176,21 @@ class ReportRunner:
 
     def _deliver(self, definition: ReportDefinition, period: Period, request: RunRequest, attempt: str) -> RunOutcome:
         as_of = self._clock()
-        table = build_table(self._client, definition, period)
+        newest: list[int] = [0]
+
+        def track_newest(entry: EntryLike) -> None:
+            # The newest entry id of the period when it was sent: a revision tells entries added since from edited.
+            if period.start <= entry.date <= period.end:
+                newest[0] = max(newest[0], getattr(entry, "id", 0) or 0)
+
+        table = build_table(self._client, definition, period, seen=track_newest)
         if definition.compare == "previous":
             # Through the same path as the current period, so that it reads whatever TimeSource reads (the API today,
             # the entry mirror once it is behind the port): today that costs one more pull, of the same size.
             table = compare_with_previous(table, build_table(self._client, definition, period.previous()))
         table = stamped(table, as_of)
         record = self._new_record(definition, period, request, attempt, table)
+        record.newest_entry_id = newest[0] or None
         outcome = RunOutcome(record=record)
         # Everything that can fail (rendering, archiving, links) is done for every part before the first message
         # leaves: after it, a raised error would make the retry send the report again.

@@ -152,13 +152,14 @@ def _totals(header: list[str], totals: list[str], metrics: Sequence[str]) -> dic
 
 @dataclass(frozen=True)
 class EntryChanges:
-    """The period's time entries then and now: how many were edited or added since the report went out (their
-    `datemodified` is later), when the last was, and how many the report counted then and counts now."""
+    """What happened to the period's time entries since the report went out: edited (modified later), added (newer
+    than the newest entry the report saw), deleted (the report's count then, plus the added, less its count now), and
+    when the last change was. Added and deleted are None for a delivery that did not record its newest entry."""
 
-    changed: int
+    edited: int
+    added: int | None
+    deleted: int | None
     last_modified: str | None  # "YYYY-MM-DD HH:MM:SS", UTC, as the API gives it
-    before: int | None  # the sent report's entry count, when its view has one
-    after: int
 
 
 def revision_subject(template: str, table: ReportTable) -> str:
@@ -238,13 +239,13 @@ def _summary_sentences(
     sentences.append(f"Rows: {counts['added']} added, {counts['removed']} removed, {changed} changed.")
     if entry_changes is not None:
         last = f", the last at {entry_changes.last_modified[:16]} UTC" if entry_changes.last_modified else ""
-        counted = (
-            f" The report now counts {entry_changes.after} entries (it counted {entry_changes.before}); the difference"
-            " is entries added less entries deleted."
-            if entry_changes.before is not None
-            else ""
-        )
-        sentences.append(f"Time entries edited or added since: {entry_changes.changed}{last}.{counted}")
+        if entry_changes.added is None or entry_changes.deleted is None:
+            sentences.append(f"Time entries edited or added since: {entry_changes.edited}{last}.")
+        else:
+            sentences.append(
+                f"Time entries since: {entry_changes.edited} edited, {entry_changes.added} added, "
+                f"{entry_changes.deleted} deleted{last}."
+            )
     return sentences
 
 
