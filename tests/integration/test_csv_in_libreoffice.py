@@ -56,12 +56,13 @@ def paragraph_text(element: ElementTree.Element) -> str:
 
 
 def read_sheet(fods: Path) -> Sheet:
-    """Each cell of the first sheet of a flat ODS file: its text, value type and formula (None when none)."""
+    """Each cell of the first sheet of a flat ODS file, in document order: its text, value type and formula (None when
+    none); rows inside `table:table-header-rows` (a header repeated on each printed page) included."""
     root = ElementTree.parse(fods).getroot()  # noqa: S314 - a file LibreOffice just wrote
     sheet = root.find(".//table:table", NS)
     assert sheet is not None
     rows = []
-    for row in sheet.findall("table:table-row", NS):
+    for row in sheet.iter(_attribute("table", "table-row")):
         cells: list[dict[str, str | None]] = []
         for cell in row.findall("table:table-cell", NS):
             repeat = int(cell.get(_attribute("table", "number-columns-repeated"), "1"))

@@ -13,12 +13,10 @@ import shutil
 import subprocess
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 
-from tests.integration.test_csv_in_libreoffice import NS, Sheet, paragraph_text
+from tests.integration.test_csv_in_libreoffice import Sheet, read_sheet
 from tests.unit.test_render_csv import tricky_table
 from timereports.engine.aggregate import aggregate
 from timereports.models.catalogue import parse_definition
@@ -56,32 +54,6 @@ def entry_table() -> ReportTable:
 
 
 TABLES = {"hours": tricky_table, "entries": entry_table}
-
-
-def _attribute(namespace: str, name: str) -> str:
-    return f"{{{NS[namespace]}}}{name}"
-
-
-def read_sheet(fods: Path) -> Sheet:
-    """Each cell of the first sheet, in document order: rows inside `table:table-header-rows` (the header row repeated
-    on each printed page) included."""
-    root = ElementTree.parse(fods).getroot()  # noqa: S314 - a file LibreOffice just wrote
-    sheet = root.find(".//table:table", NS)
-    assert sheet is not None
-    rows = []
-    for row in sheet.iter(_attribute("table", "table-row")):
-        cells: list[dict[str, str | None]] = []
-        for cell in row.findall("table:table-cell", NS):
-            repeat = int(cell.get(_attribute("table", "number-columns-repeated"), "1"))
-            paragraphs = [paragraph_text(paragraph) for paragraph in cell.findall("text:p", NS)]
-            content = {
-                "text": "\n".join(paragraphs),
-                "type": cell.get(_attribute("office", "value-type")),
-                "formula": cell.get(_attribute("table", "formula")),
-            }
-            cells.extend([content] * min(repeat, 64))
-        rows.append(cells)
-    return rows
 
 
 @pytest.fixture(scope="module")
