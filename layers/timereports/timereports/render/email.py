@@ -327,15 +327,7 @@ def build_messages(
         message = message_head(table, from_address, batch, subject, moment, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
-        if attachment_mode == "attachment":
-            message.add_attachment(
-                payload, maintype="text", subtype="csv", filename=filename, params={"charset": "utf-8"}
-            )
-        elif attachment_mode == "gzip":
-            message.add_attachment(payload, maintype="application", subtype="gzip", filename=filename)
-        if xlsx is not None and attachment_mode != "link":
-            maintype, subtype = XLSX_CONTENT_TYPE.split("/")
-            message.add_attachment(xlsx, maintype=maintype, subtype=subtype, filename=workbook_filename(table))
+        attach_files(message, table, attachment_mode, payload, xlsx)
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 
@@ -435,3 +427,19 @@ def _message_id(table: ReportTable, sender: Address, batch: RecipientBatch, sent
     seed = "|".join((*run, str(index), *batch.destinations))
     digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
     return f"<{digest}.timereports@{sender.domain}>"
+
+
+def attach_files(
+    message: EmailMessage, table: ReportTable, mode: AttachmentMode, payload: bytes, xlsx: bytes | None
+) -> None:
+    """The report's files on a message as `mode` says: the CSV attached (UTF-8), or gzipped (`payload` is then the
+    gzipped CSV), or none (a link in the body instead); the workbook beside the CSV unless they travel as a link."""
+    if mode == "attachment":
+        filename = attachment_filename(table)
+        message.add_attachment(payload, maintype="text", subtype="csv", filename=filename, params={"charset": "utf-8"})
+    elif mode == "gzip":
+        filename = attachment_filename(table, gzipped=True)
+        message.add_attachment(payload, maintype="application", subtype="gzip", filename=filename)
+    if xlsx is not None and mode != "link":
+        maintype, subtype = XLSX_CONTENT_TYPE.split("/")
+        message.add_attachment(xlsx, maintype=maintype, subtype=subtype, filename=workbook_filename(table))

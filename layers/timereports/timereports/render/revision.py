@@ -23,6 +23,7 @@ from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
 from timereports.render.email import (
     Addressing,
     OutgoingEmail,
+    attach_files,
     gzip_csv,
     message_head,
     render_subject,
@@ -31,18 +32,15 @@ from timereports.render.email import (
 )
 from timereports.render.email_body import (
     CsvLink,
-    attachment_filename,
     column_label,
     expiry_sentence,
     link_html,
     period_line,
 )
-from timereports.render.xlsx import XLSX_CONTENT_TYPE
 
 ChangeKind = Literal["added", "removed", "changed"]
 # How many changed rows the email lists; the attachment has them all.
 LISTED_CHANGES = 25
-CSV_CONTENT_TYPE = ("text", "csv")
 
 
 @dataclass(frozen=True)
@@ -192,24 +190,14 @@ def build_revision_messages(
     if link is not None:
         text += f"\nDownload the corrected CSV: {link.url}\n{expiry_sentence(link)}\n"
         page = page.replace("</body>", link_html(link) + "</body>")
-    filename = attachment_filename(corrected)
+    payload = gzip_csv(csv_bytes) if mode == "gzip" else csv_bytes
     from_address = sender_address(sender)
     outgoing = []
     for index, batch in enumerate(split_recipients(addressing.to, addressing.cc, addressing.bcc)):
         message = message_head(corrected, from_address, batch, subject, sent_at, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
-        if mode == "attachment":
-            message.add_attachment(
-                csv_bytes, maintype=CSV_CONTENT_TYPE[0], subtype=CSV_CONTENT_TYPE[1], filename=filename
-            )
-        elif mode == "gzip":
-            gzipped_name = attachment_filename(corrected, gzipped=True)
-            message.add_attachment(gzip_csv(csv_bytes), maintype="application", subtype="gzip", filename=gzipped_name)
-        if xlsx_bytes is not None:
-            maintype, subtype = XLSX_CONTENT_TYPE.split("/", 1)
-            xlsx_name = filename.removesuffix(".csv") + ".xlsx"
-            message.add_attachment(xlsx_bytes, maintype=maintype, subtype=subtype, filename=xlsx_name)
+        attach_files(message, corrected, mode, payload, xlsx_bytes)
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 
