@@ -64,6 +64,20 @@ def _run_report(spec: Path, out: Path, env: dict[str, str]) -> tuple[float, int,
     return seconds, peak_kib, summary
 
 
+def local_environment(endpoint: str, api_url: str, token: str, **extra: str) -> dict[str, str]:
+    """A report process's environment against the benchmark's local AWS and simulator (no reserve kept)."""
+    return os.environ | {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "INTERVALS_API_URL": api_url,
+        "INTERVALS_API_TOKEN": token,
+        "INTERVALS_QUOTA_RESERVE": "0",
+        **extra,
+    }
+
+
 def main() -> None:
     simulator, api_url = _serve(["-m", "timereports_dev.cli", "simulator", "--port", "0", "--entries", str(ENTRIES)])
     local_aws, endpoint = _serve(["-c", LOCAL_AWS])
@@ -71,17 +85,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             spec = Path(scratch) / "bench.yaml"
             spec.write_text(REPORT, encoding="utf-8")
-            base = os.environ | {
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "eu-west-1",
-                "INTERVALS_API_URL": api_url,
-                "INTERVALS_API_TOKEN": "Adm1nT0ken1",
-                "INTERVALS_QUOTA_RESERVE": "0",
-                # The cold path this measures: every page pulled (bench_mirror measures the mirror).
-                "MIRROR_ENABLED": "false",
-            }
+            # The cold path this measures: every page pulled (bench_mirror measures the mirror).
+            base = local_environment(endpoint, api_url, "Adm1nT0ken1", MIRROR_ENABLED="false")
             for label, page_size in (("default page size 1000", "1000"), ("page size 5000", "5000")):
                 out = Path(scratch) / page_size
                 env = base | {"INTERVALS_PAGE_SIZE": page_size, "STATE_TABLE": f"bench-{page_size}"}

@@ -11,7 +11,6 @@ email through SES) with its peak resident memory.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import requests
 from timereports_dev.dataset import ADMIN_TOKEN
 
-from bench.bench_end_to_end import LOCAL_AWS, REPORT_PROCESS, _serve
+from bench.bench_end_to_end import LOCAL_AWS, REPORT_PROCESS, _serve, local_environment
 
 # A year of entries; the report covers January to October (entries of past days only: a seeded entry's datemodified
 # is its date, and a future one would come back in every sync).
@@ -88,17 +87,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             spec = Path(scratch) / "bench.yaml"
             spec.write_text(REPORT, encoding="utf-8")
-            env = os.environ | {
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "eu-west-1",
-                "INTERVALS_API_URL": api_url,
-                "INTERVALS_API_TOKEN": TOKEN,
-                "INTERVALS_QUOTA_RESERVE": "0",
-                "STATE_TABLE": "bench-mirror",
-                "REPORTS_BUCKET": "bench-mirror",
-            }
+            env = local_environment(endpoint, api_url, TOKEN, STATE_TABLE="bench-mirror", REPORTS_BUCKET="bench-mirror")
             # Pre-fill (large pages and the API's full pace: a one-off, not what is measured).
             fill_env = env | {"INTERVALS_PAGE_SIZE": "5000", "INTERVALS_REQUESTS_PER_MINUTE": "100"}
             filled, _ = _cli(

@@ -15,6 +15,7 @@ from timereports.clock import as_utc, utc_now
 from timereports.engine.quota_rules import (
     DEFAULT_DAILY_LIMIT,
     QuotaStatus,
+    check_allowance,
     check_requests,
     exhausted_error,
     next_reset,
@@ -49,8 +50,7 @@ class InMemoryQuotaLedger:
         reserve: int = 0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        if daily_limit < 1 or reserve < 0:
-            raise ValueError(f"daily_limit must be >= 1 and reserve >= 0, got {daily_limit} and {reserve}")
+        check_allowance(daily_limit, reserve)
         self.account = account
         self.daily_limit = daily_limit
         self.reserve_requests = reserve

@@ -19,6 +19,7 @@ from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_w
 from timereports.engine.quota_rules import (
     DEFAULT_DAILY_LIMIT,
     QuotaStatus,
+    check_allowance,
     check_requests,
     exhausted_error,
     next_reset,
@@ -72,8 +73,7 @@ class DynamoDBQuotaLedger:
         client: Any | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        if daily_limit < 1 or reserve < 0:
-            raise ValueError(f"daily_limit must be >= 1 and reserve >= 0, got {daily_limit} and {reserve}")
+        check_allowance(daily_limit, reserve)
         self.table_name = table_name
         self.account = account
         self.daily_limit = daily_limit

@@ -71,3 +71,9 @@ def exhausted_error(status: QuotaStatus, requests: int) -> QuotaExhaustedError:
         used=status.used,
         limit=status.limit,
     )
+
+
+def check_allowance(daily_limit: int, reserve: int) -> None:
+    """Refuse a ledger set up with no allowance or a negative reserve (every ledger checks the same)."""
+    if daily_limit < 1 or reserve < 0:
+        raise ValueError(f"daily_limit must be >= 1 and reserve >= 0, got {daily_limit} and {reserve}")

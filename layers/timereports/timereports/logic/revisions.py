@@ -223,12 +223,12 @@ class RevisionCheck:
         mark_key = record.scheduled_at if part.slug is None else f"{record.scheduled_at}#{part.slug}"
         original = record.s3_key if part.slug is None else archive_key(definition.id, period, slice_slug=part.slug)
         previous = self._marks.current(definition.id, mark_key) or RevisionMark(number=0, s3_key=original)
-        revision = compare(self._archive.get(previous.s3_key), corrected)
+        csv_bytes = render_csv(corrected)  # once: compared, archived and attached
+        revision = compare(self._archive.get(previous.s3_key), corrected, csv_bytes)
         if not _worth_sending(revision, definition):
             return None
         number = previous.number + 1
         key = revision_key(definition.id, period, number, part.slug)
-        csv_bytes = render_csv(corrected)
         # Claim first, then archive: a check that loses the claim must not overwrite the CSV the winner sends.
         if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key)):
             return None  # another check claimed this revision and sends it
@@ -258,6 +258,7 @@ class RevisionCheck:
             sent_at=at,
             delivered_at=record.delivered_at,
             entry_changes=entry_changes,
+            csv=csv_bytes,
             xlsx=xlsx,
             mode=mode,
             link=link,

@@ -103,10 +103,10 @@ def _rows(csv_bytes: bytes) -> tuple[list[str], list[list[str]], list[str]]:
     return header, body, totals
 
 
-def compare(sent_csv: bytes, corrected: ReportTable) -> Revision:
+def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None = None) -> Revision:
     """What changed between the CSV the recipients got and the corrected report (rendered the same way)."""
     header, sent_rows, sent_totals = _rows(sent_csv)
-    new_header, new_rows, new_totals = _rows(render_csv(corrected))
+    new_header, new_rows, new_totals = _rows(corrected_csv if corrected_csv is not None else render_csv(corrected))
     metrics = corrected.metric_columns
     # The entry view has a row per entry: its id is the row's identity (many share a group's ids).
     key_columns = (
@@ -173,6 +173,7 @@ def build_revision_messages(
     sent_at: datetime,
     delivered_at: str | None,
     entry_changes: EntryChanges | None = None,
+    csv: bytes | None = None,
     xlsx: bytes | None = None,
     mode: AttachmentMode = "attachment",
     link: CsvLink | None = None,
@@ -182,7 +183,7 @@ def build_revision_messages(
     its files (`mode`, as `choose_attachment_mode` picks it): attached, gzipped, or as a link to the archive."""
     if mode == "link" and link is None:
         raise ValueError("a revision sent as a link needs the link")
-    csv_bytes = render_csv(corrected)
+    csv_bytes = csv if csv is not None else render_csv(corrected)
     xlsx_bytes = xlsx if mode != "link" else None
     subject = revision_subject(addressing.subject, corrected)
     text = _text(corrected, revision, delivered_at, entry_changes)
