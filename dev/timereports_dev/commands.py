@@ -168,8 +168,7 @@ def pull_command(
 ) -> Any:
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap.aws import build_ledger
-    from timereports.bootstrap.sources import build_client
+    from timereports.bootstrap.sources import build_client, build_ledger
     from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
 
@@ -201,8 +200,7 @@ def sync_command(
     """`timereports sync`: bring the account's entry mirror up to date over a range, month by month (progress on a
     terminal); with `enqueue`, put the month jobs on the run queue for the deployed function instead."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap.aws import build_ledger
-    from timereports.bootstrap.sources import build_sync_service
+    from timereports.bootstrap.sources import build_ledger, build_sync_service
     from timereports.engine.mirror import DayRange, split_by_month
     from timereports.models.events import SyncMessage
     from timereports_dev.progress import TerminalProgress

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from timereports.bootstrap.aws import build_ledger, resolve_token
-from timereports.bootstrap.sources import build_client
+from timereports.bootstrap.aws import resolve_token
+from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.config import Settings
 from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError
 from timereports_dev.local_aws import STATE_TABLE_TTL_ATTRIBUTE, run_queue_name

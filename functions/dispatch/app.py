@@ -1,6 +1,6 @@
 """dispatch Lambda: one dispatcher tick per EventBridge Scheduler invocation.
 
-A thin adapter: parse the schedule payload (Powertools Parser), tick the dispatcher built once per container, log
+A thin adapter: validate the schedule payload against its model, tick the dispatcher built once per container, log
 one line per run enqueued, publish a metric and shape the reply. Errors raise, so that the Scheduler's retry policy
 (and then its dead-letter queue) applies; a failed tick has put back what it did not send.
 """
@@ -13,7 +13,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timereports.bootstrap.dispatch import build_dispatcher
@@ -38,7 +37,7 @@ def dispatcher() -> Dispatcher:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Tick as of the payload's `at` (a replay, a test) or now; reply with the runs enqueued."""
-    tick = parse(event=event, model=DispatchEvent)
+    tick = DispatchEvent.model_validate(event)
     at = tick.at or datetime.now(UTC)
     ticker = dispatcher()
     runs = [ticker.describe(message) for message in ticker.tick(at)]

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import IntervalsSimulator
 
-from timereports.bootstrap.aws import aws_client, build_ledger, build_run_history
+from timereports.bootstrap.aws import aws_client, build_run_history
 from timereports.bootstrap.runs import build_runner
-from timereports.bootstrap.sources import build_client
+from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month

@@ -31,7 +31,7 @@ from tests.support.lambda_context import FakeLambdaContext
 from tests.support.reports import as_decimal, entries_between, hours_by
 from timereports.api.resolver import build_resolver
 from timereports.bootstrap.api import build_reports_api_service
-from timereports.bootstrap.aws import build_ledger
+from timereports.bootstrap.sources import build_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"

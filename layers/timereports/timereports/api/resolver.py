@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
@@ -26,7 +26,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -49,6 +48,9 @@ from timereports.models.reports_api import (
     describe_request_errors,
 )
 from timereports.render.report_json import json_cell, json_dates, json_rows, json_totals
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
 
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
@@ -90,19 +92,6 @@ _QUERY_BODY = Body(
         }
     ],
 )
-SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    "sigv4": APIKey.model_validate(
-        {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "Deployed with ReportsApiAuth IAM (the default): an AWS SigV4 signature for execute-api.",
-        }
-    ),
-    "bearer": HTTPBearer(
-        description="Deployed with ReportsApiAuth JWT: the issuer's token. Locally: TIMEREPORTS_API_KEY.",
-    ),
-}
 ReportId = Annotated[str, Path(description="a report id of the catalogue (reports/*.yaml)", pattern=r"^[a-z0-9-]+$")]
 
 
@@ -174,11 +163,31 @@ def openapi_json(app: APIGatewayHttpResolver) -> str:
             title=API_TITLE,
             version=API_VERSION,
             description="Resource Management's Reports API (rows and totals) over Intervals time entries.",
-            security_schemes=SECURITY_SCHEMES,
+            security_schemes=security_schemes(),
             # Either one: the deployment's authoriser decides which (IAM by default, or JWT), locally the API key.
             security=[{"sigv4": []}, {"bearer": []}],
         )
     )
+
+
+def security_schemes() -> dict[str, SecurityScheme]:
+    """How a caller authenticates, as the document states it (the deployment's authoriser decides which)."""
+    # Deferred: Powertools' OpenAPI models cost ~60 ms to import and only the document needs them, not a query.
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer
+
+    return {
+        "sigv4": APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "Deployed with ReportsApiAuth IAM (the default): a SigV4 signature for execute-api.",
+            }
+        ),
+        "bearer": HTTPBearer(
+            description="Deployed with ReportsApiAuth JWT: the issuer's token. Locally: TIMEREPORTS_API_KEY.",
+        ),
+    }
 
 
 def _deadline(app: APIGatewayHttpResolver) -> RemainingTime | None:

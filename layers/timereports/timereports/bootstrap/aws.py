@@ -1,5 +1,5 @@
 """What every handler shares: boto3 clients (one per service and endpoint per process), the token from Secrets Manager,
-and the state table's stores (quota ledger, history, report states, parked runs) and the run queue.
+and the state table's stores (history, report states, parked runs) and the run queue.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from timereports.config import AccountSettings, Settings
 from timereports.dal.dispatch_state import DynamoDBDeferredRuns, DynamoDBReportStates
-from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.dal.run_queue import SqsRunQueue
 from timereports.errors import ConfigurationError
@@ -97,17 +96,6 @@ def resolve_token(account: AccountSettings) -> str:
     raise ConfigurationError(
         f"no Intervals API token for account {account.name!r}: set INTERVALS_API_TOKEN locally "
         "(or INTERVALS_TOKEN_SECRET to a Secrets Manager secret name when deployed)"
-    )
-
-
-def build_ledger(settings: Settings, account: AccountSettings) -> DynamoDBQuotaLedger:
-    """The account's DynamoDB quota ledger in the state table."""
-    return DynamoDBQuotaLedger(
-        settings.state_table,
-        account.name,
-        daily_limit=account.daily_quota,
-        reserve=account.quota_reserve,
-        client=aws_client("dynamodb"),
     )
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from timereports.bootstrap.aws import (
     aws_client,
     build_deferred_runs,
-    build_ledger,
     build_report_states,
     build_run_history,
 )
-from timereports.bootstrap.sources import account_sources, build_time_source
+from timereports.bootstrap.sources import account_sources, build_ledger, build_time_source
 from timereports.config import Settings
 from timereports.dal.archive import S3Archive
 from timereports.dal.failure_claims import DynamoDBFailureClaims

@@ -1,5 +1,5 @@
-"""Where an account's time entries come from: the Intervals client, or the entry mirror in front of it, chosen per
-account; and the mirror's own sync service.
+"""Where an account's time entries come from: the Intervals client (behind the account's quota ledger), or the entry
+mirror in front of it, chosen per account; and the mirror's own sync service.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from timereports.bootstrap.aws import aws_client, build_ledger, build_run_queue, resolve_token
+from timereports.bootstrap.aws import aws_client, build_run_queue, resolve_token
 from timereports.config import AccountSettings, Settings
 from timereports.dal.mirror_store import S3MirrorStore, S3ReferenceCache
+from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.pacing import shared_pacer
 from timereports.logic.mirror import EntryMirror, ProgressCallback
@@ -20,6 +21,17 @@ from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, Remainin
 
 # Time kept after the last page for archiving, emailing and recording, when a Lambda's deadline bounds a run.
 DELIVERY_MARGIN_SECONDS = 60
+
+
+def build_ledger(settings: Settings, account: AccountSettings) -> DynamoDBQuotaLedger:
+    """The account's DynamoDB quota ledger in the state table."""
+    return DynamoDBQuotaLedger(
+        settings.state_table,
+        account.name,
+        daily_limit=account.daily_quota,
+        reserve=account.quota_reserve,
+        client=aws_client("dynamodb"),
+    )
 
 
 def build_client(

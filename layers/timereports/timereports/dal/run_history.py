@@ -7,11 +7,14 @@ bounce or complaint notice (which carries only that id) finds its run without a 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
-from timereports.models.feedback import FeedbackKind
 from timereports.models.run_record import RunRecord
+
+if TYPE_CHECKING:
+    # Only an annotation here: the feedback notice models are the email_feedback function's, not every handler's.
+    from timereports.models.feedback import FeedbackKind
 
 HISTORY_RETENTION = timedelta(days=400)
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from timereports.clock import format_instant
-from timereports.engine.attributes import EntryLike
-from timereports.engine.quota_rules import QuotaStatus
-from timereports.models.events import RunMessage
-from timereports.models.feedback import FeedbackKind
-from timereports.models.intervals import ApiQuota, ReferenceData, TimeQuery
-from timereports.models.mirror import MirrorManifest
-from timereports.models.run_record import RunOutcome, RunRecord
+
+if TYPE_CHECKING:
+    # Only named in annotations: a handler that uses a few ports does not import the models of all of them.
+    from timereports.engine.attributes import EntryLike
+    from timereports.engine.quota_rules import QuotaStatus
+    from timereports.models.events import RunMessage
+    from timereports.models.feedback import FeedbackKind
+    from timereports.models.intervals import ApiQuota, ReferenceData, TimeQuery
+    from timereports.models.mirror import MirrorManifest
+    from timereports.models.run_record import RunOutcome, RunRecord
 
 # Deferred runs re-enqueued per tick; the rest wait for the next tick (a tick must finish well inside its timeout).
 MAX_DEFERRED_PER_TICK = 200

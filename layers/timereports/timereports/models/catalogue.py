@@ -141,9 +141,6 @@ def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str], mode
         message = message.removeprefix(prefix)
     if kind in ("string_pattern_mismatch", "greater_than", "less_than_equal", "string_too_short", "string_too_long"):
         return f"{message} (got {detail.get('input')!r})"
-    if kind == "value_error" and "email" in message.lower():
-        reason = message.removeprefix("value is not a valid email address: ")
-        return f"{detail.get('input')!r} is not a valid email address: {reason}"
     return message
 
 

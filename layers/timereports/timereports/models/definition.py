@@ -22,7 +22,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Discriminator,
-    EmailStr,
     Field,
     Tag,
     field_validator,
@@ -30,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from timereports.models.address import check_address
 from timereports.models.subject import fill_subject
 from timereports.models.vocabulary import (
     COMPARE_MODES,
@@ -126,7 +126,19 @@ def _check_single_line(value: object) -> object:
 
 AttributeName = Annotated[GroupAttribute, BeforeValidator(_one_of(GROUP_ATTRIBUTES))]
 TimeZoneName = Annotated[str, BeforeValidator(_check_timezone)]
-EmailAddress = Annotated[EmailStr, BeforeValidator(_check_single_line)]
+
+
+def _check_email(value: object) -> object:
+    _check_single_line(value)
+    if not isinstance(value, str):
+        raise _fail(f"{value!r} is not an email address")
+    try:
+        return check_address(value.strip())
+    except ValueError as exc:
+        raise _fail(f"{value!r} is not a valid email address: {exc}") from None
+
+
+EmailAddress = Annotated[str, BeforeValidator(_check_email)]
 
 
 class DefinitionModel(BaseModel):

@@ -1,4 +1,4 @@
-"""The events the Lambdas receive and the queue message between them (Powertools Parser models).
+"""The events the Lambdas receive and the queue message between them.
 
 One model per shape, shared by the dispatcher (which produces `RunMessage`), the run_report handler
 and the command line, so the wire format has one definition.
@@ -103,6 +103,27 @@ class RevisionCheckEvent(BaseModel):
 
     check: Literal["revisions"]
     at: AwareDatetime | None = None
+
+
+class QueuedRecordAttributes(BaseModel):
+    """The SQS system attributes of a record that run_report reads."""
+
+    approximate_receive_count: int = Field(alias="ApproximateReceiveCount")
+
+
+class QueuedRecord(BaseModel):
+    """One run queue message as Lambda's SQS event source hands it over (the fields run_report reads)."""
+
+    message_id: str = Field(alias="messageId")
+    receipt_handle: str = Field(alias="receiptHandle")
+    body: str
+    attributes: QueuedRecordAttributes
+
+
+class QueuedBatch(BaseModel):
+    """Lambda's SQS event: the records of one batch (one at a time, the template's BatchSize)."""
+
+    records: list[QueuedRecord] = Field(alias="Records")
 
 
 class DispatchEvent(BaseModel):

@@ -30,6 +30,7 @@ from math import ceil
 from typing import Literal
 
 from timereports.errors import DefinitionError
+from timereports.models.address import check_address
 from timereports.models.definition import Delivery
 from timereports.models.report import ReportTable
 from timereports.models.run_record import ATTACHMENT_MODES, AttachmentMode
@@ -141,8 +142,8 @@ def message_size(message: EmailMessage | OutgoingEmail) -> int:
 def parse_address(value: str, header: str = "To") -> Address:
     """One address (`a@example.com` or `Name <a@example.com>`), refused with a DefinitionError when unsafe or invalid.
 
-    A domain with accents is converted to its ASCII (IDNA) form; an accented local part is refused because SES
-    cannot deliver it.
+    The address itself follows `models.address.check_address`, the definitions' rule: a domain with accents is
+    converted to its ASCII (IDNA) form; an accented local part is refused because SES cannot deliver it.
     """
     _refuse_line_breaks(value, f"{header} address")
     try:
@@ -154,15 +155,11 @@ def parse_address(value: str, header: str = "To") -> Address:
     if len(addresses) != 1 or defects or not addresses[0].username or not addresses[0].domain:
         raise DefinitionError(f"{header} address {value!r} is not exactly one email address like name@example.com")
     address = addresses[0]
-    if not address.username.isascii():
-        raise DefinitionError(f"{header} address {value!r} has non-ASCII characters before the @")
-    domain = address.domain
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise DefinitionError(f"{header} address {value!r} has an invalid domain") from exc
-    return Address(display_name=address.display_name, username=address.username, domain=domain)
+    try:
+        username, _, domain = check_address(address.addr_spec).rpartition("@")
+    except ValueError as exc:
+        raise DefinitionError(f"{header} address {value!r} is not a valid email address: {exc}") from None
+    return Address(display_name=address.display_name, username=username, domain=domain)
 
 
 # The name shown beside a bare sender address, so a stakeholder's inbox says what the message is.

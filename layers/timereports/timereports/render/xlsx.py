@@ -19,9 +19,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
-
 from timereports.models.report import Cell, ReportTable
 from timereports.render.csv import TOTAL_LABEL, format_cell, is_decimal_column, neutralise_formula
 from timereports.render.facts import fact_lines
@@ -36,6 +33,10 @@ FIXED_CREATED = datetime(2000, 1, 1)
 
 def render_xlsx(table: ReportTable) -> bytes:
     """The whole workbook as bytes: what is archived beside the CSV and attached to the email."""
+    # Deferred: XlsxWriter costs ~10 ms to import; only reports asking for a workbook (`formats: [csv, xlsx]`) use it.
+    import xlsxwriter
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
     buffer = io.BytesIO()
     options = {
         "in_memory": True,
