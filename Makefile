@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 TOOLS := .venv-tools
+RUNTIME := .venv-runtime
 BIN := $(VENV)/bin
 TBIN := $(TOOLS)/bin
 OUT ?= out
@@ -11,7 +12,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 # pip prints a warning per missing local mirror folder on some machines; keep the output readable.
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install tools lint format typecheck cfn-lint validate build test test-clock unit integration bench demo \
+.PHONY: install tools runtime-python lint format typecheck cfn-lint validate build test test-clock unit integration bench demo \
         check-office preview deploy clean
 
 $(VENV)/.installed: requirements/dev.txt layers/timereports/requirements.txt pyproject.toml
@@ -51,7 +52,12 @@ cfn-lint: tools
 validate: install
 	$(BIN)/timereports validate reports/
 
-build: tools
+# The Lambda runtime's Python (3.13), only to compile the bytecode the layer and the functions ship (sam.mk says why).
+runtime-python:
+	dev/fetch_runtime_python.sh $(RUNTIME) \
+		|| echo "runtime-python: no Python 3.13 for this machine; the build ships sources only (Lambda compiles them at each cold start)"
+
+build: tools runtime-python
 	$(TBIN)/sam build --template-file template.yaml
 
 unit: install

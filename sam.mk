@@ -15,11 +15,30 @@ SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 SAM_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-tools/bin/python) python3)
 SAM_PIP = $(SAM_PYTHON) -m pip --disable-pip-version-check --no-input -q
 # Lambda python3.13 on arm64 (Graviton). Older aarch64 wheels are tagged manylinux2014, newer ones manylinux_2_28.
+SAM_RUNTIME_VERSION := 3.13
 SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
-	--implementation cp --python-version 3.13 --only-binary=:all:
+	--implementation cp --python-version $(SAM_RUNTIME_VERSION) --only-binary=:all:
+# The runtime's Python, to compile the bytecode the artifacts ship: `make runtime-python` fetches one
+# (dev/fetch_runtime_python.sh), else one on the PATH. Without it the artifacts ship sources only.
+SAM_RUNTIME_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-runtime/bin/python$(SAM_RUNTIME_VERSION)) \
+	$(shell command -v python$(SAM_RUNTIME_VERSION) 2>/dev/null))
 # The Lambda runtime ships boto3/botocore; aws-xray-sdk (Powertools' tracer extra) pulls botocore in again.
 # A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.
 SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-* dateutil python_dateutil-* six.py six-*
+
+# Bytecode for the runtime's Python, beside the sources, checked by hash only: Lambda's /opt and /var/task are
+# read-only, so a module without it is compiled again at every cold start (`make bench` measures what that costs),
+# and a zip does not keep the timestamps a timestamp check would compare. pip's own compile would be the build
+# host's Python's bytecode (3.11 here), useless on 3.13, hence --no-compile and this step.
+define sam_compile
+	if [ -n "$(SAM_RUNTIME_PYTHON)" ]; then \
+		"$(SAM_RUNTIME_PYTHON)" -c 'import sys; sys.exit(not sys.version.startswith("$(SAM_RUNTIME_VERSION)."))' \
+			|| { echo "sam.mk: $(SAM_RUNTIME_PYTHON) is not Python $(SAM_RUNTIME_VERSION)" >&2; exit 1; }; \
+		"$(SAM_RUNTIME_PYTHON)" -m compileall -q -j 1 --invalidation-mode unchecked-hash "$(1)"; \
+	else \
+		echo "sam.mk: no Python $(SAM_RUNTIME_VERSION) (make runtime-python): $(1) ships without bytecode, so Lambda compiles it at every cold start"; \
+	fi
+endef
 
 .PHONY: build-TimereportsLayer build-RunReportFunction build-DispatchFunction build-ReportsApiFunction build-EmailFeedbackFunction
 
@@ -30,6 +49,7 @@ build-TimereportsLayer:
 	cd "$(ARTIFACTS_DIR)/python" && rm -rf $(SAM_RUNTIME_PROVIDED) bin
 	cp -R "$(SAM_ROOT)/layers/timereports/timereports" "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(call sam_compile,$(ARTIFACTS_DIR)/python)
 
 # A function artifact: its handler module(s) and the report catalogue. The catalogue ships with each
 # function rather than with the layer: it is configuration that changes more often than the code, and
@@ -39,6 +59,7 @@ define sam_function_build
 	mkdir -p "$(ARTIFACTS_DIR)/reports"
 	if [ -d "$(SAM_ROOT)/reports" ]; then cp -R "$(SAM_ROOT)"/reports/. "$(ARTIFACTS_DIR)/reports/"; fi
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(call sam_compile,$(ARTIFACTS_DIR))
 endef
 
 build-RunReportFunction:

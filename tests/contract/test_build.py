@@ -1,7 +1,8 @@
 """Contract tests of the `sam build` artifacts (.aws-sam/build), which `make test` builds just before pytest.
 
 The build runs pip on a Python 3.11 host for Lambda's python3.13 on arm64, so what can go wrong is exactly what
-these check: the wrong platform's wheels, 3.11 bytecode, a second botocore shadowing the runtime's, a handler or
+these check: the wrong platform's wheels, 3.11 bytecode (or none: Lambda's /opt and /var/task are read-only, so a
+module without bytecode compiles at every cold start), a second botocore shadowing the runtime's, a handler or
 the report catalogue missing from a function zip.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,11 @@ FUNCTIONS = {
 # Lambda's limit is 250 MB unzipped for a function and its layers; stay far below it.
 LAYER_SIZE_BUDGET_BYTES = 60 * 1024 * 1024
 ELF_MACHINE_AARCH64 = 0xB7
+# CPython 3.13's bytecode magic (importlib.util.MAGIC_NUMBER under 3.13), and the header flags of a hash-based .pyc
+# that is never checked against its source (bit 0 set, bit 1 clear): what sam.mk's compileall writes.
+MAGIC_3_13 = (3571).to_bytes(2, "little") + b"\r\n"
+UNCHECKED_HASH_FLAGS = (1).to_bytes(4, "little")
+RUNTIME_PYTHON = REPO_ROOT / ".venv-runtime" / "bin" / "python3.13"
 
 
 def _sources() -> list[Path]:
@@ -63,10 +70,27 @@ def test_the_layer_holds_the_domain_package_as_in_the_repo() -> None:
     assert _python_files(LAYER_SITE / "timereports") == _python_files(PACKAGE_SOURCE)
 
 
-def test_the_layer_has_no_bytecode_from_the_build_host() -> None:
-    # Given the built layer / Then pip ran with --no-compile: no .pyc (they would be 3.11's, useless on 3.13)
-    compiled = [str(path.relative_to(LAYER_SITE)) for path in LAYER_SITE.rglob("*.pyc")]
-    assert compiled == []
+def _artifacts() -> list[Path]:
+    return [LAYER_SITE, *(BUILD_DIR / logical_id for logical_id in FUNCTIONS)]
+
+
+def test_every_shipped_module_has_bytecode_for_the_runtime_and_none_for_another_python() -> None:
+    if not RUNTIME_PYTHON.exists() and shutil.which("python3.13") is None:
+        pytest.skip("no Python 3.13 on this machine (make runtime-python fetches one): the build ships sources only")
+    # Given the layer and the function artifacts
+    for artifact in _artifacts():
+        compiled = set(artifact.rglob("*.pyc"))
+        # Then each module has its 3.13 bytecode beside it, hash-based and unchecked (a zip keeps no timestamps)
+        for module in artifact.rglob("*.py"):
+            pyc = module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc"
+            assert pyc in compiled, f"no 3.13 bytecode for {module.relative_to(BUILD_DIR)}"
+            header = pyc.read_bytes()[:8]
+            assert header == MAGIC_3_13 + UNCHECKED_HASH_FLAGS, f"{pyc.relative_to(BUILD_DIR)}: header {header!r}"
+        # And nothing else: no bytecode of the build host's Python, none without its source
+        sources = {
+            module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc" for module in artifact.rglob("*.py")
+        }
+        assert sorted(str(path.relative_to(BUILD_DIR)) for path in compiled - sources) == []
 
 
 def test_native_extensions_are_cpython_3_13_for_arm64() -> None:
@@ -112,7 +136,7 @@ def test_each_function_ships_its_handler_and_the_catalogue(logical_id: str, fold
     # Then it has the handler module and nothing of the layer (the code lives once, in the layer)
     assert (artifact / "app.py").read_bytes() == (REPO_ROOT / "functions" / folder / "app.py").read_bytes()
     assert not (artifact / "timereports").exists()
-    assert not list(artifact.rglob("__pycache__"))
+    assert [path.name for path in artifact.rglob("__pycache__/*")] in ([], ["app.cpython-313.pyc"])
     # And the report catalogue, as CATALOGUE_DIR (/var/task/reports) expects it
     catalogue = {path.name for path in (REPO_ROOT / "reports").glob("*") if path.is_file()}
     assert {path.name for path in (artifact / "reports").iterdir()} == catalogue
