@@ -32,6 +32,7 @@ HANDLERS = {
     "run_report": "import functions.run_report.app as app; app.run_service()",
     "dispatch": "import functions.dispatch.app as app; app.dispatcher()",
     "reports_api": "import functions.reports_api.app as app; app.reports_service()",
+    "email_feedback": "import functions.email_feedback.app as app; app.feedback_log()",
 }
 # Paths a handler's start leaves out, and what their first use costs: (name, what the handler has done, the first use).
 DEFERRED = {

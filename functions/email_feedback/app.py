@@ -1,6 +1,6 @@
 """email_feedback Lambda: SES bounces and complaints (SNS, from the stack's configuration set) into the run history.
 
-A thin adapter: Powertools Parser unwraps the SNS records into SES notices, the use case adds each notice's
+A thin adapter: the SNS event's model unwraps its records into SES notices, the use case adds each notice's
 recipients to the record of the run that sent the message, and one log line per notice says what became of it
 (never the addresses). Errors raise, so that Lambda retries the notice and then keeps it on the dead-letter queue.
 """
@@ -8,18 +8,17 @@ recipients to the record of the run that sent the message, and one log line per 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timereports.bootstrap.aws import build_run_history
 from timereports.config import get_settings
 from timereports.logic.feedback import record_feedback
 from timereports.logic.ports import FeedbackLog
-from timereports.models.feedback import EmailFeedback
+from timereports.models.feedback import SnsFeedbackEvent
 from timereports.tracing import traced
 
 logger = Logger()
@@ -41,9 +40,7 @@ def feedback_log() -> FeedbackLog:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One SNS delivery (usually one record); reply with how many notices were recorded on a run."""
-    # The SNS envelope parses each record's message: a list (parse's overloads cannot say so).
-    parsed = cast(list[EmailFeedback | None], parse(event=event, model=EmailFeedback, envelope=envelopes.SnsEnvelope))
-    notices = [notice for notice in parsed if notice is not None]
+    notices = SnsFeedbackEvent.model_validate(event).notices
     recorded = 0
     for notice in notices:
         outcome = record_feedback(notice, feedback_log())

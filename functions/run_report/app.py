@@ -22,8 +22,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap.aws import build_run_queue
 from timereports.bootstrap.runs import build_revision_check, build_run_service
+from timereports.bootstrap.scheduling import build_run_queue
 from timereports.bootstrap.sources import build_sync_service
 from timereports.config import get_settings
 from timereports.errors import TimereportsError

@@ -20,8 +20,8 @@ import yaml
 
 from tests.fixtures.aws import LocalAws
 from tests.support.deployment import redeploy
-from timereports.bootstrap.aws import build_deferred_runs
 from timereports.bootstrap.dispatch import build_dispatcher
+from timereports.bootstrap.scheduling import build_deferred_runs
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.run_queue import SqsRunQueue
 from timereports.logic.dispatch import Dispatcher

@@ -124,7 +124,7 @@ def test_bad_token_fails_clearly_and_sends_nothing(deployed: Any, monkeypatch: p
 
 def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -> None:
     # Given a report that paused itself after failing runs, with a run still in the queue
-    from timereports.bootstrap.aws import build_report_states
+    from timereports.bootstrap.scheduling import build_report_states
 
     build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
 
@@ -159,7 +159,7 @@ def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch
 
 def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -> None:
     # Given a paused report that an EventBridge schedule invokes directly (not through the queue)
-    from timereports.bootstrap.aws import build_report_states
+    from timereports.bootstrap.scheduling import build_report_states
 
     build_report_states(deployed.settings).pause("weekly-hours-by-project", "3 failed runs in a row")
 

@@ -1,5 +1,5 @@
 """What every handler shares: boto3 clients (one per service and endpoint per process), the token from Secrets Manager,
-and the state table's stores (history, report states, parked runs) and the run queue.
+and the run history in the state table.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from timereports.config import AccountSettings, Settings
-from timereports.dal.dispatch_state import DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.run_history import DynamoDBRunHistory
-from timereports.dal.run_queue import SqsRunQueue
 from timereports.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -102,20 +100,3 @@ def resolve_token(account: AccountSettings) -> str:
 def build_run_history(settings: Settings) -> DynamoDBRunHistory:
     """The run history in the state table."""
     return DynamoDBRunHistory(settings.state_table, aws_client("dynamodb"))
-
-
-def build_run_queue(settings: Settings) -> SqsRunQueue:
-    """The SQS run queue named by REPORT_QUEUE_URL (the template sets it; `--local` sets it to the queue it made)."""
-    if not settings.report_queue_url:
-        raise ConfigurationError("REPORT_QUEUE_URL: not set; the dispatcher needs the run queue's URL")
-    return SqsRunQueue(settings.report_queue_url, aws_client("sqs"))
-
-
-def build_deferred_runs(settings: Settings) -> DynamoDBDeferredRuns:
-    """Where runs that found the quota spent wait for the reset (the state table)."""
-    return DynamoDBDeferredRuns(settings.state_table, aws_client("dynamodb"))
-
-
-def build_report_states(settings: Settings) -> DynamoDBReportStates:
-    """Per-report failure counts and pauses (the state table)."""
-    return DynamoDBReportStates(settings.state_table, aws_client("dynamodb"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timereports.bootstrap.aws import aws_client, build_deferred_runs, build_report_states, build_run_queue
+from timereports.bootstrap.aws import aws_client
+from timereports.bootstrap.scheduling import build_deferred_runs, build_report_states, build_run_queue
 from timereports.config import Settings
 from timereports.dal.dispatch_state import DynamoDBCursorStore
 from timereports.logic.dispatch import Dispatcher, DispatchLogger

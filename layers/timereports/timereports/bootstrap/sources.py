@@ -8,7 +8,8 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from timereports.bootstrap.aws import aws_client, build_run_queue, resolve_token
+from timereports.bootstrap.aws import aws_client, resolve_token
+from timereports.bootstrap.scheduling import build_run_queue
 from timereports.config import AccountSettings, Settings
 from timereports.dal.mirror_store import S3MirrorStore, S3ReferenceCache
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
