@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import time_machine
 import yaml
 from timereports_dev.dataset import ADMIN_TOKEN
@@ -393,3 +395,29 @@ def test_a_report_sent_as_a_link_is_revised_with_a_link(stack: Stack) -> None:
     assert "weekly-hours_2026-11-16_2026-11-22.rev1.csv" in text
     assert "X-Amz-Signature" in text
     assert revision["changed_rows"] >= 1
+
+
+def test_a_workbook_report_sent_as_links_is_revised_with_links_to_both_corrected_files(stack: Stack) -> None:
+    # Given a report with a workbook that sends its files as links, delivered, then edited
+    definition = weekly()
+    definition["delivery"]["attach"] = "link"
+    definition["delivery"]["formats"] = ["csv", "xlsx"]
+    stack.write(definition)
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    # When the check runs
+    stack.check(NEXT_MORNING)
+    # Then the revision links the corrected CSV and the corrected workbook, each archived beside the original
+    message = stack.aws.sent_messages()[-1]
+    assert list(message.iter_attachments()) == []
+    text = message.get_body(("plain",)).get_content()
+    csv_url = re.search(r"Download the corrected CSV: (\S+)", text)
+    workbook_url = re.search(r"Download the workbook \(Excel\): (\S+)", text)
+    assert csv_url
+    assert workbook_url
+    bucket = stack.settings.reports_bucket
+    for url, name in ((csv_url[1], "rev1.csv"), (workbook_url[1], "rev1.xlsx")):
+        key = f"reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22.{name}"
+        download = requests.get(url, timeout=10)
+        assert download.status_code == 200, download.text
+        assert download.content == stack.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()

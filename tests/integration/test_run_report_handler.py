@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.support.deployment import function_environment, redeploy
 from tests.support.events import load_event
@@ -155,6 +157,36 @@ def test_a_report_too_big_to_attach_is_sent_as_a_link(deployed: Any, monkeypatch
     text = message.get_body(("plain",)).get_content()
     assert reply["s3_key"].split("/")[-1] in text
     assert "X-Amz-Signature" in text or "Signature=" in text
+
+
+def test_a_workbook_report_sent_as_links_downloads_the_archived_csv_and_workbook(
+    deployed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a report with a workbook, and a message size limit below even the gzipped CSV
+    monkeypatch.setenv("ATTACHMENT_LIMIT_BYTES", "2000")
+    redeploy()
+    event = load_event("run_report_inline.json")
+    event["definition"]["delivery"]["formats"] = ["csv", "xlsx"]
+
+    # When the report runs
+    reply = handler()(event, FakeLambdaContext())
+
+    # Then the email attaches nothing and links both files
+    assert reply["delivery"] == "link"
+    (message,) = deployed.sent_messages()
+    assert list(message.iter_attachments()) == []
+    text = message.get_body(("plain",)).get_content()
+    csv_url = re.search(r"Download the CSV: (\S+)", text)
+    workbook_url = re.search(r"Download the workbook \(Excel\): (\S+)", text)
+    assert csv_url
+    assert workbook_url
+    # And each link, fetched over HTTP as a recipient's browser would, gives the archived file
+    bucket = deployed.settings.reports_bucket
+    for url, key in ((csv_url[1], reply["s3_key"]), (workbook_url[1], reply["s3_key"].replace(".csv", ".xlsx"))):
+        download = requests.get(url, timeout=10)
+        assert download.status_code == 200, download.text
+        assert download.content == deployed.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert download.content.startswith(b"PK")  # the workbook is a zip, not the CSV twice
 
 
 def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -> None:

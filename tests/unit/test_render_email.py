@@ -290,6 +290,28 @@ def test_link_mode_has_no_attachment_and_the_link_in_both_bodies() -> None:
     assert "2026-05-18 07:30 UTC" in page
 
 
+def test_link_mode_links_the_workbook_beside_the_csv_and_attaches_neither() -> None:
+    # Given a report with a workbook, sent as links (the CSV's and the workbook's presigned URLs)
+    csv_url = "https://bucket.s3.eu-west-1.amazonaws.com/reports/weekly.csv?X-Amz-Signature=abc"
+    workbook_url = "https://bucket.s3.eu-west-1.amazonaws.com/reports/weekly.xlsx?X-Amz-Signature=def"
+
+    # When the message is built with the workbook's bytes and both links
+    message = parsed(
+        build(mode="link", link=csv_url, link_expires_in=3600, workbook_link=workbook_url, xlsx=b"PK-workbook")[0]
+    )
+
+    # Then nothing is attached, and both bodies offer both downloads
+    assert attachments(message) == []
+    text, page = body(message, "plain"), body(message, "html")
+    assert f"Download the CSV: {csv_url}" in text
+    assert f"Download the workbook (Excel): {workbook_url}" in text
+    assert page.count('href="https://bucket.s3.eu-west-1.amazonaws.com/reports/weekly.') == 2
+    assert ">Download the workbook</a>" in page
+    # And a workbook link is held to the CSV link's rules
+    with pytest.raises(ValueError, match="http"):
+        build(mode="link", link=csv_url, workbook_link="javascript:alert(1)")
+
+
 def test_a_link_given_as_a_url_expires_the_given_seconds_after_sending() -> None:
     # Given a presigned URL and its lifetime in seconds, as the S3 archive hands them out
     url = "http://127.0.0.1:5000/bucket/weekly.csv?X-Amz-Expires=21600"

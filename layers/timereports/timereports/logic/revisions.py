@@ -38,7 +38,7 @@ from timereports.render.csv import render_csv
 from timereports.render.email import choose_attachment_mode, gzip_csv
 from timereports.render.email_body import CsvLink
 from timereports.render.revision import EntryChanges, Revision, build_revision_messages, compare
-from timereports.render.xlsx import render_xlsx
+from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
 
 logger = logging.getLogger(__name__)
 # Delivered runs read back per report: a daily report's window of 35 days, with room for retries and skips.
@@ -74,9 +74,12 @@ class RevisionSent:
         return line
 
 
-def revision_key(report_id: str, period: Period, number: int, slice_slug: str | None = None) -> str:
-    """The corrected CSV's key: beside the original (the whole report's, or the slice's), which stays."""
-    return archive_key(report_id, period, slice_slug=slice_slug).removesuffix(".csv") + f".rev{number}.csv"
+def revision_key(
+    report_id: str, period: Period, number: int, slice_slug: str | None = None, extension: str = "csv"
+) -> str:
+    """The corrected CSV's (or workbook's) key: beside the original (the whole report's, or the slice's), which
+    stays."""
+    return archive_key(report_id, period, slice_slug=slice_slug).removesuffix(".csv") + f".rev{number}.{extension}"
 
 
 @dataclass(frozen=True)
@@ -227,17 +230,7 @@ class RevisionCheck:
         revision = compare(self._archive.get(previous.s3_key), corrected, csv_bytes)
         if not _worth_sending(revision, definition):
             return None
-        number = previous.number + 1
-        key = revision_key(definition.id, period, number, part.slug)
-        # Claim first, then archive: a check that loses the claim must not overwrite the CSV the winner sends.
-        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key)):
-            return None  # another check claimed this revision and sends it
-        try:
-            self._archive.put(key, csv_bytes, {"report-id": definition.id, "revision": str(number)})
-        except TimereportsError:
-            self._marks.advance(definition.id, mark_key, number, previous)  # nothing sent: give it back
-            raise
-        # The files travel as the report's do: attached when they fit, else gzipped, else as a link to the archive.
+        # The files travel as the report's do: attached when they fit, else gzipped, else as links to the archive.
         xlsx = render_xlsx(corrected) if "xlsx" in definition.delivery.formats else None
         extra = len(xlsx) if xlsx is not None else 0
         mode = choose_attachment_mode(
@@ -246,10 +239,29 @@ class RevisionCheck:
             definition.delivery.attach,
             gzipped_size=len(gzip_csv(csv_bytes)) + extra,
         )
+        number = previous.number + 1
+        key = revision_key(definition.id, period, number, part.slug)
+        # A linked workbook is archived beside the corrected CSV; an attached one travels in the message only.
+        linked_workbook = mode == "link" and xlsx is not None
+        workbook_key = revision_key(definition.id, period, number, part.slug, "xlsx")
+        # Claim first, then archive: a check that loses the claim must not overwrite the files the winner sends.
+        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key)):
+            return None  # another check claimed this revision and sends it
+        metadata = {"report-id": definition.id, "revision": str(number)}
+        try:
+            self._archive.put(key, csv_bytes, metadata)
+            if linked_workbook and xlsx is not None:
+                self._archive.put(workbook_key, xlsx, metadata, content_type=XLSX_CONTENT_TYPE)
+        except TimereportsError:
+            self._marks.advance(definition.id, mark_key, number, previous)  # nothing sent: give it back
+            raise
         link = None
         if mode == "link":
-            expires_at = at + timedelta(seconds=self._link_expiry_seconds)
-            link = CsvLink(url=self._archive.link(key, self._link_expiry_seconds), expires_at=expires_at)
+            link = CsvLink(
+                url=self._archive.link(key, self._link_expiry_seconds),
+                expires_at=at + timedelta(seconds=self._link_expiry_seconds),
+                workbook_url=self._archive.link(workbook_key, self._link_expiry_seconds) if linked_workbook else None,
+            )
         messages = build_revision_messages(
             corrected,
             revision,

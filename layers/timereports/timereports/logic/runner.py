@@ -236,6 +236,7 @@ class ReportRunner:
         key = archive_key(definition.id, table.period, slice_slug=table.slice_slug)
         self._archive.put(key, csv_bytes, metadata)
         record.s3_keys.append(key)
+        xlsx_key = None
         if xlsx_bytes is not None:
             xlsx_key = archive_key(definition.id, table.period, slice_slug=table.slice_slug, extension="xlsx")
             self._archive.put(xlsx_key, xlsx_bytes, metadata, content_type=XLSX_CONTENT_TYPE)
@@ -254,6 +255,9 @@ class ReportRunner:
             gzipped_size=len(gzip_csv(csv_bytes)) + extra,
         )
         link = self._archive.link(key, self._options.link_expiry_seconds) if mode == "link" else None
+        workbook_link = None
+        if link is not None and xlsx_key is not None:
+            workbook_link = self._archive.link(xlsx_key, self._options.link_expiry_seconds)
         emails = build_messages(
             table,
             csv_bytes,
@@ -262,6 +266,7 @@ class ReportRunner:
             mode=mode,
             link=link,
             link_expires_in=self._options.link_expiry_seconds if link else None,
+            workbook_link=workbook_link,
             sent_at=self._clock(),
             xlsx=xlsx_bytes,
         )

@@ -262,6 +262,7 @@ def build_messages(
     mode: str = "attachment",
     link: CsvLink | str | None = None,
     link_expires_in: int | None = None,
+    workbook_link: str | None = None,
     sent_at: datetime | None = None,
     summary_rows: int = SUMMARY_ROW_LIMIT,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
@@ -269,8 +270,8 @@ def build_messages(
 ) -> list[OutgoingEmail]:
     """The report's messages: one per batch of at most `max_recipients`, each complete with summary and CSV.
 
-    `xlsx` (the workbook, when the report has that format) is attached beside the CSV, and in link mode left to the
-    archive like the CSV.
+    `xlsx` (the workbook, when the report has that format) is attached beside the CSV, and in link mode linked
+    like the CSV (`workbook_link`, or the CsvLink's `workbook_url`).
 
     `mode` says how the CSV travels: `attachment`, `gzip`, or `link`, which needs `link` (a CsvLink, or a URL
     with `link_expires_in` seconds from `sent_at`). An empty table gives the short "no time logged" notice
@@ -288,7 +289,7 @@ def build_messages(
     moment = _sent_at(sent_at)
     if isinstance(link, str):
         expires_at = moment + timedelta(seconds=link_expires_in) if link_expires_in is not None else None
-        link = CsvLink(url=link, expires_at=expires_at)
+        link = CsvLink(url=link, expires_at=expires_at, workbook_url=workbook_link)
     if attachment_mode == "link":
         if link is None:
             raise ValueError("link mode needs the CSV's link")
@@ -368,9 +369,10 @@ def _attachment_mode(mode: str) -> AttachmentMode:
 
 
 def _check_link(link: CsvLink) -> None:
-    _refuse_line_breaks(link.url, "CSV link")
-    if not link.url.startswith(("https://", "http://")):
-        raise ValueError("the CSV link must be an http(s) URL")
+    for url in link.urls:
+        _refuse_line_breaks(url, "download link")
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("a download link must be an http(s) URL")
     if link.expires_at is not None and link.expires_at.tzinfo is None:
         raise ValueError("the CSV link's expiry must be timezone-aware")
 

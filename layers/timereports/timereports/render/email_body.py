@@ -45,10 +45,16 @@ SUMMARY_ROW_LIMIT = 20
 
 @dataclass(frozen=True)
 class CsvLink:
-    """Where the CSV can be downloaded when it is not attached (a presigned URL), and until when."""
+    """Where the CSV, and the workbook when the report has one, can be downloaded when they are not attached
+    (presigned URLs), and until when."""
 
     url: str
     expires_at: datetime | None = None
+    workbook_url: str | None = None
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url, self.workbook_url) if self.workbook_url else (self.url,)
 
 
 def attachment_filename(table: ReportTable, *, gzipped: bool = False) -> str:
@@ -89,6 +95,16 @@ def expiry_sentence(link: CsvLink) -> str:
     )
 
 
+def link_text(link: CsvLink, csv_name: str = "the CSV") -> list[str]:
+    """The plain-text download lines: the CSV, the workbook when there is one, and until when they work."""
+    lines = [f"Download {csv_name}: {link.url}"]
+    if link.workbook_url:
+        lines.append(f"Download the workbook (Excel): {link.workbook_url}")
+    if link.expires_at is not None:
+        lines.append(expiry_sentence(link))
+    return lines
+
+
 def footer_text(table: ReportTable) -> str:
     return f"Sent automatically by timereports (report {table.report_id})."
 
@@ -122,9 +138,7 @@ def render_text(
         shown = len(shown_rows)
     lines.append(_more_rows_sentence(table, mode, filename, shown))
     if mode == "link" and link is not None:
-        lines += ["", f"Download the CSV: {link.url}"]
-        if link.expires_at is not None:
-            lines.append(expiry_sentence(link))
+        lines += ["", *link_text(link)]
     lines += ["", footer_text(table), ""]
     return "\n".join(lines)
 
@@ -219,14 +233,26 @@ def title_html(table: ReportTable) -> str:
     )
 
 
-def link_html(link: CsvLink) -> str:
-    url = html.escape(link.url, quote=True)
+def link_html(link: CsvLink, csv_name: str = "the CSV") -> str:
+    """The download buttons (the CSV, and the workbook when there is one), with their addresses spelled out."""
+    buttons = [(link.url, f"Download {csv_name}")]
+    if link.workbook_url:
+        buttons.append((link.workbook_url, "Download the workbook"))
+    style = (
+        f"display:inline-block;margin:0 8px 8px 0;padding:10px 16px;background:{ACCENT};color:#ffffff;"
+        "text-decoration:none;font-size:16px;font-weight:bold;border-radius:4px;"
+    )
+    anchors = "".join(
+        f'<a href="{html.escape(url, quote=True)}" style="{style}">{html.escape(label)}</a>' for url, label in buttons
+    )
+    addresses = " ".join(
+        f'<span style="word-break:break-all;">{html.escape(url, quote=True)}</span>' for url, _ in buttons
+    )
+    which = "this address" if len(buttons) == 1 else "these addresses"
     return (
-        '<p style="margin:0 0 16px;">'
-        f'<a href="{url}" style="display:inline-block;padding:10px 16px;background:{ACCENT};color:#ffffff;'
-        'text-decoration:none;font-size:16px;font-weight:bold;border-radius:4px;">Download the CSV</a></p>'
+        f'<p style="margin:0 0 8px;">{anchors}</p>'
         f'<p style="margin:0 0 16px;font-size:14px;color:{MUTED};">{html.escape(expiry_sentence(link))} '
-        f'If the button does not work, copy this address: <span style="word-break:break-all;">{url}</span></p>'
+        f"If a button does not work, copy {which}: {addresses}</p>"
     )
 
 

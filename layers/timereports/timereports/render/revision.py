@@ -33,8 +33,8 @@ from timereports.render.email import (
 from timereports.render.email_body import (
     CsvLink,
     column_label,
-    expiry_sentence,
     link_html,
+    link_text,
     period_line,
 )
 
@@ -189,8 +189,8 @@ def build_revision_messages(
     text = _text(corrected, revision, delivered_at, entry_changes)
     page = _html(corrected, revision, delivered_at, entry_changes)
     if link is not None:
-        text += f"\nDownload the corrected CSV: {link.url}\n{expiry_sentence(link)}\n"
-        page = page.replace("</body>", link_html(link) + "</body>")
+        text += "\n" + "\n".join(link_text(link, "the corrected CSV")) + "\n"
+        page = page.replace("</body>", link_html(link, "the corrected CSV") + "</body>")
     payload = gzip_csv(csv_bytes) if mode == "gzip" else csv_bytes
     from_address = sender_address(sender)
     outgoing = []
