@@ -31,7 +31,7 @@ SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-
 # and a zip does not keep the timestamps a timestamp check would compare. pip's own compile would be the build
 # host's Python's bytecode (3.11 here), useless on 3.13, hence --no-compile and this step.
 define sam_compile
-	if [ -n "$(SAM_RUNTIME_PYTHON)" ]; then \
+	@if [ -n "$(SAM_RUNTIME_PYTHON)" ]; then \
 		"$(SAM_RUNTIME_PYTHON)" -c 'import sys; sys.exit(not sys.version.startswith("$(SAM_RUNTIME_VERSION)."))' \
 			|| { echo "sam.mk: $(SAM_RUNTIME_PYTHON) is not Python $(SAM_RUNTIME_VERSION)" >&2; exit 1; }; \
 		"$(SAM_RUNTIME_PYTHON)" -m compileall -q -j 1 --invalidation-mode unchecked-hash "$(1)"; \

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import time_machine
 import yaml
 from timereports_dev.dataset import ADMIN_TOKEN
@@ -24,6 +22,7 @@ from timereports_dev.simulator import IntervalsSimulator
 
 from tests.fixtures.aws import LocalAws
 from tests.support.deployment import redeploy
+from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from timereports.bootstrap.aws import build_run_history
@@ -410,14 +409,12 @@ def test_a_workbook_report_sent_as_links_is_revised_with_links_to_both_corrected
     # Then the revision links the corrected CSV and the corrected workbook, each archived beside the original
     message = stack.aws.sent_messages()[-1]
     assert list(message.iter_attachments()) == []
-    text = message.get_body(("plain",)).get_content()
-    csv_url = re.search(r"Download the corrected CSV: (\S+)", text)
-    workbook_url = re.search(r"Download the workbook \(Excel\): (\S+)", text)
-    assert csv_url
-    assert workbook_url
-    bucket = stack.settings.reports_bucket
-    for url, name in ((csv_url[1], "rev1.csv"), (workbook_url[1], "rev1.xlsx")):
-        key = f"reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22.{name}"
-        download = requests.get(url, timeout=10)
-        assert download.status_code == 200, download.text
-        assert download.content == stack.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    prefix = "reports/weekly-hours/2026-11-16_2026-11-22/weekly-hours_2026-11-16_2026-11-22"
+    archived = {
+        name: stack.aws.s3.get_object(Bucket=stack.settings.reports_bucket, Key=f"{prefix}.{name}")["Body"].read()
+        for name in ("rev1.csv", "rev1.xlsx")
+    }
+    assert linked_files(message) == {
+        "the corrected CSV": archived["rev1.csv"],
+        "the workbook (Excel)": archived["rev1.xlsx"],
+    }

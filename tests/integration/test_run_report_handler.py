@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.deployment import function_environment, redeploy
+from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from timereports.errors import ConfigurationError, IntervalsAuthError
@@ -175,18 +174,12 @@ def test_a_workbook_report_sent_as_links_downloads_the_archived_csv_and_workbook
     assert reply["delivery"] == "link"
     (message,) = deployed.sent_messages()
     assert list(message.iter_attachments()) == []
-    text = message.get_body(("plain",)).get_content()
-    csv_url = re.search(r"Download the CSV: (\S+)", text)
-    workbook_url = re.search(r"Download the workbook \(Excel\): (\S+)", text)
-    assert csv_url
-    assert workbook_url
     # And each link, fetched over HTTP as a recipient's browser would, gives the archived file
-    bucket = deployed.settings.reports_bucket
-    for url, key in ((csv_url[1], reply["s3_key"]), (workbook_url[1], reply["s3_key"].replace(".csv", ".xlsx"))):
-        download = requests.get(url, timeout=10)
-        assert download.status_code == 200, download.text
-        assert download.content == deployed.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert download.content.startswith(b"PK")  # the workbook is a zip, not the CSV twice
+    archived = deployed.s3.get_object(Bucket=deployed.settings.reports_bucket, Key=reply["s3_key"])["Body"].read()
+    workbook_key = reply["s3_key"].replace(".csv", ".xlsx")
+    workbook = deployed.s3.get_object(Bucket=deployed.settings.reports_bucket, Key=workbook_key)["Body"].read()
+    assert linked_files(message) == {"the CSV": archived, "the workbook (Excel)": workbook}
+    assert workbook.startswith(b"PK")  # the workbook is a zip, not the CSV twice
 
 
 def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -> None:
