@@ -25,8 +25,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from timereports.bootstrap.runs import build_revision_check, build_run_service
 from timereports.bootstrap.scheduling import build_run_queue
 from timereports.bootstrap.sources import build_sync_service
+from timereports.clock import utc_now
 from timereports.config import get_settings
-from timereports.errors import TimereportsError
+from timereports.errors import QuotaExhaustedError, TimereportsError
 from timereports.logic import retries
 from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
 from timereports.logic.ports import RetryQueue
@@ -113,6 +114,10 @@ def _run_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for record in QueuedBatch.model_validate(event).records:
         try:
             _run_record(record, context)
+        except QuotaExhaustedError as exc:
+            # Only a sync job gets here (a run parks itself until the reset): not a failure, a wait in the queue.
+            _wait_for_reset(record, exc)
+            failures.append({"itemIdentifier": record.message_id})
         except Exception:
             logger.exception("queued message failed", message_id=record.message_id)
             _retry_later(record)
@@ -126,6 +131,17 @@ def _run_record(record: QueuedRecord, context: LambdaContext) -> None:
         _publish_sync(sync_service().sync(SyncMessage.model_validate(body), context))
         return
     _publish(run_service().run_message(RunMessage.model_validate(body), context))
+
+
+def _wait_for_reset(record: QueuedRecord, exc: QuotaExhaustedError) -> None:
+    """A mirror sync job that found the quota spent comes back after the reset (logic/retries.py says how)."""
+    try:
+        delay = retries.wait_for_reset(retry_queue(), record.receipt_handle, exc.resets_at, utc_now())
+    except TimereportsError as error:
+        logger.warning("sync job waits for the queue's visibility timeout", error=str(error))
+        return
+    metrics.add_metric(name="SyncJobsWaiting", unit=MetricUnit.Count, value=1)
+    logger.info("sync job waits for the quota reset", resets_at=exc.resets_at.isoformat(), retry_in_seconds=delay)
 
 
 def _retry_later(record: QueuedRecord) -> None:

@@ -306,6 +306,55 @@ def test_a_run_that_died_mid_delivery_outside_lambda_does_not_block_its_identity
 # --------------------------------------------------------------------------------------------- 2. quota exhausted
 
 
+SYNC_JOB = {"kind": "sync", "account": "default", "from": "2026-10-01", "to": "2026-10-31"}
+
+
+def test_a_mirror_sync_job_without_quota_waits_in_the_queue_for_the_reset_then_syncs(
+    deploy: Callable[..., Deployment],
+) -> None:
+    # Given a month sync job on the run queue, and the account's allowance for that UTC day spent (our ledger at its
+    # ceiling: 6000 less the 600 reserve)
+    deployment = deploy(weekly_report("weekly-hours"))
+    deployment.fill_ledger("default", date(2026, 11, 23), used=5400, limit=6000)
+    requests_before = deployment.simulator.requests_counted
+
+    # When run_report takes it in the afternoon (UTC)
+    first = deployment.run_body(SYNC_JOB, utc(2026, 11, 23, 14, 0))
+
+    # Then nothing was requested, and the job stays on the queue (named failed, so SQS keeps it)
+    assert first.error is None
+    assert len(first.failed) == 1
+    assert deployment.simulator.requests_counted == requests_before
+    # And it does not come back in 2 minutes, as a failed run does, nor before the reset (midnight GMT)
+    assert deployment.poll(utc(2026, 11, 23, 14, 3)) is None
+    assert deployment.poll(utc(2026, 11, 24, 0, 0, 30)) is None
+
+    # When the quota has reset, then it comes back a minute later and syncs the month, off the queue for good
+    after_reset = deployment.poll(utc(2026, 11, 24, 0, 1, 30))
+    assert after_reset is not None
+    assert after_reset.reply == {"batchItemFailures": []}
+    assert deployment.simulator.requests_counted > requests_before
+    assert deployment.visible_count() == 0
+    assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
+
+
+def test_a_sync_job_further_than_12_hours_from_the_reset_comes_back_after_sqs_longest_wait(
+    deploy: Callable[..., Deployment],
+) -> None:
+    # Given the quota spent and a sync job taken at 06:06 UTC, 18 hours before the reset
+    deployment = deploy(weekly_report("weekly-hours"))
+    deployment.fill_ledger("default", date(2026, 11, 23), used=5400, limit=6000)
+    first = deployment.run_body(SYNC_JOB, utc(2026, 11, 23, 6, 6))
+    assert len(first.failed) == 1
+    # Then it is back after the longest wait SQS allows, 11 h 45 min (12 hours from the receive, less what a job may
+    # have worked), and finding the quota still spent it waits again (on AWS until the reset; moto counts SQS's
+    # 12 hours from the send instead, so the rest of the way is reset_delay's unit test)
+    assert deployment.poll(utc(2026, 11, 23, 17, 50)) is None
+    second = deployment.poll(utc(2026, 11, 23, 17, 52))
+    assert second is not None
+    assert second.failed == first.failed
+
+
 @pytest.mark.parametrize("spent_by", ["ledger_at_ceiling", "api_answers_code_11"])
 def test_a_run_without_quota_waits_for_the_reset_then_is_delivered_once(
     deploy: Callable[..., Deployment], spent_by: str

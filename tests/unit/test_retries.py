@@ -1,8 +1,13 @@
-"""When a failed queued run comes back: minutes later, a little later each time, never later than a run may take."""
+"""When a failed queued run comes back: minutes later, a little later each time, never later than a run may take;
+and a sync job that found the quota spent: just after the reset."""
 
 from __future__ import annotations
 
-from timereports.logic.retries import RETRY_CAP_SECONDS, back_off, retry_delay
+from datetime import UTC, datetime
+
+import pytest
+
+from timereports.logic.retries import RETRY_CAP_SECONDS, back_off, reset_delay, retry_delay
 
 
 class RecordingQueue:
@@ -29,3 +34,16 @@ def test_back_off_asks_the_queue_for_the_delay_of_that_receive() -> None:
     delay = back_off(queue, "receipt-2", receive_count=2)
     # Then the queue makes it visible again in four minutes
     assert (delay, queue.calls) == (240, [("receipt-2", 240)])
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), 10 * 3600 + 60),  # back a minute after midnight GMT
+        (datetime(2026, 11, 23, 23, 59, 30, tzinfo=UTC), 120),  # never sooner than a failed run's first retry
+        (datetime(2026, 11, 23, 6, 6, tzinfo=UTC), 43_200 - 900),  # SQS's 12 hours, less a job's longest work
+        (datetime(2026, 11, 23, 17, 51, tzinfo=UTC), 6 * 3600 + 9 * 60 + 60),  # the second wait reaches the reset
+    ],
+)
+def test_a_sync_job_waits_until_just_after_the_reset_within_sqs_limit(now: datetime, expected: int) -> None:
+    assert reset_delay(datetime(2026, 11, 24, tzinfo=UTC), now) == expected

@@ -1,4 +1,5 @@
-"""When a failed queued run is tried again: minutes later, a little later each time, then the dead-letter queue.
+"""When a failed queued run is tried again: minutes later, a little later each time, then the dead-letter queue; and
+when a mirror sync job that found the quota spent is: at the reset.
 
 The run queue's visibility timeout is six times the function's (90 minutes), so that a message is never handed to a
 second worker while a run is still working on it. A run that failed is no longer working on it, so the handler
@@ -8,6 +9,9 @@ moves the message to the dead-letter queue instead of delivering it again.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 from timereports.logic.ports import RetryQueue
 
 # 2, 4, 8 minutes after the first, second and third failure: long enough for a blip (a throttled API, an SES hiccup)
@@ -15,6 +19,11 @@ from timereports.logic.ports import RetryQueue
 RETRY_BASE_SECONDS = 120
 # Never longer than the function's timeout: a retry must not wait longer than a run may take.
 RETRY_CAP_SECONDS = 900
+# SQS's longest visibility is 12 hours from the receive, and a job may have worked up to the function's timeout before
+# it found the quota spent: a wait for a reset further away takes two receives.
+MAX_VISIBILITY_SECONDS = 43_200 - RETRY_CAP_SECONDS
+# Past the reset, so that the job does not arrive a moment early and spend a receive on the old day's quota.
+RESET_MARGIN_SECONDS = 60
 
 
 def retry_delay(receive_count: int) -> int:
@@ -25,5 +34,23 @@ def retry_delay(receive_count: int) -> int:
 def back_off(queue: RetryQueue, receipt_handle: str, receive_count: int) -> int:
     """Bring a failed run's message back after `retry_delay(receive_count)`; the delay chosen, in seconds."""
     delay = retry_delay(receive_count)
+    queue.retry_after(receipt_handle, delay)
+    return delay
+
+
+def reset_delay(resets_at: datetime, now: datetime) -> int:
+    """Seconds until a sync job that found the quota spent at `now` is delivered again: just after `resets_at`, or at
+    most 11 h 45 min later (within SQS's 12 hours; one more receive, still before the reset, waits the rest)."""
+    until_reset = math.ceil((resets_at - now).total_seconds()) + RESET_MARGIN_SECONDS
+    return min(max(until_reset, RETRY_BASE_SECONDS), MAX_VISIBILITY_SECONDS)
+
+
+def wait_for_reset(queue: RetryQueue, receipt_handle: str, resets_at: datetime, now: datetime) -> int:
+    """Bring a sync job that found the quota spent back after `reset_delay`; the delay chosen, in seconds.
+
+    Runs park in the state table instead (the dispatcher re-enqueues them); a sync job has no report to park under,
+    and waiting in the queue costs it at most two of its three receives, as the reset is within a day.
+    """
+    delay = reset_delay(resets_at, now)
     queue.retry_after(receipt_handle, delay)
     return delay
