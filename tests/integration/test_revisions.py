@@ -379,6 +379,37 @@ def test_a_private_slice_is_revised_to_its_own_recipients_only(stack: Stack, dat
     assert clients[quiet_client] not in str(slice_message["Subject"])
 
 
+def test_a_filtered_report_counts_only_the_entries_it_reports(stack: Stack) -> None:
+    # Given a weekly report of every project but one (an exclusion: filtered here, not by the API), delivered
+    week = stack.week_entries()
+    counts: dict[int, int] = {}
+    for entry in week:
+        counts[entry["projectid"]] = counts.get(entry["projectid"], 0) + 1
+    excluded = max(counts, key=lambda project: counts[project])
+    definition = weekly()
+    definition["filters"] = {"project_id": {"operation": "exclusion", "values": [str(excluded)]}}
+    stack.write(definition)
+    stack.deliver()
+    since = DELIVERED.strftime("%Y-%m-%d %H:%M:%S")
+    # When one of its entries is edited, and in the excluded project one is edited, one deleted and one added
+    mine = next(entry for entry in week if entry["projectid"] != excluded)
+    stack.simulator.update_time_entry(mine["id"], time=Decimal(str(mine["time"])) + Decimal("1.5"))
+    theirs = [entry for entry in week if entry["projectid"] == excluded]
+    stack.simulator.update_time_entry(theirs[0]["id"], time=Decimal(str(theirs[0]["time"])) + Decimal("1"))
+    stack.simulator.delete_time_entry(theirs[1]["id"])
+    stack.simulator.add_time_entry(
+        date=WEEK.start, projectid=excluded, moduleid=theirs[0]["moduleid"], personid=theirs[0]["personid"], time=2
+    )
+    (revision,) = stack.check(NEXT_MORNING)
+    # Then the revision counts the report's own entries only: edited since the delivery, none added or deleted
+    text = stack.aws.sent_messages()[-1].get_body(("plain",)).get_content()
+    edited = [
+        entry for entry in stack.week_entries() if entry["projectid"] != excluded and str(entry["datemodified"]) > since
+    ]
+    assert f"Time entries since: {len(edited)} edited, 0 added, 0 deleted," in text
+    assert revision["changed_rows"] == 1
+
+
 def test_a_report_sent_as_a_link_is_revised_with_a_link(stack: Stack) -> None:
     # Given a report that sends its CSV as a link (attach: link), delivered, then edited
     definition = weekly()

@@ -51,6 +51,8 @@ def aggregate(
     definition: ReportDefinition,
     reference: ReferenceData,
     period: Period,
+    *,
+    seen: Callable[[EntryLike], None] | None = None,
 ) -> ReportTable:
     """Group and sum `(entry, approved)` pairs into the report's rows and totals.
 
@@ -63,10 +65,14 @@ def aggregate(
     With `delivery.split` the same single pass also fills each listed slice's table (`ReportTable.slices`): the
     split attribute leads every group key, and the whole report's groups are the slices' exact sums merged.
     The `time_entries` view lists the entries instead of grouping them (engine/entries.py).
+
+    `seen` is shown each entry the report counts (in the period, through every filter), as it is counted.
     """
     resolver = AttributeResolver(reference, definition.week_start_index)
     view = view_for(definition.view)
     keep = _entry_filter(definition, resolver)
+    if seen is not None:
+        keep = _showing_kept(keep, seen)
     if view.per_entry:
         return list_entries(entries, definition, resolver, period, keep)  # type: ignore[arg-type]
     attributes = [resolver.attribute(name) for name in definition.group_by]
@@ -202,6 +208,18 @@ def _accumulate(
         groups = {(key,): sums for key, sums in groups.items()}
         labels = {(key,): names for key, names in labels.items()}
     return groups, labels
+
+
+def _showing_kept(keep: EntryPredicate | None, seen: Callable[[EntryLike], None]) -> EntryPredicate:
+    """`keep`, also showing `seen` each entry it keeps (the loops ask it only about entries of the period)."""
+
+    def kept(entry: EntryLike, approval: bool | None) -> bool:
+        if keep is not None and not keep(entry, approval):
+            return False
+        seen(entry)
+        return True
+
+    return kept
 
 
 def _entry_filter(definition: ReportDefinition, resolver: AttributeResolver) -> EntryPredicate | None:

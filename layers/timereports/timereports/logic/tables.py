@@ -24,7 +24,8 @@ def build_table(
 ) -> ReportTable:
     """The rows and totals of `definition` over `period`: learn the quota, fetch the reference data the report
     needs, plan the pulls (filters pushed down), and aggregate the entries as they stream in. `seen` is shown each
-    entry as it passes (a revision counts the entries changed since a delivery), without a second read."""
+    entry the report counts, as it is counted (a revision counts the entries changed since a delivery), without a
+    second read."""
     source.sync_quota()
     reference = source.reference_data(set(reference_needs(definition)))
     plan = plan_queries(definition, period, reference)
@@ -33,8 +34,6 @@ def build_table(
         # Each pull's entries carry the approval that pull asked for (None when approval was not asked). The
         # source reserves the pages of all pulls at once, so a run without enough quota stops before spending.
         for index, entry in source.iter_time_many(plan.queries):
-            if seen is not None:
-                seen(entry)
             yield entry, plan.queries[index].approved
 
-    return aggregate(tagged_entries(), definition, reference, period)
+    return aggregate(tagged_entries(), definition, reference, period, seen=seen)
