@@ -16,7 +16,8 @@ set -euo pipefail
 DEST=${1:?usage: fetch_runtime_python.sh DEST}
 VERSION=3.13
 SUITE=trixie
-PACKAGES=("python$VERSION-minimal" "libpython$VERSION-minimal" "libpython$VERSION-stdlib" libc6 zlib1g)
+# The interpreter, its standard library, and the C libraries it links that Debian 12 has older or not at all.
+PACKAGES=("python$VERSION-minimal" "libpython$VERSION-minimal" "libpython$VERSION-stdlib" libc6 zlib1g libexpat1)
 
 if [ -x "$DEST/bin/python$VERSION" ] && "$DEST/bin/python$VERSION" -c 'import compileall' 2>/dev/null; then
   exit 0
@@ -29,21 +30,23 @@ multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-mul
 
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$DEST.partial"' EXIT
-mkdir -p "$work/lists/partial" "$work/archives/partial"
+mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/cache" "$work/parts"
 touch "$work/status"
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SUITE main" \
   >"$work/sources.list"
+# Every apt path private, and the machine's apt.conf.d (its update hooks) left out: nothing outside $work is written.
 apt=(apt-get -qq
   -o Dir::State::Lists="$work/lists" -o Dir::State::Status="$work/status"
-  -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
-  -o Dir::Cache::Archives="$work/archives" -o APT::Architecture="$arch" -o APT::Sandbox::User=root)
+  -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::Etc::Parts="$work/parts"
+  -o Dir::Cache="$work/cache" -o Dir::Cache::Archives="$work/archives"
+  -o APT::Architecture="$arch" -o APT::Sandbox::User=root)
 "${apt[@]}" update >/dev/null
 (cd "$work" && "${apt[@]}" download "${PACKAGES[@]}" >/dev/null)
 
 rm -rf "$DEST.partial"
 mkdir -p "$DEST.partial/root" "$DEST.partial/bin"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$DEST.partial/root"; done
-loader=$(cd "$DEST.partial/root" && find usr/lib usr/lib64 -name 'ld-linux*.so*' -type f 2>/dev/null | head -n 1)
+loader=$(cd "$DEST.partial/root" && find usr -name 'ld-linux*.so*' -type f | head -n 1)
 [ -n "$loader" ] || { echo "fetch_runtime_python: no dynamic loader in Debian $SUITE's libc6" >&2; exit 1; }
 cat >"$DEST.partial/bin/python$VERSION" <<EOF
 #!/bin/sh

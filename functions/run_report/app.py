@@ -27,10 +27,10 @@ from timereports.bootstrap.scheduling import build_run_queue
 from timereports.bootstrap.sources import build_sync_service
 from timereports.clock import utc_now
 from timereports.config import get_settings
-from timereports.errors import QuotaExhaustedError, TimereportsError
+from timereports.errors import QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic import retries
 from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
-from timereports.logic.ports import RetryQueue
+from timereports.logic.retries import WaitingQueue
 from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runs import RunService
 from timereports.models.events import (
@@ -102,7 +102,7 @@ def _publish_sync(outcome: SyncOutcome) -> None:
 
 
 @lru_cache(maxsize=1)
-def retry_queue() -> RetryQueue:
+def retry_queue() -> WaitingQueue:
     """The run queue the records come from (REPORT_QUEUE_URL), built once per container."""
     return build_run_queue(get_settings())
 
@@ -111,15 +111,21 @@ def _run_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Each record's run (or sync job) in turn; the ones that failed are named in `batchItemFailures`, so SQS brings
     back only those. A batch whose every record failed is reported the same way, not raised."""
     failures: list[dict[str, str]] = []
+    # An event that is not an SQS batch at all raises: Lambda retries the invocation, as for any malformed event.
     for record in QueuedBatch.model_validate(event).records:
         try:
             _run_record(record, context)
         except QuotaExhaustedError as exc:
             # Only a sync job gets here (a run parks itself until the reset): not a failure, a wait in the queue.
-            _wait_for_reset(record, exc)
+            if _wait_for_reset(record, exc):
+                failures.append({"itemIdentifier": record.message_id})
+        except TimereportsError as exc:
+            # Our errors say what failed in one line; the reply of a service they carry is not logged whole.
+            logger.error("queued message failed", message_id=record.message_id, error=one_line(exc))
+            _retry_later(record)
             failures.append({"itemIdentifier": record.message_id})
         except Exception:
-            logger.exception("queued message failed", message_id=record.message_id)
+            logger.exception("queued message failed unexpectedly", message_id=record.message_id)
             _retry_later(record)
             failures.append({"itemIdentifier": record.message_id})
     return {"batchItemFailures": failures}
@@ -133,15 +139,27 @@ def _run_record(record: QueuedRecord, context: LambdaContext) -> None:
     _publish(run_service().run_message(RunMessage.model_validate(body), context))
 
 
-def _wait_for_reset(record: QueuedRecord, exc: QuotaExhaustedError) -> None:
-    """A mirror sync job that found the quota spent comes back after the reset (logic/retries.py says how)."""
+def _wait_for_reset(record: QueuedRecord, exc: QuotaExhaustedError) -> bool:
+    """A mirror sync job that found the quota spent comes back after the reset (logic/retries.py says how); whether
+    the message stays on the queue (False: a fresh copy replaced it, and this one is deleted)."""
+    job = SyncMessage.model_validate_json(record.body)
+    receive_count = record.attributes.approximate_receive_count
     try:
-        delay = retries.wait_for_reset(retry_queue(), record.receipt_handle, exc.resets_at, utc_now())
+        kind, delay = retries.wait_for_reset(
+            retry_queue(), record.receipt_handle, receive_count, job, exc.resets_at, utc_now()
+        )
     except TimereportsError as error:
-        logger.warning("sync job waits for the queue's visibility timeout", error=str(error))
-        return
+        logger.warning("sync job waits for the queue's visibility timeout", error=one_line(error))
+        return True
     metrics.add_metric(name="SyncJobsWaiting", unit=MetricUnit.Count, value=1)
-    logger.info("sync job waits for the quota reset", resets_at=exc.resets_at.isoformat(), retry_in_seconds=delay)
+    logger.info(
+        "sync job waits for the quota reset",
+        resets_at=exc.resets_at.isoformat(),
+        how=kind,
+        retry_in_seconds=delay,
+        receive_count=receive_count,
+    )
+    return kind == "waiting"
 
 
 def _retry_later(record: QueuedRecord) -> None:

@@ -338,21 +338,39 @@ def test_a_mirror_sync_job_without_quota_waits_in_the_queue_for_the_reset_then_s
     assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
 
 
-def test_a_sync_job_further_than_12_hours_from_the_reset_comes_back_after_sqs_longest_wait(
-    deploy: Callable[..., Deployment],
+def test_a_sync_job_far_from_the_reset_waits_twice_and_is_never_dead_lettered(
+    deploy: Callable[..., Deployment], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the quota spent and a sync job taken at 06:06 UTC, 18 hours before the reset
     deployment = deploy(weekly_report("weekly-hours"))
     deployment.fill_ledger("default", date(2026, 11, 23), used=5400, limit=6000)
+    requests_before = deployment.simulator.requests_counted
     first = deployment.run_body(SYNC_JOB, utc(2026, 11, 23, 6, 6))
     assert len(first.failed) == 1
     # Then it is back after the longest wait SQS allows, 11 h 45 min (12 hours from the receive, less what a job may
-    # have worked), and finding the quota still spent it waits again (on AWS until the reset; moto counts SQS's
-    # 12 hours from the send instead, so the rest of the way is reset_delay's unit test)
+    # have worked), and finding the quota still spent on its second receive it is replaced by a fresh copy (the old
+    # message is deleted, so its receives never reach the dead-letter queue's three)
     assert deployment.poll(utc(2026, 11, 23, 17, 50)) is None
     second = deployment.poll(utc(2026, 11, 23, 17, 52))
     assert second is not None
-    assert second.failed == first.failed
+    assert second.failed == []
+    # And the copy, on its first receive, waits until just after the reset
+    copy = deployment.poll(utc(2026, 11, 23, 17, 53))
+    assert copy is not None
+    assert len(copy.failed) == 1
+    assert copy.failed != first.failed
+    assert deployment.poll(utc(2026, 11, 23, 23, 59)) is None
+
+    # When the quota has reset, then the copy syncs the month, and nothing was ever dead-lettered or counted failed
+    after_reset = deployment.poll(utc(2026, 11, 24, 0, 1, 30))
+    assert after_reset is not None
+    assert after_reset.reply == {"batchItemFailures": []}
+    assert deployment.simulator.requests_counted > requests_before
+    assert deployment.visible_count() == 0
+    assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
+    logged = capsys.readouterr().out
+    assert '"SyncJobsWaiting"' in logged
+    assert '"RunsFailed"' not in logged
 
 
 @pytest.mark.parametrize("spent_by", ["ledger_at_ceiling", "api_answers_code_11"])

@@ -19,6 +19,7 @@ from timereports.render.email import parse_address
         ("Ops.Team+weekly@Example.COM", "Ops.Team+weekly@example.com"),
         ("x@bücher.de", "x@xn--bcher-kva.de"),
         ("o'brien@sub.example.co.uk", "o'brien@sub.example.co.uk"),
+        ("Jane Doe <Jane@Example.COM>", "Jane@example.com"),  # a named address is taken as its address
     ],
 )
 def test_a_deliverable_address_is_kept_with_its_domain_in_ascii_lower_case(given_address: str, expected: str) -> None:
@@ -41,6 +42,8 @@ def test_a_deliverable_address_is_kept_with_its_domain_in_ascii_lower_case(given
         ("a@exa_mple.com", "not a valid domain name"),
         ("a@example.123", "not a valid domain name"),
         ("a@example..com", "not a valid domain name"),
+        ("a@straße.de", "IDNA form is ambiguous"),  # IDNA 2003 would send it to strasse.de
+        (f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 63}.com", "longer than the 254 characters"),
     ],
 )
 def test_an_address_ses_cannot_deliver_is_refused_saying_why(given_address: str, reason: str) -> None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from timereports.logic.retries import RETRY_CAP_SECONDS, back_off, reset_delay, retry_delay
+from timereports.logic.retries import RETRY_CAP_SECONDS, back_off, reset_delay, retry_delay, wait_for_reset
+from timereports.models.events import SyncMessage
 
 
 class RecordingQueue:
@@ -15,9 +16,13 @@ class RecordingQueue:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.sent: list[SyncMessage] = []
 
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         self.calls.append((receipt_handle, seconds))
+
+    def send_sync(self, jobs: list[SyncMessage]) -> None:
+        self.sent += jobs
 
 
 def test_the_delay_grows_from_two_minutes_and_is_capped() -> None:
@@ -47,3 +52,17 @@ def test_back_off_asks_the_queue_for_the_delay_of_that_receive() -> None:
 )
 def test_a_sync_job_waits_until_just_after_the_reset_within_sqs_limit(now: datetime, expected: int) -> None:
     assert reset_delay(datetime(2026, 11, 24, tzinfo=UTC), now) == expected
+
+
+def test_a_sync_job_waits_on_its_first_receive_and_is_sent_afresh_after() -> None:
+    # Given a month sync job that found the quota spent
+    job = SyncMessage.model_validate({"account": "default", "from": "2026-10-01", "to": "2026-10-31"})
+    reset, now = datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+    # When it is on its first receive, then the message itself waits until just after the reset
+    queue = RecordingQueue()
+    assert wait_for_reset(queue, "r-1", 1, job, reset, now) == ("waiting", 10 * 3600 + 60)
+    assert (queue.calls, queue.sent) == ([("r-1", 10 * 3600 + 60)], [])
+    # When it was received before, then a fresh copy is sent, so that its receives never reach the dead-letter queue
+    queue = RecordingQueue()
+    assert wait_for_reset(queue, "r-2", 2, job, reset, now) == ("requeued", 0)
+    assert (queue.calls, queue.sent) == ([], [job])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Literal, Protocol
 
 from timereports.logic.ports import RetryQueue
+from timereports.models.events import SyncMessage
 
 # 2, 4, 8 minutes after the first, second and third failure: long enough for a blip (a throttled API, an SES hiccup)
 # to pass, short enough that a transient failure delays a report by minutes, not hours.
@@ -45,12 +47,34 @@ def reset_delay(resets_at: datetime, now: datetime) -> int:
     return min(max(until_reset, RETRY_BASE_SECONDS), MAX_VISIBILITY_SECONDS)
 
 
-def wait_for_reset(queue: RetryQueue, receipt_handle: str, resets_at: datetime, now: datetime) -> int:
-    """Bring a sync job that found the quota spent back after `reset_delay`; the delay chosen, in seconds.
+class WaitingQueue(RetryQueue, Protocol):
+    """The run queue as a sync job waiting for the quota uses it: its message hidden longer, or sent again afresh."""
 
-    Runs park in the state table instead (the dispatcher re-enqueues them); a sync job has no report to park under,
-    and waiting in the queue costs it at most two of its three receives, as the reset is within a day.
+    def send_sync(self, jobs: list[SyncMessage]) -> None: ...
+
+
+WaitKind = Literal["waiting", "requeued"]
+
+
+def wait_for_reset(
+    queue: WaitingQueue,
+    receipt_handle: str,
+    receive_count: int,
+    job: SyncMessage,
+    resets_at: datetime,
+    now: datetime,
+) -> tuple[WaitKind, int]:
+    """Hold a sync job that found the quota spent until just after the reset; what was done, and the delay chosen.
+
+    On its first receive the message itself waits (`reset_delay`: "waiting"). A message received before has spent
+    receives that the dead-letter queue counts (it takes it after the third), so a fresh copy of the job is sent
+    instead ("requeued": the caller lets the old one be deleted), and that copy waits on its first receive: waiting
+    for the quota never dead-letters a job, whatever the hour the quota ran out. Runs park in the state table
+    instead (the dispatcher re-enqueues them); a sync job has no report to park under.
     """
+    if receive_count > 1:
+        queue.send_sync([job])
+        return "requeued", 0
     delay = reset_delay(resets_at, now)
     queue.retry_after(receipt_handle, delay)
-    return delay
+    return "waiting", delay

@@ -290,6 +290,8 @@ def build_messages(
     if isinstance(link, str):
         expires_at = moment + timedelta(seconds=link_expires_in) if link_expires_in is not None else None
         link = CsvLink(url=link, expires_at=expires_at, workbook_url=workbook_link)
+    elif workbook_link is not None:
+        raise ValueError("workbook_link goes with a link given as a URL; a CsvLink carries its own workbook_url")
     if attachment_mode == "link":
         if link is None:
             raise ValueError("link mode needs the CSV's link")

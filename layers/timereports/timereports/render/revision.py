@@ -186,8 +186,8 @@ def build_revision_messages(
     csv_bytes = csv if csv is not None else render_csv(corrected)
     xlsx_bytes = xlsx if mode != "link" else None
     subject = revision_subject(addressing.subject, corrected)
-    text = _text(corrected, revision, delivered_at, entry_changes)
-    page = _html(corrected, revision, delivered_at, entry_changes)
+    text = _text(corrected, revision, delivered_at, entry_changes, linked=link is not None)
+    page = _html(corrected, revision, delivered_at, entry_changes, linked=link is not None)
     if link is not None:
         text += "\n" + "\n".join(link_text(link, "the corrected CSV")) + "\n"
         page = page.replace("</body>", link_html(link, "the corrected CSV") + "</body>")
@@ -213,13 +213,18 @@ def _change_line(change: RowChange, metric: str) -> str:
 
 
 def _summary_sentences(
-    table: ReportTable, revision: Revision, delivered_at: str | None, entry_changes: EntryChanges | None
+    table: ReportTable,
+    revision: Revision,
+    delivered_at: str | None,
+    entry_changes: EntryChanges | None,
+    linked: bool,
 ) -> list[str]:
     metric = revision.primary_metric
     label = column_label(metric)
     when = f" since it was sent on {delivered_at[:10]}" if delivered_at else ""
     sentences = [
-        f"Time in this report changed{when}. The corrected report is attached; it replaces the one you have.",
+        f"Time in this report changed{when}. The corrected report is "
+        f"{'at the link below' if linked else 'attached'}; it replaces the one you have.",
         f"{label}: {revision.totals_before.get(metric, '0.00')} -> {revision.totals_after.get(metric, '0.00')} "
         f"in total.",
     ]
@@ -238,9 +243,11 @@ def _summary_sentences(
     return sentences
 
 
-def _text(table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None) -> str:
+def _text(
+    table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None, linked: bool
+) -> str:
     lines = [f"Revised: {table.title}", period_line(table), ""]
-    lines += _summary_sentences(table, revision, delivered_at, entries)
+    lines += _summary_sentences(table, revision, delivered_at, entries, linked)
     metric = revision.primary_metric
     lines += ["", f"What changed ({column_label(metric)}):"]
     lines += [f"- {_change_line(change, metric)}" for change in revision.changes[:LISTED_CHANGES]]
@@ -249,11 +256,13 @@ def _text(table: ReportTable, revision: Revision, delivered_at: str | None, entr
     return "\n".join(lines) + "\n"
 
 
-def _html(table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None) -> str:
+def _html(
+    table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None, linked: bool
+) -> str:
     metric = revision.primary_metric
     paragraphs = "".join(
         f'<p style="margin:0 0 12px;font-size:16px;">{html.escape(sentence)}</p>'
-        for sentence in _summary_sentences(table, revision, delivered_at, entries)
+        for sentence in _summary_sentences(table, revision, delivered_at, entries, linked)
     )
     items = "".join(
         f'<li style="margin:0 0 6px;font-size:15px;">{html.escape(_change_line(change, metric))}</li>'
