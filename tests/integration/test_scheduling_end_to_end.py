@@ -309,6 +309,17 @@ def test_a_run_that_died_mid_delivery_outside_lambda_does_not_block_its_identity
 SYNC_JOB = {"kind": "sync", "account": "default", "from": "2026-10-01", "to": "2026-10-31"}
 
 
+def assert_synced_after_the_reset(deployment: Deployment, requests_before: int) -> None:
+    """A minute after midnight GMT the waiting sync job is delivered, syncs (it requests Intervals again) and leaves
+    the queue for good, with nothing on the dead-letter queue."""
+    after_reset = deployment.poll(utc(2026, 11, 24, 0, 1, 30))
+    assert after_reset is not None
+    assert after_reset.reply == {"batchItemFailures": []}
+    assert deployment.simulator.requests_counted > requests_before
+    assert deployment.visible_count() == 0
+    assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
+
+
 def test_a_mirror_sync_job_without_quota_waits_in_the_queue_for_the_reset_then_syncs(
     deploy: Callable[..., Deployment],
 ) -> None:
@@ -330,12 +341,7 @@ def test_a_mirror_sync_job_without_quota_waits_in_the_queue_for_the_reset_then_s
     assert deployment.poll(utc(2026, 11, 24, 0, 0, 30)) is None
 
     # When the quota has reset, then it comes back a minute later and syncs the month, off the queue for good
-    after_reset = deployment.poll(utc(2026, 11, 24, 0, 1, 30))
-    assert after_reset is not None
-    assert after_reset.reply == {"batchItemFailures": []}
-    assert deployment.simulator.requests_counted > requests_before
-    assert deployment.visible_count() == 0
-    assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
+    assert_synced_after_the_reset(deployment, requests_before)
 
 
 def test_a_sync_job_far_from_the_reset_waits_twice_and_is_never_dead_lettered(
@@ -362,12 +368,7 @@ def test_a_sync_job_far_from_the_reset_waits_twice_and_is_never_dead_lettered(
     assert deployment.poll(utc(2026, 11, 23, 23, 59)) is None
 
     # When the quota has reset, then the copy syncs the month, and nothing was ever dead-lettered or counted failed
-    after_reset = deployment.poll(utc(2026, 11, 24, 0, 1, 30))
-    assert after_reset is not None
-    assert after_reset.reply == {"batchItemFailures": []}
-    assert deployment.simulator.requests_counted > requests_before
-    assert deployment.visible_count() == 0
-    assert deployment.dead_letters(deployment.aws.resources.dead_letter_queue_url) == []
+    assert_synced_after_the_reset(deployment, requests_before)
     logged = capsys.readouterr().out
     assert '"SyncJobsWaiting"' in logged
     assert '"RunsFailed"' not in logged
