@@ -97,7 +97,7 @@ deploy: build
 	$(TBIN)/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam $(OUT) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(RUNTIME) .aws-sam $(OUT) .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 # SAM build targets (makefile build method) live in sam.mk.
 -include sam.mk
