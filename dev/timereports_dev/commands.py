@@ -173,9 +173,7 @@ def pull_command(
     from timereports.models.intervals import TimeQuery
 
     with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
-        account = session.settings.account("default")
-        if session.api_url:
-            account = account.model_copy(update={"api_url": session.api_url})
+        account = session.settings.account("default", api_url=session.api_url)
         ledger = build_ledger(session.settings, account)
         client = build_client(session.settings, account, ledger, token=session.token)
         query = TimeQuery(datebegin=start, dateend=end)

@@ -81,7 +81,7 @@ class Harness:
         )
 
     def mirror(self, store: Any) -> tuple[EntryMirror, Any]:
-        account = self.aws.settings.account().model_copy(update={"api_url": self.simulator.url})
+        account = self.aws.settings.account(api_url=self.simulator.url)
         client = build_client(self.aws.settings, account, build_ledger(self.aws.settings, account), token=ADMIN_TOKEN)
         return EntryMirror(client, store, names=lambda: reference_names(client)), client
 

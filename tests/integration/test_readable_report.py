@@ -382,7 +382,7 @@ class DyingMailer:
 
 
 def runner_with(aws: Any, simulator: Any, mailer: Any) -> ReportRunner:
-    account = aws.settings.account("default").model_copy(update={"api_url": simulator.url})
+    account = aws.settings.account("default", api_url=simulator.url)
     ledger = build_ledger(aws.settings, account)
     return ReportRunner(
         client=build_client(aws.settings, account, ledger, token=ADMIN_TOKEN),

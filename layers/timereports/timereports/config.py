@@ -102,8 +102,13 @@ class Settings(BaseModel):
             return json.loads(value) if value.strip() else {}
         return value
 
-    def account(self, name: str = "default") -> AccountSettings:
-        """The settings of one Intervals account; `default` comes from the INTERVALS_* variables."""
+    def account(self, name: str = "default", *, api_url: str | None = None) -> AccountSettings:
+        """The settings of one Intervals account; `default` comes from the INTERVALS_* variables. `api_url`, when
+        given, replaces the account's (a command's `--api-url`, the local simulator)."""
+        account = self._configured_account(name)
+        return account.model_copy(update={"api_url": api_url}) if api_url else account
+
+    def _configured_account(self, name: str) -> AccountSettings:
         if name == "default" and name not in self.intervals_accounts:
             return AccountSettings(
                 name="default",

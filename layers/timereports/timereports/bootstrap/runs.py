@@ -40,9 +40,7 @@ def build_runner(
     progress: ProgressCallback | None = None,
 ) -> ReportRunner:
     """A ReportRunner wired to DynamoDB, S3, SES and the account's Intervals client."""
-    account = settings.account(account_name)
-    if api_url:
-        account = account.model_copy(update={"api_url": api_url})
+    account = settings.account(account_name, api_url=api_url)
     ledger = build_ledger(settings, account)
     return ReportRunner(
         client=build_time_source(settings, account, ledger, token=token, deadline=deadline, progress=progress),

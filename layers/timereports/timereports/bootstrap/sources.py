@@ -133,9 +133,7 @@ def account_sources(settings: Settings, *, api_url: str | None = None, token: st
     Lambda context) makes its pulls refuse work that cannot finish in time, before reserving quota for it."""
 
     def sources(account: str, deadline: RemainingTime | None = None) -> TimeSource:
-        named = settings.account(account)
-        if api_url:
-            named = named.model_copy(update={"api_url": api_url})
+        named = settings.account(account, api_url=api_url)
         return build_time_source(settings, named, build_ledger(settings, named), token=token, deadline=deadline)
 
     return sources
@@ -152,9 +150,7 @@ def build_sync_service(
     """Mirror syncs of a range: in the process, month by month, or (deployed) as month jobs on the run queue."""
 
     def sources(account_name: str, deadline: RemainingTime | None) -> MirroredTimeSource:
-        account = settings.account(account_name)
-        if api_url:
-            account = account.model_copy(update={"api_url": api_url})
+        account = settings.account(account_name, api_url=api_url)
         ledger = build_ledger(settings, account)
         return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
 

@@ -298,10 +298,6 @@ def build_messages(
         _check_link(link)
     elif link is not None:
         raise ValueError(f"a link is only used in link mode, not {attachment_mode!r}")
-    from_address = sender_address(sender)
-    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
-    subject = render_subject(addressing.subject, table)
-
     filename = attachment_filename(table, gzipped=attachment_mode == "gzip")
     payload = gzip_csv(csv_bytes) if attachment_mode == "gzip" else csv_bytes
     rows_per_section = fitting_rows_per_section(table, mode=attachment_mode, filename=filename, link=link)
@@ -322,14 +318,17 @@ def build_messages(
         rows_per_section=rows_per_section,
     )
 
-    outgoing = []
-    for index, batch in enumerate(batches):
-        message = message_head(table, from_address, batch, subject, moment, index)
-        message.set_content(text, subtype="plain", cte="quoted-printable")
-        message.add_alternative(page, subtype="html", cte="quoted-printable")
-        attach_files(message, table, attachment_mode, payload, xlsx)
-        outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
-    return outgoing
+    return compose_messages(
+        table,
+        sender=sender,
+        addressing=addressing,
+        subject=render_subject(addressing.subject, table),
+        sent_at=moment,
+        text=text,
+        page=page,
+        files=(attachment_mode, payload, xlsx),
+        max_recipients=max_recipients,
+    )
 
 
 def build_empty_notice(
@@ -341,10 +340,6 @@ def build_empty_notice(
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
-    from_address = sender_address(sender)
-    batches = split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)
-    subject = render_subject(addressing.subject, table)
-    moment = _sent_at(sent_at)
     sentence = f"No time was logged for {table.title} {period_phrase(table)}."
     text = f"{table.title}\n{period_line(table)}\n\n{sentence}\n\n{footer_text(table)}\n"
     inner = (
@@ -353,11 +348,40 @@ def build_empty_notice(
         + footer_html(table)
     )
     page = page_html(table, inner, preheader=sentence)
+    return compose_messages(
+        table,
+        sender=sender,
+        addressing=addressing,
+        subject=render_subject(addressing.subject, table),
+        sent_at=_sent_at(sent_at),
+        text=text,
+        page=page,
+        max_recipients=max_recipients,
+    )
+
+
+def compose_messages(
+    table: ReportTable,
+    *,
+    sender: str,
+    addressing: Addressing,
+    subject: str,
+    sent_at: datetime,
+    text: str,
+    page: str,
+    files: tuple[AttachmentMode, bytes, bytes | None] | None = None,
+    max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
+) -> list[OutgoingEmail]:
+    """One message per batch of at most `max_recipients`, each with the text and HTML parts and, when `files` is
+    given (how the CSV travels, its payload, the workbook), the report's files as `attach_files` puts them."""
+    from_address = sender_address(sender)
     outgoing = []
-    for index, batch in enumerate(batches):
-        message = message_head(table, from_address, batch, subject, moment, index)
+    for index, batch in enumerate(split_recipients(addressing.to, addressing.cc, addressing.bcc, max_recipients)):
+        message = message_head(table, from_address, batch, subject, sent_at, index)
         message.set_content(text, subtype="plain", cte="quoted-printable")
         message.add_alternative(page, subtype="html", cte="quoted-printable")
+        if files is not None:
+            attach_files(message, table, *files)
         outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
     return outgoing
 

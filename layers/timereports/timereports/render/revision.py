@@ -23,12 +23,9 @@ from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
 from timereports.render.email import (
     Addressing,
     OutgoingEmail,
-    attach_files,
+    compose_messages,
     gzip_csv,
-    message_head,
     render_subject,
-    sender_address,
-    split_recipients,
 )
 from timereports.render.email_body import (
     CsvLink,
@@ -185,22 +182,22 @@ def build_revision_messages(
         raise ValueError("a revision sent as a link needs the link")
     csv_bytes = csv if csv is not None else render_csv(corrected)
     xlsx_bytes = xlsx if mode != "link" else None
-    subject = revision_subject(addressing.subject, corrected)
     text = _text(corrected, revision, delivered_at, entry_changes, linked=link is not None)
     page = _html(corrected, revision, delivered_at, entry_changes, linked=link is not None)
     if link is not None:
         text += "\n" + "\n".join(link_text(link, "the corrected CSV")) + "\n"
         page = page.replace("</body>", link_html(link, "the corrected CSV") + "</body>")
     payload = gzip_csv(csv_bytes) if mode == "gzip" else csv_bytes
-    from_address = sender_address(sender)
-    outgoing = []
-    for index, batch in enumerate(split_recipients(addressing.to, addressing.cc, addressing.bcc)):
-        message = message_head(corrected, from_address, batch, subject, sent_at, index)
-        message.set_content(text, subtype="plain", cte="quoted-printable")
-        message.add_alternative(page, subtype="html", cte="quoted-printable")
-        attach_files(message, corrected, mode, payload, xlsx_bytes)
-        outgoing.append(OutgoingEmail(message=message, destinations=batch.destinations, recipients=batch))
-    return outgoing
+    return compose_messages(
+        corrected,
+        sender=sender,
+        addressing=addressing,
+        subject=revision_subject(addressing.subject, corrected),
+        sent_at=sent_at,
+        text=text,
+        page=page,
+        files=(mode, payload, xlsx_bytes),
+    )
 
 
 def _change_line(change: RowChange, metric: str) -> str:
