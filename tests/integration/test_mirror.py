@@ -22,7 +22,7 @@ from timereports_dev.simulator import IntervalsSimulator
 
 from timereports.bootstrap.aws import aws_client, build_run_history
 from timereports.bootstrap.runs import build_runner
-from timereports.bootstrap.sources import build_client, build_ledger
+from timereports.bootstrap.sources import build_client, build_ledger, build_mirror_store
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
@@ -72,13 +72,7 @@ class Harness:
         return mirrored
 
     def store(self, account: str = "default") -> S3MirrorStore:
-        return S3MirrorStore(
-            account,
-            bucket=self.aws.settings.reports_bucket,
-            table_name=self.aws.settings.state_table,
-            s3=aws_client("s3"),
-            dynamodb=aws_client("dynamodb"),
-        )
+        return build_mirror_store(self.aws.settings, account)
 
     def mirror(self, store: Any) -> tuple[EntryMirror, Any]:
         account = self.aws.settings.account(api_url=self.simulator.url)

@@ -14,8 +14,7 @@ from timereports_dev.dataset import ADMIN_TOKEN
 from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import SqsEventSource
-from timereports.bootstrap.aws import aws_client
-from timereports.dal.mirror_store import S3MirrorStore
+from timereports.bootstrap.sources import build_mirror_store
 from timereports.engine.mirror import DayRange, ranges_of
 
 
@@ -56,14 +55,7 @@ def test_a_long_range_becomes_month_jobs_that_the_queue_fed_function_syncs(deplo
         bodies += [json.loads(body) for body in delivery.bodies]
     # Then each month was synced and published: the mirror covers the range
     assert sorted(body["from"] for body in bodies) == ["2026-01-15", "2026-02-01", "2026-03-01"]
-    store = S3MirrorStore(
-        "default",
-        bucket=deployed.settings.reports_bucket,
-        table_name=deployed.settings.state_table,
-        s3=aws_client("s3"),
-        dynamodb=aws_client("dynamodb"),
-    )
-    manifest = store.load_manifest()
+    manifest = build_mirror_store(deployed.settings, "default").load_manifest()
     assert ranges_of(manifest.covered) == [DayRange(date(2026, 1, 15), date(2026, 3, 31))]
     assert set(manifest.months) == {"2026-01", "2026-02", "2026-03"}
 

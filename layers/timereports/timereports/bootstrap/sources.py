@@ -102,6 +102,17 @@ def build_mirrored_source(
     return MirroredTimeSource(client, build_mirror(settings, account, client, progress=progress))
 
 
+def build_mirror_store(settings: Settings, account_name: str) -> S3MirrorStore:
+    """Where the account's mirror lives: month objects in the reports bucket, the manifest in the state table."""
+    return S3MirrorStore(
+        account_name,
+        bucket=settings.reports_bucket,
+        table_name=settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+
+
 def build_mirror(
     settings: Settings,
     account: AccountSettings,
@@ -111,16 +122,9 @@ def build_mirror(
 ) -> EntryMirror:
     """The account's entry mirror (month objects in the bucket, the manifest in the state table), synced through
     `client`; names of stored entries come from the reference data (`client`'s cache)."""
-    store = S3MirrorStore(
-        account.name,
-        bucket=settings.reports_bucket,
-        table_name=settings.state_table,
-        s3=aws_client("s3"),
-        dynamodb=aws_client("dynamodb"),
-    )
     return EntryMirror(
         client,
-        store,
+        build_mirror_store(settings, account.name),
         full_repull_days=settings.mirror_full_repull_days,
         progress=progress,
         names=lambda: reference_names(client),

@@ -13,6 +13,7 @@ import math
 from datetime import datetime
 from typing import Literal, Protocol
 
+from timereports.logic.mirror_sync import SyncJobQueue
 from timereports.logic.ports import RetryQueue
 from timereports.models.events import SyncMessage
 
@@ -47,10 +48,8 @@ def reset_delay(resets_at: datetime, now: datetime) -> int:
     return min(max(until_reset, RETRY_BASE_SECONDS), MAX_VISIBILITY_SECONDS)
 
 
-class WaitingQueue(RetryQueue, Protocol):
+class WaitingQueue(RetryQueue, SyncJobQueue, Protocol):
     """The run queue as a sync job waiting for the quota uses it: its message hidden longer, or sent again afresh."""
-
-    def send_sync(self, jobs: list[SyncMessage]) -> None: ...
 
 
 WaitKind = Literal["waiting", "requeued"]

@@ -191,7 +191,7 @@ class RevisionCheck:
 
         def note_change(entry: EntryLike) -> None:
             modified = getattr(entry, "datemodified", None)
-            if modified and modified > delivered and period.start <= entry.date <= period.end:
+            if modified and modified > delivered:  # build_table shows only the entries the report counts
                 # Intervals numbers entries upwards: one newer than the newest the report saw was added since.
                 is_new = newest is not None and (getattr(entry, "id", 0) or 0) > newest
                 (added if is_new else edited).append(modified)

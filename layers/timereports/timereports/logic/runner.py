@@ -179,9 +179,9 @@ class ReportRunner:
         newest: list[int] = [0]
 
         def track_newest(entry: EntryLike) -> None:
-            # The newest entry id of the period when it was sent: a revision tells entries added since from edited.
-            if period.start <= entry.date <= period.end:
-                newest[0] = max(newest[0], getattr(entry, "id", 0) or 0)
+            # The newest id of the entries the report counts (build_table shows only those, of the period): a
+            # revision tells entries added since from edited.
+            newest[0] = max(newest[0], getattr(entry, "id", 0) or 0)
 
         table = build_table(self._client, definition, period, seen=track_newest)
         if definition.compare == "previous":
