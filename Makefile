@@ -57,7 +57,7 @@ runtime-python:
 	dev/fetch_runtime_python.sh $(RUNTIME) \
 		|| echo "runtime-python: no Python 3.13 for this machine; the build ships sources only (Lambda compiles them at each cold start)"
 
-build: tools runtime-python
+build: install tools runtime-python
 	$(TBIN)/sam build --template-file template.yaml
 
 unit: install

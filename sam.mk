@@ -51,13 +51,19 @@ build-TimereportsLayer:
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
 	$(call sam_compile,$(ARTIFACTS_DIR)/python)
 
+# The development venv (`make install`), which validates the catalogue and writes it as JSON for the functions.
+SAM_CATALOGUE_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv/bin/python))
+
 # A function artifact: its handler module(s) and the report catalogue. The catalogue ships with each
 # function rather than with the layer: it is configuration that changes more often than the code, and
-# a change then redeploys two small zips, not the layer (20 MB unzipped).
+# a change then redeploys two small zips, not the layer (20 MB unzipped). It ships validated and as JSON
+# (timereports_dev.ship_catalogue): an invalid definition fails the build, not its first run, and the
+# functions read it without a YAML parser.
 define sam_function_build
 	cp "$(SAM_ROOT)"/functions/$(1)/*.py "$(ARTIFACTS_DIR)/"
-	mkdir -p "$(ARTIFACTS_DIR)/reports"
-	if [ -d "$(SAM_ROOT)/reports" ]; then cp -R "$(SAM_ROOT)"/reports/. "$(ARTIFACTS_DIR)/reports/"; fi
+	@test -n "$(SAM_CATALOGUE_PYTHON)" \
+		|| { echo "sam.mk: no .venv to validate the catalogue with: run make build (it runs make install)" >&2; exit 1; }
+	"$(SAM_CATALOGUE_PYTHON)" -m timereports_dev.ship_catalogue "$(SAM_ROOT)/reports" "$(ARTIFACTS_DIR)/reports"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	$(call sam_compile,$(ARTIFACTS_DIR))
 endef

@@ -25,6 +25,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from timereports_dev.ship_catalogue import ship_catalogue
+
 RUNS = 11
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = "import boto3, pydantic; boto3.client('dynamodb')"
@@ -53,11 +55,17 @@ ENVIRONMENT = {
     "REPORTS_BUCKET": "timereports-reports",
     "SENDER_EMAIL": "reports@example.com",
     "REPORT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/timereports-runs",
-    "CATALOGUE_DIR": str(ROOT / "reports"),
     "INTERVALS_TOKEN_SECRET": "timereports/intervals-token",
     "POWERTOOLS_SERVICE_NAME": "timereports",
     "POWERTOOLS_METRICS_NAMESPACE": "Timereports",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
 }
+
+
+def shipped_catalogue(directory: Path) -> dict[str, str]:
+    """CATALOGUE_DIR naming the catalogue as the build ships it (JSON, validated) written into `directory`."""
+    ship_catalogue(ROOT / "reports", directory)
+    return {"CATALOGUE_DIR": str(directory)}
 
 
 # What the Lambda runtime provides, with its bytecode (sam.mk's SAM_RUNTIME_PROVIDED); everything else a handler imports
@@ -102,7 +110,7 @@ def medians(probes: dict[str, str], env: dict[str, str]) -> dict[str, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="timereports-pycache-") as pycache:
-        env = _environment(pycache)
+        env = _environment(pycache) | shipped_catalogue(Path(pycache) / "catalogue")
         probes = {"floor": PROBE.format(code=FLOOR)} | {
             name: PROBE.format(code=code) for name, code in HANDLERS.items()
         }

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from timereports.models.catalogue import DEFINITION_SUFFIXES, load_catalogue
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 LAYER_SITE = BUILD_DIR / "TimereportsLayer" / "python"
@@ -137,9 +139,17 @@ def test_each_function_ships_its_handler_and_the_catalogue(logical_id: str, fold
     assert (artifact / "app.py").read_bytes() == (REPO_ROOT / "functions" / folder / "app.py").read_bytes()
     assert not (artifact / "timereports").exists()
     assert [path.name for path in artifact.rglob("__pycache__/*")] in ([], ["app.cpython-313.pyc"])
-    # And the report catalogue, as CATALOGUE_DIR (/var/task/reports) expects it
-    catalogue = {path.name for path in (REPO_ROOT / "reports").glob("*") if path.is_file()}
-    assert {path.name for path in (artifact / "reports").iterdir()} == catalogue
+    # And the report catalogue where CATALOGUE_DIR (/var/task/reports) says, one JSON file per definition
+    sources = sorted(path for path in (REPO_ROOT / "reports").glob("*") if path.suffix in DEFINITION_SUFFIXES)
+    assert sorted(path.name for path in (artifact / "reports").iterdir()) == [f"{path.stem}.json" for path in sources]
+    # And it reads as the same definitions as the YAML people wrote
+    assert load_catalogue(artifact / "reports") == load_catalogue(REPO_ROOT / "reports")
+
+
+def test_the_layer_ships_no_yaml_parser() -> None:
+    # Given the built layer / Then PyYAML is not in it: the functions read the catalogue the build wrote as JSON
+    assert not (LAYER_SITE / "yaml").exists()
+    assert not [path for path in LAYER_SITE.glob("*.dist-info") if path.name.lower().startswith("pyyaml-")]
 
 
 DEVELOPMENT_ONLY = ("timereports_dev", "moto", "pytest", "hypothesis", "werkzeug", "flask")

@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench.bench_startup import ENVIRONMENT, HANDLERS, ROOT
+from bench.bench_startup import ENVIRONMENT, HANDLERS, ROOT, shipped_catalogue
 
 # Loaded by no handler's import or initialisation.
 NEVER_AT_START = (
@@ -24,14 +25,17 @@ NEVER_AT_START = (
     "email_validator",  # models.address is the rule SES applies, without compiling Unicode tables
     "xlsxwriter",  # only a report that asks for a workbook
     "aws_lambda_powertools.event_handler.openapi.models",  # only the Reports API's OpenAPI document
+    "yaml",  # the build ships the catalogue as JSON
 )
 # The dispatcher enqueues runs: it neither calls Intervals nor renders a report.
 NOT_FOR_DISPATCH = ("requests", "timereports.intervals.client", "timereports.render.email", "timereports.logic.runner")
 
 
-def loaded_modules(code: str) -> set[str]:
-    """The modules in sys.modules after `code` ran in a fresh interpreter with the functions' environment."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | ENVIRONMENT
+def loaded_modules(code: str, catalogue: Path) -> set[str]:
+    """The modules in sys.modules after `code` ran in a fresh interpreter with the functions' environment and the
+    catalogue as the build ships it."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env = inherited | ENVIRONMENT | shipped_catalogue(catalogue)
     reply = subprocess.run(
         [sys.executable, "-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))"],
         capture_output=True,
@@ -48,15 +52,15 @@ def loaded_under(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize("handler", sorted(HANDLERS))
-def test_a_handler_starts_without_what_its_runs_do_not_use(handler: str) -> None:
+def test_a_handler_starts_without_what_its_runs_do_not_use(handler: str, tmp_path: Path) -> None:
     # Given a handler imported and initialised as a cold Lambda does
-    modules = loaded_modules(HANDLERS[handler])
+    modules = loaded_modules(HANDLERS[handler], tmp_path)
     # Then it really started (its use case is built) and left the deferred modules out
     assert "timereports.config" in modules
     assert loaded_under(modules, NEVER_AT_START) == []
 
 
-def test_the_dispatcher_loads_no_intervals_client_and_no_renderer() -> None:
-    modules = loaded_modules(HANDLERS["dispatch"])
+def test_the_dispatcher_loads_no_intervals_client_and_no_renderer(tmp_path: Path) -> None:
+    modules = loaded_modules(HANDLERS["dispatch"], tmp_path)
     assert "timereports.logic.dispatch" in modules
     assert loaded_under(modules, NOT_FOR_DISPATCH) == []

@@ -1,16 +1,18 @@
 """Reading report definitions: parse a mapping, load a YAML/JSON file or a catalogue folder, and turn pydantic's
 validation errors into one message that names the field and the allowed values.
+
+People write the catalogue in YAML; the build ships it as JSON (`catalogue_as_json`, called by sam.mk), so a
+deployed function reads it with the standard library and the layer carries no YAML parser.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
-import yaml
 from pydantic import (
     BaseModel,
     ValidationError,
@@ -19,33 +21,49 @@ from pydantic import (
 from timereports.errors import DefinitionError, UnknownReportError
 from timereports.models.definition import LOCATION_TAGS, ReportDefinition, allowed_values
 
-
-class _DefinitionLoader(yaml.SafeLoader):
-    """YAML's safe loader, but dates stay text: PyYAML would raise a bare ValueError on `2026-13-01`, while
-    the model parses dates itself and names the field that is wrong."""
+if TYPE_CHECKING:
+    import yaml
 
 
-_DefinitionLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_definition(path: str | Path) -> ReportDefinition:
-    """Read and validate one definition file (`.json` as JSON, anything else as YAML)."""
+def read_definition_data(path: str | Path) -> object:
+    """A definition file's content before validation (`.json` as JSON, anything else as YAML)."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"{source}: cannot read the definition: {exc}") from exc
+    if source.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DefinitionError(f"{source}: not valid JSON: {exc}") from exc
+    # Deferred: only the command line and the build read YAML; deployed, the catalogue is JSON (sam.mk).
+    import yaml
+
     try:
-        data = json.loads(text) if source.suffix.lower() == ".json" else yaml.load(text, Loader=_DefinitionLoader)  # noqa: S506
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise DefinitionError(f"{source}: not valid {'JSON' if source.suffix == '.json' else 'YAML'}: {exc}") from exc
+        return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{source}: not valid YAML: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _definition_loader(safe_loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """YAML's safe loader, but dates stay text: PyYAML would raise a bare ValueError on `2026-13-01`, while
+    the model parses dates itself and names the field that is wrong."""
+    resolvers = {
+        first: [(tag, pattern) for tag, pattern in found if tag != "tag:yaml.org,2002:timestamp"]
+        for first, found in safe_loader.yaml_implicit_resolvers.items()
+    }
+    return type("DefinitionLoader", (safe_loader,), {"yaml_implicit_resolvers": resolvers})
+
+
+def load_definition(path: str | Path) -> ReportDefinition:
+    """Read and validate one definition file (`.json` as JSON, anything else as YAML)."""
+    data = read_definition_data(path)
     try:
         return parse_definition(data)
     except DefinitionError as exc:
-        raise DefinitionError(f"{source}: {exc}") from exc
+        raise DefinitionError(f"{Path(path)}: {exc}") from exc
 
 
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
