@@ -277,7 +277,7 @@ def history_command(
 ) -> list[RunRecord]:
     """`timereports history`: the last runs of a report, newest first."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap.aws import build_run_history
+    from timereports.bootstrap.history import build_run_history
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap.aws import build_run_history
+from timereports.bootstrap.history import build_run_history
 from timereports.config import get_settings
 from timereports.logic.feedback import record_feedback
 from timereports.logic.ports import FeedbackLog

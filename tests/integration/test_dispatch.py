@@ -69,7 +69,7 @@ def dispatcher(aws: LocalAws, catalogue: Path, client: Any = None, **options: An
     return Dispatcher(
         load_catalogue(catalogue),
         cursors=DynamoDBCursorStore(table, dynamodb),
-        queue=SqsRunQueue(aws.settings.report_queue_url, aws.sqs),
+        queue=SqsRunQueue(aws.settings.report_queue_url, lambda: aws.sqs),
         deferred=DynamoDBDeferredRuns(table, dynamodb),
         state=DynamoDBReportStates(table, dynamodb),
         **options,
@@ -110,6 +110,32 @@ def test_first_tick_sends_nothing_and_the_next_sends_due_runs_once(aws: LocalAws
     # And the weekly message read back from SQS covers Berlin's last week, Monday 16 to Sunday 22 November
     weekly = messages[1]
     assert (weekly.period_from, weekly.period_to, weekly.account) == (date(2026, 11, 16), date(2026, 11, 22), "default")
+
+
+def test_a_tick_that_sends_nothing_creates_no_sqs_client(aws: LocalAws, catalogue: Path) -> None:
+    # Given a dispatcher whose queue counts the times it is handed its SQS client
+    table, handed = aws.settings.state_table, []
+
+    def sqs() -> Any:
+        handed.append(aws.sqs)
+        return aws.sqs
+
+    assert aws.settings.report_queue_url
+    ticker = Dispatcher(
+        load_catalogue(catalogue),
+        cursors=DynamoDBCursorStore(table, aws.dynamodb),
+        queue=SqsRunQueue(aws.settings.report_queue_url, sqs),
+        deferred=DynamoDBDeferredRuns(table, aws.dynamodb),
+        state=DynamoDBReportStates(table, aws.dynamodb),
+    )
+    # When it ticks with nothing due (the first tick, then five minutes later inside the same hour)
+    ticker.tick(utc(2026, 11, 23, 5, 30))
+    ticker.tick(utc(2026, 11, 23, 5, 35))
+    # Then it never needed SQS; the tick at which runs fall due does
+    assert handed == []
+    assert len(ticker.tick(utc(2026, 11, 23, 6, 30))) == 2
+    assert handed
+    assert len(queued(aws)) == 2
 
 
 def test_concurrent_ticks_at_the_same_instant_send_once(aws: LocalAws, catalogue: Path) -> None:

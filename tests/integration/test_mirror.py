@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import IntervalsSimulator
 
-from timereports.bootstrap.aws import aws_client, build_run_history
+from timereports.bootstrap.aws import aws_client
+from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.runs import build_runner
 from timereports.bootstrap.sources import build_client, build_ledger, build_mirror_store
 from timereports.dal.mirror_store import S3MirrorStore

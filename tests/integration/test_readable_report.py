@@ -24,7 +24,7 @@ import pytest
 from timereports_dev.commands import write_outcome
 from timereports_dev.dataset import ADMIN_TOKEN
 
-from timereports.bootstrap.aws import build_run_history
+from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.runs import build_once, build_runner
 from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.dal.archive import S3Archive

@@ -135,7 +135,7 @@ def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -
     # Then it is handled (SQS does not retry it into the dead-letter queue), nothing is sent, and the history says so
     assert reply == {"batchItemFailures": []}
     assert deployed.sent_emails() == []
-    from timereports.bootstrap.aws import build_run_history
+    from timereports.bootstrap.history import build_run_history
 
     (record,) = build_run_history(deployed.settings).last_runs("weekly-hours-by-project")
     assert record.status == "skipped_paused"

@@ -354,7 +354,7 @@ def test_sqs_queue_retries_failed_entries_in_batches_of_ten() -> None:
     # Given 12 messages and an SQS that throttles one entry of the first batch once
     sqs = FlakySqs([{"Id": "3", "SenderFault": False, "Code": "InternalError"}])
     pauses: list[float] = []
-    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs", sqs, sleep=pauses.append)
+    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs", lambda: sqs, sleep=pauses.append)
     # When they are sent
     queue.send(hourly_messages(12))
     # Then a batch of 10, the failed entry again after a pause, and the last 2; no FIFO attributes
@@ -367,7 +367,7 @@ def test_sqs_queue_retries_failed_entries_in_batches_of_ten() -> None:
 def test_sqs_queue_raises_with_every_unsent_message_on_a_sender_fault() -> None:
     # Given an SQS that refuses an entry of the first batch as malformed
     sqs = FlakySqs([{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}])
-    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs.fifo", sqs, sleep=lambda _: None)
+    queue = SqsRunQueue("http://127.0.0.1/123456789012/runs.fifo", lambda: sqs, sleep=lambda _: None)
     messages = hourly_messages(12)
     # When they are sent
     with pytest.raises(RunQueueError) as raised:

@@ -1,5 +1,5 @@
-"""What every handler shares: boto3 clients (one per service and endpoint per process), the token from Secrets Manager,
-and the run history in the state table.
+"""What every handler shares: boto3 clients (one per service and endpoint per process) and the token from Secrets
+Manager.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from timereports.config import AccountSettings, Settings
-from timereports.dal.run_history import DynamoDBRunHistory
+from timereports.config import AccountSettings
 from timereports.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -95,8 +94,3 @@ def resolve_token(account: AccountSettings) -> str:
         f"no Intervals API token for account {account.name!r}: set INTERVALS_API_TOKEN locally "
         "(or INTERVALS_TOKEN_SECRET to a Secrets Manager secret name when deployed)"
     )
-
-
-def build_run_history(settings: Settings) -> DynamoDBRunHistory:
-    """The run history in the state table."""
-    return DynamoDBRunHistory(settings.state_table, aws_client("dynamodb"))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timereports.bootstrap.aws import aws_client, build_run_history
+from timereports.bootstrap.aws import aws_client
+from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.scheduling import build_deferred_runs, build_report_states
 from timereports.bootstrap.sources import account_sources, build_ledger, build_time_source
 from timereports.config import Settings

@@ -3,6 +3,8 @@ each report's failure count and pause (the state table)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from timereports.bootstrap.aws import aws_client
 from timereports.config import Settings
 from timereports.dal.dispatch_state import DynamoDBDeferredRuns, DynamoDBReportStates
@@ -14,7 +16,7 @@ def build_run_queue(settings: Settings) -> SqsRunQueue:
     """The SQS run queue named by REPORT_QUEUE_URL (the template sets it; `--local` sets it to the queue it made)."""
     if not settings.report_queue_url:
         raise ConfigurationError("REPORT_QUEUE_URL: not set; the dispatcher needs the run queue's URL")
-    return SqsRunQueue(settings.report_queue_url, aws_client("sqs"))
+    return SqsRunQueue(settings.report_queue_url, partial(aws_client, "sqs"))
 
 
 def build_deferred_runs(settings: Settings) -> DynamoDBDeferredRuns:

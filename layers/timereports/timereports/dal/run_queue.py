@@ -22,18 +22,22 @@ SEND_BACKOFF_SECONDS = 0.2
 
 
 class SqsRunQueue:
-    """The run queue: SendMessageBatch in batches of 10; entries that fail are retried with backoff, then raised."""
+    """The run queue: SendMessageBatch in batches of 10; entries that fail are retried with backoff, then raised.
+
+    `sqs` gives the SQS client when a message is first sent, not when the queue is built: most dispatcher ticks
+    enqueue nothing, and their cold start then creates no SQS client (a few milliseconds, `make bench`).
+    """
 
     def __init__(
         self,
         queue_url: str,
-        client: Any,
+        sqs: Callable[[], Any],
         *,
         attempts: int = SEND_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.queue_url = queue_url
-        self._client = client
+        self._sqs = sqs
         self._attempts = attempts
         self._sleep = sleep
         self._fifo = queue_url.endswith(".fifo")
@@ -55,7 +59,7 @@ class SqsRunQueue:
         for start in range(0, len(jobs), SQS_BATCH_SIZE):
             entries = {str(position): job for position, job in enumerate(jobs[start : start + SQS_BATCH_SIZE])}
             try:
-                reply = self._client.send_message_batch(
+                reply = self._sqs().send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._sync_entry(key, job) for key, job in entries.items()]
                 )
             except (ClientError, BotoCoreError) as exc:
@@ -79,7 +83,7 @@ class SqsRunQueue:
             if attempt:
                 self._sleep(SEND_BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))
             try:
-                reply = self._client.send_message_batch(
+                reply = self._sqs().send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._entry(key, message) for key, message in pending.items()]
                 )
             except (ClientError, BotoCoreError) as exc:
@@ -97,7 +101,7 @@ class SqsRunQueue:
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         """ChangeMessageVisibility: the received message becomes visible again in `seconds` (from now)."""
         try:
-            self._client.change_message_visibility(
+            self._sqs().change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
             )
         except (ClientError, BotoCoreError) as exc:

@@ -15,7 +15,14 @@ from timereports.clock import format_instant
 from timereports.models.report import Period
 
 
-class RunMessage(BaseModel):
+class EventModel(BaseModel):
+    """An event or message model, built at its first validation rather than at import: a handler receives one or two
+    of these kinds per invocation (the dispatcher only its tick), so the others are never built."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class RunMessage(EventModel):
     """One due run of a catalogue report: the dispatcher's SQS message body."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -42,7 +49,7 @@ class RunMessage(BaseModel):
         return cls.model_validate(fields | {"from": period.start, "to": period.end})
 
 
-class SyncMessage(BaseModel):
+class SyncMessage(EventModel):
     """One job of bringing an account's entry mirror up to date over a range (a month at most once queued): the run
     queue's other message kind, told apart from a `RunMessage` by `kind`."""
 
@@ -63,7 +70,7 @@ class SyncMessage(BaseModel):
         return self.model_dump_json(by_alias=True)
 
 
-class DirectSyncEvent(BaseModel):
+class DirectSyncEvent(EventModel):
     """A direct invoke asking for a mirror sync: `{"sync": {"account": "default", "from": ..., "to": ...}}`; a range
     longer than a month is split into month jobs on the run queue."""
 
@@ -72,7 +79,7 @@ class DirectSyncEvent(BaseModel):
     sync: SyncMessage
 
 
-class DirectRunEvent(BaseModel):
+class DirectRunEvent(EventModel):
     """A direct invoke (EventBridge Scheduler target, `sam local invoke`, a person):
     either an inline definition or a catalogue report id."""
 
@@ -96,7 +103,7 @@ class DirectRunEvent(BaseModel):
         return self
 
 
-class RevisionCheckEvent(BaseModel):
+class RevisionCheckEvent(EventModel):
     """The daily revision check's schedule payload (run_report): `at` is the scheduled time, else now."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,13 +112,13 @@ class RevisionCheckEvent(BaseModel):
     at: AwareDatetime | None = None
 
 
-class QueuedRecordAttributes(BaseModel):
+class QueuedRecordAttributes(EventModel):
     """The SQS system attributes of a record that run_report reads."""
 
     approximate_receive_count: int = Field(alias="ApproximateReceiveCount")
 
 
-class QueuedRecord(BaseModel):
+class QueuedRecord(EventModel):
     """One run queue message as Lambda's SQS event source hands it over (the fields run_report reads)."""
 
     message_id: str = Field(alias="messageId")
@@ -120,13 +127,13 @@ class QueuedRecord(BaseModel):
     attributes: QueuedRecordAttributes
 
 
-class QueuedBatch(BaseModel):
+class QueuedBatch(EventModel):
     """Lambda's SQS event: the records of one batch (one at a time, the template's BatchSize)."""
 
     records: list[QueuedRecord] = Field(alias="Records")
 
 
-class DispatchEvent(BaseModel):
+class DispatchEvent(EventModel):
     """The dispatcher's schedule payload; `at` overrides the tick time (replays, tests)."""
 
     model_config = ConfigDict(extra="ignore")
