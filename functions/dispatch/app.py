@@ -7,6 +7,10 @@ one line per run enqueued, publish a metric and shape the reply. Errors raise, s
 
 from __future__ import annotations
 
+# First: the garbage collector waits until this handler is built (bootstrap/cold_start.py says why).
+from timereports.bootstrap.cold_start import ends_cold_start
+
+# isort: split
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -27,6 +31,7 @@ metrics = Metrics(namespace="Timereports", service="timereports")
 
 
 @lru_cache(maxsize=1)
+@ends_cold_start
 def dispatcher() -> Dispatcher:
     """The dispatcher of this container: the catalogue ships with the deployment, so it is read once."""
     return build_dispatcher(get_settings(), logger=logger)

@@ -8,6 +8,10 @@ API Gateway has already authenticated the caller (IAM SigV4, or the JWT authoris
 
 from __future__ import annotations
 
+# First: the garbage collector waits until this handler is built (bootstrap/cold_start.py says why).
+from timereports.bootstrap.cold_start import ends_cold_start
+
+# isort: split
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +28,7 @@ logger = Logger()
 
 
 @lru_cache(maxsize=1)
+@ends_cold_start
 def reports_service() -> ReportsApiService:
     """This container's service; a missing deployed setting fails the first request (a 500 naming nothing secret)."""
     return build_reports_api_service(get_settings())

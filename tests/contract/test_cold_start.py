@@ -64,3 +64,45 @@ def test_the_dispatcher_loads_no_intervals_client_and_no_renderer(tmp_path: Path
     modules = loaded_modules(HANDLERS["dispatch"], tmp_path)
     assert "timereports.logic.dispatch" in modules
     assert loaded_under(modules, NOT_FOR_DISPATCH) == []
+
+
+def _collector_after(code: str, catalogue: Path, *, in_lambda: bool, unset: str = "") -> dict[str, object]:
+    """gc's state after `code` ran as a handler's start, in Lambda (AWS_LAMBDA_FUNCTION_NAME set) or not."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env = inherited | ENVIRONMENT | shipped_catalogue(catalogue)
+    if not in_lambda:
+        env.pop("AWS_LAMBDA_FUNCTION_NAME")
+    env.pop(unset, None)
+    probe = (
+        "import gc, json\n"
+        "import functions.dispatch.app as app\n"
+        "imported = gc.isenabled()\n"
+        f"{code}\n"
+        "print(json.dumps({'after_import': imported, 'after_build': gc.isenabled(), 'frozen': gc.get_freeze_count()}))"
+    )
+    reply = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    state: dict[str, object] = json.loads(reply.stdout.strip().splitlines()[-1])
+    return state
+
+
+def test_in_lambda_the_collector_waits_for_the_handler_then_skips_what_the_start_built(tmp_path: Path) -> None:
+    # Given the dispatcher started as Lambda starts it / When it is imported and then built
+    state = _collector_after("app.dispatcher()", tmp_path, in_lambda=True)
+    # Then no collection ran during the import; once built, the collector is on and leaves the start's objects alone
+    assert state["after_import"] is False
+    assert state["after_build"] is True
+    assert isinstance(state["frozen"], int)
+    assert state["frozen"] > 10_000
+
+
+def test_a_failed_build_still_turns_the_collector_back_on(tmp_path: Path) -> None:
+    # Given a deployment without SENDER_EMAIL / When the first invocation's build fails on it
+    code = "\ntry:\n    app.dispatcher()\nexcept Exception as exc:\n    assert 'SENDER_EMAIL' in str(exc), exc"
+    state = _collector_after(code, tmp_path, in_lambda=True, unset="SENDER_EMAIL")
+    # Then the container collects garbage again while it answers with the error
+    assert state["after_build"] is True
+
+
+def test_outside_lambda_the_collector_is_left_alone(tmp_path: Path) -> None:
+    state = _collector_after("app.dispatcher()", tmp_path, in_lambda=False)
+    assert state == {"after_import": True, "after_build": True, "frozen": 0}
