@@ -37,6 +37,7 @@ def dispatcher() -> Dispatcher:
     return build_dispatcher(get_settings(), logger=logger)
 
 
+@ends_cold_start  # also when an invocation builds nothing (an invalid event)
 @logger.inject_lambda_context(clear_state=True)
 @traced
 @metrics.log_metrics

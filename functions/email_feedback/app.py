@@ -40,6 +40,7 @@ def feedback_log() -> FeedbackLog:
     return log
 
 
+@ends_cold_start  # also when an invocation builds nothing (an invalid event)
 @logger.inject_lambda_context(clear_state=True)
 @traced
 @metrics.log_metrics

@@ -37,6 +37,7 @@ def reports_service() -> ReportsApiService:
 app = build_resolver(reports_service)
 
 
+@ends_cold_start  # also when an invocation builds nothing (an invalid event)
 @logger.inject_lambda_context(clear_state=True, correlation_id_path="requestContext.requestId")
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -185,6 +185,7 @@ def _retry_later(record: QueuedRecord) -> None:
     logger.info("failed run will be retried", receive_count=receive_count, retry_in_seconds=delay)
 
 
+@ends_cold_start  # also when an invocation builds nothing (an invalid event)
 @logger.inject_lambda_context(clear_state=True)
 @traced
 @metrics.log_metrics

@@ -66,7 +66,9 @@ def test_the_dispatcher_loads_no_intervals_client_and_no_renderer(tmp_path: Path
     assert loaded_under(modules, NOT_FOR_DISPATCH) == []
 
 
-def _collector_after(code: str, catalogue: Path, *, in_lambda: bool, unset: str = "") -> dict[str, object]:
+def _collector_after(
+    code: str, catalogue: Path, *, in_lambda: bool, unset: str = "", handler: str = "dispatch"
+) -> dict[str, object]:
     """gc's state after `code` ran as a handler's start, in Lambda (AWS_LAMBDA_FUNCTION_NAME set) or not."""
     inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env = inherited | ENVIRONMENT | shipped_catalogue(catalogue)
@@ -75,12 +77,14 @@ def _collector_after(code: str, catalogue: Path, *, in_lambda: bool, unset: str 
     env.pop(unset, None)
     probe = (
         "import gc, json\n"
-        "import functions.dispatch.app as app\n"
+        f"import functions.{handler}.app as app\n"
         "imported = gc.isenabled()\n"
         f"{code}\n"
         "print(json.dumps({'after_import': imported, 'after_build': gc.isenabled(), 'frozen': gc.get_freeze_count()}))"
     )
-    reply = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    command = [sys.executable, "-c", probe]
+    reply = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert reply.returncode == 0, reply.stderr
     state: dict[str, object] = json.loads(reply.stdout.strip().splitlines()[-1])
     return state
 
@@ -106,3 +110,19 @@ def test_a_failed_build_still_turns_the_collector_back_on(tmp_path: Path) -> Non
 def test_outside_lambda_the_collector_is_left_alone(tmp_path: Path) -> None:
     state = _collector_after("app.dispatcher()", tmp_path, in_lambda=False)
     assert state == {"after_import": True, "after_build": True, "frozen": 0}
+
+
+def test_an_invocation_that_builds_nothing_ends_the_start_too(tmp_path: Path) -> None:
+    # Given run_report started as in Lambda / When its first invocation is an event it refuses before building anything
+    code = (
+        "from tests.support.lambda_context import FakeLambdaContext\n"
+        "try:\n"
+        "    app.lambda_handler({'check': 'everything'}, FakeLambdaContext())\n"
+        "except Exception as exc:\n"
+        "    assert 'revisions' in str(exc), exc\n"
+        "built = [app.revision_check, app.run_service, app.sync_service, app.retry_queue]\n"
+        "assert [builder.cache_info().currsize for builder in built] == [0, 0, 0, 0]"
+    )
+    state = _collector_after(code, tmp_path, in_lambda=True, handler="run_report")
+    # Then the collector is on again for the rest of the container's life
+    assert state["after_build"] is True

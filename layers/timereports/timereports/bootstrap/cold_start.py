@@ -4,10 +4,11 @@ A cold start allocates some 130,000 objects (modules, classes, pydantic's valida
 all of them live as long as the container; CPython's collector nonetheless traverses them again and again while they
 pile up, about a tenth of every handler's start (`make bench`). In a Lambda container (AWS_LAMBDA_FUNCTION_NAME is set)
 the collector is therefore off from this import until the handler's use case is built (`@ends_cold_start` on the
-handler's builder). Then every object so far is moved out of all later collections (gc.freeze), so that a full
-collection during a long run no longer traverses them either, and the collector is turned back on. The few hundred
-unreachable objects the imports leave are frozen with the rest (kilobytes) rather than found by a full collection
-(~40 ms). Outside Lambda (the tests, the command line) the collector is left alone.
+handler's builders, and on the handler itself for an invocation that builds nothing, such as an invalid event).
+Then every object so far is moved out of all later collections (gc.freeze), so that a full collection during a long
+run no longer traverses them either, and the collector is turned back on. The few hundred unreachable objects the
+imports leave are frozen with the rest (kilobytes) rather than found by a full collection (~40 ms). Outside Lambda
+(the tests, the command line) the collector is left alone.
 """
 
 from __future__ import annotations
