@@ -51,8 +51,9 @@ build-TimereportsLayer:
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -type d -prune -exec rm -rf {} +
 	$(call sam_compile,$(ARTIFACTS_DIR)/python)
 
-# The development venv (`make install`), which validates the catalogue and writes it as JSON for the functions.
-SAM_CATALOGUE_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv/bin/python))
+# The development venv, complete (`make install` writes .installed last), which validates the catalogue and writes
+# it as JSON for the functions: so `make build` installs it first, and a bare `sam build` needs it made.
+SAM_CATALOGUE_PYTHON ?= $(if $(wildcard $(SAM_ROOT)/.venv/.installed),$(SAM_ROOT)/.venv/bin/python)
 
 # A function artifact: its handler module(s) and the report catalogue. The catalogue ships with each
 # function rather than with the layer: it is configuration that changes more often than the code, and
@@ -62,7 +63,7 @@ SAM_CATALOGUE_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv/bin/python))
 define sam_function_build
 	cp "$(SAM_ROOT)"/functions/$(1)/*.py "$(ARTIFACTS_DIR)/"
 	@test -n "$(SAM_CATALOGUE_PYTHON)" \
-		|| { echo "sam.mk: no .venv to validate the catalogue with: run make build (it runs make install)" >&2; exit 1; }
+		|| { echo "sam.mk: no complete .venv to validate the catalogue with: run make build (it runs make install)" >&2; exit 1; }
 	"$(SAM_CATALOGUE_PYTHON)" -m timereports_dev.ship_catalogue "$(SAM_ROOT)/reports" "$(ARTIFACTS_DIR)/reports"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	$(call sam_compile,$(ARTIFACTS_DIR))

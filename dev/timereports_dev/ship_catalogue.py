@@ -15,11 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 from timereports.errors import DefinitionError
-from timereports.models.catalogue import DEFINITION_SUFFIXES, load_catalogue, parse_definition, read_definition_data
+from timereports.models.catalogue import DEFINITION_SUFFIXES, load_catalogue, read_definition_data
 
 
 def ship_catalogue(source: Path, destination: Path) -> list[Path]:
-    """Write `source`'s definitions to `destination` as JSON, after validating them all; the files written."""
+    """Write `source`'s definitions to `destination` as JSON once all of them are valid and convert; the files written.
+    Every problem is named in one DefinitionError, and then nothing is written."""
     destination.mkdir(parents=True, exist_ok=True)
     if not source.is_dir():
         return []  # a deployment without a catalogue: the functions find an empty one
@@ -27,23 +28,32 @@ def ship_catalogue(source: Path, destination: Path) -> list[Path]:
     definitions = [
         path for path in sorted(source.iterdir()) if path.is_file() and path.suffix.lower() in DEFINITION_SUFFIXES
     ]
-    twice = sorted(name for name, count in Counter(path.stem for path in definitions).items() if count > 1)
-    if twice:
-        raise DefinitionError(f"{source}: {', '.join(twice)}: each is written in two files; keep one per report")
-    written: list[Path] = []
+    names = Counter(path.stem.casefold() for path in definitions)
+    problems = [
+        f"{path}: {path.stem}.json would also be written for another file; keep one file per name"
+        for path in definitions
+        if names[path.stem.casefold()] > 1
+    ]
+    texts: dict[Path, str] = {}
     for path in definitions:
-        data = read_definition_data(path)
-        # JSON has no dates, sets, binary or integer keys (YAML tags can make them): refused rather than changed.
         try:
-            text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        except (TypeError, ValueError) as exc:
-            raise DefinitionError(f"{path}: holds a value JSON cannot carry ({exc}); write it as plain text") from exc
-        if parse_definition(json.loads(text)) != parse_definition(data):
-            raise DefinitionError(f"{path}: holds a value JSON cannot carry unchanged; write it as plain text")
-        target = destination / f"{path.stem}.json"
+            texts[destination / f"{path.stem}.json"] = _as_json(path)
+        except DefinitionError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise DefinitionError("\n".join(problems))
+    for target, text in texts.items():
         target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    return list(texts)
+
+
+def _as_json(path: Path) -> str:
+    """The definition's data as JSON text. JSON has no dates, sets, binary or NaN (YAML tags can make them): those are
+    refused rather than changed. Keys that are not text become text, which is how the models read them anyway."""
+    try:
+        return json.dumps(read_definition_data(path), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"{path}: holds a value JSON cannot carry ({exc}); write it as plain text") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

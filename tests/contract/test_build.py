@@ -40,7 +40,15 @@ RUNTIME_PYTHON = REPO_ROOT / ".venv-runtime" / "bin" / "python3.13"
 
 def _sources() -> list[Path]:
     """Everything the build copies or installs from."""
-    patterns = ["layers/timereports/timereports/**/*", "functions/*/*.py", "reports/*", "sam.mk", "template.yaml"]
+    patterns = [
+        "layers/timereports/timereports/**/*",
+        "layers/timereports/requirements.txt",
+        "functions/*/*.py",
+        "reports/*",
+        "dev/timereports_dev/ship_catalogue.py",
+        "sam.mk",
+        "template.yaml",
+    ]
     found = [path for pattern in patterns for path in REPO_ROOT.glob(pattern) if path.is_file()]
     # Importing the package during the tests writes __pycache__ into it; that is no reason to rebuild.
     return [path for path in found if "__pycache__" not in path.parts]
@@ -140,7 +148,7 @@ def test_each_function_ships_its_handler_and_the_catalogue(logical_id: str, fold
     assert not (artifact / "timereports").exists()
     assert [path.name for path in artifact.rglob("__pycache__/*")] in ([], ["app.cpython-313.pyc"])
     # And the report catalogue where CATALOGUE_DIR (/var/task/reports) says, one JSON file per definition
-    sources = sorted(path for path in (REPO_ROOT / "reports").glob("*") if path.suffix in DEFINITION_SUFFIXES)
+    sources = sorted(path for path in (REPO_ROOT / "reports").glob("*") if path.suffix.lower() in DEFINITION_SUFFIXES)
     assert sorted(path.name for path in (artifact / "reports").iterdir()) == [f"{path.stem}.json" for path in sources]
     # And it reads as the same definitions as the YAML people wrote
     assert load_catalogue(artifact / "reports") == load_catalogue(REPO_ROOT / "reports")

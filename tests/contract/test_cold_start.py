@@ -7,6 +7,7 @@ document, a traced deployment) or that no handler needs at all (Powertools Batch
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -28,7 +29,14 @@ NEVER_AT_START = (
     "yaml",  # the build ships the catalogue as JSON
 )
 # The dispatcher enqueues runs: it neither calls Intervals nor renders a report.
-NOT_FOR_DISPATCH = ("requests", "timereports.intervals.client", "timereports.render.email", "timereports.logic.runner")
+NOT_FOR_DISPATCH = (
+    "requests",
+    "timereports.intervals.client",
+    "timereports.render.email",
+    "timereports.logic.runner",
+    "timereports.dal.run_history",
+    "timereports.models.run_record",
+)
 
 
 def loaded_modules(code: str, catalogue: Path) -> set[str]:
@@ -77,10 +85,15 @@ def _collector_after(
     env.pop(unset, None)
     probe = (
         "import gc, json\n"
+        # What the handler's first import does (the AST test checks it is first); compiling app.py comes before it.
+        "import timereports.bootstrap.cold_start\n"
+        "before = sum(generation['collections'] for generation in gc.get_stats())\n"
         f"import functions.{handler}.app as app\n"
         "imported = gc.isenabled()\n"
+        "during = sum(generation['collections'] for generation in gc.get_stats()) - before\n"
         f"{code}\n"
-        "print(json.dumps({'after_import': imported, 'after_build': gc.isenabled(), 'frozen': gc.get_freeze_count()}))"
+        "print(json.dumps({'after_import': imported, 'collections_during_import': during,\n"
+        "    'after_build': gc.isenabled(), 'frozen': gc.get_freeze_count()}))"
     )
     command = [sys.executable, "-c", probe]
     reply = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -89,11 +102,27 @@ def _collector_after(
     return state
 
 
-def test_in_lambda_the_collector_waits_for_the_handler_then_skips_what_the_start_built(tmp_path: Path) -> None:
-    # Given the dispatcher started as Lambda starts it / When it is imported and then built
-    state = _collector_after("app.dispatcher()", tmp_path, in_lambda=True)
+def test_every_handler_imports_the_cold_start_before_anything_else() -> None:
+    # Given each handler module / Then its first import (after __future__) is bootstrap.cold_start, so that the
+    # collector is off before boto3, pydantic or Powertools load (an import sorter would move it otherwise)
+    for handler in sorted(HANDLERS):
+        tree = ast.parse((ROOT / "functions" / handler / "app.py").read_text(encoding="utf-8"))
+        imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+        first = next(node for node in imports if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"))
+        assert isinstance(first, ast.ImportFrom), handler
+        assert first.module == "timereports.bootstrap.cold_start", handler
+
+
+@pytest.mark.parametrize("handler", sorted(HANDLERS))
+def test_in_lambda_the_collector_waits_for_the_handler_then_skips_what_the_start_built(
+    handler: str, tmp_path: Path
+) -> None:
+    # Given a handler started as Lambda starts it / When it is imported and then built
+    build = HANDLERS[handler].split(";", 1)[1].strip()
+    state = _collector_after(build, tmp_path, in_lambda=True, handler=handler)
     # Then no collection ran during the import; once built, the collector is on and leaves the start's objects alone
     assert state["after_import"] is False
+    assert state["collections_during_import"] == 0
     assert state["after_build"] is True
     assert isinstance(state["frozen"], int)
     assert state["frozen"] > 10_000
@@ -101,7 +130,10 @@ def test_in_lambda_the_collector_waits_for_the_handler_then_skips_what_the_start
 
 def test_a_failed_build_still_turns_the_collector_back_on(tmp_path: Path) -> None:
     # Given a deployment without SENDER_EMAIL / When the first invocation's build fails on it
-    code = "\ntry:\n    app.dispatcher()\nexcept Exception as exc:\n    assert 'SENDER_EMAIL' in str(exc), exc"
+    code = (
+        "\ntry:\n    app.dispatcher()\nexcept Exception as exc:\n    assert 'SENDER_EMAIL' in str(exc), exc\n"
+        "else:\n    raise AssertionError('the build did not fail')"
+    )
     state = _collector_after(code, tmp_path, in_lambda=True, unset="SENDER_EMAIL")
     # Then the container collects garbage again while it answers with the error
     assert state["after_build"] is True
@@ -109,7 +141,7 @@ def test_a_failed_build_still_turns_the_collector_back_on(tmp_path: Path) -> Non
 
 def test_outside_lambda_the_collector_is_left_alone(tmp_path: Path) -> None:
     state = _collector_after("app.dispatcher()", tmp_path, in_lambda=False)
-    assert state == {"after_import": True, "after_build": True, "frozen": 0}
+    assert (state["after_import"], state["after_build"], state["frozen"]) == (True, True, 0)
 
 
 def test_an_invocation_that_builds_nothing_ends_the_start_too(tmp_path: Path) -> None:

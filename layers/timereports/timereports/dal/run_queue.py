@@ -8,6 +8,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,6 +43,11 @@ class SqsRunQueue:
         self._sleep = sleep
         self._fifo = queue_url.endswith(".fifo")
 
+    @cached_property
+    def _client(self) -> Any:
+        """The SQS client, asked for once, outside the sends' retries (a failure to make it is not a send fault)."""
+        return self._sqs()
+
     def send(self, messages: Sequence[RunMessage]) -> None:
         batches = [list(messages[start : start + SQS_BATCH_SIZE]) for start in range(0, len(messages), SQS_BATCH_SIZE)]
         for index, batch in enumerate(batches):
@@ -58,8 +64,9 @@ class SqsRunQueue:
         """Queue mirror sync jobs (the run_report function takes them too), ten a request; raise on any left unsent."""
         for start in range(0, len(jobs), SQS_BATCH_SIZE):
             entries = {str(position): job for position, job in enumerate(jobs[start : start + SQS_BATCH_SIZE])}
+            client = self._client
             try:
-                reply = self._sqs().send_message_batch(
+                reply = client.send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._sync_entry(key, job) for key, job in entries.items()]
                 )
             except (ClientError, BotoCoreError) as exc:
@@ -79,11 +86,12 @@ class SqsRunQueue:
     def _send_batch(self, batch: list[RunMessage]) -> list[RunMessage]:
         """Send one batch; the messages still unsent after the attempts (empty when all went)."""
         pending = {str(position): message for position, message in enumerate(batch)}
+        client = self._client
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(SEND_BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))
             try:
-                reply = self._sqs().send_message_batch(
+                reply = client.send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._entry(key, message) for key, message in pending.items()]
                 )
             except (ClientError, BotoCoreError) as exc:
@@ -100,8 +108,9 @@ class SqsRunQueue:
 
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         """ChangeMessageVisibility: the received message becomes visible again in `seconds` (from now)."""
+        client = self._client
         try:
-            self._sqs().change_message_visibility(
+            client.change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
             )
         except (ClientError, BotoCoreError) as exc:

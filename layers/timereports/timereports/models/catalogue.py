@@ -1,8 +1,8 @@
 """Reading report definitions: parse a mapping, load a YAML/JSON file or a catalogue folder, and turn pydantic's
 validation errors into one message that names the field and the allowed values.
 
-People write the catalogue in YAML; the build ships it as JSON (`catalogue_as_json`, called by sam.mk), so a
-deployed function reads it with the standard library and the layer carries no YAML parser.
+People write the catalogue in YAML; the build ships it as JSON (`timereports_dev.ship_catalogue`, called by sam.mk),
+so a deployed function reads it with the standard library and the layer carries no YAML parser.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ def read_definition_data(path: str | Path) -> object:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise DefinitionError(f"{source}: not valid JSON: {exc}") from exc
-    # Deferred: only the command line and the build read YAML; deployed, the catalogue is JSON (sam.mk).
-    import yaml
+    try:
+        # Deferred: only the command line and the build read YAML; deployed, the catalogue is JSON (sam.mk).
+        import yaml
+    except ImportError:
+        raise DefinitionError(
+            f"{source}: a YAML definition where the functions read JSON: deploy the catalogue through `make build`"
+        ) from None
 
     try:
         return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
