@@ -39,11 +39,16 @@ NOT_FOR_DISPATCH = (
 )
 
 
+def function_environment(catalogue: Path) -> dict[str, str]:
+    """The functions' environment (the bench's), with the catalogue as the build ships it written into `catalogue`."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    return inherited | ENVIRONMENT | shipped_catalogue(catalogue)
+
+
 def loaded_modules(code: str, catalogue: Path) -> set[str]:
     """The modules in sys.modules after `code` ran in a fresh interpreter with the functions' environment and the
     catalogue as the build ships it."""
-    inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env = inherited | ENVIRONMENT | shipped_catalogue(catalogue)
+    env = function_environment(catalogue)
     reply = subprocess.run(
         [sys.executable, "-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))"],
         capture_output=True,
@@ -78,8 +83,7 @@ def _collector_after(
     code: str, catalogue: Path, *, in_lambda: bool, unset: str = "", handler: str = "dispatch"
 ) -> dict[str, object]:
     """gc's state after `code` ran as a handler's start, in Lambda (AWS_LAMBDA_FUNCTION_NAME set) or not."""
-    inherited = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env = inherited | ENVIRONMENT | shipped_catalogue(catalogue)
+    env = function_environment(catalogue)
     if not in_lambda:
         env.pop("AWS_LAMBDA_FUNCTION_NAME")
     env.pop(unset, None)

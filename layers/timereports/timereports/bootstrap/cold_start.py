@@ -16,9 +16,8 @@ from __future__ import annotations
 import gc
 import os
 
-IN_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
-# Whether this container's start is still under way (only ever in Lambda).
-_starting = IN_LAMBDA
+# Whether this container's start is still under way: only ever in Lambda, which sets the function's name.
+_starting = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
 
 if _starting:
     gc.disable()
