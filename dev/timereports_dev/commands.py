@@ -256,7 +256,7 @@ def revisions_command(
     writes each
     revision's messages to `out` as `<report-id>--revised-<from>_<to>-<n>.eml` (n: the revision's number)."""
     # Deferred: each command imports only the adapters it runs.
-    from timereports.bootstrap.runs import build_revision_check
+    from timereports.bootstrap.revisions import build_revision_check
 
     with open_session(local=local, api_url=api_url, stack=stack, region=region) as session:
         check = build_revision_check(session.settings, catalogue, api_url=session.api_url, token=session.token)

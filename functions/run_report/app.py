@@ -20,13 +20,13 @@ from timereports.bootstrap.cold_start import ends_cold_start
 # isort: split
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from timereports.bootstrap.runs import build_revision_check, build_run_service
+from timereports.bootstrap.runs import build_run_service
 from timereports.bootstrap.scheduling import build_run_queue
 from timereports.bootstrap.sources import build_sync_service
 from timereports.clock import utc_now
@@ -35,7 +35,6 @@ from timereports.errors import QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic import retries
 from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
 from timereports.logic.retries import WaitingQueue
-from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runs import RunService
 from timereports.models.events import (
     DirectRunEvent,
@@ -49,6 +48,9 @@ from timereports.models.events import (
 from timereports.models.run_record import RunRecord
 from timereports.tracing import traced
 
+if TYPE_CHECKING:
+    from timereports.logic.revisions import RevisionCheck
+
 logger = Logger()
 # Explicit: the same namespace and service dimension (RunsFailedAlarm names both) wherever the module is imported.
 metrics = Metrics(namespace="Timereports", service="timereports")
@@ -58,6 +60,9 @@ metrics = Metrics(namespace="Timereports", service="timereports")
 @ends_cold_start
 def revision_check() -> RevisionCheck:
     """This container's revision check (the daily schedule's)."""
+    # Deferred: a report run never loads the check, its renderer or its marks; only the daily check event does.
+    from timereports.bootstrap.revisions import build_revision_check
+
     return build_revision_check(get_settings())
 
 

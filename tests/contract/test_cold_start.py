@@ -37,6 +37,13 @@ NOT_FOR_DISPATCH = (
     "timereports.dal.run_history",
     "timereports.models.run_record",
 )
+# A report run's start leaves out the daily revision check: its use case, its renderer and its marks.
+NOT_FOR_REPORT_RUNS = (
+    "timereports.bootstrap.revisions",
+    "timereports.logic.revisions",
+    "timereports.render.revision",
+    "timereports.dal.revision_marks",
+)
 
 
 def function_environment(catalogue: Path) -> dict[str, str]:
@@ -77,6 +84,17 @@ def test_the_dispatcher_loads_no_intervals_client_and_no_renderer(tmp_path: Path
     modules = loaded_modules(HANDLERS["dispatch"], tmp_path)
     assert "timereports.logic.dispatch" in modules
     assert loaded_under(modules, NOT_FOR_DISPATCH) == []
+
+
+def test_a_report_run_starts_without_the_revision_check_which_its_own_event_loads(tmp_path: Path) -> None:
+    # Given run_report started for a report run
+    modules = loaded_modules(HANDLERS["run_report"], tmp_path)
+    assert "timereports.logic.runner" in modules
+    # Then the revision check is not loaded
+    assert loaded_under(modules, NOT_FOR_REPORT_RUNS) == []
+    # And the daily check's builder loads it when that event comes
+    checked = loaded_modules("import functions.run_report.app as app; app.revision_check()", tmp_path)
+    assert loaded_under(checked, NOT_FOR_REPORT_RUNS) == list(sorted(NOT_FOR_REPORT_RUNS))
 
 
 def _collector_after(

@@ -26,7 +26,8 @@ from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from timereports.bootstrap.history import build_run_history
-from timereports.bootstrap.runs import build_revision_check, build_runner
+from timereports.bootstrap.revisions import build_revision_check
+from timereports.bootstrap.runs import build_runner
 from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.errors import TimereportsError
 from timereports.logic.ports import RevisionMark

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bench.bench_startup import ROOT, shipped_catalogue
 from tests.support.deployment import function_environment, redeploy
 from tests.support.downloads import linked_files
 from tests.support.events import load_event
@@ -206,3 +211,37 @@ def test_a_deployment_missing_a_required_setting_refuses_to_run_naming_it(
     with pytest.raises(ConfigurationError, match=f"^{variable}: not set"):
         handler()(load_event("run_report_inline.json"), FakeLambdaContext())
     assert deployed.sent_emails() == []
+
+
+# What a cold report run may still import after the start: boto3's S3 extras (the runner's S3 client is created per
+# run), the standard library's email generator (the message is serialised for SES) and, because this report asks for
+# a workbook, XlsxWriter (deferred to the reports that ask for one) with the codec it loads.
+LOADED_BY_A_RUN = {"boto3", "s3transfer", "email", "xlsxwriter", "encodings"}
+COLD_RUN = """
+import json, sys
+from tests.support.lambda_context import FakeLambdaContext
+import functions.run_report.app as app
+app.run_service()
+started = set(sys.modules)
+reply = app.lambda_handler(json.loads(sys.argv[1]), FakeLambdaContext())
+print(json.dumps({"reply": reply, "loaded": sorted(set(sys.modules) - started)}))
+"""
+
+
+def test_a_cold_report_run_imports_nothing_of_ours_beyond_the_start(deployed: Any, tmp_path: Path) -> None:
+    """The start holds what a report run uses, so that deferring it would only move the cost into the first run
+    (tests/contract/test_cold_start.py checks what the start leaves out)."""
+    # Given a fresh interpreter started as Lambda starts run_report, with the catalogue as the build ships it
+    environment = os.environ | shipped_catalogue(tmp_path) | {"AWS_LAMBDA_FUNCTION_NAME": "timereports-run-report"}
+    # When the dispatcher's queued run arrives
+    event = json.dumps(load_event("sqs_run_report.json"))
+    done = subprocess.run(
+        [sys.executable, "-c", COLD_RUN, event], capture_output=True, text=True, env=environment, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    # Then the report was delivered, and the run loaded none of our modules and only the libraries named above
+    assert outcome["reply"] == {"batchItemFailures": []}
+    assert len(deployed.sent_emails()) == 1
+    loaded = {name.split(".")[0] for name in outcome["loaded"]}
+    assert loaded <= LOADED_BY_A_RUN, outcome["loaded"]

@@ -1,26 +1,22 @@
-"""The run_report handler's use cases: report runs (with exactly-once delivery and failure policy) and the daily
-revision check.
+"""The run_report handler's report runs: exactly-once delivery and the failure policy (the daily revision check is
+wired in bootstrap/revisions.py, which a report run never loads).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.scheduling import build_deferred_runs, build_report_states
-from timereports.bootstrap.sources import account_sources, build_ledger, build_time_source
+from timereports.bootstrap.sources import build_ledger, build_time_source
 from timereports.config import Settings
 from timereports.dal.archive import S3Archive
 from timereports.dal.failure_claims import DynamoDBFailureClaims
 from timereports.dal.mailer import SesMailer
 from timereports.dal.message_claims import DynamoDBMessageClaims
-from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.dal.run_once import IdempotentRuns
 from timereports.logic.failures import FailurePolicy
 from timereports.logic.mirror import ProgressCallback
 from timereports.logic.ports import RemainingTime
-from timereports.logic.revisions import RevisionCheck
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue
@@ -85,25 +81,4 @@ def build_run_service(settings: Settings) -> RunService:
         history=build_run_history(settings),
         deferred=build_deferred_runs(settings),
         failures=build_failure_policy(settings),
-    )
-
-
-def build_revision_check(
-    settings: Settings,
-    catalogue_dir: str | Path | None = None,
-    *,
-    api_url: str | None = None,
-    token: str | None = None,
-) -> RevisionCheck:
-    """The revision check over the catalogue: history, archive, mailer and revision marks in the stack's resources."""
-    return RevisionCheck(
-        catalogue=Catalogue(catalogue_dir if catalogue_dir is not None else settings.catalogue_dir),
-        history=build_run_history(settings),
-        archive=S3Archive(settings.reports_bucket, aws_client("s3")),
-        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
-        marks=DynamoDBRevisionMarks(settings.state_table, aws_client("dynamodb")),
-        sources=account_sources(settings, api_url=api_url, token=token),
-        sender=settings.sender_email,
-        attachment_limit_bytes=settings.attachment_limit_bytes,
-        link_expiry_seconds=settings.link_expiry_seconds,
     )

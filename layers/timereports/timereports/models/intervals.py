@@ -163,7 +163,15 @@ class TimeEntry(ApiModel):
         return self.person or f"{self.firstname} {self.lastname}".strip()
 
 
-class Person(ApiModel):
+class ReferenceRecord(ApiModel):
+    """A reference record (a person, project, task...): validated one by one only when the reference data is fetched
+    again (daily, intervals/reference.py). A run reads ReferenceData from the cache, whose own schema includes these,
+    so their standalone validators are built at first use rather than at every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Person(ReferenceRecord):
     id: int
     firstname: Text = ""
     lastname: Text = ""
@@ -176,13 +184,13 @@ class Person(ApiModel):
         return f"{self.firstname} {self.lastname}".strip()
 
 
-class Client(ApiModel):
+class Client(ReferenceRecord):
     id: int
     name: Text
     active: ApiBool = True
 
 
-class Project(ApiModel):
+class Project(ReferenceRecord):
     id: int
     name: Text
     clientid: OptionalId = None
@@ -191,7 +199,7 @@ class Project(ApiModel):
     billable: ApiBool = True
 
 
-class Task(ApiModel):
+class Task(ReferenceRecord):
     id: int
     title: Text = ""
     projectid: OptionalId = None
@@ -199,13 +207,13 @@ class Task(ApiModel):
     moduleid: OptionalId = None
 
 
-class Milestone(ApiModel):
+class Milestone(ReferenceRecord):
     id: int
     title: Text = ""
     projectid: OptionalId = None
 
 
-class ProjectWorktype(ApiModel):
+class ProjectWorktype(ReferenceRecord):
     id: int
     projectid: OptionalId = None
     worktypeid: OptionalId = None
@@ -213,14 +221,14 @@ class ProjectWorktype(ApiModel):
     hourlyrate: ApiDecimal = None
 
 
-class ProjectModule(ApiModel):
+class ProjectModule(ReferenceRecord):
     id: int
     projectid: OptionalId = None
     moduleid: OptionalId = None
     module: Text = ""
 
 
-class Me(ApiModel):
+class Me(ReferenceRecord):
     id: int
     firstname: Text = ""
     lastname: Text = ""
