@@ -11,7 +11,8 @@ from __future__ import annotations
 from timereports.bootstrap.cold_start import ends_cold_start
 
 # isort: split
-from datetime import UTC, datetime
+
+from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from timereports.bootstrap.dispatch import build_dispatcher
+from timereports.clock import utc_now
 from timereports.config import get_settings
 from timereports.logic.dispatch import Dispatcher
 from timereports.models.events import DispatchEvent
@@ -44,7 +46,7 @@ def dispatcher() -> Dispatcher:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Tick as of the payload's `at` (a replay, a test) or now; reply with the runs enqueued."""
     tick = DispatchEvent.model_validate(event)
-    at = tick.at or datetime.now(UTC)
+    at = tick.at or utc_now()
     ticker = dispatcher()
     runs = [ticker.describe(message) for message in ticker.tick(at)]
     for run in runs:

@@ -1,6 +1,7 @@
 """The one clock the tests move by hand. Every component takes an injectable clock (the ledger and runner an aware UTC
 datetime, the simulator seconds since the epoch, the pacer monotonic seconds); a test hands each the matching view
-of one FakeClock, so that no test reads the wall date."""
+of one FakeClock, so that no test depends on the wall date. The few that check a deployed handler's own use of the
+real clock (the Reports API's default `today`) read it around the call, and `make test-clock` runs them a year ahead."""
 
 from __future__ import annotations
 

@@ -406,7 +406,10 @@ def test_an_empty_period_gets_a_short_notice_without_attachment(builder: str) ->
         outgoing = build(table)
     else:
         outgoing = build_empty_notice(
-            table, sender=SENDER, addressing=Addressing(to=["ops@example.com"], bcc=["boss@example.com"])
+            table,
+            sender=SENDER,
+            addressing=Addressing(to=["ops@example.com"], bcc=["boss@example.com"]),
+            sent_at=SENT_AT,
         )
 
     # Then it says no time was logged, in both bodies, and carries no attachment

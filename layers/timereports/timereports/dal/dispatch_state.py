@@ -7,12 +7,12 @@ runs), so that two overlapping ticks never both send one window; see `logic/disp
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from timereports.clock import as_utc, format_instant, parse_instant
+from timereports.clock import as_utc, format_instant, parse_instant, utc_now
 from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_write
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage, run_key
@@ -151,10 +151,10 @@ class DynamoDBDeferredRuns:
 class DynamoDBReportStates:
     """Report states in the state table: pk `report#<id>`, sk `state`."""
 
-    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.table_name = table_name
         self._client = client
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock
 
     def _key(self, report_id: str) -> dict[str, Any]:
         return {"pk": {"S": f"report#{report_id}"}, "sk": {"S": REPORT_STATE_SORT_KEY}}

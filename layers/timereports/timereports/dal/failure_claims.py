@@ -4,9 +4,11 @@ across SQS retries of the same message.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from timereports.clock import utc_now
 from timereports.dal.aws_errors import ConditionFailed, conditional_write
 
 # A failed run's claim outlives any SQS retry of it (the queue's visibility timeout x max receives).
@@ -16,13 +18,14 @@ FAILURE_CLAIM_TTL = timedelta(days=7)
 class DynamoDBFailureClaims:
     """One item per failed run (pk `failure#<report_id>`, sk the run's scheduled time)."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.table_name = table_name
         self._client = client
+        self._clock = clock
 
     def claim(self, report_id: str, run_id: str) -> bool:
         """True for the first failed attempt of this run, False for its retries."""
-        expires = int((datetime.now(UTC) + FAILURE_CLAIM_TTL).timestamp())
+        expires = int((self._clock() + FAILURE_CLAIM_TTL).timestamp())
         reply = conditional_write(
             f"recording the failure of {report_id}",
             lambda: self._client.put_item(

@@ -7,9 +7,11 @@ that died between two messages, whose retry must send the rest and nothing twice
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from timereports.clock import utc_now
 from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 
 # As long as the run's own identity is remembered (bootstrap.RUN_IDEMPOTENCY_SECONDS).
@@ -19,13 +21,14 @@ MESSAGE_CLAIM_TTL = timedelta(days=35)
 class DynamoDBMessageClaims:
     """One item per message (pk `message#<run id>`, sk the message's key: `whole#1`, `slice#mango-inc#1`)."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.table_name = table_name
         self._client = client
+        self._clock = clock
 
     def claim(self, run_id: str, message_key: str) -> bool:
         """True when this attempt may send the message; False when an earlier attempt claimed (and maybe sent) it."""
-        expires = int((datetime.now(UTC) + MESSAGE_CLAIM_TTL).timestamp())
+        expires = int((self._clock() + MESSAGE_CLAIM_TTL).timestamp())
         reply = conditional_write(
             f"claiming message {message_key} of run {run_id}",
             lambda: self._client.put_item(

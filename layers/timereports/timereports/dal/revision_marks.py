@@ -6,9 +6,11 @@ person running `timereports revisions`) send each revision once: the one whose w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from timereports.clock import utc_now
 from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 from timereports.logic.ports import RevisionMark
 
@@ -19,9 +21,10 @@ MARK_RETENTION = timedelta(days=450)
 class DynamoDBRevisionMarks:
     """`RevisionMarks` on items `pk=revision#<report id>`, `sk=<scheduled at>`."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.table_name = table_name
         self._client = client
+        self._clock = clock
 
     def _key(self, report_id: str, scheduled_at: str) -> dict[str, Any]:
         return {"pk": {"S": f"revision#{report_id}"}, "sk": {"S": scheduled_at}}
@@ -39,7 +42,7 @@ class DynamoDBRevisionMarks:
         return RevisionMark(number=int(item["number"]["N"]), s3_key=item["s3_key"]["S"])
 
     def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
-        expires = int((datetime.now(UTC) + MARK_RETENTION).timestamp())
+        expires = int((self._clock() + MARK_RETENTION).timestamp())
         # Exactly the revision this check compared against (0: none yet, or one given back after a failed send):
         # the write that wins sends the next one.
         condition = {

@@ -6,9 +6,11 @@ bounce or complaint notice (which carries only that id) finds its run without a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from timereports.clock import utc_now
 from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
 from timereports.models.run_record import RunRecord
 
@@ -22,17 +24,18 @@ HISTORY_RETENTION = timedelta(days=400)
 class DynamoDBRunHistory:
     """Run records in the state table, newest first by `finished_at`."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, *, clock: Callable[[], datetime] = utc_now) -> None:
         # Deferred with boto3's own import (bootstrap creates the first client): importing this module costs nothing.
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self.table_name = table_name
         self._client = client
+        self._clock = clock
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
     def record(self, run: RunRecord) -> None:
-        finished = datetime.fromisoformat(run.finished_at) if run.finished_at else datetime.now(UTC)
+        finished = datetime.fromisoformat(run.finished_at) if run.finished_at else self._clock()
         item = {key: value for key, value in run.model_dump().items() if value not in (None, [], "")}
         expires_at = int((finished + HISTORY_RETENTION).timestamp())
         item |= {

@@ -430,7 +430,7 @@ class IntervalsClient:
             attempt += 1
             if cancelled is not None and cancelled.is_set():
                 raise PullCancelled
-            if counted and not (prepaid is not None and prepaid.take(quota_day(utc_now()))):
+            if counted and not (prepaid is not None and prepaid.take(quota_day(self._utc_clock()))):
                 self.ledger.reserve(1)
             self.pacer.acquire()
             try:

@@ -9,12 +9,14 @@ conditional write, and only that attempt counts and notifies.
 from __future__ import annotations
 
 import logging
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from collections.abc import Callable
+from datetime import datetime
 
+from timereports.clock import utc_now
 from timereports.errors import TimereportsError, one_line
 from timereports.logic.ports import FailureClaims, Mailer, ReportStates
 from timereports.models.definition import ReportDefinition
+from timereports.render.failure_notice import failure_notice
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class FailurePolicy:
         sender: str,
         default_owner: str | None,
         pause_after: int,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._states = states
         self._claims = claims
@@ -38,6 +41,7 @@ class FailurePolicy:
         self._sender = sender
         self._default_owner = default_owner
         self._pause_after = pause_after
+        self._clock = clock
 
     def succeeded(self, definition: ReportDefinition) -> None:
         self._states.record_success(definition.id)
@@ -53,49 +57,12 @@ class FailurePolicy:
             self._states.pause(definition.id, f"{failures} failed runs in a row; last: {reason}")
         owner = (definition.delivery.owner if definition.delivery else None) or self._default_owner
         if owner:
-            message = failure_notice(definition, run_id, reason, failures, paused, sender=self._sender, owner=owner)
+            message = failure_notice(
+                definition, run_id, reason, failures, paused, sender=self._sender, owner=owner, sent_at=self._clock()
+            )
             try:
                 self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])
             except TimereportsError:
                 # The run's own error is what the caller must see; a notice that could not go out is only logged.
                 logger.warning("could not send the failure notice", extra={"report_id": definition.id})
         return paused
-
-
-def failure_notice(
-    definition: ReportDefinition,
-    run_id: str,
-    reason: str,
-    failures: int,
-    paused: bool,
-    *,
-    sender: str,
-    owner: str,
-) -> EmailMessage:
-    """A plain-text notice to the report's owner; the definition's title is already a single line."""
-    message = EmailMessage()
-    state = "paused" if paused else "failed"
-    message["Subject"] = f"timereports: {definition.title} {state}"
-    message["From"] = sender
-    message["To"] = owner
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    lines = [
-        f"The run of report {definition.id!r} scheduled for {run_id} failed, and nothing was sent.",
-        "",
-        f"Reason: {reason}",
-        "",
-        f"Failed runs in a row: {failures}.",
-    ]
-    if paused:
-        lines += [
-            "",
-            "The report is now paused: its scheduled runs are skipped until it is resumed",
-            f"(set paused to false on the state table's item pk=report#{definition.id}, sk=state; see the README).",
-            "If an EventBridge schedule invokes it directly, consider disabling that schedule meanwhile.",
-        ]
-    else:
-        lines += ["", "The run will be retried; you will not be told again about this run."]
-    message.set_content("\n".join(lines))
-    return message

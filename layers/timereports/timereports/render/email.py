@@ -263,7 +263,7 @@ def build_messages(
     link: CsvLink | str | None = None,
     link_expires_in: int | None = None,
     workbook_link: str | None = None,
-    sent_at: datetime | None = None,
+    sent_at: datetime,
     summary_rows: int = SUMMARY_ROW_LIMIT,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
     xlsx: bytes | None = None,
@@ -275,7 +275,7 @@ def build_messages(
 
     `mode` says how the CSV travels: `attachment`, `gzip`, or `link`, which needs `link` (a CsvLink, or a URL
     with `link_expires_in` seconds from `sent_at`). An empty table gives the short "no time logged" notice
-    instead, never an empty attachment. `sent_at` (timezone-aware, default now) fills Date and Message-ID.
+    instead, never an empty attachment. `sent_at` (timezone-aware: the caller's clock) fills Date and Message-ID.
     """
     if table.is_empty:
         return build_empty_notice(
@@ -336,7 +336,7 @@ def build_empty_notice(
     *,
     sender: str,
     addressing: Addressing,
-    sent_at: datetime | None = None,
+    sent_at: datetime,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
     """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
@@ -403,9 +403,7 @@ def _check_link(link: CsvLink) -> None:
         raise ValueError("the CSV link's expiry must be timezone-aware")
 
 
-def _sent_at(sent_at: datetime | None) -> datetime:
-    if sent_at is None:
-        return datetime.now(UTC)
+def _sent_at(sent_at: datetime) -> datetime:
     if sent_at.tzinfo is None:
         raise ValueError("sent_at must be timezone-aware")
     return sent_at
