@@ -58,11 +58,17 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     redeploy()
 
 
-def invoke(event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    """The handler's reply to `event`: status, headers and the parsed JSON body."""
+# What the function has when API Gateway hands it a request: its 29-second timeout (template.yaml).
+API_REMAINING_MILLIS = 29_000
+
+
+def invoke(event: dict[str, Any], remaining_millis: int = API_REMAINING_MILLIS) -> tuple[int, dict[str, str], Any]:
+    """The handler's reply to `event` with the time the deployed function has: status, headers and the parsed JSON
+    body."""
     from functions.reports_api import app
 
-    reply = app.lambda_handler(event, FakeLambdaContext(function_name="timereports-ReportsApiFunction"))
+    context = FakeLambdaContext(function_name="timereports-ReportsApiFunction", remaining_millis=remaining_millis)
+    reply = app.lambda_handler(event, context)
     body = reply.get("body") or ""
     for leak in LEAKS:
         assert leak not in body, f"the answer leaks {leak!r}: {body[:300]}"
@@ -496,3 +502,43 @@ def test_a_repeated_query_spends_at_most_two_quota_requests(deployed: Any, simul
     # Then it spent at most two quota-counted requests (GET /quota/ is free)
     spent = sum(record.counted for record in simulator.request_log) - counted_before
     assert spent <= 2, [(record.path, record.params) for record in simulator.request_log[-5:]]
+
+
+def small_pages(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Redeploy with pages of `size` entries, so that a month of the simulator's data takes many pages."""
+    monkeypatch.setenv("INTERVALS_PAGE_SIZE", str(size))
+    redeploy()
+
+
+def test_a_query_of_many_pages_is_answered_within_the_apis_time_limit(
+    deployed: Any, dataset: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pages of 20 entries, so that a month no mirror holds yet takes several pages
+    small_pages(monkeypatch, 20)
+    query = {"time_frame": {"from": "2026-10-01", "to": "2026-10-31"}, "group_by": ["project_id", "user_id"]}
+    start, end = date(2026, 10, 1), date(2026, 10, 31)
+    assert len(entries_between(dataset, start, end)) > 3 * 20
+    # When it is asked with the 29 seconds the function has
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    # Then it is answered, and its rows are the simulator's
+    assert status == 200, answer
+    expected = expected_rows(dataset, start, end)
+    assert len(answer["rows"]) == len(expected)
+
+
+def test_a_query_needing_more_requests_than_its_time_allows_is_a_422_before_spending_them(
+    deployed: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pages of 2 entries: a year takes about a thousand requests, at 90 a minute some ten minutes
+    small_pages(monkeypatch, 2)
+    query = {"time_frame": {"from": "2026-01-01", "to": "2026-12-31"}, "group_by": ["project_id"]}
+    counted_before = sum(record.counted for record in simulator.request_log)
+    # When it is asked with the 29 seconds the function has
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    # Then it is refused as too long (not "try again later"), saying how many requests and what to change
+    assert status == 422, answer
+    assert "more requests to Intervals" in answer["message"]
+    assert "narrow" in answer["message"]
+    # And only the first page, which told it so, was spent, not the rest of the year's
+    spent = sum(record.counted for record in simulator.request_log) - counted_before
+    assert spent == 1, [(record.path, record.params) for record in simulator.request_log[-5:]]

@@ -5,9 +5,9 @@ One `APIGatewayHttpResolver` serves the deployed Lambda (API Gateway v2 events) 
 API Gateway's IAM (or JWT) authoriser when deployed, the local server's API key check locally.
 
 Every error is `{"message": ...}`: 400 for a request the model refuses (naming the field and the allowed values),
-404 for an unknown report or path, 429 with Retry-After when the account's daily quota is spent, 503 when Intervals
-cannot answer. Anything else is a 500 with a fixed message: no traceback, token or internal path reaches a client;
-the log has the details.
+404 for an unknown report or path, 422 for a query that needs more Intervals requests than the invocation has time
+for, 429 with Retry-After when the account's daily quota is spent, 503 when Intervals cannot answer. Anything else
+is a 500 with a fixed message: no traceback, token or internal path reaches a client; the log has the details.
 """
 
 from __future__ import annotations
@@ -71,11 +71,16 @@ logger = logging.getLogger(__name__)
 _ERRORS: dict[int, OpenAPIResponse] = {
     400: {"description": "Invalid parameters", "content": {"application/json": {"model": ErrorAnswer}}},
     415: {"description": "The body is not application/json"},
+    422: {
+        "description": "The query needs more Intervals requests than the API can make in its time limit",
+        "content": {"application/json": {"model": ErrorAnswer}},
+    },
     429: {"description": "The account's daily Intervals quota is spent (see Retry-After)"},
     503: {"description": "Intervals is unavailable (see Retry-After)"},
 }
 _REPORT_ERRORS: dict[int, OpenAPIResponse] = {
     404: {"description": "No such report in the catalogue", "content": {"application/json": {"model": ErrorAnswer}}},
+    422: _ERRORS[422],
     429: _ERRORS[429],
     503: _ERRORS[503],
 }
@@ -268,8 +273,14 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
             headers={"Retry-After": str(seconds)},
         )
 
-    @app.exception_handler([IntervalsError, RunTooLongError])
-    def intervals_failed(exc: IntervalsError | RunTooLongError) -> Response[str]:
+    @app.exception_handler(RunTooLongError)
+    def too_long(exc: RunTooLongError) -> Response[str]:
+        # Refused before any quota was spent on the rest: more pages than the invocation has time for. Trying again
+        # would not help; a narrower query (or a report run, which has 15 minutes) would.
+        return error_response(422, str(exc))
+
+    @app.exception_handler(IntervalsError)
+    def intervals_failed(exc: IntervalsError) -> Response[str]:
         # The reason stays in the log: an Intervals reply may describe the account, and a refused token is the
         # operator's problem, not the caller's.
         logger.warning("reports api: Intervals failed", extra={"error": str(exc), "kind": type(exc).__name__})

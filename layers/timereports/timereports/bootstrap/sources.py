@@ -20,8 +20,10 @@ from timereports.logic.mirror_sync import MirrorSyncService
 from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
 from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource, TimeSources
 
-# Time kept after the last page for archiving, emailing and recording, when a Lambda's deadline bounds a run.
+# Time kept after the last page, when a Lambda's deadline bounds the pull: a report run archives, emails and records
+# (its function has 15 minutes); the Reports API only renders its JSON, within API Gateway's 30 seconds.
 DELIVERY_MARGIN_SECONDS = 60
+ANSWER_MARGIN_SECONDS = 3
 
 
 def build_ledger(settings: Settings, account: AccountSettings) -> DynamoDBQuotaLedger:
@@ -42,14 +44,15 @@ def build_client(
     *,
     token: str | None = None,
     deadline: RemainingTime | None = None,
+    margin_seconds: float = DELIVERY_MARGIN_SECONDS,
     reference_cache: ReferenceRecordsCache | None = None,
 ) -> IntervalsClient:
     """An Intervals client for the account, paced (one pacer per API host and process: the API's limit is per
-    IP) and reserving quota in `ledger`; in a Lambda (`deadline`) it refuses work that cannot finish in time."""
+    IP) and reserving quota in `ledger`; in a Lambda (`deadline`) it refuses work that cannot finish
+    `margin_seconds` before the invocation's end."""
     stop_by = None
     if deadline is not None:
-        # A minute kept for archiving, emailing and recording after the last page.
-        stop_by = time.monotonic() + deadline.get_remaining_time_in_millis() / 1000 - DELIVERY_MARGIN_SECONDS
+        stop_by = time.monotonic() + deadline.get_remaining_time_in_millis() / 1000 - margin_seconds
     return IntervalsClient(
         account.api_url,
         token if token is not None else resolve_token(account),
@@ -71,14 +74,17 @@ def build_time_source(
     *,
     token: str | None = None,
     deadline: RemainingTime | None = None,
+    margin_seconds: float = DELIVERY_MARGIN_SECONDS,
     progress: ProgressCallback | None = None,
 ) -> TimeSource:
     """Where the account's time entries are read from, for reports and for the Reports API alike: the account's entry
     mirror (synced through the client, kept in the bucket and the state table), or with `mirror: false` the
     Intervals client directly."""
     if not account.mirror:
-        return build_client(settings, account, ledger, token=token, deadline=deadline)
-    return build_mirrored_source(settings, account, ledger, token=token, deadline=deadline, progress=progress)
+        return build_client(settings, account, ledger, token=token, deadline=deadline, margin_seconds=margin_seconds)
+    return build_mirrored_source(
+        settings, account, ledger, token=token, deadline=deadline, margin_seconds=margin_seconds, progress=progress
+    )
 
 
 def build_mirrored_source(
@@ -88,6 +94,7 @@ def build_mirrored_source(
     *,
     token: str | None = None,
     deadline: RemainingTime | None = None,
+    margin_seconds: float = DELIVERY_MARGIN_SECONDS,
     progress: ProgressCallback | None = None,
 ) -> MirroredTimeSource:
     """The account's mirror as a time source, whatever the account's `mirror` setting says (sync jobs use it)."""
@@ -98,7 +105,9 @@ def build_mirrored_source(
         s3=aws_client("s3"),
         ttl_seconds=settings.mirror_reference_hours * 3600,
     )
-    client = build_client(settings, account, ledger, token=token, deadline=deadline, reference_cache=cache)
+    client = build_client(
+        settings, account, ledger, token=token, deadline=deadline, margin_seconds=margin_seconds, reference_cache=cache
+    )
     return MirroredTimeSource(client, build_mirror(settings, account, client, progress=progress))
 
 
@@ -132,13 +141,21 @@ def build_mirror(
     )
 
 
-def account_sources(settings: Settings, *, api_url: str | None = None, token: str | None = None) -> TimeSources:
+def account_sources(
+    settings: Settings,
+    *,
+    api_url: str | None = None,
+    token: str | None = None,
+    margin_seconds: float = DELIVERY_MARGIN_SECONDS,
+) -> TimeSources:
     """A new time source of a named account, over its ledger, each time it is called; `deadline` (the invocation's
-    Lambda context) makes its pulls refuse work that cannot finish in time, before reserving quota for it."""
+    Lambda context) makes its pulls refuse work that cannot finish `margin_seconds` before the invocation ends,
+    before reserving quota for it."""
 
     def sources(account: str, deadline: RemainingTime | None = None) -> TimeSource:
         named = settings.account(account, api_url=api_url)
-        return build_time_source(settings, named, build_ledger(settings, named), token=token, deadline=deadline)
+        ledger = build_ledger(settings, named)
+        return build_time_source(settings, named, ledger, token=token, deadline=deadline, margin_seconds=margin_seconds)
 
     return sources
 
