@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from email import message_from_bytes
@@ -223,6 +224,19 @@ def test_a_line_break_in_the_subject_or_title_is_refused(line_break: str) -> Non
 def test_an_invalid_address_is_refused(address: str) -> None:
     with pytest.raises(DefinitionError):
         build(to=[address])
+
+
+@pytest.mark.parametrize("line_break", ["\r\n", "\n", "\r", "\u2028"])
+def test_a_line_break_in_a_slice_name_from_intervals_is_shown_on_one_line(line_break: str) -> None:
+    # Given a slice whose name, as Intervals has it, carries a line break (a client named in two lines)
+    table = replace(report_table(), slice_label=f"Mango{line_break}Bcc: x@example.org", slice_slug="mango")
+    # When its message is built, with the name in the template or after it
+    for template in ("Hours for {slice}", "Hours"):
+        [outgoing] = build(table, subject_template=template)
+        subject = str(parsed(outgoing)["Subject"])
+        # Then the subject is one line with the name in it, and no header was added
+        assert subject.endswith("Mango Bcc: x@example.org"), subject
+        assert parsed(outgoing)["Bcc"] is None
 
 
 def test_the_subject_template_fills_known_fields_only() -> None:

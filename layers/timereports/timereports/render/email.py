@@ -213,20 +213,23 @@ def split_recipients(
 def render_subject(template: str, table: ReportTable) -> str:
     """Fill `{title}`, `{from}`, `{to}` (ISO dates), `{report_id}` and `{slice}` (a private slice's name); refuse other
     fields and line breaks. A slice's subject ends with its name when the template does not place it."""
+    # A slice's name comes from Intervals (a client's or a person's), not from the definition: a line break in it is
+    # data to show on one line, not a definition to refuse, nor a header to start.
+    label = " ".join(LINE_BREAKS.sub(" ", table.slice_label).split()) if table.slice_label else ""
     values = {
         "title": table.title,
         "from": table.period.start.isoformat(),
         "to": table.period.end.isoformat(),
         "report_id": table.report_id,
-        "slice": table.slice_label or "",
+        "slice": label,
     }
     try:
         subject = fill_subject(template, values)
     except ValueError as exc:
         raise DefinitionError(f"subject: {exc}") from None
-    if table.slice_label and "{slice}" not in template:
+    if label and "{slice}" not in template:
         # A slice's message says whose it is, even when the template does not ask for it.
-        subject = f"{subject} \u2014 {table.slice_label}"
+        subject = f"{subject} \u2014 {label}"
     return subject
 
 
