@@ -16,14 +16,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from timereports.errors import DefinitionError, TimereportsError, one_line
+from timereports.models.vocabulary import check_supported_date
 from timereports_dev.dataset import AGENCY_YEAR_ENTRIES, DEFAULT_SEED
 
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        return check_supported_date(day)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _instant(text: str) -> datetime:

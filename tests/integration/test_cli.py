@@ -69,6 +69,13 @@ def test_validate_names_the_field_and_allowed_values(tmp_path: Path) -> None:
     assert "time_fees_hours" in line
 
 
+@pytest.mark.parametrize("today", ["9999-12-01", "0001-01-02"])
+def test_a_today_outside_the_supported_dates_is_one_line_exit_2(today: str) -> None:
+    result = timereports("run", "reports/weekly-hours-by-project.yaml", "--today", today, "--local")
+    assert result.returncode == 2
+    assert "is outside the supported dates, 2000-01-01 to 2099-12-31" in assert_one_clean_line(result)
+
+
 def test_run_writes_csv_email_and_summary(local_env: dict[str, str], simulator: Any, tmp_path: Path) -> None:
     result = timereports(
         "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(tmp_path),

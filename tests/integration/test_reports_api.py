@@ -542,3 +542,30 @@ def test_a_query_needing_more_requests_than_its_time_allows_is_a_422_before_spen
     # And only the first page, which told it so, was spent, not the rest of the year's
     spent = sum(record.counted for record in simulator.request_log) - counted_before
     assert spent == 1, [(record.path, record.params) for record in simulator.request_log[-5:]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000, '{"a":' * 5000 + "1" + "}" * 5000],
+    ids=["unclosed", "deep"],
+)
+def test_a_body_nested_too_deeply_is_a_400(deployed: Any, body: str) -> None:
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), body))
+    assert status == 400, answer
+    assert answer["message"].startswith("body:")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"today": "9999-12-31", "time_frame": "next_90"}, "today"),
+        ({"today": "0001-01-01", "time_frame": "last_year"}, "today"),
+        ({"time_frame": {"from": "0001-01-01", "to": "9999-12-31"}}, "time_frame.from"),
+        ({"filters": {"date": {"operation": "inclusion", "values": ["1999-12-31"]}}}, "filters.date"),
+    ],
+)
+def test_a_date_outside_the_supported_ones_is_a_400_naming_it(deployed: Any, query: dict[str, Any], field: str) -> None:
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    assert status == 400, answer
+    assert answer["message"].startswith(field), answer["message"]
+    assert "supported dates, 2000-01-01 to 2099-12-31" in answer["message"]

@@ -183,6 +183,14 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
     ),
     ({"filters": {"month": {"operation": "inclusion", "values": ["11/2026"]}}}, "filters.month.values[0]: '11/2026'"),
     ({"filters": {"date": {"operation": "inclusion", "values": ["soon"]}}}, "filters.date.values[0]: 'soon' is not a"),
+    (
+        {"time_frame": {"from": "0001-01-01", "to": "9999-12-31"}},
+        "time_frame.from: 0001-01-01 is outside the supported dates, 2000-01-01 to 2099-12-31; time_frame.to: 9999",
+    ),
+    (
+        {"filters": {"week": {"operation": "inclusion", "values": ["2100-01-04"]}}},
+        "filters.week.values[0]: 2100-01-04 is outside the supported dates, 2000-01-01 to 2099-12-31",
+    ),
     ({"schedule": {"cron": "0 7 * *"}}, "schedule.cron: '0 7 * *' is not a cron expression of 5 fields"),
     ({"schedule": {"cron": "0 25 * * *"}}, "schedule.cron: '0 25 * * *' is not a valid cron expression"),
     ({"schedule": {"cron": "0 7 * * 1", "timezone": "CEST"}}, "schedule.timezone: 'CEST' is not an IANA time zone"),
@@ -264,6 +272,14 @@ def test_json_definitions_load_like_yaml(tmp_path: Path) -> None:
     path = tmp_path / "one.json"
     path.write_text(json.dumps(definition_with(time_frame={"from": "2026-11-01", "to": "2026-11-30"})))
     assert isinstance(load_definition(path).time_frame, CustomTimeFrame)
+
+
+@pytest.mark.parametrize(("name", "text"), [("deep.json", "[" * 5000), ("deep.yaml", "a: " + "[" * 5000)])
+def test_a_file_nested_too_deeply_is_refused_with_its_name(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DefinitionError, match=f"{name}: nested too deeply to read"):
+        load_definition(path)
 
 
 def test_broken_yaml_is_refused_with_the_file_name(tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ def read_definition_data(path: str | Path) -> object:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise DefinitionError(f"{source}: not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise DefinitionError(f"{source}: nested too deeply to read") from None
     try:
         # Deferred: only the command line and the build read YAML; deployed, the catalogue is JSON (sam.mk).
         import yaml
@@ -49,6 +51,8 @@ def read_definition_data(path: str | Path) -> object:
         return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise DefinitionError(f"{source}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise DefinitionError(f"{source}: nested too deeply to read") from None
 
 
 @lru_cache(maxsize=1)

@@ -52,11 +52,13 @@ from timereports.models.vocabulary import (
     FilterValue,
     GroupAttribute,
     IncurredBasis,
+    ReportDate,
     ReportFormat,
     SplitAttribute,
     TimeFrameShortcut,
     View,
     Weekday,
+    check_supported_date,
 )
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -150,8 +152,8 @@ class DefinitionModel(BaseModel):
 class CustomTimeFrame(DefinitionModel):
     """`{from: YYYY-MM-DD, to: YYYY-MM-DD}`, both inclusive."""
 
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
+    start: ReportDate = Field(alias="from")
+    end: ReportDate = Field(alias="to")
 
     @model_validator(mode="after")
     def _ordered(self) -> CustomTimeFrame:
@@ -442,11 +444,13 @@ def _normalise_filter_values(attribute: str, values: tuple[FilterValue, ...]) ->
 
 
 def _as_date(value: FilterValue, where: str) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise _fail(f"{value!r} is not a date; write YYYY-MM-DD", field=where)
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise _fail(f"{value!r} is not a date; write YYYY-MM-DD", field=where)
+    try:
+        return check_supported_date(day)
+    except ValueError as exc:
+        raise _fail(str(exc), field=where) from None

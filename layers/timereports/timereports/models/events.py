@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from timereports.clock import format_instant
 from timereports.models.report import Period
+from timereports.models.vocabulary import ReportDate
 
 
 class EventModel(BaseModel):
@@ -87,7 +88,7 @@ class DirectRunEvent(EventModel):
 
     definition: dict[str, Any] | None = None
     report_id: str | None = None
-    today: date | None = None
+    today: ReportDate | None = None
     scheduled_at: AwareDatetime | None = None
     force: bool = False
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from timereports.errors import DefinitionError
 from timereports.models.catalogue import describe_errors, describe_validation_error
 from timereports.models.definition import ReportQuery
+from timereports.models.vocabulary import ReportDate
 
 # A row's or a total's value: ids and counts are ints, hours and amounts numbers, labels and dates strings.
 JsonCell = int | float | str | bool | None
@@ -26,7 +27,9 @@ class ReportsQuery(ReportQuery):
     """The body of a rows or totals request; every field is optional (RM's defaults: `time_fees_hours`, `this_week`,
     `["project_id"]`, no filters, `today` the current date in `timezone` (UTC), `confirmed-unconfirmed`)."""
 
-    today: date | None = Field(default=None, description="the day the time frame is resolved from (YYYY-MM-DD)")
+    today: ReportDate | None = Field(
+        default=None, description="the day the time frame is resolved from (YYYY-MM-DD, 2000-01-01 to 2099-12-31)"
+    )
 
 
 def parse_reports_query(data: object) -> ReportsQuery:
@@ -49,6 +52,8 @@ def parse_reports_query_json(text: str | bytes | None) -> ReportsQuery:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"body: not valid JSON ({exc}); send a JSON object of report parameters") from exc
+    except RecursionError:
+        raise DefinitionError("body: nested too deeply to read; send a JSON object of report parameters") from None
     return parse_reports_query(data)
 
 

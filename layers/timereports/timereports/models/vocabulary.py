@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator
 
 View = Literal[
     "time_fees_hours",
@@ -94,4 +96,18 @@ RECORD_ATTRIBUTES: frozenset[str] = frozenset(
 # to some mail software too. One definition, used by the definitions and by the email renderer.
 LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x85\u2028\u2029]")
 
+# The dates a report may name (a custom time frame, `today`, a date filter). Beyond them lie typos such as 0001-01-01
+# or 9999-12-31, which overflow a time frame's arithmetic or would have the mirror keep centuries of months.
+SUPPORTED_DATES = (date(2000, 1, 1), date(2099, 12, 31))
+
+
+def check_supported_date(value: date) -> date:
+    """`value` when a report may name it; ValueError saying the supported dates otherwise."""
+    first, last = SUPPORTED_DATES
+    if not first <= value <= last:
+        raise ValueError(f"{value.isoformat()} is outside the supported dates, {first} to {last}")
+    return value
+
+
+ReportDate = Annotated[date, AfterValidator(check_supported_date)]
 FilterValue = int | str | bool | date
