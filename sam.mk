@@ -1,5 +1,6 @@
 # SAM build targets for `Metadata: BuildMethod: makefile` (included by the root Makefile and by the
-# Makefile in each CodeUri: layers/timereports, functions/run_report, functions/dispatch, functions/email_feedback).
+# Makefile in each CodeUri: layers/timereports, functions/run_report, functions/dispatch, functions/reports_api,
+# functions/email_feedback).
 #
 # Why the makefile method: SAM's Python builder refuses python3.13 unless that exact interpreter is on
 # the PATH, and --use-container needs Docker. pip can fetch the Lambda platform's wheels from any host

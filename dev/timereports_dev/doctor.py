@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from timereports.bootstrap.aws import resolve_token
 from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.config import Settings
+from timereports.dal.aws_errors import AWS_ERRORS
 from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError
 from timereports_dev.local_aws import STATE_TABLE_TTL_ATTRIBUTE, run_queue_name
 from timereports_dev.stack import Stack, stack_schedules
@@ -31,7 +32,6 @@ MARKS: dict[Mark, str] = {"ok": "✓", "fail": "✗", "skip": "-"}
 ADMINISTRATOR_GROUP = "Administrator"
 # The schedule that must be on: without it nothing is ever dispatched (the example schedule is off by default).
 DISPATCH_SCHEDULE = "DispatchFunctionTick"
-AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 @dataclass(frozen=True)

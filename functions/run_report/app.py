@@ -184,7 +184,7 @@ def _retry_later(record: QueuedRecord) -> None:
         delay = retries.back_off(retry_queue(), record.receipt_handle, receive_count)
     except TimereportsError as exc:
         logger.warning(
-            "failed run waits for the queue's visibility timeout", receive_count=receive_count, error=str(exc)
+            "failed run waits for the queue's visibility timeout", receive_count=receive_count, error=one_line(exc)
         )
         return
     logger.info("failed run will be retried", receive_count=receive_count, retry_in_seconds=delay)

@@ -20,7 +20,7 @@ from timereports.models.intervals import Client, Milestone, Person, Project, Ref
 from timereports.models.report import Period
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 
-# The views that group and sum (time_entries lists entries instead: tests/unit/test_entries.py).
+# The views that group and sum (time_entries lists entries instead: tests/unit/test_readable_engine.py).
 GROUPED_VIEWS = tuple(view for view in VIEWS if view != "time_entries")
 
 PERIOD = Period(date(2026, 1, 26), date(2026, 2, 8))  # two weeks across a month end

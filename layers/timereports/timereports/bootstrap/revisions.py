@@ -8,10 +8,10 @@ from pathlib import Path
 
 from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.history import build_run_history
+from timereports.bootstrap.runs import build_mailer
 from timereports.bootstrap.sources import account_sources
 from timereports.config import Settings
 from timereports.dal.archive import S3Archive
-from timereports.dal.mailer import SesMailer
 from timereports.dal.revision_marks import DynamoDBRevisionMarks
 from timereports.logic.revisions import RevisionCheck
 from timereports.models.catalogue import Catalogue
@@ -29,7 +29,7 @@ def build_revision_check(
         catalogue=Catalogue(catalogue_dir if catalogue_dir is not None else settings.catalogue_dir),
         history=build_run_history(settings),
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
-        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
+        mailer=build_mailer(settings),
         marks=DynamoDBRevisionMarks(settings.state_table, aws_client("dynamodb")),
         sources=account_sources(settings, api_url=api_url, token=token),
         sender=settings.sender_email,

@@ -22,6 +22,11 @@ from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue
 
 
+def build_mailer(settings: Settings) -> SesMailer:
+    """SES, sending with the stack's configuration set (its bounces and complaints reach the run history)."""
+    return SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set)
+
+
 def build_once(settings: Settings, deadline: RemainingTime | None = None) -> IdempotentRuns:
     """Exactly-once delivery per run identity, in the state table."""
     return IdempotentRuns(settings.state_table, aws_client("dynamodb"), deadline)
@@ -43,7 +48,7 @@ def build_runner(
         client=build_time_source(settings, account, ledger, token=token, deadline=deadline, progress=progress),
         ledger=ledger,
         archive=S3Archive(settings.reports_bucket, aws_client("s3")),
-        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
+        mailer=build_mailer(settings),
         history=build_run_history(settings),
         options=DeliveryOptions(
             sender=settings.sender_email,
@@ -60,7 +65,7 @@ def build_failure_policy(settings: Settings) -> FailurePolicy:
     return FailurePolicy(
         states=build_report_states(settings),
         claims=DynamoDBFailureClaims(settings.state_table, aws_client("dynamodb")),
-        mailer=SesMailer(aws_client("sesv2"), configuration_set=settings.ses_configuration_set),
+        mailer=build_mailer(settings),
         sender=settings.sender_email,
         default_owner=settings.owner_email,
         pause_after=settings.failures_before_pause,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from timereports.dal.aws_errors import AWS_ERRORS
 from timereports.errors import DeliveryError
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -29,7 +28,7 @@ class S3Archive:
                 ServerSideEncryption="AES256",
                 Metadata=metadata,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise DeliveryError(f"could not archive the report to s3://{self.bucket}/{key}: {exc}") from exc
         return key
 
@@ -37,7 +36,7 @@ class S3Archive:
         """The archived object's bytes (a revision compares the corrected report with what was sent)."""
         try:
             body: bytes = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise DeliveryError(f"could not read s3://{self.bucket}/{key}: {exc}") from exc
         return body
 
@@ -50,5 +49,5 @@ class S3Archive:
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
                 )
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise DeliveryError(f"could not sign a link to s3://{self.bucket}/{key}: {exc}") from exc

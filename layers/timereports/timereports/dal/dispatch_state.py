@@ -10,10 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from timereports.clock import as_utc, format_instant, parse_instant, utc_now
-from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_write
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage, run_key
 
@@ -48,7 +46,7 @@ class DynamoDBCursorStore:
         while True:
             try:
                 reply = self._client.query(**request)
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 raise aws_error(f"dispatch: reading cursors from {self.table_name!r}", exc) from exc
             for item in reply.get("Items", []):
                 cursors[item["sk"]["S"]] = parse_instant(item["cursor"]["S"])
@@ -63,7 +61,7 @@ class DynamoDBCursorStore:
                 Key={"pk": {"S": CURSOR_PARTITION}, "sk": {"S": report_id}},
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"dispatch: reading the cursor of {report_id!r}", exc) from exc
         item = reply.get("Item")
         return parse_instant(item["cursor"]["S"]) if item else None
@@ -108,7 +106,7 @@ class DynamoDBDeferredRuns:
         try:
             # Unconditional: parking the same run twice (a retried invocation) stores the same item.
             self._client.put_item(TableName=self.table_name, Item=item)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"dispatch: deferring {run_key(message)!r}", exc) from exc
 
     def due(self, at: datetime, limit: int = MAX_DEFERRED_PER_TICK) -> list[DeferredRun]:
@@ -125,7 +123,7 @@ class DynamoDBDeferredRuns:
         while len(runs) < limit:
             try:
                 reply = self._client.query(**request, Limit=limit - len(runs))
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 raise aws_error("dispatch: reading deferred runs", exc) from exc
             for item in reply.get("Items", []):
                 message = RunMessage.model_validate_json(item["message"]["S"])
@@ -164,14 +162,14 @@ class DynamoDBReportStates:
             reply: dict[str, Any] = self._client.update_item(
                 TableName=self.table_name, Key=self._key(report_id), **request
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"dispatch: {what} of report {report_id!r}", exc) from exc
         return reply
 
     def get(self, report_id: str) -> ReportState:
         try:
             reply = self._client.get_item(TableName=self.table_name, Key=self._key(report_id), ConsistentRead=True)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"dispatch: reading the state of report {report_id!r}", exc) from exc
         item = reply.get("Item", {})
         return ReportState(

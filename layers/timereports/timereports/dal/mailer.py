@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from timereports.dal.aws_errors import aws_error_code
+from timereports.dal.aws_errors import AWS_ERRORS, aws_error_code
 from timereports.errors import DeliveryError
 
 
@@ -36,6 +34,6 @@ class SesMailer:
             request["ConfigurationSetName"] = self._configuration_set
         try:
             reply = self._client.send_email(**request)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise DeliveryError(f"SES refused the report email ({aws_error_code(exc)})") from exc
         return str(reply["MessageId"])

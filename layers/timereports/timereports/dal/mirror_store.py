@@ -17,9 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from timereports.dal.aws_errors import aws_error, aws_error_code, is_condition_failure
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, aws_error_code, conditional_write
 from timereports.models.mirror import MirrorManifest
 
 MIRROR_PREFIX = "mirror/"
@@ -58,7 +56,7 @@ class S3MirrorStore:
                 Key={"pk": {"S": manifest_partition(self.account)}, "sk": {"S": MANIFEST_SORT_KEY}},
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"mirror: reading the manifest of {self.account!r}", exc) from exc
         item = reply.get("Item")
         if not item:
@@ -89,13 +87,10 @@ class S3MirrorStore:
         }
         if values:
             request["ExpressionAttributeValues"] = values
-        try:
-            self._dynamodb.put_item(**request)
-        except (ClientError, BotoCoreError) as exc:
-            if is_condition_failure(exc):
-                return False
-            raise aws_error(f"mirror: publishing the manifest of {self.account!r}", exc) from exc
-        return True
+        reply = conditional_write(
+            f"mirror: publishing the manifest of {self.account!r}", lambda: self._dynamodb.put_item(**request)
+        )
+        return not isinstance(reply, ConditionFailed)
 
     # -- objects ---------------------------------------------------------------------------------------------------
 
@@ -112,7 +107,7 @@ class S3MirrorStore:
                 ServerSideEncryption="AES256",
                 IfNoneMatch="*",
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"mirror: writing month {month} of {self.account!r}", exc) from exc
         return key
 
@@ -121,7 +116,7 @@ class S3MirrorStore:
         try:
             reply = self._s3.get_object(Bucket=self.bucket, Key=key)
             return bytes(reply["Body"].read())
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             if aws_error_code(exc) in MISSING_CODES:
                 return None
             raise aws_error(f"mirror: reading {key}", exc) from exc
@@ -131,7 +126,7 @@ class S3MirrorStore:
         for key in keys:
             try:
                 self._s3.delete_object(Bucket=self.bucket, Key=key)
-            except (ClientError, BotoCoreError):
+            except AWS_ERRORS:
                 continue
 
 
@@ -172,7 +167,7 @@ class S3ReferenceCache:
         try:
             reply = self._s3.get_object(Bucket=self.bucket, Key=self._key(key, resource))
             document = json.loads(zlib.decompress(reply["Body"].read()))
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             if aws_error_code(exc) in MISSING_CODES:
                 return None
             raise aws_error(f"mirror: reading reference data {resource}", exc) from exc
@@ -201,5 +196,5 @@ class S3ReferenceCache:
                 ContentEncoding=OBJECT_ENCODING,
                 ServerSideEncryption="AES256",
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"mirror: storing reference data {resource}", exc) from exc

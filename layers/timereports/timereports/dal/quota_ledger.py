@@ -12,10 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from timereports.clock import as_utc, utc_now
-from timereports.dal.aws_errors import ConditionFailed, aws_error, conditional_write
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 from timereports.engine.quota_rules import (
     DEFAULT_DAILY_LIMIT,
     QuotaStatus,
@@ -277,7 +275,7 @@ class DynamoDBQuotaLedger:
         try:
             # Strongly consistent: a status read right after a reservation must see it.
             reply = self.client.get_item(TableName=self.table_name, Key=self.key(day), ConsistentRead=True)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise self._store_error("GetItem", exc) from exc
         item: dict[str, Any] | None = reply.get("Item")
         return item

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from timereports.clock import utc_now
-from timereports.dal.aws_errors import AWS_ERRORS, aws_error, is_condition_failure
+from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
 from timereports.models.run_record import RunRecord
 
 if TYPE_CHECKING:
@@ -66,16 +66,21 @@ class DynamoDBRunHistory:
 
         The recipients are added to a string set, so SNS delivering the same notice twice records it once.
         """
+        what = f"recording SES {kind} feedback in {self.table_name}"
         try:
             pointer = self._client.get_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": f"message#{ses_message_id}"}, "sk": {"S": "run"}},
                 ConsistentRead=True,
             ).get("Item")
-            if pointer is None or not recipients:
-                return None
-            run_pk, run_sk = pointer["run_pk"]["S"], pointer["run_sk"]["S"]
-            self._client.update_item(
+        except AWS_ERRORS as exc:
+            raise aws_error(what, exc) from exc
+        if pointer is None or not recipients:
+            return None
+        run_pk, run_sk = pointer["run_pk"]["S"], pointer["run_sk"]["S"]
+        reply = conditional_write(
+            what,
+            lambda: self._client.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": run_pk}, "sk": {"S": run_sk}},
                 UpdateExpression="ADD #field :recipients",
@@ -83,12 +88,9 @@ class DynamoDBRunHistory:
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#field": _FEEDBACK_FIELDS[kind]},
                 ExpressionAttributeValues={":recipients": {"SS": sorted(set(recipients))}},
-            )
-        except AWS_ERRORS as exc:
-            if is_condition_failure(exc):
-                return None
-            raise aws_error(f"recording SES {kind} feedback in {self.table_name}", exc) from exc
-        return run_pk.removeprefix("run#")
+            ),
+        )
+        return None if isinstance(reply, ConditionFailed) else run_pk.removeprefix("run#")
 
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item.items()}

@@ -11,9 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from timereports.dal.aws_errors import aws_error
+from timereports.dal.aws_errors import AWS_ERRORS, aws_error
 from timereports.errors import RunQueueError
 from timereports.models.events import RunMessage, SyncMessage, run_key
 
@@ -69,7 +67,7 @@ class SqsRunQueue:
                 reply = client.send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._sync_entry(key, job) for key, job in entries.items()]
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 raise aws_error(f"mirror: queueing sync jobs on {self.queue_url}", exc) from exc
             if reply.get("Failed"):
                 raise RunQueueError(
@@ -94,7 +92,7 @@ class SqsRunQueue:
                 reply = client.send_message_batch(
                     QueueUrl=self.queue_url, Entries=[self._entry(key, message) for key, message in pending.items()]
                 )
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 error = aws_error(f"dispatch: SendMessageBatch to {self.queue_url}", exc)
                 if not error.retryable:
                     raise RunQueueError(str(error), unsent=list(pending.values())) from exc
@@ -113,7 +111,7 @@ class SqsRunQueue:
             client.change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise aws_error(f"ChangeMessageVisibility on {self.queue_url}", exc) from exc
 
     def _entry(self, entry_id: str, message: RunMessage) -> dict[str, Any]:

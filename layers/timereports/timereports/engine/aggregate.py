@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, cast
 
@@ -24,13 +24,11 @@ from timereports.engine.attributes import (
 )
 from timereports.engine.entries import list_entries
 from timereports.engine.sections import build_sections
-from timereports.engine.views import DAY_METRICS, GroupSums, view_for
+from timereports.engine.views import DAY_METRICS, ZERO, GroupSums, entry_amount, view_for
 from timereports.models.definition import ReportDefinition, Split, slice_slug
 from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell, Period, ReportTable
 
-ZERO = Decimal(0)
-CENT = Decimal("0.01")
 GroupKey = tuple[Hashable, ...]
 
 
@@ -197,11 +195,7 @@ def _accumulate(
         if entry.billable:
             sums.billable_hours += hours
             if with_amounts:
-                rate = entry.hourlyrate
-                if rate:  # a missing rate counts 0
-                    # Each entry's amount is rounded to the cent, as an invoice line is, so that amounts add up
-                    # exactly row by row and to the total.
-                    sums.billable_amount += (hours * rate).quantize(CENT, ROUND_HALF_UP)
+                sums.billable_amount += entry_amount(hours, entry.hourlyrate, billable=True)
         else:
             sums.nonbillable_hours += hours
     if bare:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, filter_targets
 from timereports.engine.sections import build_sections
-from timereports.engine.views import ENTRY_METRIC_COLUMNS
+from timereports.engine.views import ENTRY_METRIC_COLUMNS, ZERO, entry_amount
 from timereports.models.definition import ReportDefinition, slice_slug
 from timereports.models.report import Cell, Period, ReportTable
 
-ZERO = Decimal(0)
-CENT = Decimal("0.01")
 # The attributes whose id and name columns each entry row has, in column order.
 ENTRY_ATTRIBUTES = ("user_id", "client", "project_id", "task", "worktype")
 ENTRY_COLUMNS: tuple[str, ...] = (
@@ -105,7 +103,7 @@ def _listed(
 ) -> _Listed:
     hours = entry.time
     rate = entry.hourlyrate
-    amount = (hours * rate).quantize(CENT, ROUND_HALF_UP) if entry.billable and rate else ZERO
+    amount = entry_amount(hours, rate, entry.billable)
     row: dict[str, Cell] = {"entry_id": entry.id, "date": entry.date}
     for attribute in columns_of:
         key, label = attribute.value(entry, approval)

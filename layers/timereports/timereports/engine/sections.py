@@ -13,9 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from timereports.engine.views import ZERO
 from timereports.models.report import Cell, Change, Comparison, Metrics, ReportTable, Section
-
-ZERO = Decimal(0)
 
 
 def build_sections(

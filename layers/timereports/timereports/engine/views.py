@@ -13,6 +13,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from timereports.models.vocabulary import VIEWS
 
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+def entry_amount(hours: Decimal, rate: Decimal | None, billable: bool) -> Decimal:
+    """What one entry adds to `incurred_amount` (and the entry view's `amount`): billable time at its rate, rounded
+    to the cent as an invoice line is, so that amounts add up exactly row by row and to the total; no rate counts 0."""
+    return (hours * rate).quantize(CENT, ROUND_HALF_UP) if billable and rate else ZERO
+
 
 @dataclass(frozen=True, slots=True)
 class Metric:
@@ -88,7 +97,7 @@ class View:
 
 
 def _days(hours: Decimal, hours_per_day: Decimal) -> Decimal:
-    return (hours / hours_per_day).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return (hours / hours_per_day).quantize(CENT, ROUND_HALF_UP)
 
 
 _VIEWS: dict[str, View] = {

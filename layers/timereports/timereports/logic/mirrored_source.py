@@ -2,7 +2,7 @@
 
 The runner, the Reports API, revisions and the previous-period comparison read time through `TimeSource`; this one
 syncs the mirror over the queries' dates (`logic/mirror.py`) and applies each query's filters locally, as the API
-would (the engine re-checks every filter anyway), so that they get the mirror by wiring alone (`bootstrap.py`).
+would (the engine re-checks every filter anyway), so that they get the mirror by wiring alone (`bootstrap/sources.py`).
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class Mailer(Protocol):
 
 
 class TimeSource(Protocol):
-    """What the runner needs of the Intervals client (direct) or of the entry mirror (`logic/mirror.py`)."""
+    """What the runner needs of the Intervals client (direct) or of the entry mirror (`logic/mirrored_source.py`)."""
 
     def sync_quota(self) -> Any: ...
     def reference_data(self, needs: set[str]) -> ReferenceData: ...

@@ -1,7 +1,7 @@
 """The run use case as the handlers and the command line call it: turn a parsed event into a run of the right
 report, with the scheduled-run bookkeeping around it (pauses, parking on spent quota, failure counts and notices).
 
-`RunService` receives every adapter it uses; `bootstrap.build_run_service` builds one per warm container.
+`RunService` receives every adapter it uses; `bootstrap.runs.build_run_service` builds one per warm container.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from timereports.clock import utc_now
-from timereports.errors import QuotaExhaustedError, TimereportsError
+from timereports.errors import QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.failures import FailurePolicy
 from timereports.logic.ports import DeferredRuns, RemainingTime, ReportStates, RunHistory
 from timereports.logic.runner import ReportRunner, RunRequest
@@ -121,7 +121,7 @@ class RunService:
             scheduled_at=message.scheduled_at.isoformat(),
             period_from=message.period_from.isoformat(),
             period_to=message.period_to.isoformat(),
-            error=str(exc),
+            error=one_line(exc),
             retry_after=exc.resets_at.isoformat(),
         )
 
