@@ -69,8 +69,11 @@ def revision_check() -> RevisionCheck:
 @lru_cache(maxsize=1)
 @ends_cold_start
 def run_service() -> RunService:
-    """This container's run service; a missing deployed setting fails the first invocation, naming the variable."""
-    return build_run_service(get_settings())
+    """This container's run service; a missing deployed setting fails the first invocation, naming the variable
+    (the run queue's too: a failed run comes back through it, and a long sync queues its months on it)."""
+    service = build_run_service(get_settings())
+    retry_queue()  # after the build: it ends the cold start too (bootstrap/cold_start.py)
+    return service
 
 
 def _publish(record: RunRecord) -> None:

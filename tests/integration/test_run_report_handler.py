@@ -199,7 +199,7 @@ def test_a_directly_scheduled_run_of_a_paused_report_is_skipped(deployed: Any) -
     assert deployed.sent_emails() == []
 
 
-@pytest.mark.parametrize("variable", ["SENDER_EMAIL", "STATE_TABLE", "REPORTS_BUCKET"])
+@pytest.mark.parametrize("variable", ["SENDER_EMAIL", "STATE_TABLE", "REPORTS_BUCKET", "REPORT_QUEUE_URL"])
 def test_a_deployment_missing_a_required_setting_refuses_to_run_naming_it(
     deployed: Any, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:

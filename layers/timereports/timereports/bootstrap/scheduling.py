@@ -15,7 +15,7 @@ from timereports.errors import ConfigurationError
 def build_run_queue(settings: Settings) -> SqsRunQueue:
     """The SQS run queue named by REPORT_QUEUE_URL (the template sets it; `--local` sets it to the queue it made)."""
     if not settings.report_queue_url:
-        raise ConfigurationError("REPORT_QUEUE_URL: not set; the dispatcher needs the run queue's URL")
+        raise ConfigurationError("REPORT_QUEUE_URL: not set; the deployment must name the run queue")
     return SqsRunQueue(settings.report_queue_url, partial(aws_client, "sqs"))
 
 
