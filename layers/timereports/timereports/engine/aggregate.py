@@ -276,7 +276,7 @@ def _table(
         # spreadsheet's SUM() of a column agrees with the TOTAL row.
         for column in DAY_METRICS:
             totals[column] = sum((cast(Decimal, row[column]) for row in rows), ZERO)
-    share_metric = view.metric_columns[0]
+    share_metric = view.headline
     return ReportTable(
         report_id=definition.id,
         title=definition.title,

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from timereports.models.intervals import ReferenceData
 from timereports.models.report import Cell
-from timereports.models.vocabulary import GROUP_ATTRIBUTES, RECORD_ATTRIBUTES
+from timereports.models.vocabulary import ATTRIBUTE_KINDS, GROUP_ATTRIBUTES, RECORD_ATTRIBUTES
 
 
 class EntryLike(Protocol):
@@ -106,15 +106,15 @@ class AttributeSpec:
     """Everything the product knows about one group attribute, in one place: its CSV columns and email heading, how
     an entry is read (`bind`), how a filter on it is pushed down to GET /time/, and which reference data it needs.
 
-    Adding an attribute is one entry in `ATTRIBUTES` (and its name in `models.vocabulary.GroupAttribute`, the
-    vocabulary definitions are validated against).
+    Adding an attribute is one entry in `ATTRIBUTES`, and its name and kind in `models.vocabulary` (`GroupAttribute`
+    and `ATTRIBUTE_KINDS`: what definitions are validated against, below the engine). Nothing else names attributes.
     """
 
     name: str
     columns: tuple[str, ...]
     heading: str  # the email's column heading for the attribute's display column
     bind: Callable[[AttributeResolver], Attribute]
-    query_filter: str | None = None  # the /time/ filter that selects it by id
+    query_filter: str | None = None  # the /time/ filter that selects it: by id (a record), or t/f (a flag)
     names: NameIndex | None = None  # (name, id) pairs of its records, to turn filter names into ids
     name_source: str | None = None  # the reference resource those names come from
     none_label: str | None = None  # the group of entries without such a record
@@ -371,7 +371,8 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
             "billable",
             ("billable",),
             "Billable",
-            lambda _resolver: Attribute(
+            query_filter="billable",
+            bind=lambda _resolver: Attribute(
                 "billable",
                 ("billable",),
                 _fixed("billable"),
@@ -396,7 +397,7 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         ),
     )
 }
-if set(ATTRIBUTES) != set(GROUP_ATTRIBUTES) or {name for name, spec in ATTRIBUTES.items() if spec.query_filter} != set(
+if set(ATTRIBUTES) != set(GROUP_ATTRIBUTES) or {name for name, spec in ATTRIBUTES.items() if spec.names} != set(
     RECORD_ATTRIBUTES
 ):
     raise RuntimeError("engine.attributes.ATTRIBUTES and models.vocabulary disagree on the attributes")
@@ -407,14 +408,15 @@ EntryPredicate = Callable[[EntryLike, bool | None], bool]
 
 def filter_targets(attribute: str, values: tuple[object, ...]) -> tuple[frozenset[Hashable], frozenset[str]]:
     """Split filter values into the keys and the labels they match ("123" is an id as well as a name)."""
+    kind = ATTRIBUTE_KINDS[attribute]  # type: ignore[index]
     keys: set[Hashable] = set()
     labels: set[str] = set()
     for value in values:
         if isinstance(value, str):
             labels.add(value)
-            if attribute in ("month",):
+            if kind == "month":  # a month's key is its YYYY-MM text
                 keys.add(value)
-            elif value.isdigit() and attribute not in ("billable", "approval_status"):
+            elif kind == "record" and value.isdigit():
                 keys.add(int(value))
         else:
             keys.add(value)  # type: ignore[arg-type]

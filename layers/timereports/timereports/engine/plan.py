@@ -17,6 +17,7 @@ from timereports.engine.attributes import ATTRIBUTES, AttributeSpec
 from timereports.models.definition import FilterSpec, ReportDefinition
 from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.report import Period
+from timereports.models.vocabulary import ATTRIBUTE_KINDS
 
 # Longer id lists stay local: the query string has a practical length limit, and a long list saves little.
 MAX_PUSHED_IDS = 100
@@ -59,15 +60,16 @@ def plan_queries(definition: ReportDefinition, period: Period, reference: Refere
     local: dict[str, FilterSpec] = {}
     parameters: dict[str, object] = {}
     for attribute, spec in definition.filters.items():
-        if attribute == "approval_status":
+        kind = ATTRIBUTE_KINDS[attribute]
+        if kind == "approval":
             pushed[attribute] = spec  # decided by which approved=t/f pulls are made, below
             continue
-        if attribute == "billable":
+        if kind == "flag":
             wanted = _wanted_flags(spec, {value is True for value in spec.values})
             if wanted is None:
                 return QueryPlan(queries=(), pushed_filters={attribute: spec}, needs=reference_needs(definition))
             if len(wanted) == 1:
-                parameters["billable"] = next(iter(wanted))
+                parameters[str(ATTRIBUTES[attribute].query_filter)] = next(iter(wanted))
             pushed[attribute] = spec
             continue
         ids = _pushable_ids(attribute, spec, reference)

@@ -69,18 +69,24 @@ class GroupSums:
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """A report view: its metric columns, and whether it needs rates (amounts) and a day length (days)."""
+    """A report view: its metric columns (the first is its headline: what shares, bars and a revision's change are
+    measured in), and whether it shows time (in hours or days) and amounts (which need rates)."""
 
     name: str
     metric_columns: tuple[str, ...]
     in_days: bool
     with_amounts: bool
     per_entry: bool = False
+    with_time: bool = True
+
+    @property
+    def headline(self) -> str:
+        return self.metric_columns[0]
 
     def metrics(self, sums: GroupSums, hours_per_day: Decimal) -> dict[str, Decimal | int]:
         """The metric columns of one group, exact (days are hours / hours_per_day)."""
         values: dict[str, Decimal | int] = {}
-        if self.metric_columns[0] != "incurred_amount":
+        if self.with_time:
             nonbillable = sums.incurred_hours - sums.billable_hours
             if self.in_days:
                 values["incurred_days"] = _days(sums.incurred_hours, hours_per_day)
@@ -103,7 +109,7 @@ def _days(hours: Decimal, hours_per_day: Decimal) -> Decimal:
 _VIEWS: dict[str, View] = {
     "time_fees_hours": View("time_fees_hours", HOUR_COLUMNS, in_days=False, with_amounts=False),
     "time_fees_days": View("time_fees_days", DAY_COLUMNS, in_days=True, with_amounts=False),
-    "time_fees_amounts": View("time_fees_amounts", AMOUNT_COLUMNS, in_days=False, with_amounts=True),
+    "time_fees_amounts": View("time_fees_amounts", AMOUNT_COLUMNS, in_days=False, with_amounts=True, with_time=False),
     "time_fees_hours_and_amounts": View(
         "time_fees_hours_and_amounts", HOUR_COLUMNS + AMOUNT_COLUMNS, in_days=False, with_amounts=True
     ),

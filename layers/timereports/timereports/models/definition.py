@@ -32,12 +32,13 @@ from pydantic_core import PydanticCustomError
 from timereports.models.address import check_address
 from timereports.models.subject import fill_subject
 from timereports.models.vocabulary import (
+    APPROVAL_STATES,
+    ATTRIBUTE_KINDS,
     COMPARE_MODES,
     DEFAULT_SUBJECT,
     GROUP_ATTRIBUTES,
     LINE_BREAKS,
     MAX_GROUP_LEVELS,
-    RECORD_ATTRIBUTES,
     REPORT_FORMATS,
     SPLIT_ATTRIBUTES,
     SUBJECT_PLACEHOLDERS,
@@ -324,7 +325,7 @@ class ReportQuery(DefinitionModel):
     timezone: TimeZoneName = "UTC"
     week_start: Annotated[Weekday, BeforeValidator(_check_weekday)] = "monday"
     group_by: tuple[AttributeName, ...] = ("project_id",)
-    filters: dict[str, FilterSpec] = Field(default_factory=dict)
+    filters: dict[GroupAttribute, FilterSpec] = Field(default_factory=dict)
     calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(_check_incurred_basis)] = "confirmed-unconfirmed"
     hours_per_day: Decimal = Field(default=Decimal(8), gt=0, le=24)
 
@@ -359,7 +360,7 @@ class ReportQuery(DefinitionModel):
 
     @field_validator("filters", mode="after")
     @classmethod
-    def _normalised_filter_values(cls, value: dict[str, FilterSpec]) -> dict[str, FilterSpec]:
+    def _normalised_filter_values(cls, value: dict[GroupAttribute, FilterSpec]) -> dict[GroupAttribute, FilterSpec]:
         return {
             name: spec.model_copy(update={"values": _normalise_filter_values(name, spec.values)})
             for name, spec in value.items()
@@ -414,31 +415,32 @@ class ReportDefinition(ReportQuery, ReportIdentity):
         return self.timezone
 
 
-def _normalise_filter_values(attribute: str, values: tuple[FilterValue, ...]) -> tuple[FilterValue, ...]:
+def _normalise_filter_values(attribute: GroupAttribute, values: tuple[FilterValue, ...]) -> tuple[FilterValue, ...]:
     """Each filter value in the form the engine compares with: ints for ids, dates, booleans, decoded names."""
+    kind = ATTRIBUTE_KINDS[attribute]
     normalised: list[FilterValue] = []
     for index, value in enumerate(values):
         where = f"{attribute}.values[{index}]"
-        if attribute in RECORD_ATTRIBUTES:
+        if kind == "record":
             if isinstance(value, bool | date):
                 raise _fail(f"{value!r} is not an id or a name", field=where)
             normalised.append(html.unescape(value) if isinstance(value, str) else value)
-        elif attribute in ("date", "week"):
+        elif kind == "day":
             normalised.append(_as_date(value, where))
-        elif attribute == "month":
+        elif kind == "month":
             text = value.strftime("%Y-%m") if isinstance(value, date) else str(value)
             if isinstance(value, bool) or not _MONTH.match(text):
                 raise _fail(f"{value!r} is not a month; write YYYY-MM", field=where)
             normalised.append(text)
-        elif attribute == "billable":
+        elif kind == "flag":
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 value = value.lower() == "true"
             if not isinstance(value, bool):
                 raise _fail(f"{value!r} is not supported; allowed: true, false", field=where)
             normalised.append(value)
-        else:  # approval_status
-            if value not in ("approved", "unapproved"):
-                raise _fail(f"{value!r} is not supported; allowed: approved, unapproved", field=where)
+        else:  # an approval state
+            if value not in APPROVAL_STATES:
+                raise _fail(f"{value!r} is not supported; allowed: {', '.join(APPROVAL_STATES)}", field=where)
             normalised.append(value)
     return tuple(normalised)
 

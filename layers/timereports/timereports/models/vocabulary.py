@@ -88,10 +88,29 @@ MAX_GROUP_LEVELS = 5
 SUBJECT_PLACEHOLDERS: tuple[str, ...] = ("title", "from", "to", "report_id", "slice")
 DEFAULT_SUBJECT = "{title}, {from} to {to}"
 
+# What a group attribute's values are, which says how its filter values are written, checked and matched: an
+# Intervals record (an id or a name, pushed down to GET /time/ by id), a day (YYYY-MM-DD), a month (YYYY-MM), a
+# true/false flag, or an approval state. Everything else about an attribute is its entry in engine.attributes.
+AttributeKind = Literal["record", "day", "month", "flag", "approval"]
+ATTRIBUTE_KINDS: dict[GroupAttribute, AttributeKind] = {
+    "user_id": "record",
+    "project_id": "record",
+    "client": "record",
+    "phase_name": "record",
+    "worktype": "record",
+    "module": "record",
+    "task": "record",
+    "date": "day",
+    "week": "day",
+    "month": "month",
+    "billable": "flag",
+    "approval_status": "approval",
+}
+if set(ATTRIBUTE_KINDS) != set(GROUP_ATTRIBUTES):
+    raise RuntimeError("models.vocabulary: ATTRIBUTE_KINDS must name every GroupAttribute")
 # Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.
-RECORD_ATTRIBUTES: frozenset[str] = frozenset(
-    {"user_id", "project_id", "client", "phase_name", "worktype", "module", "task"}
-)
+RECORD_ATTRIBUTES: frozenset[str] = frozenset(name for name, kind in ATTRIBUTE_KINDS.items() if kind == "record")
+APPROVAL_STATES = ("approved", "unapproved")
 # CR and LF start a new mail header; NUL, VT, FF, NEL and the Unicode line/paragraph separators are line breaks
 # to some mail software too. One definition, used by the definitions and by the email renderer.
 LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x85\u2028\u2029]")

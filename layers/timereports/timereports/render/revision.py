@@ -65,10 +65,7 @@ class Revision:
 
     @property
     def primary_metric(self) -> str:
-        """The figure a change is measured in: incurred hours when the view has them, else its first metric."""
-        for column in ("incurred_hours", "incurred_days", "incurred_amount"):
-            if column in self.metric_columns:
-                return column
+        """The figure a change is measured in: the view's headline, its first metric (engine.views.View.headline)."""
         return self.metric_columns[0]
 
     def change_size(self) -> Decimal:

@@ -25,7 +25,6 @@ from timereports.render.facts import fact_lines
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHEET_NAME = "Report"
-DATE_COLUMNS = frozenset({"date", "week"})
 MIN_WIDTH, MAX_WIDTH, TEXT_WIDTH = 8, 60, 48
 # A fixed creation time: the same report gives the same bytes (XlsxWriter would stamp the current time).
 FIXED_CREATED = datetime(2000, 1, 1)
@@ -107,7 +106,7 @@ def _write_cell(sheet: Any, row: int, col: int, column: str, value: Cell, format
         number_format = formats["decimal"] if is_decimal_column(column) or isinstance(value, Decimal) else None
         sheet.write_number(row, col, float(value), number_format)
         return format_cell(column, value)
-    if isinstance(value, date) and column in DATE_COLUMNS:
+    if isinstance(value, date):  # a day's or a week's group, an entry's date
         sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), formats["date"])
         return value.isoformat()
     text = neutralise_formula(format_cell(column, value))
