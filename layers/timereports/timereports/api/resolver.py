@@ -46,6 +46,7 @@ from timereports.models.reports_api import (
     RowsAnswer,
     TotalsAnswer,
     describe_request_errors,
+    load_request_body,
 )
 from timereports.render.report_json import json_cell, json_dates, json_rows, json_totals
 
@@ -104,7 +105,8 @@ def build_resolver(
     service: Callable[[], ReportsApiService], *, clock: Callable[[], datetime] = utc_now
 ) -> APIGatewayHttpResolver:
     """The Reports API over `service()` (called per request, so that a composition root can build it lazily)."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # Powertools reads the body with `json_body_deserializer`; ours refuses a key given twice (DefinitionError: a 400).
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=load_request_body)
 
     @app.post(
         f"{API_PREFIX}/reports/rows",

@@ -34,7 +34,9 @@ def read_definition_data(path: str | Path) -> object:
         raise DefinitionError(f"{source}: cannot read the definition: {exc}") from exc
     if source.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{source}: {exc}; keep one of them") from exc
         except json.JSONDecodeError as exc:
             raise DefinitionError(f"{source}: not valid JSON: {exc}") from exc
         except RecursionError:
@@ -49,21 +51,88 @@ def read_definition_data(path: str | Path) -> object:
 
     try:
         return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
+    except DefinitionError as exc:
+        raise DefinitionError(f"{source}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise DefinitionError(f"{source}: not valid YAML: {exc}") from exc
     except RecursionError:
         raise DefinitionError(f"{source}: nested too deeply to read") from None
 
 
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`'s object_pairs_hook: the object as a dict, or a DefinitionError naming a key it has twice (by
+    default the last one silently wins, so a second `to` or filter would replace the first unnoticed)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DefinitionError(f"{key} appears twice in one object")
+        data[key] = value
+    return data
+
+
 @lru_cache(maxsize=1)
 def _definition_loader(safe_loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
     """YAML's safe loader, but dates stay text: PyYAML would raise a bare ValueError on `2026-13-01`, while
-    the model parses dates itself and names the field that is wrong."""
+    the model parses dates itself and names the field that is wrong. And a key that appears twice in one mapping is
+    a DefinitionError naming it and its line, where PyYAML would keep the last one silently."""
     resolvers = {
         first: [(tag, pattern) for tag, pattern in found if tag != "tag:yaml.org,2002:timestamp"]
         for first, found in safe_loader.yaml_implicit_resolvers.items()
     }
-    return type("DefinitionLoader", (safe_loader,), {"yaml_implicit_resolvers": resolvers})
+
+    def get_single_node(self: yaml.SafeLoader) -> yaml.Node | None:
+        node = safe_loader.get_single_node(self)
+        if node is not None:
+            _refuse_duplicate_yaml_keys(self, node)
+        return node
+
+    return type(
+        "DefinitionLoader", (safe_loader,), {"yaml_implicit_resolvers": resolvers, "get_single_node": get_single_node}
+    )
+
+
+def _refuse_duplicate_yaml_keys(loader: yaml.SafeLoader, root: yaml.Node) -> None:
+    """Raise a DefinitionError for the first key, in document order, that one of the document's mappings has twice.
+
+    Checked on the composed nodes, before construction: there a mapping's own keys are still apart from those a merge
+    (`<<: *base`) brings in, which it may override. Two keys are the same when the loaded dict would keep one of
+    them (`1` and `1.0`) or when the shipped JSON would write both as the same text (`1` and `"1"`)."""
+    # Deferred: as in read_definition_data, only what reads YAML has PyYAML (it is imported there already).
+    import yaml
+
+    pending: list[tuple[yaml.Node, str]] = [(root, "")]
+    visited: set[int] = set()
+    while pending:
+        node, path = pending.pop()
+        if id(node) in visited:  # an alias: its node is checked where it is anchored
+            continue
+        visited.add(id(node))
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            lines: dict[object, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a merge, or a key that cannot be one (the constructor names it)
+                key = loader.construct_object(key_node)
+                name = f"{path}.{key}" if path else str(key)
+                line = key_node.start_mark.line + 1
+                same_keys = (key, _key_as_json_text(key))
+                for same in same_keys:
+                    if same in lines:
+                        first = lines[same]
+                        raise DefinitionError(
+                            f"line {line}: {name} appears twice (first on line {first}); keep one of them"
+                        )
+                lines.update(dict.fromkeys(same_keys, line))
+                children.append((value_node, name))
+        pending.extend(reversed(children))
+
+
+def _key_as_json_text(key: object) -> object:
+    """A key as JSON writes it (json.dumps turns a number, true/false or null key into text)."""
+    return json.dumps(key) if key is None or isinstance(key, bool | int | float) else key
 
 
 def load_definition(path: str | Path) -> ReportDefinition:

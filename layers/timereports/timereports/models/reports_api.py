@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from timereports.errors import DefinitionError
-from timereports.models.catalogue import describe_errors, describe_validation_error
+from timereports.models.catalogue import describe_errors, describe_validation_error, refuse_duplicate_keys
 from timereports.models.definition import ReportQuery
 from timereports.models.vocabulary import ReportDate
 
@@ -49,12 +49,21 @@ def parse_reports_query_json(text: str | bytes | None) -> ReportsQuery:
     if text is None or not text.strip():
         return parse_reports_query(None)
     try:
-        data = json.loads(text)
+        data = load_request_body(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"body: not valid JSON ({exc}); send a JSON object of report parameters") from exc
     except RecursionError:
         raise DefinitionError("body: nested too deeply to read; send a JSON object of report parameters") from None
     return parse_reports_query(data)
+
+
+def load_request_body(text: str | bytes) -> Any:
+    """An HTTP framework's JSON deserializer for request bodies: `json.loads`, but a key that appears twice in one
+    object is a DefinitionError naming it (by default the last one would silently win)."""
+    try:
+        return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+    except DefinitionError as exc:
+        raise DefinitionError(f"body: {exc}; send each parameter once") from exc
 
 
 def describe_request_errors(details: list[Mapping[str, Any]]) -> str:
