@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from timereports.models.report import Cell, Period, ReportTable
+from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
-from timereports.render.email import Addressing, build_messages, choose_attachment_mode, gzip_csv, message_size
+from timereports.render.email import build_messages, choose_attachment_mode, gzip_csv, message_size
 
 METRICS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 

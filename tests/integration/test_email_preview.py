@@ -26,8 +26,9 @@ from timereports.engine.sections import compare_with_previous, stamped
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import Period, ReportTable
+from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
-from timereports.render.email import Addressing, build_messages
+from timereports.render.email import build_messages
 from timereports.render.email_body import CsvLink
 from timereports.render.revision import EntryChanges, build_revision_messages, compare
 

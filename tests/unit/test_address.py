@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from timereports.errors import DefinitionError
 from timereports.models.address import check_address
 from timereports.models.catalogue import parse_definition
-from timereports.render.email import parse_address
+from timereports.render.addressing import parse_address
 
 
 @pytest.mark.parametrize(

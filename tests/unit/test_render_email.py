@@ -17,10 +17,10 @@ import pytest
 from timereports.errors import DefinitionError
 from timereports.models.report import Cell, Period, ReportTable
 from timereports.models.vocabulary import DEFAULT_SUBJECT
+from timereports.render.addressing import Addressing, split_recipients
 from timereports.render.csv import render_csv
 from timereports.render.email import (
     MESSAGE_ALLOWANCE_BYTES,
-    Addressing,
     OutgoingEmail,
     base64_size,
     build_empty_notice,
@@ -28,7 +28,6 @@ from timereports.render.email import (
     choose_attachment_mode,
     gzip_csv,
     message_size,
-    split_recipients,
 )
 from timereports.render.email_body import CsvLink, attachment_filename
 from timereports.render.email_cells import display_columns
@@ -519,7 +518,7 @@ def test_the_summary_table_keeps_to_a_phones_width() -> None:
 
 
 def test_a_bare_sender_gets_a_display_name_and_a_partial_summary_says_what_its_total_counts() -> None:
-    from timereports.render.email import sender_address
+    from timereports.render.addressing import sender_address
 
     assert str(sender_address("reports@example.com")) == "Time reports <reports@example.com>"
     assert str(sender_address("Finance <finance@example.com>")) == "Finance <finance@example.com>"

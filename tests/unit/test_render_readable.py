@@ -24,8 +24,9 @@ from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import ReportTable
+from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
-from timereports.render.email import Addressing, build_messages
+from timereports.render.email import build_messages
 from timereports.render.email_sections import HTML_BUDGET_BYTES
 from timereports.render.xlsx import render_xlsx
 

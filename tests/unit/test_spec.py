@@ -15,7 +15,7 @@ from timereports.models.catalogue import load_catalogue, load_definition, parse_
 from timereports.models.definition import CustomTimeFrame
 from timereports.models.report import Period, ReportTable
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
-from timereports.render.email import render_subject
+from timereports.render.addressing import render_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = ROOT / "tests" / "data" / "definitions" / "invalid"

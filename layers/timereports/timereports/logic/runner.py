@@ -25,15 +25,9 @@ from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable, archive_key
 from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord
+from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
-from timereports.render.email import (
-    Addressing,
-    OutgoingEmail,
-    build_empty_notice,
-    build_messages,
-    choose_attachment_mode,
-    gzip_csv,
-)
+from timereports.render.email import OutgoingEmail, build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
 from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
 
 

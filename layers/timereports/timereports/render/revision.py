@@ -19,14 +19,9 @@ from typing import Literal
 from timereports.engine.attributes import ATTRIBUTES
 from timereports.models.report import ReportTable
 from timereports.models.run_record import AttachmentMode
+from timereports.render.addressing import Addressing, render_subject
 from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
-from timereports.render.email import (
-    Addressing,
-    OutgoingEmail,
-    compose_messages,
-    gzip_csv,
-    render_subject,
-)
+from timereports.render.email import OutgoingEmail, compose_messages, gzip_csv
 from timereports.render.email_body import (
     CsvLink,
     column_label,
