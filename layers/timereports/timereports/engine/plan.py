@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from timereports.engine.attributes import ATTRIBUTES, AttributeSpec
-from timereports.models.definition import FilterSpec, ReportDefinition
+from timereports.models.definition import ReportDefinition
+from timereports.models.filters import FilterSpec
 from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.report import Period
 from timereports.models.vocabulary import ATTRIBUTE_KINDS

@@ -19,7 +19,8 @@ from pydantic import (
 )
 
 from timereports.errors import DefinitionError, UnknownReportError
-from timereports.models.definition import LOCATION_TAGS, ReportDefinition, allowed_values
+from timereports.models.definition import LOCATION_TAGS, ReportDefinition
+from timereports.models.rules import allowed_values
 
 if TYPE_CHECKING:
     import yaml
