@@ -34,7 +34,7 @@ from timereports.config import get_settings
 from timereports.errors import QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic import retries
 from timereports.logic.mirror_sync import MirrorSyncService, SyncOutcome
-from timereports.logic.retries import WaitingQueue
+from timereports.logic.ports import WaitingQueue
 from timereports.logic.runs import RunService
 from timereports.models.events import (
     DirectRunEvent,

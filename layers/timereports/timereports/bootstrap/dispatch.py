@@ -8,7 +8,8 @@ from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.scheduling import build_deferred_runs, build_report_states, build_run_queue
 from timereports.config import Settings
 from timereports.dal.dispatch_state import DynamoDBCursorStore
-from timereports.logic.dispatch import Dispatcher, DispatchLogger
+from timereports.logic.dispatch import Dispatcher
+from timereports.logic.ports import DispatchLogger
 from timereports.models.catalogue import load_catalogue
 
 

@@ -30,11 +30,11 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any
 
 from timereports.clock import as_utc
 from timereports.engine.schedule import iter_fire_times
@@ -44,6 +44,7 @@ from timereports.logic.ports import (
     CursorStore,
     DeferredRun,
     DeferredRuns,
+    DispatchLogger,
     ReportStates,
     RunQueue,
 )
@@ -63,15 +64,6 @@ MAX_COUNTED_DROPS = 10_000
 
 
 # ------------------------------------------------------------------------------------------------------ use case
-
-
-class DispatchLogger(Protocol):
-    """What the dispatcher logs through: the standard library's logger, or a Powertools Logger in the Lambda (which
-    turns `extra` into structured keys)."""
-
-    def info(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def warning(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
-    def error(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
 
 
 @dataclass

@@ -11,20 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from timereports.engine.mirror import DayRange, split_by_month
 from timereports.logic.mirrored_source import MirroredTimeSource
-from timereports.logic.ports import RemainingTime
+from timereports.logic.ports import RemainingTime, SyncJobQueue
 from timereports.models.events import SyncMessage
 
 MirrorFactory = Callable[[str, RemainingTime | None], MirroredTimeSource]
-
-
-class SyncJobQueue(Protocol):
-    """Where month sync jobs go (the run queue)."""
-
-    def send_sync(self, jobs: list[SyncMessage]) -> None: ...
 
 
 @dataclass

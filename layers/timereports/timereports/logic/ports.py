@@ -6,7 +6,7 @@ versions for tests. Use cases import from here, never from an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     # Only named in annotations: a handler that uses a few ports does not import the models of all of them.
     from timereports.engine.attributes import EntryLike
     from timereports.engine.quota_rules import QuotaStatus
-    from timereports.models.events import RunMessage
+    from timereports.models.events import RunMessage, SyncMessage
     from timereports.models.feedback import FeedbackKind
     from timereports.models.intervals import ApiQuota, ReferenceData, TimeQuery
     from timereports.models.mirror import MirrorManifest
@@ -230,6 +230,16 @@ class RetryQueue(Protocol):
         ...
 
 
+class SyncJobQueue(Protocol):
+    """Where month sync jobs go (the run queue)."""
+
+    def send_sync(self, jobs: list[SyncMessage]) -> None: ...
+
+
+class WaitingQueue(RetryQueue, SyncJobQueue, Protocol):
+    """The run queue as a sync job waiting for the quota uses it: its message hidden longer, or sent again afresh."""
+
+
 class FeedbackLog(Protocol):
     """Where SES bounces and complaints are recorded: the history of the run that sent the message."""
 
@@ -287,3 +297,12 @@ class ReportStates(Protocol):
     def pause(self, report_id: str, reason: str) -> None: ...
     def is_paused(self, report_id: str) -> bool: ...
     def resume(self, report_id: str) -> None: ...
+
+
+class DispatchLogger(Protocol):
+    """What the dispatcher logs through: the standard library's logger, or a Powertools Logger in the Lambda (which
+    turns `extra` into structured keys)."""
+
+    def info(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+    def warning(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...
+    def error(self, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> None: ...

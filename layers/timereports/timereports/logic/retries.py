@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
-from timereports.logic.mirror_sync import SyncJobQueue
-from timereports.logic.ports import RetryQueue
+from timereports.logic.ports import RetryQueue, WaitingQueue
 from timereports.models.events import SyncMessage
 
 # 2, 4, 8 minutes after the first, second and third failure: long enough for a blip (a throttled API, an SES hiccup)
@@ -46,10 +45,6 @@ def reset_delay(resets_at: datetime, now: datetime) -> int:
     most 11 h 45 min later (within SQS's 12 hours; one more receive, still before the reset, waits the rest)."""
     until_reset = math.ceil((resets_at - now).total_seconds()) + RESET_MARGIN_SECONDS
     return min(max(until_reset, RETRY_BASE_SECONDS), MAX_VISIBILITY_SECONDS)
-
-
-class WaitingQueue(RetryQueue, SyncJobQueue, Protocol):
-    """The run queue as a sync job waiting for the quota uses it: its message hidden longer, or sent again afresh."""
 
 
 WaitKind = Literal["waiting", "requeued"]
