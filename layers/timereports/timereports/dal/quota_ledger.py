@@ -7,7 +7,6 @@ ceiling. The rules (days, resets, the ceiling) are in `engine/quota_rules.py`; t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -68,7 +67,7 @@ class DynamoDBQuotaLedger:
         *,
         daily_limit: int = DEFAULT_DAILY_LIMIT,
         reserve: int = 0,
-        client: Any | None = None,
+        client: Any,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         check_allowance(daily_limit, reserve)
@@ -76,25 +75,12 @@ class DynamoDBQuotaLedger:
         self.account = account
         self.daily_limit = daily_limit
         self.reserve_requests = reserve
-        self._client = client
-        self._client_lock = threading.Lock()
+        self.client = client
         self._clock = clock
         # The limit this process believes today's item holds, so that `reserve` can state its ceiling in the
         # condition (DynamoDB conditions cannot compute `limit - reserve - n`). Per day: a new day's item starts
         # from the configured limit until GET /quota/ says otherwise.
         self._assumed: tuple[date, int] | None = None
-
-    @property
-    def client(self) -> Any:
-        """The boto3 DynamoDB client, created on first use so that constructing the ledger touches nothing."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    # Imported here: boto3 costs ~200 ms, paid only by a process that talks to DynamoDB.
-                    import boto3
-
-                    self._client = boto3.client("dynamodb")
-        return self._client
 
     # -- the port ---------------------------------------------------------------------------------------------
 
