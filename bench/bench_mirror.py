@@ -11,6 +11,7 @@ email through SES) with its peak resident memory.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,8 +63,6 @@ def minimal_sequential_pull(api_url: str) -> tuple[float, int, int]:
 
 
 def _cli(args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    import subprocess
-
     started = time.perf_counter()
     finished = subprocess.run(
         [sys.executable, "-c", REPORT_PROCESS, *args],

@@ -2,12 +2,12 @@
 
 import pytest
 
+from timereports.intervals.reference import DEFAULT_REFERENCE_CACHE
+
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.aws"]
 
 
 @pytest.fixture(autouse=True)
 def _fresh_reference_cache() -> None:
     """Clients share a process-wide reference cache; a test must not see an earlier simulator's data."""
-    from timereports.intervals.reference import DEFAULT_REFERENCE_CACHE
-
     DEFAULT_REFERENCE_CACHE.clear()

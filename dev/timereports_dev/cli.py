@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from timereports.errors import DefinitionError, TimereportsError, one_line
 from timereports.models.vocabulary import check_supported_date
@@ -41,6 +42,39 @@ def _instant(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
+    return port
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return number
+
+
+def _api_url(text: str) -> str:
+    """An http(s) URL with a host: anything else would only be retried until the API counts as unreachable."""
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2, like our other input errors."""
 
@@ -54,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def add_remote_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--api-url", help="Intervals API base URL (default: INTERVALS_API_URL or the real API)")
+        sub.add_argument(
+            "--api-url", type=_api_url, help="Intervals API base URL (default: INTERVALS_API_URL or the real API)"
+        )
         sub.add_argument(
             "--local",
             action="store_true",
@@ -111,22 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="the last runs of a report")
     history.add_argument("report_id")
-    history.add_argument("--limit", type=int, default=10)
+    history.add_argument("--limit", type=_at_least_one, default=10, help="how many runs (default: 10)")
     history.add_argument("--local", action="store_true", help="use local AWS (moto)")
     add_stack_options(history)
 
     doctor = commands.add_parser("doctor", help="check that a deployment is ready for its first report")
-    doctor.add_argument("--api-url", help="Intervals API base URL (default: the stack's, or INTERVALS_API_URL)")
+    doctor.add_argument(
+        "--api-url", type=_api_url, help="Intervals API base URL (default: the stack's, or INTERVALS_API_URL)"
+    )
     add_stack_options(doctor)
 
     serve = commands.add_parser(
         "serve", help="serve the Reports API on 127.0.0.1 (Authorization: Bearer $TIMEREPORTS_API_KEY)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=8080, help="port on 127.0.0.1 (0 picks a free one)")
     add_remote_options(serve)
 
     simulator = commands.add_parser("simulator", help="serve the embedded Intervals simulator")
-    simulator.add_argument("--port", type=int, default=8765)
+    simulator.add_argument("--port", type=_port, default=8765)
     simulator.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
     simulator.add_argument("--seed", type=int, default=DEFAULT_SEED)
     return parser
@@ -171,12 +209,12 @@ def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
-    from timereports.models.catalogue import load_catalogue, load_definition
+    from timereports_dev.checks import read_definitions
 
     failures = 0
     for path in args.paths:
         try:
-            definitions = load_catalogue(path) if path.is_dir() else [load_definition(path)]
+            definitions = read_definitions(path)  # an empty or unreadable folder is a failure: nothing was checked
         except DefinitionError as exc:
             failures += 1
             print(exc, file=sys.stderr)  # the message names the file and the field
@@ -276,6 +314,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from timereports_dev.commands import history_command
 
     records = history_command(args.report_id, limit=args.limit, local=args.local, stack=args.stack, region=args.region)
+    if not records:  # not an error (a report that has not run yet), but an empty answer would look like one
+        print(f"timereports: no runs are recorded for report {args.report_id!r}", file=sys.stderr)
     for record in records:
         print(json.dumps(record.model_dump(exclude_none=True, exclude={"attempt", "message_ids", "email_message_ids"})))
     return 0

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from timereports.config import Settings
+from timereports.errors import ConfigurationError, DefinitionError
 from timereports.models.run_record import RunOutcome, RunRecord
+from timereports_dev.checks import listen_error, output_error, prepare_out_dir, prepare_out_file, read_catalogue
 from timereports_dev.local_aws import LOCAL_DEFAULTS
 
 # The embedded simulator's data set: a year of a 30-person agency, big enough to look real in the demo.
@@ -92,6 +94,7 @@ def run_command(
     from timereports_dev.progress import TerminalProgress
 
     definition = load_definition(spec)  # refused here, before any request
+    prepare_out_dir("--out", out_dir, what="the run's files")  # and so is an --out that cannot take them
     with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         # On a terminal, the mirror's sync and pulls show their progress (nothing when stderr is not a terminal).
         progress = TerminalProgress(total=1, unit="run")
@@ -99,7 +102,6 @@ def run_command(
             session.settings, definition.account, api_url=session.api_url, token=session.token, progress=progress
         )
         request = RunRequest(definition=definition, today=today, scheduled_at=scheduled_at, force=force)
-        out_dir.mkdir(parents=True, exist_ok=True)
         # A failed run must not leave a previous run's files looking like this run's (its slices' files included).
         stale = [out_dir / f"{definition.id}.{extension}" for extension in ("csv", "xlsx", "eml")]
         stale += [
@@ -172,6 +174,8 @@ def pull_command(
     from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
 
+    if out is not None:
+        prepare_out_file("--out", out, what="the entries")
     with open_session(api_url=api_url, local=local, stack=stack, region=region) as session:
         account = session.settings.account("default", api_url=session.api_url)
         ledger = build_ledger(session.settings, account)
@@ -179,8 +183,11 @@ def pull_command(
         query = TimeQuery(datebegin=start, dateend=end)
         if out is None:
             return pull_entries(client, start, end, sys.stdout, query=query)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as stream:
+        try:
+            stream = out.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise output_error("--out", out, exc, what="the entries") from exc
+        with stream:
             return pull_entries(client, start, end, stream, query=query)
 
 
@@ -237,6 +244,8 @@ def dispatch_command(
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap.dispatch import build_dispatcher
 
+    # Before local AWS starts: a folder that is missing, unreadable, invalid or empty can never enqueue a run.
+    read_catalogue(catalogue)
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         dispatcher = build_dispatcher(session.settings, catalogue_dir=catalogue)
         return [dispatcher.describe(message) for message in dispatcher.tick(at)]
@@ -258,11 +267,13 @@ def revisions_command(
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap.revisions import build_revision_check
 
+    read_catalogue(catalogue)  # as dispatch does: there is nothing to check without definitions
+    if out is not None:  # before the check sends anything, so that every revision sent leaves its .eml
+        prepare_out_dir("--out", out, what="the revisions' emails")
     with open_session(local=local, api_url=api_url, stack=stack, region=region) as session:
         check = build_revision_check(session.settings, catalogue, api_url=session.api_url, token=session.token)
         sent = check.check(at)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         for revision in sent:
             for index, raw in enumerate(revision.emails):
                 suffix = "" if index == 0 else f"-{index + 1}"
@@ -292,12 +303,21 @@ def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str |
     # Deferred: each command imports only the adapters it runs.
     from timereports.api.resolver import build_resolver
     from timereports.bootstrap.api import build_reports_api_service
-    from timereports_dev.api_server import ReportsApiServer, check_api_key
+    from timereports_dev.api_server import LOCAL_HOST, ReportsApiServer, check_api_key
 
     key = check_api_key(api_key)  # before local AWS or the simulator start: nothing to clean up on refusal
     with open_session(api_url=api_url, local=local) as session:
+        # The catalogue reports' GETs need CATALOGUE_DIR: checked as dispatch checks --catalogue (POSTed queries need
+        # no definition, so an empty folder is served, and its reports answer 404).
+        try:
+            read_catalogue(Path(session.settings.catalogue_dir), empty_ok=True)
+        except DefinitionError as exc:
+            raise ConfigurationError(f"CATALOGUE_DIR: {exc}") from exc
         service = build_reports_api_service(session.settings, api_url=session.api_url, token=session.token)
-        server = ReportsApiServer(build_resolver(lambda: service), key, port=port)
+        try:
+            server = ReportsApiServer(build_resolver(lambda: service), key, port=port)
+        except OSError as exc:
+            raise listen_error(LOCAL_HOST, port, exc) from exc
         print(f"serving the Reports API on {server.url} (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
             server.serve_forever()

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from timereports.intervals.errors import API_ERROR_MEANINGS
+from timereports_dev.checks import listen_error
 from timereports_dev.dataset import (
     ADMIN_TOKEN,
     ADMINISTRATOR,
@@ -1198,7 +1199,10 @@ def main(argv: list[str] | None = None) -> int:
     simulator = IntervalsSimulator(
         build_dataset(args.entries, seed=args.seed), latency=args.latency, per_minute_limit=args.per_minute_limit
     )
-    url = simulator.start(args.host, args.port)
+    try:
+        url = simulator.start(args.host, args.port)
+    except OSError as exc:  # the port is in use (or privileged): the person's to change, one line from the CLI
+        raise listen_error(args.host, args.port, exc) from exc
     print(f"Intervals simulator at {url} ({args.entries} time entries, seed {args.seed})", flush=True)
     for role, token in (
         ("Administrator", ADMIN_TOKEN),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from functions.run_report import app as run_report_app
 from tests.contract.test_template import Tag, as_list, functions, iam_statements, load_template, resources
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.dal.run_queue import SqsRunQueue
@@ -84,9 +85,7 @@ def test_a_failed_queued_run_raises_an_alarm(template: dict[str, Any]) -> None:
     assert alarm["MetricName"] == "RunsFailed"
     assert alarm["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}]
-    from functions.run_report import app
-
-    assert '"RunsFailed"' in inspect.getsource(app)
+    assert '"RunsFailed"' in inspect.getsource(run_report_app)
     # And it fires on the first failure, to the alarm topic
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
     assert alarm["AlarmActions"] == [Tag("Ref", "AlarmTopic")]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -189,3 +191,149 @@ def test_revisions_prints_one_line_per_revision_and_writes_its_email(
         "revisions", "--at", at, "--catalogue", str(catalogue), "--local", "--api-url", simulator.url, env=local_env
     )
     assert (again.returncode, again.stdout) == (0, "")
+
+
+# --- a person's mistakes are one line naming what is wrong, exit 2 (never "internal error") --------------------------
+
+# Root reads any folder whatever its mode: without these capabilities it is refused like anyone else.
+WITHOUT_READ_OVERRIDE = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def _as_a_user_refused_by_modes() -> list[str]:
+    """The prefix that makes the command subject to file modes (none when not root), or skip where none can."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: no way to be refused a read")
+    probe = subprocess.run([*WITHOUT_READ_OVERRIDE, "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"setpriv cannot drop the read override here: {probe.stderr.decode().strip()}")
+    return WITHOUT_READ_OVERRIDE
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the-folder", "a-file-in-it"])
+def test_validate_an_unreadable_folder_is_one_line_exit_2(tmp_path: Path, inside: bool) -> None:
+    # Given a folder of definitions that cannot be read (mode 000), as a user the mode refuses
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "weekly.yaml").write_bytes(WEEKLY.read_bytes())
+    locked.chmod(0)
+    target = locked / "weekly.yaml" if inside else locked
+    try:
+        result = subprocess.run(
+            [*_as_a_user_refused_by_modes(), sys.executable, "-m", "timereports_dev.cli", "validate", str(target)],
+            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o700)
+    # Then it names the path and the OS's reason
+    assert result.returncode == 2, result.stderr
+    line = assert_one_clean_line(result)
+    assert str(target) in line
+    assert "Permission denied" in line
+    assert "internal error" not in line
+
+
+def test_run_with_an_out_that_is_a_file_is_one_line_exit_2_and_sends_nothing(
+    local_env: dict[str, str], simulator: Any, aws: Any, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "passwd"
+    a_file.write_text("root:x:0:0::/root:/bin/sh\n", encoding="utf-8")
+    for out, reason in [(a_file, "Not a directory"), (a_file / "under", "Not a directory"), (Path("/proc/nope"), "")]:
+        result = timereports(
+            "run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", simulator.url, "--out", str(out),
+            env=local_env,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        line = assert_one_clean_line(result)
+        assert f"--out {out}: cannot write the run's files there: {reason}" in line
+    assert a_file.read_text(encoding="utf-8") == "root:x:0:0::/root:/bin/sh\n"
+    assert aws.sent_emails() == []
+
+
+def test_pull_to_a_directory_is_one_line_exit_2(local_env: dict[str, str], simulator: Any, tmp_path: Path) -> None:
+    result = timereports(
+        "pull", "--from", "2026-11-16", "--to", "2026-11-22", "--local", "--api-url", simulator.url,
+        "--out", str(tmp_path), env=local_env,
+    )  # fmt: skip
+
+    assert result.returncode == 2, result.stderr
+    assert f"--out {tmp_path}: cannot write the entries there: Is a directory" in assert_one_clean_line(result)
+    assert simulator.requests_counted == 0
+
+
+@pytest.mark.parametrize("command", ["serve", "simulator"])
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_outside_0_to_65535_is_refused_at_parsing(command: str, port: str) -> None:
+    result = timereports(command, "--port", port, env={"TIMEREPORTS_API_KEY": "k" * 32})
+
+    assert result.returncode == 2
+    assert f"argument --port: '{port}' is not a port (0 to 65535" in assert_one_clean_line(result)
+
+
+@pytest.mark.parametrize("command", ["serve", "simulator"])
+def test_a_port_in_use_is_one_line_naming_it(command: str, local_env: dict[str, str], simulator: Any) -> None:
+    # Given a port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        extra = ["--api-url", simulator.url] if command == "serve" else ["--entries", "10"]
+        result = timereports(command, "--port", str(port), *extra, env=local_env | {"TIMEREPORTS_API_KEY": "k" * 32})
+    assert result.returncode == 2, result.stderr
+    line = assert_one_clean_line(result)
+    assert line == f"timereports: --port {port}: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_history_limit_below_one_is_refused_at_parsing(local_env: dict[str, str]) -> None:
+    result = timereports("history", "weekly-hours-by-project", "--limit", "0", env=local_env)
+
+    assert result.returncode == 2
+    assert "argument --limit: '0' is not a whole number of 1 or more" in assert_one_clean_line(result)
+
+
+def test_validate_an_empty_folder_is_exit_2_naming_it(tmp_path: Path) -> None:
+    result = timereports("validate", str(tmp_path))
+
+    assert result.returncode == 2
+    assert (result.stdout, assert_one_clean_line(result)) == (
+        "",
+        f"{tmp_path}: no report definitions in it (no .yaml, .yml, .json files)",
+    )
+
+
+def test_dispatch_over_an_empty_catalogue_is_exit_2_naming_it(local_env: dict[str, str], tmp_path: Path) -> None:
+    # An empty catalogue can never enqueue a run: a tick over it is a wrong --catalogue, not a quiet success
+    result = timereports("dispatch", "--at", "2026-11-23T06:05:00Z", "--catalogue", str(tmp_path), env=local_env)
+
+    assert result.returncode == 2
+    line = assert_one_clean_line(result)
+    assert line == f"timereports: {tmp_path}: no report definitions in it (no .yaml, .yml, .json files)"
+    assert result.stdout == ""
+
+
+def test_history_of_a_report_without_runs_says_so_exit_0(local_env: dict[str, str]) -> None:
+    result = timereports("history", "nope-report", env=local_env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert assert_one_clean_line(result) == "timereports: no runs are recorded for report 'nope-report'"
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://intervals.example", "http://", "http://host:99999", "//host"])
+def test_an_api_url_that_is_not_http_with_a_host_is_refused_at_parsing(url: str, local_env: dict[str, str]) -> None:
+    result = timereports("run", str(WEEKLY), "--today", "2026-11-23", "--local", "--api-url", url, env=local_env)
+
+    assert result.returncode == 2
+    line = assert_one_clean_line(result)
+    assert f"argument --api-url: '{url}' is not an http:// or https:// URL with a host" in line
+
+
+def test_serve_refuses_a_catalogue_dir_that_does_not_exist(local_env: dict[str, str], simulator: Any) -> None:
+    result = timereports(
+        "serve", "--api-url", simulator.url, "--port", "0",
+        env=local_env | {"TIMEREPORTS_API_KEY": "k" * 32, "CATALOGUE_DIR": "/nope"},
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert assert_one_clean_line(result) == "timereports: CATALOGUE_DIR: /nope: not a directory of report definitions"

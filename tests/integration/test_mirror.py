@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from timereports_dev.dataset import ADMIN_TOKEN
-from timereports_dev.simulator import IntervalsSimulator
+from timereports_dev.simulator import Fault, IntervalsSimulator
 
 from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.history import build_run_history
@@ -391,7 +391,6 @@ def test_run_json_and_the_history_say_where_the_data_came_from(harness: Harness,
 def test_faults_during_a_sync_are_retried_and_the_report_is_the_same(
     harness: Harness, simulator: IntervalsSimulator
 ) -> None:
-    from timereports_dev.simulator import Fault
 
     # Given a covered period, then edits and a deletion
     report = definition()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
+from functions.run_report import app
 from tests.support.deployment import redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import SqsEventSource
@@ -39,8 +40,6 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def test_a_long_range_becomes_month_jobs_that_the_queue_fed_function_syncs(deployed: Any) -> None:
-    from functions.run_report import app
-
     # Given a direct sync invoke over three months
     reply = app.lambda_handler(
         {"sync": {"account": "default", "from": "2026-01-15", "to": "2026-03-31"}}, FakeLambdaContext()
@@ -61,8 +60,6 @@ def test_a_long_range_becomes_month_jobs_that_the_queue_fed_function_syncs(deplo
 
 
 def test_a_range_within_a_month_is_synced_in_the_invocation(deployed: Any) -> None:
-    from functions.run_report import app
-
     reply = app.lambda_handler({"sync": {"from": "2026-05-01", "to": "2026-05-31"}}, FakeLambdaContext())
     assert reply["queued_jobs"] == 0
     assert reply["months"] == 1

@@ -27,10 +27,6 @@ from timereports.models.intervals import ApiQuota
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def fixed_clock(now: datetime) -> Callable[[], datetime]:
-    return FakeClock(now)
-
-
 def make_ledger(
     aws: LocalAws,
     *,
@@ -45,7 +41,7 @@ def make_ledger(
         daily_limit=limit,
         reserve=reserve,
         client=client if client is not None else aws.dynamodb,
-        clock=clock or fixed_clock(NOON),
+        clock=clock or FakeClock(NOON),
     )
 
 
@@ -246,7 +242,7 @@ def test_the_day_key_rolls_over_at_midnight_utc(aws: LocalAws) -> None:
 def test_accounts_have_separate_allowances(aws: LocalAws) -> None:
     acme = make_ledger(aws)
     other = DynamoDBQuotaLedger(
-        aws.settings.state_table, "other", daily_limit=100, reserve=10, client=aws.dynamodb, clock=fixed_clock(NOON)
+        aws.settings.state_table, "other", daily_limit=100, reserve=10, client=aws.dynamodb, clock=FakeClock(NOON)
     )
     acme.reserve(90)
     assert other.reserve(90).used == 90
@@ -349,7 +345,7 @@ def _process_worker(table: str, endpoint: str, threads: int, start: Any, results
             daily_limit=CONCURRENCY_LIMIT,
             reserve=CONCURRENCY_RESERVE,
             client=client,
-            clock=fixed_clock(NOON),
+            clock=FakeClock(NOON),
         )
 
     results.put(sum(hammer_in_threads(ledger_factory, threads)))

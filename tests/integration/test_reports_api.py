@@ -25,6 +25,7 @@ from timereports_dev.api_server import ReportsApiServer
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import Fault
 
+from functions.reports_api import app
 from tests.support.deployment import function_environment, redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -34,7 +35,6 @@ from timereports.bootstrap.api import build_reports_api_service
 from timereports.bootstrap.sources import build_ledger
 
 REPO = Path(__file__).resolve().parents[2]
-EVENTS = REPO / "events"
 CATALOGUE = REPO / "reports"
 API_KEY = "test-api-key-0123456789abcdef"
 WEEK = (date(2026, 11, 16), date(2026, 11, 22))
@@ -65,8 +65,6 @@ API_REMAINING_MILLIS = 29_000
 def invoke(event: dict[str, Any], remaining_millis: int = API_REMAINING_MILLIS) -> tuple[int, dict[str, str], Any]:
     """The handler's reply to `event` with the time the deployed function has: status, headers and the parsed JSON
     body."""
-    from functions.reports_api import app
-
     context = FakeLambdaContext(function_name="timereports-ReportsApiFunction", remaining_millis=remaining_millis)
     reply = app.lambda_handler(event, context)
     body = reply.get("body") or ""

@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 
 from bench.bench_startup import ROOT, shipped_catalogue
+from functions.run_report import app
 from tests.support.deployment import function_environment, redeploy
 from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
+from timereports.bootstrap.history import build_run_history
 from timereports.errors import ConfigurationError, IntervalsAuthError
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
@@ -42,8 +44,6 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def handler() -> Any:
-    from functions.run_report import app
-
     return app.lambda_handler
 
 
@@ -140,7 +140,6 @@ def test_a_queued_run_of_a_paused_report_is_dropped_not_retried(deployed: Any) -
     # Then it is handled (SQS does not retry it into the dead-letter queue), nothing is sent, and the history says so
     assert reply == {"batchItemFailures": []}
     assert deployed.sent_emails() == []
-    from timereports.bootstrap.history import build_run_history
 
     (record,) = build_run_history(deployed.settings).last_runs("weekly-hours-by-project")
     assert record.status == "skipped_paused"

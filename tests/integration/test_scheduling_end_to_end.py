@@ -24,10 +24,15 @@ import yaml
 from timereports_dev.dataset import ADMIN_TOKEN, MANAGER_TOKEN, Dataset
 from timereports_dev.simulator import IntervalsSimulator
 
+from functions.dispatch import app as dispatch_app
+from functions.email_feedback import app as email_feedback_app
+from functions.run_report import app as run_report_app
 from tests.fixtures.aws import LocalAws
 from tests.support.deployment import redeploy
+from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
+from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.runs import build_once
 from timereports.dal.run_history import DynamoDBRunHistory
 from timereports.errors import RunInProgressError
@@ -103,10 +108,10 @@ class Deployment:
     def tick(self, moment: datetime) -> dict[str, Any]:
         """One dispatcher tick through its handler, with every clock at `moment` (the Scheduler's payload has no
         `at`: the handler reads the clock, as deployed)."""
-        from functions.dispatch import app
-
         with self.at(moment):
-            reply: dict[str, Any] = app.lambda_handler({}, FakeLambdaContext(function_name="timereports-Dispatch"))
+            reply: dict[str, Any] = dispatch_app.lambda_handler(
+                {}, FakeLambdaContext(function_name="timereports-Dispatch")
+            )
         return reply
 
     def poll(self, moment: datetime) -> Delivery | None:
@@ -196,7 +201,6 @@ def deploy(
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         redeploy()
-        from functions.run_report import app as run_report_app
 
         source = SqsEventSource(aws.sqs, aws.settings.report_queue_url, run_report_app.lambda_handler)
         return Deployment(aws=aws, simulator=simulator, source=source)
@@ -708,7 +712,7 @@ def test_history_command_lists_the_runs_newest_first(deploy: Callable[..., Deplo
 
 def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> dict[str, Any]:
     """events/sns_ses_bounce.json (SNS delivering SES's event) about `ses_message_id` and `recipient`."""
-    event: dict[str, Any] = json.loads((ROOT / "events" / "sns_ses_bounce.json").read_text(encoding="utf-8"))
+    event = load_event("sns_ses_bounce.json")
     notice = json.loads(event["Records"][0]["Sns"]["Message"])
     notice["mail"]["messageId"] = ses_message_id
     if kind == "Complaint":
@@ -722,9 +726,6 @@ def ses_notice(ses_message_id: str, recipient: str, *, kind: str = "Bounce") -> 
 
 
 def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Callable[..., Deployment]) -> None:
-    from functions.email_feedback import app as email_feedback_app
-    from timereports.bootstrap.aws import aws_client
-
     # Given a delivered weekly run, whose send named the stack's configuration set (so SES publishes its feedback)
     deployment = deploy(weekly_report("weekly-hours", to="gone@example.com"))
     sends: list[dict[str, Any]] = []
@@ -770,7 +771,6 @@ def test_a_bounce_is_recorded_in_the_history_of_the_run_that_sent_it(deploy: Cal
 
 
 def test_feedback_about_a_message_no_run_sent_changes_nothing(deploy: Callable[..., Deployment]) -> None:
-    from functions.email_feedback import app as email_feedback_app
 
     # Given a deployment with no run (say, a bounce of an owner's failure notice)
     deployment = deploy(weekly_report("weekly-hours"))

@@ -8,6 +8,10 @@ from typing import Any
 
 from timereports_dev.dataset import ADMIN_TOKEN
 
+from functions.dispatch import app as dispatch_app
+from functions.email_feedback import app as email_feedback_app
+from functions.reports_api import app as reports_api_app
+from functions.run_report import app as run_report_app
 from timereports.config import get_settings
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
@@ -15,11 +19,6 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
 
 def redeploy() -> None:
     """Forget the settings and every handler's container-lifetime objects (as a new deployment would)."""
-    from functions.dispatch import app as dispatch_app
-    from functions.email_feedback import app as email_feedback_app
-    from functions.reports_api import app as reports_api_app
-    from functions.run_report import app as run_report_app
-
     get_settings.cache_clear()
     run_report_app.run_service.cache_clear()
     run_report_app.sync_service.cache_clear()

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from timereports.engine.views import HOUR_COLUMNS as HOURS_COLUMNS
 from timereports.models.report import Cell, Period, ReportTable
 from timereports.render.csv import (
     FORMULA_TRIGGERS,
@@ -21,7 +22,6 @@ from timereports.render.csv import (
     write_csv,
 )
 
-HOURS_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 BOM = b"\xef\xbb\xbf"
 
 

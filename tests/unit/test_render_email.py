@@ -14,10 +14,11 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from timereports.engine.views import HOUR_COLUMNS as HOURS_COLUMNS
 from timereports.errors import DefinitionError
 from timereports.models.report import Cell, Period, ReportTable
 from timereports.models.vocabulary import DEFAULT_SUBJECT
-from timereports.render.addressing import Addressing, split_recipients
+from timereports.render.addressing import Addressing, sender_address, split_recipients
 from timereports.render.csv import render_csv
 from timereports.render.email import (
     MESSAGE_ALLOWANCE_BYTES,
@@ -34,7 +35,6 @@ from timereports.render.email_cells import display_columns
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"
-HOURS_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 
 
 def report_table(row_count: int = 3, *, title: str = "Heures par projet — équipe Zoë", names: list[str] | None = None):
@@ -518,8 +518,6 @@ def test_the_summary_table_keeps_to_a_phones_width() -> None:
 
 
 def test_a_bare_sender_gets_a_display_name_and_a_partial_summary_says_what_its_total_counts() -> None:
-    from timereports.render.addressing import sender_address
-
     assert str(sender_address("reports@example.com")) == "Time reports <reports@example.com>"
     assert str(sender_address("Finance <finance@example.com>")) == "Finance <finance@example.com>"
     message = parsed(build(report_table(30))[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from timereports.dal.run_queue import SqsRunQueue
 from timereports.engine.schedule import fire_times
 from timereports.errors import RunQueueError, TimereportsError
 from timereports.logic.dispatch import Dispatcher
-from timereports.models.catalogue import parse_definition
+from timereports.models.catalogue import load_definition, parse_definition
 from timereports.models.definition import ReportDefinition
 from timereports.models.events import RunMessage
 
@@ -295,10 +296,6 @@ def test_report_states_count_failures_and_reset_on_success() -> None:
 
 def test_catalogue_half_monthly_report_is_sent_on_the_1st_and_16th_for_the_half_before() -> None:
     # Given the sample catalogue's half-monthly report
-    from pathlib import Path
-
-    from timereports.models.catalogue import load_definition
-
     sample = load_definition(Path(__file__).parents[2] / "reports" / "half-monthly-billable-by-client.yaml")
     rig = Rig(sample)
     rig.tick(utc(2026, 12, 31))
