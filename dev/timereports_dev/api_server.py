@@ -17,12 +17,15 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from timereports.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 LOCAL_HOST = "127.0.0.1"
 API_KEY_VARIABLE = "TIMEREPORTS_API_KEY"
@@ -95,9 +98,8 @@ def http_api_event(
         "isBase64Encoded": False,
     }
     if parts.query:
-        event["queryStringParameters"] = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "") for pair in parts.query.split("&") if pair
-        )
+        # Decoded, as API Gateway hands them over (a repeated name keeps its last value here).
+        event["queryStringParameters"] = dict(parse_qsl(parts.query, keep_blank_values=True))
     if body:
         event["body"] = body.decode("utf-8", errors="replace")
     return event
@@ -151,7 +153,8 @@ class ReportsApiServer:
 
     def respond(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._resolve_lock:
-            reply: dict[str, Any] = self._resolver.resolve(event, _LocalContext())
+            # The attributes Powertools reads of a LambdaContext, without the runtime's class.
+            reply: dict[str, Any] = self._resolver.resolve(event, cast("LambdaContext", _LocalContext()))
             return reply
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
