@@ -188,6 +188,12 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
         "time_frame.from: 0001-01-01 is outside the supported dates, 2000-01-01 to 2099-12-31; time_frame.to: 9999",
     ),
     (
+        {"filters": {"week": {"operation": "inclusion", "values": ["2026-11-30", "2026-12-01"]}}},
+        "filters.week.values[1]: 2026-12-01 is a tuesday, and weeks here start on monday (week_start): its week is "
+        "2026-11-30",
+    ),
+    ({"title": "T" * 5000}, "title: String should have at most 200 characters (got 'TTTTTTTT"),
+    (
         {"filters": {"week": {"operation": "inclusion", "values": ["2100-01-04"]}}},
         "filters.week.values[0]: 2100-01-04 is outside the supported dates, 2000-01-01 to 2099-12-31",
     ),
@@ -238,6 +244,24 @@ def test_an_invalid_definition_is_refused_with_one_message_naming_the_field(
     # Then the one message names the field and what is allowed
     assert expected in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_long_refused_value_is_shown_shortened() -> None:
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(definition_with(title="T" * 5000))
+    assert str(raised.value).endswith("... (5000 characters))")
+    assert len(str(raised.value)) < 200
+
+
+def test_one_address_is_a_list_of_one() -> None:
+    delivery = {"to": "ops@example.com", "cc": "a@example.com", "bcc": "b@example.com"}
+    definition = parse_definition(definition_with(delivery=delivery))
+    assert definition.delivery is not None
+    assert (definition.delivery.to, definition.delivery.cc, definition.delivery.bcc) == (
+        ("ops@example.com",),
+        ("a@example.com",),
+        ("b@example.com",),
+    )
 
 
 def test_several_mistakes_are_reported_together_in_one_message() -> None:

@@ -237,8 +237,19 @@ def _problem_text(detail: Mapping[str, Any], location: Sequence[int | str], mode
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     if kind in ("string_pattern_mismatch", "greater_than", "less_than_equal", "string_too_short", "string_too_long"):
-        return f"{message} (got {detail.get('input')!r})"
+        return f"{message} (got {_shown(detail.get('input'))})"
     return message
+
+
+# How much of a refused value a message repeats: enough to find it, not a 5,000-character title back.
+SHOWN_INPUT_CHARACTERS = 60
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) <= SHOWN_INPUT_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_INPUT_CHARACTERS]}... ({len(value) if isinstance(value, str) else len(text)} characters)"
 
 
 def _fields_at(location: Sequence[int | str], root: type[BaseModel]) -> list[str]:

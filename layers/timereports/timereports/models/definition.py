@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, get_args
 
@@ -163,6 +163,12 @@ class Delivery(DefinitionModel):
     formats: tuple[Annotated[ReportFormat, BeforeValidator(one_of(REPORT_FORMATS))], ...] = ("csv",)
     split: Split | None = None
 
+    @field_validator("to", "cc", "bcc", mode="before")
+    @classmethod
+    def _one_address_is_a_list_of_one(cls, value: object) -> object:
+        # `to: ops@example.com` means what `to: [ops@example.com]` says, as `formats: csv` and `group_by: client` do.
+        return [value] if isinstance(value, str) else value
+
     @field_validator("formats", mode="before")
     @classmethod
     def _valid_formats(cls, value: object) -> object:
@@ -260,6 +266,20 @@ class ReportQuery(DefinitionModel):
             name: spec.model_copy(update={"values": normalise_filter_values(name, spec.values)})
             for name, spec in value.items()
         }
+
+    @model_validator(mode="after")
+    def _weeks_start_on_week_start(self) -> ReportQuery:
+        # A week is named by its first day: any other day matches no week, so the filter would keep nothing.
+        spec = self.filters.get("week")
+        for index, value in enumerate(spec.values if spec else ()):
+            if isinstance(value, date) and value.weekday() != self.week_start_index:
+                first = value - timedelta(days=(value.weekday() - self.week_start_index) % 7)
+                raise fail(
+                    f"{value} is a {WEEKDAYS[value.weekday()]}, and weeks here start on {self.week_start} "
+                    f"(week_start): its week is {first}",
+                    field=f"filters.week.values[{index}]",
+                )
+        return self
 
     @property
     def week_start_index(self) -> int:
