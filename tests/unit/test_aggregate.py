@@ -18,7 +18,7 @@ from timereports.engine.attributes import AttributeResolver
 from timereports.models.definition import ReportDefinition
 from timereports.models.intervals import Client, Milestone, Person, Project, ReferenceData, Task, TimeEntry
 from timereports.models.report import Period
-from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
+from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS, WEEKDAYS
 
 # The views that group and sum (time_entries lists entries instead: tests/unit/test_readable_engine.py).
 GROUPED_VIEWS = tuple(view for view in VIEWS if view != "time_entries")
@@ -500,6 +500,7 @@ FILTER_VALUES: dict[str, list[Any]] = {
 def report_definitions(draw: st.DrawFn) -> ReportDefinition:
     group_by = draw(st.lists(st.sampled_from(GROUP_ATTRIBUTES), min_size=1, max_size=5, unique=True))
     filtered = draw(st.lists(st.sampled_from(GROUP_ATTRIBUTES), max_size=3, unique=True))
+    week_start = draw(st.sampled_from(["monday", "sunday", "wednesday"]))
     filters = {
         attribute: {
             "operation": draw(st.sampled_from(["inclusion", "exclusion"])),
@@ -507,11 +508,18 @@ def report_definitions(draw: st.DrawFn) -> ReportDefinition:
         }
         for attribute in filtered
     }
+    if "week" in filters:
+        # A week is named by its first day (a definition refuses any other): each drawn day's week.
+        start = WEEKDAYS.index(week_start)
+        days = filters["week"]["values"]
+        filters["week"]["values"] = list(
+            dict.fromkeys(day - timedelta(days=(day.weekday() - start) % 7) for day in days)
+        )
     return definition(
         view=draw(st.sampled_from(GROUPED_VIEWS)),
         group_by=group_by,
         filters=filters,
-        week_start=draw(st.sampled_from(["monday", "sunday", "wednesday"])),
+        week_start=week_start,
         calc_incurred_using=draw(st.sampled_from(["confirmed-unconfirmed", "approved"])),
         hours_per_day=draw(st.sampled_from(["8", "7.5", "6", "7"])),
     )
