@@ -337,3 +337,25 @@ def test_serve_refuses_a_catalogue_dir_that_does_not_exist(local_env: dict[str, 
 
     assert result.returncode == 2
     assert assert_one_clean_line(result) == "timereports: CATALOGUE_DIR: /nope: not a directory of report definitions"
+
+
+def test_a_split_slice_naming_no_record_is_one_line_exit_2_and_sends_nothing(
+    local_env: dict[str, str], simulator: Any, tmp_path: Path
+) -> None:
+    # Given a definition split by client, one slice a client the account does not have
+    spec = tmp_path / "split.yaml"
+    spec.write_text(
+        "id: split\ntitle: Split\nview: time_fees_hours\ntime_frame: last_week\ngroup_by: [project_id]\n"
+        'delivery:\n  to: [ops@example.com]\n  split: {by: client, to: {"Nonexistent": [a@example.com]}}\n',
+        encoding="utf-8",
+    )
+    # When it is run / Then one line names the slice, exit 2, and no email or file was written
+    result = timereports(
+        "run", str(spec), "--today", "2026-11-23", "--api-url", simulator.url, "--out", str(tmp_path / "out"),
+        env=local_env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert assert_one_clean_line(result) == (
+        "timereports: delivery.split.to['Nonexistent']: 'Nonexistent' names no client of the account"
+    )
+    assert not list((tmp_path / "out").glob("*.eml"))

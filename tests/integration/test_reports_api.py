@@ -567,3 +567,17 @@ def test_a_date_outside_the_supported_ones_is_a_400_naming_it(deployed: Any, que
     assert status == 400, answer
     assert answer["message"].startswith(field), answer["message"]
     assert "supported dates, 2000-01-01 to 2099-12-31" in answer["message"]
+
+
+def test_a_filter_naming_no_record_of_the_account_is_a_400_with_the_closest_names(
+    deployed: Any, simulator: Any
+) -> None:
+    # Given a query whose client filter has a typo
+    query = {"filters": {"client": {"operation": "exclusion", "values": ["mango inc"]}}}
+    # When it is asked / Then it is refused naming the value and the account's closest client, and no time was pulled
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    assert status == 400, answer
+    assert answer["message"] == (
+        "filters.client.values[0]: 'mango inc' names no client of the account; closest: Mango Inc."
+    )
+    assert [record.path for record in simulator.request_log if record.path.startswith("/time/")] == []

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from timereports.engine.plan import MAX_PUSHED_IDS, plan_queries, reference_needs
+from timereports.errors import DefinitionError
 from timereports.models.definition import ReportDefinition
 from timereports.models.intervals import (
     Client,
@@ -77,17 +78,32 @@ def test_inclusion_filters_by_id_or_known_name_are_pushed_down(
     assert plan.local_filters == {}
 
 
-def test_a_name_the_reference_data_does_not_know_keeps_the_whole_filter_local() -> None:
-    plan = plan_queries(definition(filters={"client": only(["Mango Inc.", "Papaya Ltd"])}), PERIOD, REFERENCE)
-    assert plan.queries[0].clientid is None
-    assert set(plan.local_filters) == {"client"}
+@pytest.mark.parametrize("operation", ["inclusion", "exclusion"])
+def test_a_name_no_record_of_the_account_has_is_refused_with_the_closest_names(operation: str) -> None:
+    # Given a filter with a typo (and a name no client is close to), the account's clients known
+    report = definition(filters={"client": only(["Mango Inc.", "mango inc", "Papaya Ltd"], operation)})
+    # When planned / Then it is refused before any time is pulled, naming each unknown value, with what is close
+    with pytest.raises(DefinitionError) as refused:
+        plan_queries(report, PERIOD, REFERENCE)
+    assert str(refused.value) == (
+        "filters.client.values[1]: 'mango inc' names no client of the account; closest: Mango Inc.; "
+        "filters.client.values[2]: 'Papaya Ltd' names no client of the account"
+    )
 
 
-def test_names_without_reference_data_stay_local_but_are_asked_for() -> None:
+def test_a_slice_no_record_of_the_account_has_is_refused_and_its_names_are_asked_for() -> None:
+    delivery = {"to": ["a@example.com"], "split": {"by": "user_id", "to": {"Ana Lima": ["a@x.example"], "Bob": []}}}
+    report = definition(delivery=delivery)
+    assert reference_needs(report) == {"person"}
+    with pytest.raises(DefinitionError, match=r"^delivery.split.to\['Bob'\]: 'Bob' names no person of the account$"):
+        plan_queries(report, PERIOD, REFERENCE)
+
+
+def test_names_are_asked_for_and_ids_and_the_none_label_need_no_record() -> None:
     report = definition(filters={"client": only(["Mango Inc."])})
-    plan = plan_queries(report, PERIOD, ReferenceData())
-    assert set(plan.local_filters) == {"client"}
-    assert plan.needs == {"client"} == reference_needs(report)
+    assert reference_needs(report) == {"client"}
+    plan = plan_queries(definition(filters={"client": only([99, "No client"])}), PERIOD, ReferenceData())
+    assert plan.queries[0].clientid == (-1, 99)
 
 
 def test_exclusions_stay_local() -> None:

@@ -10,10 +10,12 @@ filter anyway, so a pushed filter only ever saves requests, it never decides a r
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from timereports.engine.attributes import ATTRIBUTES, AttributeSpec
+from timereports.errors import DefinitionError
 from timereports.models.definition import ReportDefinition
 from timereports.models.filters import FilterSpec
 from timereports.models.intervals import ReferenceData, TimeQuery
@@ -46,17 +48,67 @@ def reference_needs(definition: ReportDefinition) -> frozenset[str]:
     Known before any request, so that a runner can fetch them (cached) before planning the pulls.
     """
     needs: set[str] = set()
-    for attribute in {*definition.group_by, *definition.filters}:
-        needs |= ATTRIBUTES[attribute].needs
-    for attribute, spec in definition.filters.items():
+    for grouped in {*definition.group_by, *definition.filters}:
+        needs |= ATTRIBUTES[grouped].needs
+    for attribute, values in _named_records(definition):
         source = ATTRIBUTES[attribute].name_source
-        if source and any(isinstance(value, str) and not value.isdigit() for value in spec.values):
+        if source and any(_is_name(value) for value in values):
             needs.add(source)
     return frozenset(needs)
 
 
+def _named_records(definition: ReportDefinition) -> list[tuple[str, tuple[object, ...]]]:
+    """The values that name an Intervals record: a record attribute's filter values, and the slices of a split."""
+    named: list[tuple[str, tuple[object, ...]]] = [
+        (attribute, spec.values)
+        for attribute, spec in definition.filters.items()
+        if ATTRIBUTE_KINDS[attribute] == "record"
+    ]
+    split = definition.delivery.split if definition.delivery else None
+    if split is not None:
+        named.append((split.by, tuple(split.to)))
+    return named
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and not value.isdigit()
+
+
+# How many of the account's names an unknown one is shown beside.
+CLOSEST_NAMES = 3
+
+
+def refuse_unknown_names(definition: ReportDefinition, reference: ReferenceData) -> None:
+    """A DefinitionError for every filter value or split slice that names no record of the account (the reference
+    data `reference_needs` asked for), before any time is pulled: a typo would otherwise keep nothing (an inclusion,
+    a slice: a "no time logged" email) or drop nothing (an exclusion), and stop the filter being pushed down."""
+    problems: list[str] = []
+    split = definition.delivery.split if definition.delivery else None
+    for attribute, values in _named_records(definition):
+        described = ATTRIBUTES[attribute]
+        known = _names_to_ids(described, reference)
+        where = "delivery.split.to" if split is not None and values == tuple(split.to) else f"filters.{attribute}"
+        for index, value in enumerate(values):
+            if not _is_name(value) or value == described.none_label or value in known:
+                continue
+            record = described.heading.lower()
+            text = f"{where}[{value!r}]" if where == "delivery.split.to" else f"{where}.values[{index}]"
+            problems.append(f"{text}: {value!r} names no {record} of the account{_closest(str(value), known)}")
+    if problems:
+        raise DefinitionError("; ".join(problems))
+
+
+def _closest(name: str, known: Mapping[str, object]) -> str:
+    """`; closest: A, B` from the account's names (ignoring case), or nothing when none is close."""
+    by_folded = {candidate.casefold(): candidate for candidate in known}
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=CLOSEST_NAMES, cutoff=0.6)
+    return f"; closest: {', '.join(by_folded[match] for match in close)}" if close else ""
+
+
 def plan_queries(definition: ReportDefinition, period: Period, reference: ReferenceData) -> QueryPlan:
-    """The pulls for `definition` over `period`, with every filter the API can apply pushed down."""
+    """The pulls for `definition` over `period`, with every filter the API can apply pushed down; a filter value or a
+    slice that names no record of the account is refused first (`refuse_unknown_names`)."""
+    refuse_unknown_names(definition, reference)
     pushed: dict[str, FilterSpec] = {}
     local: dict[str, FilterSpec] = {}
     parameters: dict[str, object] = {}
@@ -124,7 +176,7 @@ def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) ->
         if text.isdigit():
             matches.add(int(text))
         if not matches:
-            return None  # an unknown name: only the engine can still match it, against the entries' own names
+            return None  # a name no record has (refused before planning, unless a test plans directly)
         ids |= matches
     if len(ids) > MAX_PUSHED_IDS:
         return None
