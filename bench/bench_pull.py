@@ -22,10 +22,10 @@ from datetime import date
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.fakes import InMemoryQuotaLedger
 from timereports_dev.local_aws import LOCAL_DEFAULTS
+from timereports_dev.pull import pull_entries
 
 from timereports.bootstrap.sources import build_client
 from timereports.config import Settings
-from timereports.logic.pull import pull_entries
 
 ENTRIES = 100_000
 

@@ -171,8 +171,8 @@ def pull_command(
     """`timereports pull`: raw time entries as JSON lines, through the same client and ledger as a report."""
     # Deferred: each command imports only the adapters it runs.
     from timereports.bootstrap.sources import build_client, build_ledger
-    from timereports.logic.pull import pull_entries
     from timereports.models.intervals import TimeQuery
+    from timereports_dev.pull import pull_entries
 
     if out is not None:
         prepare_out_file("--out", out, what="the entries")

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from timereports_dev.dataset import ADMIN_TOKEN, EXECUTIVE_TOKEN, MANAGER_TOKEN, Dataset
 from timereports_dev.fakes import InMemoryQuotaLedger
+from timereports_dev.pull import pull_entries
 from timereports_dev.simulator import IntervalsSimulator
 
 from tests.support.intervals import make_test_client, time_requests
 from timereports.errors import IntervalsAuthError, QuotaExhaustedError, RunTooLongError
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.reference import ReferenceCache
-from timereports.logic.pull import pull_entries
 from timereports.models.intervals import TimeEntry, TimeQuery
 
 PAGE = 150

@@ -187,16 +187,6 @@ class TimeSources(Protocol):
     def __call__(self, account: str, deadline: RemainingTime | None = None) -> TimeSource: ...
 
 
-class RawTimeSource(Protocol):
-    """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
-
-    def sync_quota(self) -> Any: ...
-    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
-
-    @property
-    def requests_counted(self) -> int: ...
-
-
 # ---------------------------------------------------------------------------------------------------------- ports
 
 

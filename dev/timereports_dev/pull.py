@@ -1,4 +1,5 @@
-"""The `pull` use case: raw time entries of a date range as JSON lines, through the same client and ledger as reports.
+"""The `pull` command's use case: raw time entries of a date range as JSON lines, through the same client and ledger
+as reports (a development command: the Lambda layer does not ship it).
 
 For audits, spreadsheets and independent checks of a report, the output keeps the API's own fields and encodings
 (strings, "t"/"f", HTML-escaped names), one JSON object a line, in id order, streamed so that memory stays flat.
@@ -8,13 +9,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TextIO
+from typing import Any, Protocol, TextIO
 
 from timereports.errors import DefinitionError
-from timereports.logic.ports import RawTimeSource
 from timereports.models.intervals import TimeQuery
+
+
+class RawTimeSource(Protocol):
+    """What `pull` needs of the Intervals client: the API's own rows of a query, and what they cost."""
+
+    def sync_quota(self) -> Any: ...
+    def iter_time_raw(self, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @property
+    def requests_counted(self) -> int: ...
 
 
 @dataclass(frozen=True)
