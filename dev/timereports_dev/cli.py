@@ -39,6 +39,10 @@ def _instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T07:00:00+01:00)") from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset; add Z or +HH:MM")
+    try:
+        check_supported_date(moment.date())  # within it, moving to UTC cannot overflow the calendar
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return moment.astimezone(UTC)
 
 

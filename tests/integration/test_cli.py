@@ -359,3 +359,10 @@ def test_a_split_slice_naming_no_record_is_one_line_exit_2_and_sends_nothing(
         "timereports: delivery.split.to['Nonexistent']: 'Nonexistent' names no client of the account"
     )
     assert not list((tmp_path / "out").glob("*.eml"))
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:00:00-05:00", "1999-12-31T23:00:00Z"])
+def test_an_instant_outside_the_supported_dates_is_one_line_exit_2(at: str) -> None:
+    result = timereports("dispatch", "--at", at, "--local")
+    assert result.returncode == 2
+    assert "is outside the supported dates, 2000-01-01 to 2099-12-31" in assert_one_clean_line(result)

@@ -504,6 +504,23 @@ def test_a_run_without_quota_for_all_its_pulls_stops_before_spending_the_rest(
     assert ledger.status().used == 2
 
 
+def test_a_pull_whose_pages_the_api_answers_too_slowly_for_the_deadline_stops_before_spending(
+    own_simulator: Any,
+) -> None:
+    # Given an API taking half a second a page, nine seconds left, and a pace that alone would allow every page
+    simulator = own_simulator(latency=0.5)
+    ledger = InMemoryQuotaLedger(daily_limit=6000)
+    client = make_client(simulator.url, ledger=ledger, page_size=20, requests_per_minute=100, max_in_flight=2)
+    client.deadline = time.monotonic() + 9
+
+    # When the year would take about a hundred pages, two at a time: some 25 seconds
+    with pytest.raises(RunTooLongError, match=r"0\.5 s a page that is about \d+ s, more than the [89] s left"):
+        list(client.iter_time(TimeQuery(datebegin=date(2026, 1, 1), dateend=date(2026, 12, 31))))
+    # Then it refused after the first page, before reserving or fetching the rest
+    assert len(time_requests(simulator)) == 1
+    assert ledger.status().used == 1
+
+
 def test_a_pull_that_cannot_finish_before_the_deadline_stops_before_spending(
     simulator: IntervalsSimulator, simulator_url: str
 ) -> None:

@@ -361,6 +361,35 @@ def test_a_broken_catalogue_is_a_500_that_names_no_file(
     assert "broken" not in answer["message"]
 
 
+def catalogue_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str) -> None:
+    """Redeploy with a catalogue of the weekly report, `extra` lines added to its YAML."""
+    text = (CATALOGUE / "weekly-hours-by-project.yaml").read_text(encoding="utf-8") + extra
+    (tmp_path / "weekly-hours-by-project.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("CATALOGUE_DIR", str(tmp_path))
+    redeploy()
+
+
+def test_a_catalogue_reports_slices_are_not_the_apis_to_check(
+    deployed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the weekly report split by client, one slice a client the account no longer has
+    catalogue_of(tmp_path, monkeypatch, '  split: {by: client, to: {"Old Client Ltd": [old@example.com]}}\n')
+    # When its rows are asked for / Then they are answered: its delivery is not the API's
+    status, _, answer = invoke(load_event("reports_api_catalogue_rows.json"))
+    assert status == 200, answer
+
+
+def test_a_catalogue_report_naming_what_the_account_lacks_is_the_operators_500(
+    deployed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the weekly report filtered on a client the account does not have
+    catalogue_of(tmp_path, monkeypatch, 'filters:\n  client: {operation: inclusion, values: ["Old Client Ltd"]}\n')
+    # When its rows are asked for / Then the caller gets the fixed 500 (its operator's log names the filter)
+    status, _, answer = invoke(load_event("reports_api_catalogue_rows.json"))
+    assert status == 500, answer
+    assert "Old Client" not in answer["message"]
+
+
 # --- over loopback HTTP, behind the API key ----------------------------------------------------------------------
 
 
@@ -581,3 +610,20 @@ def test_a_filter_naming_no_record_of_the_account_is_a_400_with_the_closest_name
         "filters.client.values[0]: 'mango inc' names no client of the account; closest: Mango Inc."
     )
     assert [record.path for record in simulator.request_log if record.path.startswith("/time/")] == []
+
+
+def test_a_name_given_since_the_reference_data_was_cached_is_looked_up_once_more(deployed: Any, simulator: Any) -> None:
+    # Given a warm container whose cached reference data knows the project as "Website Relaunch"
+    def rows_of(project: str) -> tuple[int, Any]:
+        included = {"operation": "inclusion", "values": [project]}
+        query = {"time_frame": "last_month", "today": "2026-11-18", "filters": {"project_id": included}}
+        status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+        return status, answer
+
+    assert rows_of("Website Relaunch")[0] == 200
+    # When the project is renamed in Intervals and asked for by its new name
+    simulator.rename("project", 30001, "Website Relaunch 2027")
+    status, answer = rows_of("Website Relaunch 2027")
+    # Then the names are fetched again rather than the new one refused
+    assert status == 200, answer
+    assert {row["project_name"] for row in answer["rows"]} <= {"Website Relaunch 2027"}

@@ -38,7 +38,7 @@ class FakeIntervals:
     def sync_quota(self) -> ApiQuota:
         return ApiQuota(quota=6000, used=0)
 
-    def reference_data(self, needs: set[str]) -> ReferenceData:
+    def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
         return ReferenceData()
 
     def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]:

@@ -254,14 +254,17 @@ def test_a_long_refused_value_is_shown_shortened() -> None:
 
 
 def test_one_address_is_a_list_of_one() -> None:
-    delivery = {"to": "ops@example.com", "cc": "a@example.com", "bcc": "b@example.com"}
+    split = {"by": "client", "to": {"Mango Inc.": "pm@mango.example"}}
+    delivery = {"to": "ops@example.com", "cc": "a@example.com", "bcc": "b@example.com", "split": split}
     definition = parse_definition(definition_with(delivery=delivery))
     assert definition.delivery is not None
+    assert definition.delivery.split is not None
     assert (definition.delivery.to, definition.delivery.cc, definition.delivery.bcc) == (
         ("ops@example.com",),
         ("a@example.com",),
         ("b@example.com",),
     )
+    assert definition.delivery.split.recipients == {"Mango Inc.": ("pm@mango.example",)}
 
 
 def test_several_mistakes_are_reported_together_in_one_message() -> None:

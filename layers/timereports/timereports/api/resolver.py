@@ -275,11 +275,6 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
             headers={"Retry-After": str(seconds)},
         )
 
-    @app.exception_handler(RecursionError)
-    def nested_too_deeply(exc: RecursionError) -> Response[str]:
-        # Only reading a request nests this deep (the JSON decoder recurses once per level); nothing of ours does.
-        return error_response(400, "body: nested too deeply to read; send a JSON object of report parameters")
-
     @app.exception_handler(RunTooLongError)
     def too_long(exc: RunTooLongError) -> Response[str]:
         # Refused before any quota was spent on the rest: more pages than the invocation has time for. Trying again

@@ -52,21 +52,22 @@ def reference_needs(definition: ReportDefinition) -> frozenset[str]:
         needs |= ATTRIBUTES[grouped].needs
     for attribute, values in _named_records(definition):
         source = ATTRIBUTES[attribute].name_source
-        if source and any(_is_name(value) for value in values):
+        if source and any(_is_name(value) for _, value in values):
             needs.add(source)
     return frozenset(needs)
 
 
-def _named_records(definition: ReportDefinition) -> list[tuple[str, tuple[object, ...]]]:
-    """The values that name an Intervals record: a record attribute's filter values, and the slices of a split."""
-    named: list[tuple[str, tuple[object, ...]]] = [
-        (attribute, spec.values)
+def _named_records(definition: ReportDefinition) -> list[tuple[str, list[tuple[str, object]]]]:
+    """The values that name an Intervals record, each with where the definition says it: a record attribute's filter
+    values (`filters.client.values[0]`), and the slices of a split (`delivery.split.to['Mango Inc.']`)."""
+    named: list[tuple[str, list[tuple[str, object]]]] = [
+        (attribute, [(f"filters.{attribute}.values[{index}]", value) for index, value in enumerate(spec.values)])
         for attribute, spec in definition.filters.items()
         if ATTRIBUTE_KINDS[attribute] == "record"
     ]
     split = definition.delivery.split if definition.delivery else None
     if split is not None:
-        named.append((split.by, tuple(split.to)))
+        named.append((split.by, [(f"delivery.split.to[{name!r}]", name) for name in split.to]))
     return named
 
 
@@ -78,24 +79,19 @@ def _is_name(value: object) -> bool:
 CLOSEST_NAMES = 3
 
 
-def refuse_unknown_names(definition: ReportDefinition, reference: ReferenceData) -> None:
-    """A DefinitionError for every filter value or split slice that names no record of the account (the reference
-    data `reference_needs` asked for), before any time is pulled: a typo would otherwise keep nothing (an inclusion,
-    a slice: a "no time logged" email) or drop nothing (an exclusion), and stop the filter being pushed down."""
+def unknown_names(definition: ReportDefinition, reference: ReferenceData) -> list[str]:
+    """Each filter value or split slice that names no record of the account (in the reference data `reference_needs`
+    asked for), said as the definition's field, with the account's closest names."""
     problems: list[str] = []
-    split = definition.delivery.split if definition.delivery else None
     for attribute, values in _named_records(definition):
         described = ATTRIBUTES[attribute]
         known = _names_to_ids(described, reference)
-        where = "delivery.split.to" if split is not None and values == tuple(split.to) else f"filters.{attribute}"
-        for index, value in enumerate(values):
+        for where, value in values:
             if not _is_name(value) or value == described.none_label or value in known:
                 continue
             record = described.heading.lower()
-            text = f"{where}[{value!r}]" if where == "delivery.split.to" else f"{where}.values[{index}]"
-            problems.append(f"{text}: {value!r} names no {record} of the account{_closest(str(value), known)}")
-    if problems:
-        raise DefinitionError("; ".join(problems))
+            problems.append(f"{where}: {value!r} names no {record} of the account{_closest(str(value), known)}")
+    return problems
 
 
 def _closest(name: str, known: Mapping[str, object]) -> str:
@@ -106,9 +102,15 @@ def _closest(name: str, known: Mapping[str, object]) -> str:
 
 
 def plan_queries(definition: ReportDefinition, period: Period, reference: ReferenceData) -> QueryPlan:
-    """The pulls for `definition` over `period`, with every filter the API can apply pushed down; a filter value or a
-    slice that names no record of the account is refused first (`refuse_unknown_names`)."""
-    refuse_unknown_names(definition, reference)
+    """The pulls for `definition` over `period`, with every filter the API can apply pushed down.
+
+    A filter value or a slice that names no record of the account is refused first, before any time is pulled: a typo
+    would otherwise keep nothing (an inclusion, a slice: a "no time logged" email) or drop nothing (an exclusion), and
+    stop the filter being pushed down.
+    """
+    problems = unknown_names(definition, reference)
+    if problems:
+        raise DefinitionError("; ".join(problems))
     pushed: dict[str, FilterSpec] = {}
     local: dict[str, FilterSpec] = {}
     parameters: dict[str, object] = {}

@@ -80,6 +80,11 @@ UNCOUNTED_PATHS = frozenset({"/quota/"})
 SORTABLE_BY_ID = frozenset({"client", "project", "task", "milestone"})
 
 
+def _duration(seconds: float) -> str:
+    """`45 s`, or `12 minutes` from two minutes on: what a person reads in a refusal."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Full-jitter backoff before retry number `attempt` (1 = the first retry): uniform in [0, min(cap, base*2^(n-1))].
 
@@ -151,6 +156,7 @@ class IntervalsClient:
         self._sleep = sleep
         self._clock = clock
         self._utc_clock = utc_clock
+        self._slowest_page = 0.0
         self._rng = rng
         self._arrivals = itertools.count(1)
         self._counter_lock = threading.Lock()
@@ -228,15 +234,16 @@ class IntervalsClient:
 
     # -- reference data and quota ---------------------------------------------------------------------------------
 
-    def reference_data(self, needs: set[str]) -> ReferenceData:
+    def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
         """The reference records named in `needs` (resources such as "person", or ReferenceData fields such as
         "people"), fetched whole and cached per account for an hour; only the resources asked for are requested.
 
-        A role that may not read a resource fails with IntervalsAuthError naming it (HTTP 403, code 10).
+        A role that may not read a resource fails with IntervalsAuthError naming it (HTTP 403, code 10). `fresh` fetches
+        them again whatever the cache holds (and caches the new records): a record may have been added since.
         """
         records: dict[str, list[dict[str, Any]]] = {}
         for resource in sorted(resolve_needs(needs)):
-            cached = self._reference_cache.get(self._cache_key, resource)
+            cached = None if fresh else self._reference_cache.get(self._cache_key, resource)
             if cached is None:
                 if resource == "me":
                     # One record, and /me/ takes no parameters at all (not even paging).
@@ -299,7 +306,10 @@ class IntervalsClient:
         """Fetch a collection's first page and plan the offsets of the pages still needed."""
         size = self.page_size
         step = size - 1 if ordered_by_id else size
+        started = self._clock()
         first = self._fetch_page(resource, params, 0, None, None)
+        # How long the API takes for a page: the rest of the pull is planned with it (`_check_time_for`).
+        self._slowest_page = max(self._slowest_page, self._clock() - started)
         # Page k (k >= 1) starts at k * step; it is needed while the page before it ends short of listcount.
         offsets = [] if first.reaches_end else list(range(step, first.listcount - (size - step), step))
         if 1 + len(offsets) > self.max_pages:
@@ -323,13 +333,17 @@ class IntervalsClient:
             return
         rate = self.pacer.requests_per_minute
         # The first `rate` requests may start within a minute; each further one waits its turn in the window.
-        seconds_needed = max(0, requests_needed - rate) * 60.0 / rate
+        paced = max(0, requests_needed - rate) * 60.0 / rate
+        # And each page takes as long as the API answers: `max_in_flight` at a time, as slow as the slowest first page.
+        answered = requests_needed * self._slowest_page / self.max_in_flight
+        seconds_needed = max(paced, answered)
         seconds_left = self.deadline - self._clock()
         if seconds_needed > seconds_left:
             raise RunTooLongError(
-                f"this report needs {requests_needed} more requests to Intervals: at {rate} a minute that is about "
-                f"{seconds_needed / 60:.0f} minutes, more than the {max(seconds_left, 0) / 60:.0f} left; raise "
-                "INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow the report's time frame or filters"
+                f"this report needs {requests_needed} more requests to Intervals: at {rate} a minute and "
+                f"{self._slowest_page:.1f} s a page that is about {_duration(seconds_needed)}, more than the "
+                f"{_duration(max(seconds_left, 0))} left; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow "
+                "the report's time frame or filters"
             )
 
     def _stream(self, pull: OpenPull, prepaid: PrepaidUnits) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from timereports.engine.aggregate import aggregate
 from timereports.engine.attributes import EntryLike
-from timereports.engine.plan import plan_queries, reference_needs
+from timereports.engine.plan import plan_queries, reference_needs, unknown_names
 from timereports.logic.ports import TimeSource
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable
@@ -27,7 +27,12 @@ def build_table(
     entry the report counts, as it is counted (a revision counts the entries changed since a delivery), without a
     second read."""
     source.sync_quota()
-    reference = source.reference_data(set(reference_needs(definition)))
+    needs = set(reference_needs(definition))
+    reference = source.reference_data(needs)
+    if unknown_names(definition, reference):
+        # Cached reference data (an hour in the process, a day in the bucket) may predate a record added or renamed
+        # since: the names are looked up once more, uncached, before the plan refuses them.
+        reference = source.reference_data(needs, fresh=True)
     plan = plan_queries(definition, period, reference)
 
     def tagged_entries() -> Iterator[tuple[EntryLike, bool | None]]:

@@ -141,7 +141,8 @@ class Split(DefinitionModel):
                 raise fail(f"{name!r} and {slugs[slug]!r} would share the file name {slug!r}", field=str(name))
             check_single_line(text)
             slugs[slug] = text
-            normalised[text] = () if addresses is None else addresses
+            # One address is a list of one, as in `to`.
+            normalised[text] = () if addresses is None else [addresses] if isinstance(addresses, str) else addresses
         return normalised
 
     @property

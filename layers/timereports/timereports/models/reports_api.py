@@ -52,18 +52,19 @@ def parse_reports_query_json(text: str | bytes | None) -> ReportsQuery:
         data = load_request_body(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"body: not valid JSON ({exc}); send a JSON object of report parameters") from exc
-    except RecursionError:
-        raise DefinitionError("body: nested too deeply to read; send a JSON object of report parameters") from None
     return parse_reports_query(data)
 
 
 def load_request_body(text: str | bytes) -> Any:
     """An HTTP framework's JSON deserializer for request bodies: `json.loads`, but a key that appears twice in one
-    object is a DefinitionError naming it (by default the last one would silently win)."""
+    object (by default the last one would silently win), or a body nested too deep to decode, is a DefinitionError."""
     try:
         return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
     except DefinitionError as exc:
         raise DefinitionError(f"body: {exc}; send each parameter once") from exc
+    except RecursionError:
+        # The decoder recurses once a level: a body nested this deep is refused, not a 500.
+        raise DefinitionError("body: nested too deeply to read; send a JSON object of report parameters") from None
 
 
 def describe_request_errors(details: list[Mapping[str, Any]]) -> str:
