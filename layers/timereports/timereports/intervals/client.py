@@ -27,9 +27,7 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +47,7 @@ from timereports.errors import (
 )
 from timereports.intervals.errors import error_for_reply, gave_up, keep_body, retry_after_seconds
 from timereports.intervals.pacing import RequestPacer
-from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, Stitcher, page_keys
+from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, page_keys, stream_pages
 from timereports.intervals.reference import (
     DEFAULT_REFERENCE_CACHE,
     build_reference_data,
@@ -347,55 +345,16 @@ class IntervalsClient:
             )
 
     def _stream(self, pull: OpenPull, prepaid: PrepaidUnits) -> Iterator[dict[str, Any]]:
-        """Yield an opened pull's records: its first page, then the planned pages fetched in parallel."""
-        resource, params, offsets = pull.resource, pull.params, pull.offsets
-        size = self.page_size
-        stitcher = Stitcher(pull.ordered_by_id)
-        if not offsets:
-            yield from stitcher.absorb(pull.first)
-            return
-        cancelled = threading.Event()
-        pending: deque[Future[Page]] = deque()
-        remaining = iter(offsets)
-        repairs = 0
-        # Each shifted boundary needs a repair or two; beyond that the data is changing faster than we can page.
-        repair_budget = 4 + 2 * len(offsets)
-        executor = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix=f"intervals-{resource}")
-
-        def submit_next() -> None:
-            offset = next(remaining, None)
-            if offset is not None:
-                pending.append(executor.submit(self._fetch_page, resource, params, offset, prepaid, cancelled))
-
-        def repair() -> Iterator[dict[str, Any]]:
-            nonlocal repairs
-            repairs += 1
-            if repairs > repair_budget or 1 + len(offsets) + repairs > self.max_pages:
-                raise IntervalsUnavailableError(
-                    f"GET /{resource}/: the records kept changing while paging ({repairs - 1} repair requests did "
-                    "not close the gap); try again"
-                )
-            offset = stitcher.repair_offset(size)
-            logger.info("intervals page shifted; repairing", extra={"resource": resource, "repair_offset": offset})
-            yield from stitcher.absorb(self._fetch_page(resource, params, offset, prepaid, cancelled))
-
+        """Yield an opened pull's records (intervals/paging.py pages them); unused prepaid units are refunded."""
         try:
-            yield from stitcher.absorb(pull.first)
-            for _ in range(self.max_in_flight):
-                submit_next()
-            while pending and not stitcher.done:
-                page = pending.popleft().result()
-                submit_next()
-                yield from stitcher.absorb(page)
-                while stitcher.has_gap:
-                    yield from repair()
-            while pull.ordered_by_id and not stitcher.done:
-                # Every planned page is joined, yet none reached the end: entries were deleted (the end moved left,
-                # past an empty page) or added (it moved right). Page on from the freshest observation.
-                yield from repair()
+            yield from stream_pages(
+                pull,
+                lambda offset, cancelled: self._fetch_page(pull.resource, pull.params, offset, prepaid, cancelled),
+                page_size=self.page_size,
+                max_in_flight=self.max_in_flight,
+                max_pages=self.max_pages,
+            )
         finally:
-            cancelled.set()
-            executor.shutdown(wait=True, cancel_futures=True)
             unused = prepaid.take_rest()
             if unused:
                 self.ledger.refund(unused, day=prepaid.day)

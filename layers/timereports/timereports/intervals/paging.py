@@ -1,19 +1,23 @@
-"""The paging and repair machinery of collection pulls: pages as received, prepaid quota units, and the stitcher
-that joins overlapping pages in id order and finds the gaps left by rows deleted mid-pull.
+"""The paging and repair machinery of collection pulls: pages as received, prepaid quota units, the stitcher that
+joins overlapping pages in id order and finds the gaps left by rows deleted mid-pull, and the driver that fetches a
+pull's pages a few at a time and repairs its gaps (`stream_pages`; the client fetches each page).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from timereports.errors import (
-    IntervalsUnavailableError,
-)
+from timereports.errors import IntervalsUnavailableError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,3 +178,61 @@ def page_keys(rows: list[dict[str, Any]], ids: list[int], sortfield: str | None)
     if sortfield != "datemodified":
         return ids
     return [modified_order(row, record_id) for row, record_id in zip(rows, ids, strict=True)]
+
+
+# Fetches the page at an offset; stops early (PullCancelled) once the event is set.
+PageFetcher = Callable[[int, threading.Event], Page]
+
+
+def stream_pages(
+    pull: OpenPull, fetch: PageFetcher, *, page_size: int, max_in_flight: int, max_pages: int
+) -> Iterator[dict[str, Any]]:
+    """Yield an opened pull's records: its first page, then the planned pages fetched `max_in_flight` at a time, in
+    order, each shifted boundary repaired by a request at the offset the stitcher gives (within a budget)."""
+    resource, offsets = pull.resource, pull.offsets
+    stitcher = Stitcher(pull.ordered_by_id)
+    if not offsets:
+        yield from stitcher.absorb(pull.first)
+        return
+    cancelled = threading.Event()
+    pending: deque[Future[Page]] = deque()
+    remaining = iter(offsets)
+    repairs = 0
+    # Each shifted boundary needs a repair or two; beyond that the data is changing faster than we can page.
+    repair_budget = 4 + 2 * len(offsets)
+    executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix=f"intervals-{resource}")
+
+    def submit_next() -> None:
+        offset = next(remaining, None)
+        if offset is not None:
+            pending.append(executor.submit(fetch, offset, cancelled))
+
+    def repair() -> Iterator[dict[str, Any]]:
+        nonlocal repairs
+        repairs += 1
+        if repairs > repair_budget or 1 + len(offsets) + repairs > max_pages:
+            raise IntervalsUnavailableError(
+                f"GET /{resource}/: the records kept changing while paging ({repairs - 1} repair requests did "
+                "not close the gap); try again"
+            )
+        offset = stitcher.repair_offset(page_size)
+        logger.info("intervals page shifted; repairing", extra={"resource": resource, "repair_offset": offset})
+        yield from stitcher.absorb(fetch(offset, cancelled))
+
+    try:
+        yield from stitcher.absorb(pull.first)
+        for _ in range(max_in_flight):
+            submit_next()
+        while pending and not stitcher.done:
+            page = pending.popleft().result()
+            submit_next()
+            yield from stitcher.absorb(page)
+            while stitcher.has_gap:
+                yield from repair()
+        while pull.ordered_by_id and not stitcher.done:
+            # Every planned page is joined, yet none reached the end: entries were deleted (the end moved left,
+            # past an empty page) or added (it moved right). Page on from the freshest observation.
+            yield from repair()
+    finally:
+        cancelled.set()
+        executor.shutdown(wait=True, cancel_futures=True)
