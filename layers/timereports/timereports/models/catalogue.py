@@ -33,31 +33,34 @@ def read_definition_data(path: str | Path) -> object:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"{source}: cannot read the definition: {exc}") from exc
-    if source.suffix.lower() == ".json":
+    try:
+        return _parse(text, json_file=source.suffix.lower() == ".json")
+    except DefinitionError as exc:
+        raise DefinitionError(f"{source}: {exc}") from exc
+    except RecursionError:
+        raise DefinitionError(f"{source}: nested too deeply to read") from None
+
+
+def _parse(text: str, *, json_file: bool) -> object:
+    """A definition's text as JSON or as YAML; a DefinitionError saying what is wrong with it (its file unnamed)."""
+    if json_file:
         try:
             return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
         except DefinitionError as exc:
-            raise DefinitionError(f"{source}: {exc}; keep one of them") from exc
+            raise DefinitionError(f"{exc}; keep one of them") from exc
         except json.JSONDecodeError as exc:
-            raise DefinitionError(f"{source}: not valid JSON: {exc}") from exc
-        except RecursionError:
-            raise DefinitionError(f"{source}: nested too deeply to read") from None
+            raise DefinitionError(f"not valid JSON: {exc}") from exc
     try:
         # Deferred: only the command line and the build read YAML; deployed, the catalogue is JSON (sam.mk).
         import yaml
     except ImportError:
         raise DefinitionError(
-            f"{source}: a YAML definition where the functions read JSON: deploy the catalogue through `make build`"
+            "a YAML definition where the functions read JSON: deploy the catalogue through `make build`"
         ) from None
-
     try:
         return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
-    except DefinitionError as exc:
-        raise DefinitionError(f"{source}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise DefinitionError(f"{source}: not valid YAML: {exc}") from exc
-    except RecursionError:
-        raise DefinitionError(f"{source}: nested too deeply to read") from None
+        raise DefinitionError(f"not valid YAML: {exc}") from exc
 
 
 def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
