@@ -366,3 +366,16 @@ def test_an_instant_outside_the_supported_dates_is_one_line_exit_2(at: str) -> N
     result = timereports("dispatch", "--at", at, "--local")
     assert result.returncode == 2
     assert "is outside the supported dates, 2000-01-01 to 2099-12-31" in assert_one_clean_line(result)
+
+
+def test_validate_refuses_a_key_given_twice_in_one_line_exit_2(tmp_path: Path) -> None:
+    # Given the weekly definition with a second `to:` in its delivery
+    text = WEEKLY.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("  cc: []", "  to: [a@example.com]"), encoding="utf-8")
+    # When it is validated / Then it is one line naming the file, the line and the key, and exit 2
+    result = timereports("validate", str(bad))
+    assert result.returncode == 2
+    line = assert_one_clean_line(result)
+    lines = [number for number, text in enumerate(bad.read_text(encoding="utf-8").splitlines(), 1) if "  to:" in text]
+    assert line == f"{bad}: line {lines[1]}: delivery.to appears twice (first on line {lines[0]}); keep one of them"

@@ -627,3 +627,26 @@ def test_a_name_given_since_the_reference_data_was_cached_is_looked_up_once_more
     # Then the names are fetched again rather than the new one refused
     assert status == 200, answer
     assert {row["project_name"] for row in answer["rows"]} <= {"Website Relaunch 2027"}
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"view": "time_fees_hours", "view": "budgets_hours"}', "view"),
+        (
+            '{"filters": {"client": {"operation": "inclusion", "values": ["Mango Inc."]},'
+            ' "client": {"operation": "exclusion", "values": ["Mango Inc."]}}}',
+            "client",
+        ),
+    ],
+    ids=["view", "filter"],
+)
+def test_a_body_with_a_key_given_twice_is_a_400_naming_it(deployed: Any, simulator: Any, body: str, key: str) -> None:
+    # Given a rows request whose body has a key twice
+    event = with_body(load_event("reports_api_rows.json"), body)
+    # When the handler answers it
+    status, _, answer = invoke(event)
+    # Then it is refused with one message naming the key, before any Intervals request
+    assert status == 400, answer
+    assert answer == {"message": f"body: {key} appears twice in one object; send each parameter once"}
+    assert simulator.request_log == []
