@@ -10,7 +10,6 @@ filter anyway, so a pushed filter only ever saves requests, it never decides a r
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -96,6 +95,9 @@ def unknown_names(definition: ReportDefinition, reference: ReferenceData) -> lis
 
 def _closest(name: str, known: Mapping[str, object]) -> str:
     """`; closest: A, B` from the account's names (ignoring case), or nothing when none is close."""
+    # Deferred: only a refused name needs difflib, never a run that goes ahead.
+    import difflib
+
     by_folded = {candidate.casefold(): candidate for candidate in known}
     close = difflib.get_close_matches(name.casefold(), list(by_folded), n=CLOSEST_NAMES, cutoff=0.6)
     return f"; closest: {', '.join(by_folded[match] for match in close)}" if close else ""

@@ -25,13 +25,13 @@ class _Bounce(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     bounce_type: str = Field("Undetermined", alias="bounceType")  # Permanent | Transient | Undetermined
-    recipients: list[_Recipient] = Field(default_factory=list, alias="bouncedRecipients")
+    recipients: list[_Recipient] = Field([], alias="bouncedRecipients")  # copied per instance
 
 
 class _Complaint(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    recipients: list[_Recipient] = Field(default_factory=list, alias="complainedRecipients")
+    recipients: list[_Recipient] = Field([], alias="complainedRecipients")
 
 
 class _Mail(BaseModel):

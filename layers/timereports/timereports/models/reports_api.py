@@ -27,6 +27,9 @@ class ReportsQuery(ReportQuery):
     """The body of a rows or totals request; every field is optional (RM's defaults: `time_fees_hours`, `this_week`,
     `["project_id"]`, no filters, `today` the current date in `timezone` (UTC), `confirmed-unconfirmed`)."""
 
+    # Built at import (its base defers its own): every rows or totals request validates one.
+    model_config = ConfigDict(defer_build=False)
+
     today: ReportDate | None = Field(
         default=None, description="the day the time frame is resolved from (YYYY-MM-DD, 2000-01-01 to 2099-12-31)"
     )
