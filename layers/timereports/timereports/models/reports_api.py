@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from timereports.errors import DefinitionError
-from timereports.models.catalogue import describe_errors, describe_validation_error, refuse_duplicate_keys
+from timereports.models.catalogue import describe_errors, refuse_duplicate_keys
 from timereports.models.definition import ReportQuery
 from timereports.models.vocabulary import ReportDate
 
@@ -33,29 +33,6 @@ class ReportsQuery(ReportQuery):
     today: ReportDate | None = Field(
         default=None, description="the day the time frame is resolved from (YYYY-MM-DD, 2000-01-01 to 2099-12-31)"
     )
-
-
-def parse_reports_query(data: object) -> ReportsQuery:
-    """Validate a parsed request body (None: every default) or raise DefinitionError naming the fields."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise DefinitionError(f"body: expected a JSON object of report parameters, got {_json_kind(data)}")
-    try:
-        return ReportsQuery.model_validate(dict(data))
-    except ValidationError as exc:
-        raise DefinitionError(describe_validation_error(exc, ReportsQuery)) from exc
-
-
-def parse_reports_query_json(text: str | bytes | None) -> ReportsQuery:
-    """`parse_reports_query` of a raw body; an empty body means every default, malformed JSON is refused."""
-    if text is None or not text.strip():
-        return parse_reports_query(None)
-    try:
-        data = load_request_body(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"body: not valid JSON ({exc}); send a JSON object of report parameters") from exc
-    return parse_reports_query(data)
 
 
 def load_request_body(text: str | bytes) -> Any:
@@ -80,11 +57,6 @@ def describe_request_errors(details: list[Mapping[str, Any]]) -> str:
     if any(detail.get("type") == "model_attributes_type" and not detail["loc"] for detail in relative):
         return "body: expected a JSON object of report parameters"
     return describe_errors(relative, ReportsQuery)
-
-
-def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "true/false", int: "a number", float: "a number"}
-    return names.get(type(value), type(value).__name__)
 
 
 # --- answers (documented in the OpenAPI document; the rows' columns depend on group_by and the view) ---------------
