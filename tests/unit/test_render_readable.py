@@ -27,6 +27,7 @@ from timereports.models.report import ReportTable
 from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
 from timereports.render.email import build_messages
+from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
 from timereports.render.xlsx import render_xlsx
 
@@ -91,6 +92,25 @@ def test_a_sectioned_text_part_has_each_subtotal_above_its_rows() -> None:
         assert re.search(rf"^{re.escape(section.label)}\s+{hours}\b", text, re.M), section.label
 
 
+def test_the_text_part_heads_both_levels_and_names_a_section_with_more_rows_as_its_heading_does() -> None:
+    # Given projects by person (three people on each project), where two projects share the name "Website"
+    entries = [make_entry(index, project=100 + index % 3, person=1 + index // 3 % 3) for index in range(1, 19)]
+    table = aggregate(untagged(*entries), definition(group_by=["project_id", "user_id"]), REFERENCE, PERIOD)
+    sections = tuple(replace(section, label="Website") for section in table.sections[:2]) + table.sections[2:]
+    table = replace(table, sections=sections)
+    # When the text part shows one row per section
+    text = render_text(table, filename="report.csv", rows_per_section=1)
+    html_page = render_html(table, filename="report.csv", rows_per_section=1)
+    # Then the table's heading says what both levels are, as the HTML's does
+    assert re.search(r"^Project / Person +Hours +Billable h", text, re.M)
+    assert ">Project<br>Person</th>" in html_page
+    # And the note of each section's further rows tells the two Websites apart, in both parts
+    for section in sections[:2]:
+        more = f"{section.size - 1} rows more of Website (#{section.key}) in the attachment"
+        assert more in text
+        assert more in html_page
+
+
 def test_a_slice_says_whose_it_is_in_subject_header_and_file_names() -> None:
     table = replace(two_level_table(), slice_label="Mango Inc.", slice_slug="mango-inc")
     message = message_of(table, xlsx=render_xlsx(table))
@@ -113,6 +133,9 @@ def test_the_workbook_has_sum_totals_a_frozen_filtered_header_and_inert_text() -
     assert "<f>SUM(C6:C7)</f>" in sheet  # incurred_hours of the two rows, below the title, 2 fact lines and the header
     assert '<pane ySplit="5" topLeftCell="A6" activePane="bottomLeft" state="frozen"/>' in sheet
     assert '<autoFilter ref="A5:F7"/>' in sheet
+    # And it prints with every column on the page's width (landscape), as many pages down as the rows need
+    assert '<pageSetUpPr fitToPage="1"/>' in sheet
+    assert '<pageSetup fitToHeight="0" orientation="landscape"/>' in sheet
     assert "<t>'=1+1</t>" in strings
     assert "'=HYPERLINK" in strings
     assert "<f>" not in sheet.replace("<f>SUM(", "")

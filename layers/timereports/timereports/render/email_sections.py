@@ -78,12 +78,18 @@ def row_word(table: ReportTable, number: int) -> str:
     return count(number, "row", "rows")
 
 
-def more_in_section_sentence(table: ReportTable, section: Section, filename: str, limit: int) -> str | None:
+def more_in_section_sentence(table: ReportTable, section: Section, name: str, filename: str, limit: int) -> str | None:
+    """How many of the section's rows only the attachment has, naming the section as its heading does (`name`)."""
     hidden = section.size - min(section.size, limit)
     if hidden <= 0:
         return None
     where = "the attachments" if filename.endswith(".xlsx") else "the attachment"
-    return f"{row_word(table, hidden)} more of {section.label} in {where}"
+    return f"{row_word(table, hidden)} more of {name} in {where}"
+
+
+def first_level_label(table: ReportTable) -> str:
+    """The heading of the sections' column: what the first-level groups are (Project, Client, ...)."""
+    return column_label(ATTRIBUTES[table.group_by[0]].columns[-1])
 
 
 def change_text(change: Change, column: str) -> str:
@@ -178,7 +184,7 @@ def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
     columns = display_columns(table)
     metrics = [column for column in columns if column in table.metric_columns]
     inner = inner_columns(table, columns)
-    header = [" / ".join(column_label(column) for column in inner) or "Group", *map(column_label, metrics)]
+    header = [" / ".join([first_level_label(table), *map(column_label, inner)]), *map(column_label, metrics)]
     rows: list[list[str]] = [header, []]
     notes: dict[int, str] = {}
     names = section_names(table)
@@ -187,7 +193,7 @@ def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
         for row in table.rows[section.start : section.start + min(section.size, limit)]:
             label = " · ".join(display_value(column, row.get(column)) for column in inner)
             rows.append(["  " + truncate(label, 48), *(display_value(m, row.get(m)) for m in metrics)])
-        more = more_in_section_sentence(table, section, filename, limit)
+        more = more_in_section_sentence(table, section, names[position], filename, limit)
         if more:
             notes[len(rows)] = f"  ({more})"
     rows += [
@@ -267,9 +273,8 @@ def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
     names = section_names(table)
     head_style = f"color:{MUTED};background:#f9fafb;border-bottom:1px solid {LINE};"
     section_style = f"background:#eef2ff;border-top:2px solid {ACCENT};"
-    first_label = column_label(ATTRIBUTES[table.group_by[0]].columns[-1])
     head = (
-        f'<th align="left" valign="bottom" style="{head_style}">{esc(first_label)}'
+        f'<th align="left" valign="bottom" style="{head_style}">{esc(first_level_label(table))}'
         + (f"<br>{esc(' / '.join(column_label(c) for c in inner))}" if inner else "")
         + "</th>"
     )
@@ -289,7 +294,7 @@ def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
         )
         for row in table.rows[section.start : section.start + min(section.size, limit)]:
             body.append(_section_row_html(row, inner, metrics))
-        more = more_in_section_sentence(table, section, filename, limit)
+        more = more_in_section_sentence(table, section, names[index], filename, limit)
         if more:
             body.append(
                 f'\n<tr><td colspan="{1 + len(metrics)}" style="padding-left:12px;color:{MUTED};font-style:italic;">'

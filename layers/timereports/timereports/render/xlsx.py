@@ -89,6 +89,10 @@ def render_xlsx(table: ReportTable) -> bytes:
     # The printed page says what it is too (`&&` is a literal ampersand in a header).
     sheet.set_header(f"&L{_header_text(table.title)}&R{_header_text(lines[0])}")
     sheet.repeat_rows(header_row)
+    # Printed, the names stay beside their figures: landscape, every column on one page's width, as many pages down
+    # as the rows need.
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
     workbook.close()
     return buffer.getvalue()
 
