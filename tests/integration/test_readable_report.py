@@ -302,13 +302,16 @@ def test_each_slice_gets_only_its_own_rows_and_names_no_other_client(
     week = entries_between(dataset, *WEEK)
     busy = sorted({entry["clientid"] for entry in week if entry["clientid"]})
     mango, by_id, silent = busy[0], busy[1], busy[2]
+    # and a filter naming another client (one without time that week, so that no total changes)
+    idle = next(client_id for client_id in clients if client_id not in busy)
     definition = weekly(
+        filters={"client": {"operation": "exclusion", "values": [clients[idle]]}},
         delivery={
             "split": {
                 "by": "client",
                 "to": {clients[mango]: ["pm@mango.example"], str(by_id): ["cfo@client.example"], clients[silent]: []},
             }
-        }
+        },
     )
 
     # When it runs
@@ -335,8 +338,10 @@ def test_each_slice_gets_only_its_own_rows_and_names_no_other_client(
         own_hours = sum((Decimal(str(e["time"])) for e in week if e["clientid"] == own), Decimal(0))
         assert Decimal(rows[-1]["incurred_hours"]) == own_hours
         assert sum((Decimal(row["incurred_hours"]) for row in rows[:-1]), Decimal(0)) == own_hours
-    # and the whole report still has every client's hours
+    # and the whole report still has every client's hours, and says what it leaves out (the slices do not: their
+    # filter would name another client)
     whole = next(m for m in messages if str(m["To"]) == "ops@example.com")
+    assert f"Filters: Client is not {clients[idle]}" in text_part(whole)
     assert Decimal(csv_rows(attachment(whole, ".csv"))[-1]["incurred_hours"]) == sum(
         (Decimal(str(e["time"])) for e in week), Decimal(0)
     )

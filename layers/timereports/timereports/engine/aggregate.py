@@ -23,6 +23,7 @@ from timereports.engine.attributes import (
     filter_targets,
 )
 from timereports.engine.entries import list_entries
+from timereports.engine.scope import scoped
 from timereports.engine.sections import build_sections
 from timereports.engine.views import DAY_METRICS, ZERO, GroupSums, entry_amount, view_for
 from timereports.models.definition import ReportDefinition, Split, slice_slug
@@ -72,7 +73,8 @@ def aggregate(
     if seen is not None:
         keep = _showing_kept(keep, seen)
     if view.per_entry:
-        return list_entries(entries, definition, resolver, period, keep)  # type: ignore[arg-type]
+        listed = list_entries(entries, definition, resolver, period, keep)  # type: ignore[arg-type]
+        return scoped(listed, definition, reference)
     attributes = [resolver.attribute(name) for name in definition.group_by]
     split = definition.delivery.split if definition.delivery is not None else None
     keyed = [resolver.attribute(split.by), *attributes] if split is not None else attributes
@@ -85,8 +87,8 @@ def aggregate(
         with_amounts=view.with_amounts,
     )
     if split is None:
-        return _table(definition, period, attributes, groups, labels)
-    return _split_tables(definition, period, attributes, split, groups, labels)
+        return scoped(_table(definition, period, attributes, groups, labels), definition, reference)
+    return scoped(_split_tables(definition, period, attributes, split, groups, labels), definition, reference)
 
 
 def _split_tables(

@@ -96,6 +96,8 @@ class ReportTable:
     timezone: str = "UTC"
     week_start: str = "monday"
     as_of: datetime | None = None
+    # What the figures include, in words (engine/scope.py): the incurred basis and the filters.
+    scope: tuple[str, ...] = ()
     # First-level groups with their subtotals (the engine computes them; renderers only print them).
     sections: tuple[Section, ...] = ()
     # The metric the sections' shares and the comparison are about (the view's first metric column).

@@ -1,5 +1,6 @@
 """The sentences that say what a report covers and how fresh it is, shared by the email and the workbook so that
-both say the same: the period, its time zone and week start, the data's "as of" time, and the slice."""
+both say the same: the period, its time zone and week start, what the figures include, the data's "as of" time,
+and the slice."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def slice_line(table: ReportTable) -> str | None:
 
 def fact_lines(table: ReportTable) -> list[str]:
     """Every line of context, in the order the email and the workbook print them."""
-    lines = [period_line(table), calendar_line(table)]
+    lines = [period_line(table), calendar_line(table), *table.scope]
     lines += [line for line in (as_of_line(table), slice_line(table)) if line]
     return lines
 

@@ -1,0 +1,73 @@
+"""What a report's figures include, in words: its filters and its incurred basis, for the email and the workbook to
+print beside the figures (a total of approved billable time must not read as all the time logged)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from timereports.engine.attributes import ATTRIBUTES
+from timereports.models.definition import ReportDefinition
+from timereports.models.filters import FilterSpec
+from timereports.models.intervals import ReferenceData
+from timereports.models.report import ReportTable
+from timereports.models.vocabulary import ATTRIBUTE_KINDS, FilterValue
+
+# A filter listing more values than this names the first ones and says how many more.
+NAMED_VALUES = 5
+
+
+def scoped(table: ReportTable, definition: ReportDefinition, reference: ReferenceData) -> ReportTable:
+    """`table` and each of its slices with the lines that say what their figures include. A slice's lines leave out
+    the filters on records (people, clients, projects, ...): their values could name another slice's."""
+    whole = scope_lines(definition, reference, private=False)
+    mine = scope_lines(definition, reference, private=True)
+    slices = {name: replace(part, scope=mine) for name, part in table.slices.items()}
+    return replace(table, scope=whole, slices=slices)
+
+
+def scope_lines(definition: ReportDefinition, reference: ReferenceData, *, private: bool) -> tuple[str, ...]:
+    """`Time on approved timesheets only` and `Filters: Billable is yes; Client is not No client`, when they apply."""
+    lines: list[str] = []
+    if definition.calc_incurred_using == "approved":
+        lines.append("Time on approved timesheets only")
+    shown = [
+        _filter_phrase(attribute, spec, reference)
+        for attribute, spec in definition.filters.items()
+        if not (private and ATTRIBUTE_KINDS[attribute] == "record")
+    ]
+    if shown:
+        lines.append("Filters: " + "; ".join(shown))
+    return tuple(lines)
+
+
+def _filter_phrase(attribute: str, spec: FilterSpec, reference: ReferenceData) -> str:
+    names = _names_by_id(attribute, reference)
+    values = [_value_text(value, names) for value in spec.values]
+    if len(values) > NAMED_VALUES:
+        values = [*values[:NAMED_VALUES], f"{len(values) - NAMED_VALUES} more"]
+    listed = ", ".join(values)
+    heading = ATTRIBUTES[attribute].heading
+    if len(spec.values) == 1:
+        return f"{heading} is {listed}" if spec.operation == "inclusion" else f"{heading} is not {listed}"
+    return f"{heading} is one of {listed}" if spec.operation == "inclusion" else f"{heading} is none of {listed}"
+
+
+def _names_by_id(attribute: str, reference: ReferenceData) -> dict[int, str]:
+    """Id -> name of the attribute's records (its "none" group included), to show an id filter by name."""
+    described = ATTRIBUTES[attribute]
+    pairs = described.names(reference) if described.names is not None else ()
+    names = {record_id: name for name, record_id in pairs if record_id is not None and name}
+    if described.none_id is not None and described.none_label:
+        names.setdefault(described.none_id, described.none_label)
+    return names
+
+
+def _value_text(value: FilterValue, names: dict[int, str]) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return names.get(value, f"#{value}")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,75 @@
+"""What a report's figures include, in words (engine/scope.py): the incurred basis and the filters, by name, in the
+email's and the workbook's context lines; a slice's leave out the filters on records."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+from tests.unit.test_aggregate import PERIOD, REFERENCE, definition, make_entry, untagged
+from timereports.engine.aggregate import aggregate
+from timereports.engine.scope import scope_lines
+from timereports.render.email_body import render_html, render_text
+from timereports.render.xlsx import render_xlsx
+
+
+def lines(private: bool = False, **fields: Any) -> tuple[str, ...]:
+    return scope_lines(definition(**fields), REFERENCE, private=private)
+
+
+def test_a_report_of_all_time_without_filters_says_nothing_more() -> None:
+    assert lines() == ()
+
+
+def test_approved_time_and_each_filter_are_said_with_names_for_ids() -> None:
+    # Given approved time, billable only, a client by id, the "none" group by its id, and people by name
+    filters = {
+        "billable": {"operation": "inclusion", "values": [True]},
+        "client": {"operation": "exclusion", "values": [11, -1]},
+        "user_id": {"operation": "inclusion", "values": ["Ana Lima"]},
+    }
+    # Then the lines say so, the ids as the account's names
+    assert lines(calc_incurred_using="approved", filters=filters) == (
+        "Time on approved timesheets only",
+        "Filters: Billable is yes; Client is none of Kiwi & Co, No client; Person is Ana Lima",
+    )
+
+
+def test_a_long_list_of_values_names_the_first_five_and_counts_the_rest() -> None:
+    values = [f"Person {number}" for number in range(1, 9)]
+    [line] = lines(filters={"user_id": {"operation": "exclusion", "values": values}})
+    assert line == "Filters: Person is none of Person 1, Person 2, Person 3, Person 4, Person 5, 3 more"
+
+
+def test_an_id_the_account_does_not_have_is_shown_as_the_id() -> None:
+    assert lines(filters={"project_id": {"operation": "inclusion", "values": [999]}}) == ("Filters: Project is #999",)
+
+
+def test_a_slice_leaves_out_the_filters_on_records_whose_values_could_name_another_slices() -> None:
+    filters = {
+        "billable": {"operation": "inclusion", "values": [False]},
+        "client": {"operation": "exclusion", "values": ["Kiwi & Co"]},
+    }
+    assert lines(private=True, filters=filters) == ("Filters: Billable is no",)
+
+
+def test_the_email_and_the_workbook_print_the_lines_beside_the_period() -> None:
+    # Given an approved-time report of billable time
+    report = definition(
+        group_by=["user_id"],
+        calc_incurred_using="approved",
+        filters={"billable": {"operation": "inclusion", "values": [True]}},
+    )
+    table = aggregate([(make_entry(1), True), (make_entry(2, person=2), True)], report, REFERENCE, PERIOD)
+    # Then both parts of the email and the workbook's context lines say what the figures include
+    for part in (render_text(table), render_html(table)):
+        assert "Time on approved timesheets only" in part
+        assert "Filters: Billable is yes" in part
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(table))) as workbook:
+        strings = workbook.read("xl/sharedStrings.xml").decode()
+    assert "<t>Time on approved timesheets only</t>" in strings
+    assert "<t>Filters: Billable is yes</t>" in strings
+    # And a report without them prints neither
+    plain = aggregate(untagged(make_entry(1)), definition(group_by=["user_id"]), REFERENCE, PERIOD)
+    assert "Filters:" not in render_text(plain)
