@@ -212,3 +212,19 @@ def test_the_plan_names_the_reference_resources_it_needs(fields: dict[str, Any],
     report = definition(**fields)
     assert reference_needs(report) == needs
     assert plan_queries(report, PERIOD, REFERENCE).needs == needs
+
+
+def test_a_slice_named_by_a_name_two_records_share_is_refused_naming_their_ids() -> None:
+    # Given a split by project where the slice is named "Website", the name of two projects (two clients')
+    delivery = {"to": ["a@example.com"], "split": {"by": "project_id", "to": {"Website": ["pm@mango.example"]}}}
+    # When planned / Then it is refused before any time is pulled: the slice's recipient would get both
+    with pytest.raises(DefinitionError) as refused:
+        plan_queries(definition(delivery=delivery), PERIOD, REFERENCE)
+    assert str(refused.value) == (
+        "delivery.split.to['Website']: 'Website' is the name of 2 projects of the account (#100, #101); "
+        "list the slice by the id of the one it is for"
+    )
+    # And by id it plans, as a filter by the shared name does (a filter keeps both)
+    by_id = {**delivery, "split": {"by": "project_id", "to": {"101": ["pm@kiwi.example"]}}}
+    assert plan_queries(definition(delivery=by_id), PERIOD, REFERENCE).queries
+    assert plan_queries(definition(filters={"project_id": only(["Website"])}), PERIOD, REFERENCE).queries

@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,6 +116,24 @@ def test_each_slice_equals_the_report_filtered_to_its_client_and_the_whole_is_un
         assert_sections_add_up(part)
     assert split.slices["11"].slice_label == CLIENTS[11] or not split.slices["11"].rows
     assert split.slices["Mango Inc."].slice_slug == "mango-inc"
+
+
+@pytest.mark.parametrize("view", ["time_fees_hours", "time_entries"])
+def test_a_slice_named_by_name_holds_only_that_records_time_not_another_with_the_same_name(view: str) -> None:
+    # Given time on project 100 ("Website") and on a project the account no longer lists, also named "Website"
+    mine = make_entry(1, project=100, hours="3")
+    other = make_entry(2, project=100, hours="5").model_copy(update={"projectid": 999})
+    report = definition(
+        view=view,
+        group_by=["project_id"],
+        delivery={"to": ["ops@example.com"], "split": {"by": "project_id", "to": {"Website": ["pm@example.com"]}}},
+    )
+    # When split by project, the slice named "Website"
+    table = aggregate(untagged(mine, other), report, REFERENCE, PERIOD)
+    # Then the slice holds project 100's time only (it is matched by the id its name resolves to), the whole both
+    hours = "incurred_hours" if view != "time_entries" else "hours"
+    assert table.slices["Website"].totals[hours] == Decimal(3)
+    assert table.totals[hours] == Decimal(8)
 
 
 def test_the_previous_period_is_as_long_and_just_before() -> None:

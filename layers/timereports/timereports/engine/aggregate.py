@@ -20,7 +20,7 @@ from timereports.engine.attributes import (
     EntryLike,
     EntryPredicate,
     compile_filter,
-    filter_targets,
+    slice_targets,
 )
 from timereports.engine.entries import list_entries
 from timereports.engine.scope import scoped
@@ -88,7 +88,8 @@ def aggregate(
     )
     if split is None:
         return scoped(_table(definition, period, attributes, groups, labels), definition, reference)
-    return scoped(_split_tables(definition, period, attributes, split, groups, labels), definition, reference)
+    whole = _split_tables(definition, period, attributes, split, groups, labels, reference)
+    return scoped(whole, definition, reference)
 
 
 def _split_tables(
@@ -98,6 +99,7 @@ def _split_tables(
     split: Split,
     groups: dict[GroupKey, Accumulator],
     labels: dict[GroupKey, tuple[str, ...]],
+    reference: ReferenceData,
 ) -> ReportTable:
     """The whole report and each listed slice, from groups keyed by (slice, *group_by)."""
     whole: dict[GroupKey, Accumulator] = {}
@@ -107,8 +109,8 @@ def _split_tables(
         whole_labels.setdefault(key[1:], labels[key][1:])
     slices: dict[str, ReportTable] = {}
     for name in split.to:
-        # A slice is named by id or by name, as a filter value is; every group it matches is in it.
-        keys, names = filter_targets(split.by, (name,))
+        # A slice is named by id or by name, and matched by the id of the one record it names.
+        keys, names = slice_targets(split.by, name, reference)
         mine: dict[GroupKey, Accumulator] = {}
         mine_labels: dict[GroupKey, tuple[str, ...]] = {}
         shown = name

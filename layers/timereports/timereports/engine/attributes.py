@@ -423,6 +423,19 @@ def filter_targets(attribute: str, values: tuple[object, ...]) -> tuple[frozense
     return frozenset(keys), frozenset(labels)
 
 
+def slice_targets(attribute: str, name: str, reference: ReferenceData) -> tuple[frozenset[Hashable], frozenset[str]]:
+    """The keys, and labels, of the entries that belong to the slice `name` of a split by `attribute`. A slice is
+    matched by id alone: two records may share a name (and an entry carries its record's name, a deleted record's
+    too), while each slice's rows go to its own recipients only. Only the "none" group is matched by its label."""
+    spec = ATTRIBUTES[attribute]
+    if name.isdigit():
+        return frozenset({int(name)}), frozenset()
+    if name == spec.none_label:
+        return frozenset(), frozenset({name})
+    pairs = spec.names(reference) if spec.names is not None else ()
+    return frozenset(record_id for known, record_id in pairs if known == name and record_id is not None), frozenset()
+
+
 def compile_filter(attribute: Attribute, operation: str, values: tuple[object, ...]) -> EntryPredicate:
     """A predicate keeping the entries an inclusion (or exclusion) filter keeps.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
-from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, filter_targets
+from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, slice_targets
 from timereports.engine.sections import build_sections
 from timereports.engine.views import ENTRY_METRIC_COLUMNS, ZERO, entry_amount
 from timereports.models.definition import ReportDefinition, slice_slug
@@ -85,7 +85,7 @@ def list_entries(
         return whole
     slices: dict[str, ReportTable] = {}
     for name in split.to:
-        keys, labels = filter_targets(split.by, (name,))
+        keys, labels = slice_targets(split.by, name, resolver.reference)
         mine = [
             item for item in listed if item.split is not None and (item.split[0] in keys or item.split[1] in labels)
         ]

@@ -49,24 +49,25 @@ def reference_needs(definition: ReportDefinition) -> frozenset[str]:
     needs: set[str] = set()
     for grouped in {*definition.group_by, *definition.filters}:
         needs |= ATTRIBUTES[grouped].needs
-    for attribute, values in _named_records(definition):
+    for attribute, values, _one_record in _named_records(definition):
         source = ATTRIBUTES[attribute].name_source
         if source and any(_is_name(value) for _, value in values):
             needs.add(source)
     return frozenset(needs)
 
 
-def _named_records(definition: ReportDefinition) -> list[tuple[str, list[tuple[str, object]]]]:
+def _named_records(definition: ReportDefinition) -> list[tuple[str, list[tuple[str, object]], bool]]:
     """The values that name an Intervals record, each with where the definition says it: a record attribute's filter
-    values (`filters.client.values[0]`), and the slices of a split (`delivery.split.to['Mango Inc.']`)."""
-    named: list[tuple[str, list[tuple[str, object]]]] = [
-        (attribute, [(f"filters.{attribute}.values[{index}]", value) for index, value in enumerate(spec.values)])
+    values (`filters.client.values[0]`), and the slices of a split (`delivery.split.to['Mango Inc.']`), which must
+    each name one record (the flag)."""
+    named: list[tuple[str, list[tuple[str, object]], bool]] = [
+        (attribute, [(f"filters.{attribute}.values[{index}]", value) for index, value in enumerate(spec.values)], False)
         for attribute, spec in definition.filters.items()
         if ATTRIBUTE_KINDS[attribute] == "record"
     ]
     split = definition.delivery.split if definition.delivery else None
     if split is not None:
-        named.append((split.by, [(f"delivery.split.to[{name!r}]", name) for name in split.to]))
+        named.append((split.by, [(f"delivery.split.to[{name!r}]", name) for name in split.to], True))
     return named
 
 
@@ -80,16 +81,24 @@ CLOSEST_NAMES = 3
 
 def unknown_names(definition: ReportDefinition, reference: ReferenceData) -> list[str]:
     """Each filter value or split slice that names no record of the account (in the reference data `reference_needs`
-    asked for), said as the definition's field, with the account's closest names."""
+    asked for), said as the definition's field, with the account's closest names; and each slice whose name is more
+    than one record's (a filter keeps them all, but a slice goes to its own recipients: it must name one)."""
     problems: list[str] = []
-    for attribute, values in _named_records(definition):
+    for attribute, values, one_record in _named_records(definition):
         described = ATTRIBUTES[attribute]
+        record = described.heading.lower()
         known = _names_to_ids(described, reference)
         for where, value in values:
-            if not _is_name(value) or value == described.none_label or value in known:
+            if not _is_name(value) or value == described.none_label:
                 continue
-            record = described.heading.lower()
-            problems.append(f"{where}: {value!r} names no {record} of the account{_closest(str(value), known)}")
+            if value not in known:
+                problems.append(f"{where}: {value!r} names no {record} of the account{_closest(str(value), known)}")
+            elif one_record and len(known[str(value)]) > 1:
+                ids = ", ".join(f"#{record_id}" for record_id in sorted(known[str(value)]))
+                problems.append(
+                    f"{where}: {value!r} is the name of {len(known[str(value)])} {record}s of the account ({ids}); "
+                    f"list the slice by the id of the one it is for"
+                )
     return problems
 
 
