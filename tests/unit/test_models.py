@@ -28,3 +28,14 @@ def test_strings_numbers_booleans_and_entities_are_decoded() -> None:
 def test_a_record_no_model_accepts_names_the_record_and_field() -> None:
     with pytest.raises(IntervalsError, match=r"/time/ record 5, time: "):
         parse_record(TimeEntry, {"id": "5", "date": "2026-01-02", "time": "", "billable": "t"}, "time")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("time", "1e25"), ("time", "-100001"), ("hourlyrate", "1e20"), ("hourlyrate", "-2e9")]
+)
+def test_hours_or_a_rate_beyond_any_real_entry_is_an_unexpected_reply_naming_the_record(field: str, value: str) -> None:
+    # Given an entry whose hours or rate no account has (sums and cent amounts of it would overflow Decimal's digits)
+    row = {"id": "5", "date": "2026-01-02", "time": "1", "hourlyrate": "90", field: value}
+    # Then the reply is refused naming the record and the field, before anything is summed
+    with pytest.raises(IntervalsError, match=rf"^unexpected reply from Intervals: /time/ record 5, {field}: Input "):
+        parse_record(TimeEntry, row, "time")

@@ -136,7 +136,7 @@ def test_recipients_are_listed_once_across_to_cc_and_bcc() -> None:
 
 
 # Each invalid input, and the one message that must name its field and the allowed values.
-INVALID_CASES: list[tuple[dict[str, Any], str]] = [
+INVALID_CASES: list[tuple[dict[str, Any], str],] = [
     ({"view": "utilization"}, "view: 'utilization' is not supported: "),
     ({"view": "utilization"}, f"has no Intervals meaning yet; allowed: {ALL_VIEWS}"),
     ({"view": "budgets_hours"}, "view: 'budgets_hours' is not supported: this Resource Management view has no"),
@@ -226,7 +226,7 @@ INVALID_CASES: list[tuple[dict[str, Any], str]] = [
         "delivery.attach: 'zip' is not supported; allowed: auto",
     ),
     ({"id": "Weekly_Report"}, "id: 'Weekly_Report' is not allowed; use 1-63 of a-z, 0-9 and '-'"),
-    ({"hours_per_day": 0}, "hours_per_day: Input should be greater than 0"),
+    ({"hours_per_day": 0}, "hours_per_day: Input should be greater than or equal to 0.5"),
     ({"colour": "red"}, "colour: unknown field; allowed: id, title, account, view, time_frame"),
 ]
 

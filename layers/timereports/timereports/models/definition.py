@@ -235,7 +235,8 @@ class ReportQuery(DefinitionModel):
     group_by: tuple[AttributeName, ...] = ("project_id",)
     filters: dict[GroupAttribute, FilterSpec] = Field(default_factory=dict)
     calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(check_incurred_basis)] = "confirmed-unconfirmed"
-    hours_per_day: Decimal = Field(default=Decimal(8), gt=0, le=24)
+    # At least half an hour, in hundredths: a smaller day would turn hours into more days than Decimal keeps exact.
+    hours_per_day: Decimal = Field(default=Decimal(8), ge=Decimal("0.5"), le=24, decimal_places=2)
 
     @field_validator("group_by", mode="before")
     @classmethod

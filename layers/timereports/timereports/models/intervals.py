@@ -125,7 +125,14 @@ ApiBool = Annotated[bool, BeforeValidator(_to_bool)]
 OptionalId = Annotated[int | None, BeforeValidator(_to_optional_id)]
 Text = Annotated[str, BeforeValidator(_to_text)]
 RichText = Annotated[str, BeforeValidator(_to_plain_text)]
-ApiDecimal = Annotated[Decimal | None, BeforeValidator(_to_decimal)]
+# Far beyond any real entry or rate, and inside what Decimal's 28 digits keep exact through sums and cent amounts: a
+# reply outside them is an unexpected reply naming the record, not an arithmetic error after the pull.
+MAX_ENTRY_HOURS = 100_000
+MAX_HOURLY_RATE = 1_000_000_000
+ApiHours = Annotated[Decimal, BeforeValidator(_to_decimal), Field(ge=-MAX_ENTRY_HOURS, le=MAX_ENTRY_HOURS)]
+ApiRate = Annotated[
+    Annotated[Decimal, Field(ge=-MAX_HOURLY_RATE, le=MAX_HOURLY_RATE)] | None, BeforeValidator(_to_decimal)
+]
 
 
 class ApiModel(BaseModel):
@@ -138,7 +145,7 @@ class TimeEntry(ApiModel):
 
     id: int
     date: date
-    time: Annotated[Decimal, BeforeValidator(_to_decimal)]
+    time: ApiHours
     billable: ApiBool = False
     personid: OptionalId = None
     projectid: OptionalId = None
@@ -154,7 +161,7 @@ class TimeEntry(ApiModel):
     worktype: Text = ""
     task: Text = ""
     client: Text = ""
-    hourlyrate: ApiDecimal = None
+    hourlyrate: ApiRate = None
     datemodified: str | None = None
     description: RichText = ""
 
@@ -218,7 +225,7 @@ class ProjectWorktype(ReferenceRecord):
     projectid: OptionalId = None
     worktypeid: OptionalId = None
     worktype: Text = ""
-    hourlyrate: ApiDecimal = None
+    hourlyrate: ApiRate = None
 
 
 class ProjectModule(ReferenceRecord):
