@@ -29,7 +29,7 @@ from timereports.render.csv import render_csv
 from timereports.render.email import build_messages
 from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
-from timereports.render.xlsx import render_xlsx
+from timereports.render.xlsx import CELL_LIMIT, CUT_NOTE, render_xlsx
 
 
 def two_level_table(**fields: Any) -> ReportTable:
@@ -139,6 +139,20 @@ def test_the_workbook_has_sum_totals_a_frozen_filtered_header_and_inert_text() -
     assert "<t>'=1+1</t>" in strings
     assert "'=HYPERLINK" in strings
     assert "<f>" not in sheet.replace("<f>SUM(", "")
+
+
+def test_a_text_longer_than_a_workbook_cell_is_cut_there_saying_so_while_the_csv_keeps_it_whole() -> None:
+    # Given an entry whose description is longer than a spreadsheet cell holds
+    long_text = "x" * 40_000
+    table = aggregate(untagged(make_entry(1)), definition(view="time_entries", group_by=["user_id"]), REFERENCE, PERIOD)
+    table = replace(table, rows=[{**table.rows[0], "description": long_text}])
+    # When rendered / Then the workbook's cell holds the limit, ending with a note; the CSV has every character
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(table))) as workbook:
+        strings = re.findall(r"<t[^>]*>([^<]*)</t>", workbook.read("xl/sharedStrings.xml").decode())
+    [cut] = [text for text in strings if text.startswith("xxx")]
+    assert len(cut) == CELL_LIMIT
+    assert cut.endswith(CUT_NOTE)
+    assert long_text in render_csv(table).decode("utf-8-sig")
 
 
 @pytest.mark.parametrize(

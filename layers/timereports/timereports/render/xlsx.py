@@ -25,6 +25,9 @@ from timereports.render.facts import fact_lines
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHEET_NAME = "Report"
+# Excel's limit on a cell's text, and what a longer text (a very long description) ends with instead.
+CELL_LIMIT = 32_767
+CUT_NOTE = " […] (cut at the workbook's cell limit; the CSV has the whole text)"
 MIN_WIDTH, MAX_WIDTH, TEXT_WIDTH = 8, 60, 48
 # A fixed creation time: the same report gives the same bytes (XlsxWriter would stamp the current time).
 FIXED_CREATED = datetime(2000, 1, 1)
@@ -114,6 +117,9 @@ def _write_cell(sheet: Any, row: int, col: int, column: str, value: Cell, format
         sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), formats["date"])
         return value.isoformat()
     text = neutralise_formula(format_cell(column, value))
+    if len(text) > CELL_LIMIT:
+        # A spreadsheet cell holds at most 32,767 characters (XlsxWriter would cut the text without a word).
+        text = text[: CELL_LIMIT - len(CUT_NOTE)] + CUT_NOTE
     sheet.write_string(row, col, text)
     return text
 
