@@ -208,6 +208,20 @@ def test_the_previous_period_equals_an_independent_sum_of_the_week_before(
     assert outcome.record.api_requests >= 2
 
 
+def test_a_months_report_is_compared_with_the_whole_month_before(aws: Any, simulator: Any, dataset: Any) -> None:
+    # Given last month's report (November, 30 days) with `compare: previous`, run on 1 December
+    definition = weekly(compare="previous", time_frame="last_month")
+    runner = build_runner(aws.settings, api_url=simulator.url, token=ADMIN_TOKEN)
+    runner.run(RunRequest(definition=definition, today=date(2026, 12, 1)))
+    [message] = aws.sent_messages()
+    # Then it is compared with October, all 31 days of it, summed straight from the data set
+    october = sum(
+        (Decimal(str(entry["time"])) for entry in entries_between(dataset, "2026-10-01", "2026-10-31")), Decimal(0)
+    )
+    text = text_part(message)
+    assert f"Previous period, 2026-10-01 to 2026-10-31: hours incurred {october:.2f};" in text
+
+
 # --- the entry view -----------------------------------------------------------------------------------------------
 
 # The data set's descriptions (HTML, entities, line breaks, a would-be formula) as a reader must get them.

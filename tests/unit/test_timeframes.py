@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from timereports.engine.timeframes import resolve_time_frame, today_in
+from timereports.engine.timeframes import previous_period, resolve_time_frame, today_in
 from timereports.models.definition import CustomTimeFrame
 from timereports.models.report import Period
 from timereports.models.vocabulary import TIME_FRAME_SHORTCUTS
@@ -178,3 +178,35 @@ def test_a_monday_morning_berlin_report_after_the_autumn_switch_covers_the_week_
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         today_in("Europe/Berlin", datetime(2026, 3, 29, 12, 0))
+
+
+@pytest.mark.parametrize(
+    ("time_frame", "period", "expected"),
+    [
+        # A calendar time frame compares with the calendar unit before, whatever the two units' lengths
+        ("last_month", ("2026-11-01", "2026-11-30"), ("2026-10-01", "2026-10-31")),
+        ("this_month", ("2026-03-01", "2026-03-31"), ("2026-02-01", "2026-02-28")),
+        ("last_month", ("2026-01-01", "2026-01-31"), ("2025-12-01", "2025-12-31")),
+        ("last_half_month", ("2026-11-01", "2026-11-15"), ("2026-10-16", "2026-10-31")),
+        ("this_half_month", ("2026-11-16", "2026-11-30"), ("2026-11-01", "2026-11-15")),
+        ("last_quarter", ("2026-01-01", "2026-03-31"), ("2025-10-01", "2025-12-31")),
+        ("this_year", ("2028-01-01", "2028-12-31"), ("2027-01-01", "2027-12-31")),
+        # Weeks, day counts and custom ranges compare with as many days just before
+        ("last_week", ("2026-11-16", "2026-11-22"), ("2026-11-09", "2026-11-15")),
+        ("last_30", ("2026-11-01", "2026-11-30"), ("2026-10-02", "2026-10-31")),
+        # A month's report given its own dates (not one whole month) also compares with as many days before
+        ("last_month", ("2026-11-05", "2026-11-30"), ("2026-10-10", "2026-11-04")),
+    ],
+)
+def test_the_previous_period_is_the_calendar_unit_before_for_calendar_time_frames(
+    time_frame: str, period: tuple[str, str], expected: tuple[str, str]
+) -> None:
+    current = Period(date.fromisoformat(period[0]), date.fromisoformat(period[1]))
+    assert previous_period(time_frame, current) == Period(
+        date.fromisoformat(expected[0]), date.fromisoformat(expected[1])
+    )
+
+
+def test_a_custom_time_frame_compares_with_as_many_days_before() -> None:
+    custom = CustomTimeFrame.model_validate({"from": "2026-11-10", "to": "2026-11-19"})
+    assert previous_period(custom, Period(custom.start, custom.end)) == Period(date(2026, 10, 31), date(2026, 11, 9))

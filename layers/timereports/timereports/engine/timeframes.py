@@ -133,3 +133,26 @@ _SHORTCUTS: dict[str, Resolver] = {
     "next_90": _next_days(90),
     "last_and_next_90": lambda today, _: Period(today - timedelta(days=90), today + timedelta(days=89)),
 }
+
+
+# The calendar time frames, each as (the unit holding a day, the unit before that one): a month's report compares
+# with the month before, whatever the two months' lengths.
+_CALENDAR_UNITS: dict[str, tuple[Resolver, Resolver]] = {
+    **dict.fromkeys(("this_half_month", "last_half_month"), (_this_half_month, _last_half_month)),
+    **dict.fromkeys(("this_month", "last_month"), (_SHORTCUTS["this_month"], _SHORTCUTS["last_month"])),
+    **dict.fromkeys(("this_quarter", "last_quarter"), (_this_quarter, _last_quarter)),
+    **dict.fromkeys(("this_year", "last_year"), (_SHORTCUTS["this_year"], _SHORTCUTS["last_year"])),
+}
+
+
+def previous_period(time_frame: str | CustomTimeFrame, period: Period) -> Period:
+    """What `compare: previous` compares `period` with: for a calendar time frame, the calendar unit before (November
+    with October, Q1 with the previous Q4, the 1st-15th with the 16th-end of the month before); otherwise, and for a
+    period that is not one whole unit (a run given its own dates), the same number of days just before (a week with
+    the week before)."""
+    units = _CALENDAR_UNITS.get(time_frame) if isinstance(time_frame, str) else None
+    if units is not None:
+        holding, before = units
+        if holding(period.start, 0) == period:
+            return before(period.start, 0)
+    return period.previous()

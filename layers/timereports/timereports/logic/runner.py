@@ -18,7 +18,7 @@ from typing import Literal
 from timereports.clock import utc_now
 from timereports.engine.attributes import EntryLike
 from timereports.engine.sections import compare_with_previous, stamped
-from timereports.engine.timeframes import resolve_time_frame, today_in
+from timereports.engine.timeframes import previous_period, resolve_time_frame, today_in
 from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.logic.tables import build_table
@@ -181,7 +181,8 @@ class ReportRunner:
         if definition.compare == "previous":
             # Through the same path as the current period, so that it reads whatever TimeSource reads (the API today,
             # the entry mirror once it is behind the port): today that costs one more pull, of the same size.
-            table = compare_with_previous(table, build_table(self._client, definition, period.previous()))
+            previous = previous_period(definition.time_frame, period)
+            table = compare_with_previous(table, build_table(self._client, definition, previous))
         table = stamped(table, as_of)
         record = self._new_record(definition, period, request, attempt, table)
         record.newest_entry_id = newest[0] or None
