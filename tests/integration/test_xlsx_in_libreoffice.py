@@ -22,7 +22,7 @@ from timereports.engine.aggregate import aggregate
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import Period, ReportTable
-from timereports.render.csv import render_csv
+from timereports.render.csv import FORMULA_ESCAPE, FORMULA_TRIGGERS, render_csv
 from timereports.render.xlsx import render_xlsx
 
 pytestmark = [
@@ -88,6 +88,12 @@ def table_part(sheet: Sheet, header: list[str]) -> Sheet:
     return sheet[start:]
 
 
+def as_in_a_workbook(csv_text: str) -> str:
+    """The CSV's text as the workbook shows it: without the apostrophe the CSV puts before a would-be formula."""
+    unescaped = csv_text.removeprefix(FORMULA_ESCAPE)
+    return unescaped if unescaped != csv_text and unescaped.startswith(FORMULA_TRIGGERS) else csv_text
+
+
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_the_workbook_shows_the_csvs_values(converted, name: str) -> None:
     sheet, csv_rows = converted[name]
@@ -98,7 +104,7 @@ def test_the_workbook_shows_the_csvs_values(converted, name: str) -> None:
     for csv_row, row in zip(csv_rows, cells, strict=False):
         shown = [cell["text"] for cell in row[:width]]
         shown += [""] * (width - len(shown))
-        assert shown == csv_row
+        assert shown == [as_in_a_workbook(text) for text in csv_row]
     assert len(cells) >= len(csv_rows)
     # and the title sits above the table
     assert sheet[0][0]["text"] == TABLES[name]().title
@@ -120,7 +126,7 @@ def test_numbers_are_numbers_dates_are_dates_and_text_is_never_a_formula(convert
                 assert cell["type"] in ("string", None), (column, cell)
             assert cell["formula"] is None
     text_cells = [cell["text"] for row in rows for cell in row]
-    assert "'=1+1" in text_cells or '\'=HYPERLINK("http://attacker.example","click")' in text_cells
+    assert "=1+1" in text_cells or '=HYPERLINK("http://attacker.example","click")' in text_cells
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

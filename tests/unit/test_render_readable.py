@@ -130,14 +130,17 @@ def test_the_workbook_has_sum_totals_a_frozen_filtered_header_and_inert_text() -
     with zipfile.ZipFile(io.BytesIO(render_xlsx(table))) as workbook:
         sheet = workbook.read("xl/worksheets/sheet1.xml").decode()
         strings = workbook.read("xl/sharedStrings.xml").decode()
+        styles = workbook.read("xl/styles.xml").decode()
     assert "<f>SUM(C6:C7)</f>" in sheet  # incurred_hours of the two rows, below the title, 2 fact lines and the header
     assert '<pane ySplit="5" topLeftCell="A6" activePane="bottomLeft" state="frozen"/>' in sheet
     assert '<autoFilter ref="A5:F7"/>' in sheet
     # And it prints with every column on the page's width (landscape), as many pages down as the rows need
     assert '<pageSetUpPr fitToPage="1"/>' in sheet
     assert '<pageSetup fitToHeight="0" orientation="landscape"/>' in sheet
-    assert "<t>'=1+1</t>" in strings
-    assert "'=HYPERLINK" in strings
+    # And text that starts like a formula is a string cell with Excel's quote prefix, the name itself unchanged
+    assert "<t>=1+1</t>" in strings
+    assert '<t>=HYPERLINK("http://x") report</t>' in strings.replace("&quot;", '"')
+    assert 'quotePrefix="1"' in styles
     assert "<f>" not in sheet.replace("<f>SUM(", "")
 
 

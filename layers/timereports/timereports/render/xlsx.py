@@ -53,7 +53,7 @@ def render_xlsx(table: ReportTable) -> bytes:
     formats = _formats(workbook)
 
     lines = fact_lines(table)
-    sheet.write_string(0, 0, neutralise_formula(table.title), formats["title"])
+    _write_text(sheet, 0, 0, table.title, formats, "title")
     for offset, line in enumerate(lines, start=1):
         sheet.write_string(offset, 0, line, formats["muted"])
     header_row = len(lines) + 2
@@ -116,23 +116,37 @@ def _write_cell(sheet: Any, row: int, col: int, column: str, value: Cell, format
     if isinstance(value, date):  # a day's or a week's group, an entry's date
         sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), formats["date"])
         return value.isoformat()
-    text = neutralise_formula(format_cell(column, value))
+    text = format_cell(column, value)
     if len(text) > CELL_LIMIT:
         # A spreadsheet cell holds at most 32,767 characters (XlsxWriter would cut the text without a word).
         text = text[: CELL_LIMIT - len(CUT_NOTE)] + CUT_NOTE
-    sheet.write_string(row, col, text)
+    _write_text(sheet, row, col, text, formats, "wrap" if column == "description" else "text")
     return text
+
+
+def _write_text(sheet: Any, row: int, col: int, text: str, formats: dict[str, Any], style: str) -> None:
+    """A string cell, which no spreadsheet evaluates; one that starts like a formula also carries Excel's quote
+    prefix, so that editing the cell keeps it text. The text itself stays the name (a lookup or pivot by it
+    matches), unlike the CSV's, where only a leading apostrophe keeps it inert."""
+    quoted = neutralise_formula(text) != text
+    cell_format = formats[f"{style}_quoted"] if quoted else formats.get(style)
+    sheet.write_string(row, col, text, cell_format)
 
 
 def _formats(workbook: Any) -> dict[str, Any]:
     total = {"bold": True, "top": 2}
+    title = {"bold": True, "font_size": 14}
+    wrap = {"text_wrap": True, "valign": "top"}
     return {
-        "title": workbook.add_format({"bold": True, "font_size": 14}),
+        "title": workbook.add_format(title),
+        "title_quoted": workbook.add_format({**title, "quote_prefix": True}),
+        "text_quoted": workbook.add_format({"quote_prefix": True}),
+        "wrap_quoted": workbook.add_format({**wrap, "quote_prefix": True}),
         "muted": workbook.add_format({"font_color": "#4b5563"}),
         "header": workbook.add_format({"bold": True, "bottom": 1, "bg_color": "#f3f4f6"}),
         "decimal": workbook.add_format({"num_format": "0.00"}),
         "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
-        "wrap": workbook.add_format({"text_wrap": True, "valign": "top"}),
+        "wrap": workbook.add_format(wrap),
         "total_label": workbook.add_format(total),
         "total_decimal": workbook.add_format({**total, "num_format": "0.00"}),
         "total_integer": workbook.add_format({**total, "num_format": "0"}),
