@@ -156,8 +156,10 @@ def test_an_edited_week_gets_one_revision_to_the_same_recipients(stack: Stack) -
     corrected = messages[1]
     assert (corrected["To"], corrected["Cc"]) == (original["To"], original["Cc"])
     assert corrected["Subject"] == f"Revised: {original['Subject']}"
-    # And its CSV equals an independent aggregation of the simulator's entries now, to the cent
+    # And its CSV equals an independent aggregation of the simulator's entries now, to the cent, under the name it is
+    # archived by, not the name of the report it replaces
     (attachment,) = list(corrected.iter_attachments())
+    assert attachment.get_filename() == "weekly-hours_2026-11-16_2026-11-22.rev1.csv"
     rows, total = csv_rows(attachment.get_payload(decode=True))
     expected = hours_by_project(stack.week_entries())
     assert rows == expected
@@ -171,6 +173,15 @@ def test_an_edited_week_gets_one_revision_to_the_same_recipients(stack: Stack) -
     # And the body says what changed, before and after, and how many entries were edited or added since
     text = corrected.get_body(("plain",)).get_content()
     assert f"{sent_total:.2f} -> {total:.2f}" in text
+    # (a row is named as the report's sections name it: a project name two projects share with its id)
+    sent_csv = list(
+        csv.DictReader(io.StringIO(next(original.iter_attachments()).get_payload(decode=True).decode("utf-8-sig")))
+    )
+    names = {row["project_id"]: row["project_name"] for row in sent_csv if row["project_id"] != "TOTAL"}
+    for project_id in changed:
+        name = names.get(project_id)
+        if name is not None and list(names.values()).count(name) > 1:
+            assert f"{name} (#{project_id})" in text, name
     # (the edit is a delete and an add; entries the data set dates after the delivery count as edited)
     since = DELIVERED.strftime("%Y-%m-%d %H:%M:%S")
     later = [entry for entry in stack.week_entries() if str(entry["datemodified"]) > since]
@@ -319,7 +330,7 @@ def test_a_report_delivered_as_a_workbook_is_revised_with_one_too(stack: Stack) 
     # When the check runs, then the revision carries the corrected CSV and the corrected workbook
     assert len(stack.check(NEXT_MORNING)) == 1
     names = [part.get_filename() for part in stack.aws.sent_messages()[-1].iter_attachments()]
-    assert names == ["weekly-hours_2026-11-16_2026-11-22.csv", "weekly-hours_2026-11-16_2026-11-22.xlsx"]
+    assert names == ["weekly-hours_2026-11-16_2026-11-22.rev1.csv", "weekly-hours_2026-11-16_2026-11-22.rev1.xlsx"]
 
 
 def test_a_report_whose_revision_fails_does_not_stop_the_others(stack: Stack) -> None:

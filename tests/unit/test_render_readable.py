@@ -29,6 +29,7 @@ from timereports.render.csv import render_csv
 from timereports.render.email import build_messages
 from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
+from timereports.render.revision import compare
 from timereports.render.xlsx import CELL_LIMIT, CUT_NOTE, render_xlsx
 
 
@@ -281,3 +282,15 @@ def test_a_report_with_many_groups_shows_fewer_rows_per_section_to_stay_under_gm
     assert len(bars) == 30
     assert bars[-1][0] == "61 other groups"
     assert Decimal(bars[-1][1]) == (Decimal(61) / 90 * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def test_a_revision_names_a_row_whose_name_two_records_share_with_its_id() -> None:
+    # Given a report by project where projects 100 and 101 are both called "Website", sent, then both edited
+    def table(hours_100: str, hours_101: str) -> ReportTable:
+        website_100 = make_entry(1, project=100, hours=hours_100)
+        website_101 = make_entry(2, project=100, hours=hours_101).model_copy(update={"projectid": 101})
+        return aggregate(untagged(website_100, website_101), definition(group_by=["project_id"]), REFERENCE, PERIOD)
+
+    revision = compare(render_csv(table("1", "2")), table("3", "5"))
+    # Then each changed row is named with its id, so that a reader can tell the two apart
+    assert sorted(change.labels for change in revision.changes) == [("Website (#100)",), ("Website (#101)",)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
@@ -263,7 +263,7 @@ class RevisionCheck:
                 workbook_url=self._archive.link(workbook_key, self._link_expiry_seconds) if linked_workbook else None,
             )
         messages = build_revision_messages(
-            corrected,
+            replace(corrected, revision=number),  # its files named as archived, not as the report they replace
             revision,
             sender=self._sender,
             addressing=part.addressing(definition.delivery.subject),

@@ -106,6 +106,9 @@ class ReportTable:
     # A private slice (`delivery.split`): its name as shown, and the file-name form; None for the whole report.
     slice_label: str | None = None
     slice_slug: str | None = None
+    # A revision's number (logic/revisions.py): its files are named `<...>.rev<n>.csv`, as archived, so that they do
+    # not take the name of the report they replace.
+    revision: int | None = None
     # With `delivery.split`: each listed slice's own table, by the name or id the definition lists it under.
     slices: dict[str, ReportTable] = field(default_factory=dict)
 

@@ -58,14 +58,17 @@ class CsvLink:
 
 
 def attachment_filename(table: ReportTable, *, gzipped: bool = False) -> str:
-    """`<report-id>_<from>_<to>.csv` (or `.csv.gz`): sorts by report and period in a download folder."""
+    """`<report-id>_<from>_<to>.csv` (or `.csv.gz`; a revision's `...<to>.rev<n>.csv`, as archived): sorts by report
+    and period in a download folder."""
     report_id = "".join(
         char if char.isascii() and (char.isalnum() or char in "-_") else "-" for char in table.report_id
     )
     if table.slice_slug:
         report_id += f"--{table.slice_slug}"
-    name = f"{report_id or 'report'}_{table.period.start.isoformat()}_{table.period.end.isoformat()}.csv"
-    return name + ".gz" if gzipped else name
+    name = f"{report_id or 'report'}_{table.period.start.isoformat()}_{table.period.end.isoformat()}"
+    if table.revision is not None:
+        name += f".rev{table.revision}"
+    return name + (".csv.gz" if gzipped else ".csv")
 
 
 def workbook_filename(table: ReportTable) -> str:

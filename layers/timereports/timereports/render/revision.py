@@ -103,19 +103,33 @@ def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None
         if corrected.view == "time_entries"
         else [ATTRIBUTES[name].columns[0] for name in corrected.group_by]
     )
-    label_columns = [ATTRIBUTES[name].columns[-1] for name in corrected.group_by]
+    levels = [(ATTRIBUTES[name].columns[0], ATTRIBUTES[name].columns[-1]) for name in corrected.group_by]
 
     def index(columns: list[str], rows: list[list[str]]) -> dict[tuple[str, ...], dict[str, str]]:
         named = [dict(zip(columns, row, strict=False)) for row in rows]
         return {tuple(row.get(column, "") for column in key_columns): row for row in named}
 
     before, after = index(header, sent_rows), index(new_header, new_rows)
+    # A name that two records share (two clients' "Website" projects) is told apart by its id, as the report's
+    # sections are.
+    ids_of: list[dict[str, set[str]]] = [{} for _ in levels]
+    for seen in (*before.values(), *after.values()):
+        for level, (id_column, label_column) in enumerate(levels):
+            ids_of[level].setdefault(seen.get(label_column, ""), set()).add(seen.get(id_column, ""))
+
+    def labels_of(row: dict[str, str]) -> tuple[str, ...]:
+        shown = []
+        for level, (id_column, label_column) in enumerate(levels):
+            label = row.get(label_column, "")
+            shared = len(ids_of[level].get(label, ())) > 1
+            shown.append(f"{label} (#{row.get(id_column, '')})" if shared else label)
+        return tuple(shown)
     changes: list[RowChange] = []
     for key in [*after, *(key for key in before if key not in after)]:
         old, new = before.get(key), after.get(key)
         row = new if new is not None else old
         assert row is not None
-        labels = tuple(row.get(column, "") for column in label_columns)
+        labels = labels_of(row)
         old_figures = {metric: old.get(metric, "") for metric in metrics} if old is not None else {}
         new_figures = {metric: new.get(metric, "") for metric in metrics} if new is not None else {}
         if old is None:
