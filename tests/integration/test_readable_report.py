@@ -119,23 +119,30 @@ def test_each_section_subtotal_is_the_sum_of_its_rows_and_each_bar_is_its_share(
     page = html_part(message)
     rows = csv_rows(outcome.csv)[:-1]  # without the TOTAL row
 
-    # Then the email has a section per project, in the CSV's order, whose subtotals are the sums of the CSV's rows of
-    # that project (every row, also those the email leaves to the attachment)
+    # Then the email has a section per project, the largest first (as the bars are; equal ones in the CSV's order),
+    # whose subtotals are the sums of the CSV's rows of that project (every row, also those the email leaves to the
+    # attachment)
     by_project: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in rows:
         by_project[row["project_id"]].append(row)
+
+    def hours_of(members: list[dict[str, str]]) -> Decimal:
+        return sum((Decimal(row["incurred_hours"]) for row in members), Decimal(0))
+
+    largest_first = sorted(by_project.values(), key=lambda members: -hours_of(members))
     sections = sections_of(page)
     assert len(sections) == len(by_project) > 5
     total = sum((Decimal(row["incurred_hours"]) for row in rows), Decimal(0))
     shares: dict[str, Decimal] = {}
-    for (name, size, subtotals, shown), members in zip(sections, by_project.values(), strict=True):
+    for (name, size, subtotals, shown), members in zip(sections, largest_first, strict=True):
         assert name.startswith(members[0]["project_name"])
         assert size == len(members)
         hours = sum((Decimal(row["incurred_hours"]) for row in members), Decimal(0))
         billable = sum((Decimal(row["billable_hours"]) for row in members), Decimal(0))
         assert subtotals[:2] == [hours, billable]
-        # and the rows it shows are that project's first rows
-        assert [cells[0] for cells in shown] == [Decimal(row["incurred_hours"]) for row in members[: len(shown)]]
+        # and the rows it shows are that project's largest (the people who logged the most time on it)
+        most = sorted((Decimal(row["incurred_hours"]) for row in members), reverse=True)
+        assert [cells[0] for cells in shown] == most[: len(shown)]
         shares[name] = (hours / total * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
         if len(shown) == len(members):
             assert sum((cells[0] for cells in shown), Decimal(0)) == subtotals[0]

@@ -57,6 +57,30 @@ HTML_BUDGET_BYTES = 85_000
 SECTION_ROW_STEPS = (5, 3, 1, 0)
 
 
+def email_order(table: ReportTable) -> list[tuple[int, Section]]:
+    """The sections (with their positions) in the order the email shows them: the largest share first, as the bars
+    are, so that a reader meets the biggest groups first; the entry view keeps the report's order. The attachments
+    keep the report's order."""
+    numbered = list(enumerate(table.sections))
+    if table.view == "time_entries" or table.share_metric is None:
+        return numbered
+    return sorted(numbered, key=lambda item: -item[1].share)
+
+
+def shown_rows(table: ReportTable, section: Section, limit: int) -> list[dict[str, Cell]]:
+    """The first `limit` rows of `section` the email shows: its largest by the headline figure (an entry list keeps
+    its dates' order), so that "N rows more" are its smallest."""
+    rows = table.rows[section.start : section.stop]
+    metric = table.share_metric
+    if table.view != "time_entries" and metric is not None:
+        rows = sorted(rows, key=lambda row: -_number(row.get(metric)))
+    return rows[:limit]
+
+
+def _number(value: Cell) -> Decimal:
+    return Decimal(value) if isinstance(value, Decimal | int) and not isinstance(value, bool) else Decimal(0)
+
+
 def shown_count(table: ReportTable, summary_rows: int, limit: int) -> int:
     if is_sectioned(table):
         return sum(min(section.size, limit) for section in table.sections)
@@ -188,9 +212,9 @@ def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
     rows: list[list[str]] = [header, []]
     notes: dict[int, str] = {}
     names = section_names(table)
-    for position, section in enumerate(table.sections):
+    for position, section in email_order(table):
         rows.append([truncate(names[position], 40), *(display_value(m, section.totals.get(m)) for m in metrics)])
-        for row in table.rows[section.start : section.start + min(section.size, limit)]:
+        for row in shown_rows(table, section, limit):
             label = " · ".join(display_value(column, row.get(column)) for column in inner)
             rows.append(["  " + truncate(label, 48), *(display_value(m, row.get(m)) for m in metrics)])
         more = more_in_section_sentence(table, section, names[position], filename, limit)
@@ -282,7 +306,7 @@ def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
         f'<th align="right" valign="bottom" style="{head_style}">{esc(column_label(m))}</th>' for m in metrics
     )
     body = []
-    for index, section in enumerate(table.sections):
+    for index, section in email_order(table):
         subtotals = "".join(
             f'<td align="right" nowrap style="{section_style}">{esc(display_value(m, section.totals.get(m)))}</td>'
             for m in metrics
@@ -292,7 +316,7 @@ def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
             'style="font-weight:bold;">'
             f'<td style="{section_style}">{breakable(names[index])}</td>{subtotals}</tr>'
         )
-        for row in table.rows[section.start : section.start + min(section.size, limit)]:
+        for row in shown_rows(table, section, limit):
             body.append(_section_row_html(row, inner, metrics))
         more = more_in_section_sentence(table, section, names[index], filename, limit)
         if more:
