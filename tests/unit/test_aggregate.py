@@ -412,7 +412,8 @@ def naive_report(
         days = {
             "incurred_days": cents(incurred / per_day),
             "billable_days": cents(billable / per_day),
-            "nonbillable_days": cents((incurred - billable) / per_day),
+            # the rounded days' difference, so that a row adds across
+            "nonbillable_days": cents(incurred / per_day) - cents(billable / per_day),
             "entries": len(members),
         }
         chosen: dict[str, Fraction | int] = {}
@@ -553,3 +554,16 @@ def test_totals_equal_the_sum_of_the_rows(view: str) -> None:
     table = aggregate(entries, definition(view=view, group_by=["user_id"]), REFERENCE, PERIOD)
     for column in table.metric_columns:
         assert sum(Fraction(row[column]) for row in table.rows) == Fraction(table.totals[column])  # type: ignore[arg-type]
+
+
+def test_a_days_row_adds_across_after_rounding() -> None:
+    # Given 0.04 h billable and 0.04 h not, at 8 hours a day: each rounds to 0.01 day, their sum 0.08 h to 0.01 day
+    entries = untagged(make_entry(1, hours="0.04"), make_entry(2, hours="0.04", billable=False))
+    table = aggregate(entries, definition(view="time_fees_days", group_by=["user_id"]), REFERENCE, PERIOD)
+    # Then the row (and the total) show billable + non-billable = incurred, as a reader adds them
+    for figures in (table.rows[0], table.totals):
+        assert (figures["incurred_days"], figures["billable_days"], figures["nonbillable_days"]) == (
+            Decimal("0.01"),
+            Decimal("0.01"),
+            Decimal("0.00"),
+        )

@@ -89,9 +89,17 @@ class View:
         if self.with_time:
             nonbillable = sums.incurred_hours - sums.billable_hours
             if self.in_days:
-                values["incurred_days"] = _days(sums.incurred_hours, hours_per_day)
-                values["billable_days"] = _days(sums.billable_hours, hours_per_day)
-                values["nonbillable_days"] = _days(nonbillable, hours_per_day)
+                incurred, billable = (
+                    _days(sums.incurred_hours, hours_per_day),
+                    _days(sums.billable_hours, hours_per_day),
+                )
+                # The difference of the rounded days, not the rounded difference: a row adds across, as a
+                # spreadsheet reader checks it (1.83 + 0.93 would not make 2.77).
+                values |= {
+                    "incurred_days": incurred,
+                    "billable_days": billable,
+                    "nonbillable_days": incurred - billable,
+                }
             else:
                 values["incurred_hours"] = sums.incurred_hours
                 values["billable_hours"] = sums.billable_hours

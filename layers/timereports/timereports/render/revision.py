@@ -124,6 +124,7 @@ def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None
             shared = len(ids_of[level].get(label, ())) > 1
             shown.append(f"{label} (#{row.get(id_column, '')})" if shared else label)
         return tuple(shown)
+
     changes: list[RowChange] = []
     for key in [*after, *(key for key in before if key not in after)]:
         old, new = before.get(key), after.get(key)
