@@ -294,3 +294,18 @@ def test_a_revision_names_a_row_whose_name_two_records_share_with_its_id() -> No
     revision = compare(render_csv(table("1", "2")), table("3", "5"))
     # Then each changed row is named with its id, so that a reader can tell the two apart
     assert sorted(change.labels for change in revision.changes) == [("Website (#100)",), ("Website (#101)",)]
+
+
+def test_a_revision_ignores_a_derived_figure_that_changed_alone_but_not_a_changed_billable_split() -> None:
+    # Given a days report as sent by a release that rounded non-billable days on their own (0.01, now 0.00)
+    entries = untagged(make_entry(1, hours="0.04"), make_entry(2, hours="0.04", billable=False))
+    report = definition(view="time_fees_days", group_by=["user_id"])
+    corrected = aggregate(entries, report, REFERENCE, PERIOD)
+    sent = render_csv(corrected).replace(b",0.01,0.01,0.00,", b",0.01,0.01,0.01,")
+    assert sent != render_csv(corrected)
+    # Then nothing changed in the time: no revision
+    assert not compare(sent, corrected).changed
+    # But time that became non-billable is a change (billable days differ too)
+    unbilled = untagged(make_entry(1, hours="0.04", billable=False), make_entry(2, hours="0.04", billable=False))
+    moved = aggregate(unbilled, report, REFERENCE, PERIOD)
+    assert compare(render_csv(corrected), moved).changed

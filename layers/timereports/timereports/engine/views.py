@@ -52,6 +52,9 @@ METRICS: dict[str, Metric] = {
 HOUR_COLUMNS = ("incurred_hours", "billable_hours", "nonbillable_hours", "entries")
 DAY_METRICS = ("incurred_days", "billable_days", "nonbillable_days")
 DAY_COLUMNS = (*DAY_METRICS, "entries")
+# The columns that follow from others (non-billable is incurred less billable): they change only with those, or with
+# how they are derived (a release), never on their own.
+DERIVED_METRICS = frozenset({"nonbillable_hours", "nonbillable_days"})
 AMOUNT_COLUMNS = ("incurred_amount",)
 # `time_entries`: one row per entry, not per group (engine/entries.py builds it).
 ENTRY_METRIC_COLUMNS = ("hours", "amount")

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from timereports.engine.attributes import ATTRIBUTES
+from timereports.engine.views import DERIVED_METRICS
 from timereports.models.report import ReportTable
 from timereports.models.run_record import AttachmentMode
 from timereports.render.addressing import Addressing, render_subject
@@ -56,7 +57,7 @@ class Revision:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes) or self.totals_before != self.totals_after
+        return bool(self.changes) or _compared(self.totals_before) != _compared(self.totals_after)
 
     @property
     def primary_metric(self) -> str:
@@ -74,6 +75,12 @@ class Revision:
     def total(self, which: Literal["before", "after"]) -> Decimal:
         totals = self.totals_before if which == "before" else self.totals_after
         return _number(totals.get(self.primary_metric))
+
+
+def _compared(figures: dict[str, str]) -> dict[str, str]:
+    """The figures a revision is about: a derived one differs only with the others, or with how it is derived (a
+    release that rounds it otherwise must not send every watched report again)."""
+    return {metric: figure for metric, figure in figures.items() if metric not in DERIVED_METRICS}
 
 
 def _number(text: str | None) -> Decimal:
@@ -137,7 +144,7 @@ def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None
             changes.append(RowChange("added", labels, after=new_figures))
         elif new is None:
             changes.append(RowChange("removed", labels, before=old_figures))
-        elif old_figures != new_figures:
+        elif _compared(old_figures) != _compared(new_figures):
             changes.append(RowChange("changed", labels, before=old_figures, after=new_figures))
     return Revision(
         changes=tuple(changes),
