@@ -214,8 +214,9 @@ def test_a_deployment_missing_a_required_setting_refuses_to_run_naming_it(
 
 # What a cold report run may still import after the start: boto3's S3 extras (the runner's S3 client is created per
 # run), the standard library's email generator (the message is serialised for SES) and, because this report asks for
-# a workbook, XlsxWriter (deferred to the reports that ask for one) with the codec it loads.
-LOADED_BY_A_RUN = {"boto3", "s3transfer", "email", "xlsxwriter", "encodings"}
+# a workbook, XlsxWriter (deferred to the reports that ask for one) with the codec it loads; and tzdata, whose zone list
+# a definition's time zones are checked against (on Lambda, which has no zone files, zoneinfo reads tzdata anyway).
+LOADED_BY_A_RUN = {"boto3", "s3transfer", "email", "xlsxwriter", "encodings", "tzdata"}
 COLD_RUN = """
 import json, sys
 from tests.support.lambda_context import FakeLambdaContext

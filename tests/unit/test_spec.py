@@ -157,6 +157,9 @@ INVALID_CASES: list[tuple[dict[str, Any], str],] = [
     ),
     ({"time_frame": {"from": "2026-13-01", "to": "2026-12-31"}}, "time_frame.from: "),
     ({"timezone": "Europe/Paris2"}, "timezone: 'Europe/Paris2' is not an IANA time zone name"),
+    # A file of this machine's zone folder, which the functions' tzdata does not have (Lambda has no such folder)
+    ({"timezone": "localtime"}, "timezone: 'localtime' is not an IANA time zone name"),
+    ({"timezone": "posixrules"}, "timezone: 'posixrules' is not an IANA time zone name"),
     ({"week_start": "mon"}, "week_start: 'mon' is not supported; allowed: monday, tuesday, wednesday"),
     (
         {"calc_incurred_using": "confirmed"},

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from importlib import resources
 from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -70,8 +72,15 @@ def check_weekday(value: object) -> object:
     return one_of(WEEKDAYS)(value.lower() if isinstance(value, str) else value)
 
 
+@lru_cache(maxsize=1)
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names, from the tzdata package the functions ship (Lambda's image has no zone files of its own):
+    a name only this machine's files know (`localtime`, `posixrules`) would validate here and fail when deployed."""
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
+
+
 def check_timezone(value: object) -> object:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or value not in iana_zones():
         raise fail(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)")
     try:
         zoneinfo.ZoneInfo(value)
