@@ -157,6 +157,12 @@ INVALID_CASES: list[tuple[dict[str, Any], str],] = [
     ),
     ({"time_frame": {"from": "2026-13-01", "to": "2026-12-31"}}, "time_frame.from: "),
     ({"timezone": "Europe/Paris2"}, "timezone: 'Europe/Paris2' is not an IANA time zone name"),
+    # "At 7 on Mondays" written with `*` for the minute is every minute of that hour: 60 emails
+    (
+        {"schedule": {"cron": "* 7 * * MON"}},
+        "schedule.cron: '* 7 * * MON' sends the report 60 times in each hour it names (minute field '*'); a report",
+    ),
+    ({"schedule": {"cron": "0,30 8 * * *"}}, "schedule.cron: '0,30 8 * * *' sends the report 2 times in each hour"),
     # A file of this machine's zone folder, which the functions' tzdata does not have (Lambda has no such folder)
     ({"timezone": "localtime"}, "timezone: 'localtime' is not an IANA time zone name"),
     ({"timezone": "posixrules"}, "timezone: 'posixrules' is not an IANA time zone name"),

@@ -105,9 +105,15 @@ class Schedule(DefinitionModel):
         if not isinstance(value, str) or len(value.split()) != 5:
             raise fail(f"{value!r} is not a cron expression of 5 fields (minute hour day-of-month month day-of-week)")
         try:
-            CronSim(value, datetime(2000, 1, 1))
+            parsed = CronSim(value, datetime(2000, 1, 1))
         except CronSimError as exc:
             raise fail(f"{value!r} is not a valid cron expression: {exc}") from exc
+        if len(parsed.minutes) > 1:
+            # `* 7 * * MON` reads as "at 7 on Mondays" and means every minute of that hour: 60 emails.
+            raise fail(
+                f"{value!r} sends the report {len(parsed.minutes)} times in each hour it names (minute field "
+                f"{value.split()[0]!r}); a report goes out at most once an hour: give one minute, e.g. '0 7 * * MON'"
+            )
         return value
 
 
