@@ -1186,15 +1186,32 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
 
+def _at_least(minimum: int, kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` no smaller than `minimum` (argparse names the option when it refuses)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     """`timereports simulator`: serve a seeded account until Ctrl-C, for the demo and manual checks."""
     parser = argparse.ArgumentParser(prog="timereports simulator", description="Serve the local Intervals API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--entries", type=int, default=AGENCY_YEAR_ENTRIES)
+    parser.add_argument("--entries", type=_at_least(0, int), default=AGENCY_YEAR_ENTRIES)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
-    parser.add_argument("--per-minute-limit", type=int, default=100, help="requests a minute per client IP")
+    parser.add_argument("--latency", type=_at_least(0, float), default=0.0, help="seconds added to every reply")
+    parser.add_argument(
+        "--per-minute-limit", type=_at_least(1, int), default=100, help="requests a minute per client IP"
+    )
     args = parser.parse_args(argv)
     simulator = IntervalsSimulator(
         build_dataset(args.entries, seed=args.seed), latency=args.latency, per_minute_limit=args.per_minute_limit

@@ -211,6 +211,18 @@ def _as_a_user_refused_by_modes() -> list[str]:
     return WITHOUT_READ_OVERRIDE
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "why"), [("--entries", "-5", "-5 is below 0"), ("--seed", "x", "invalid int value")]
+)
+def test_the_simulator_refuses_an_impossible_option_exit_2_naming_it(option: str, value: str, why: str) -> None:
+    # Given a negative number of entries (or a seed that is no number) / Then nothing is served: one line names it
+    result = timereports("simulator", "--port", "0", option, value)
+    assert result.returncode == 2, result.stderr
+    assert f"argument {option}: " in result.stderr
+    assert why in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("inside", [False, True], ids=["the-folder", "a-file-in-it"])
 def test_validate_an_unreadable_folder_is_one_line_exit_2(tmp_path: Path, inside: bool) -> None:
     # Given a folder of definitions that cannot be read (mode 000), as a user the mode refuses
