@@ -73,6 +73,22 @@ def test_each_bar_is_its_groups_share_and_is_drawn_with_table_cells() -> None:
     assert not re.search(r"<(img|svg|script)\b|<style", page, re.I)
 
 
+def test_the_largest_bar_fills_its_track_and_the_others_are_drawn_relative_to_it() -> None:
+    # Given a report of a few groups, none of them near 100% of the total
+    table = two_level_table()
+    page = body(message_of(table), "html")
+    drawn = [Decimal(width) for width in re.findall(r'<td width="([\d.]+)%" style="width:[\d.]+%;background', page)]
+    shares = [Decimal(share) for share in re.findall(r'data-bar="([\d.]+)"', page)]
+    # Then the largest is drawn full length and each other in proportion to it, while data-bar keeps the share
+    assert drawn[0] == 100
+    for width, share in zip(drawn, shares, strict=True):
+        assert abs(width - share / shares[0] * 100) <= Decimal("0.5")  # the shares are printed to 0.1%
+    # And the text part's bars are the same lengths in characters (20 for the largest)
+    text = body(message_of(table), "plain")
+    lengths = [len(bar) for bar in re.findall(r"  (#+)\.*(?:  |$)", text, re.M)]
+    assert lengths[0] == 20
+
+
 def test_both_parts_print_the_previous_period_the_zone_the_week_start_and_the_as_of_time() -> None:
     message = message_of(two_level_table())
     for part in (body(message, "html").replace("&amp;", "&"), body(message, "plain")):

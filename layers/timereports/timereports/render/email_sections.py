@@ -184,6 +184,14 @@ def bars(table: ReportTable) -> list[Bar]:
     return [*kept, other]
 
 
+def drawn_widths(items: list[Bar]) -> list[Decimal]:
+    """Each bar's drawn length in percent of its track: its share relative to the largest bar's, so that the largest
+    fills the track and thirty groups of a few percent each are still told apart on a phone (the share itself is
+    printed beside each bar)."""
+    largest = max((item.share for item in items), default=Decimal(0))
+    return [bar_width(item.share / largest) if largest > 0 else Decimal(0) for item in items]
+
+
 def bars_text(table: ReportTable) -> list[str]:
     items = bars(table)
     if not items or table.share_metric is None:
@@ -193,8 +201,8 @@ def bars_text(table: ReportTable) -> list[str]:
     values = [display_value(metric, item.value) for item in items]
     name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
     lines = [f"Share of {total_label(metric).lower()}"]
-    for item, name, value in zip(items, names, values, strict=True):
-        filled = int((bar_width(item.share) * TEXT_BAR_WIDTH / 100).to_integral_value())
+    for item, name, value, drawn in zip(items, names, values, drawn_widths(items), strict=True):
+        filled = int((drawn * TEXT_BAR_WIDTH / 100).to_integral_value())
         bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
         line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(item.share).rjust(6)}  {bar}"
         if item.change is not None:
@@ -248,9 +256,9 @@ def section_names(table: ReportTable) -> dict[int, str]:
 
 
 def bars_html(table: ReportTable) -> str:
-    """A horizontal bar per first-level group, its width the group's share of the total, largest first: two table
-    cells with background colours (no image, script or SVG), which Gmail, Outlook's Word engine and Apple Mail all
-    draw."""
+    """A horizontal bar per first-level group, largest first, its length the group's share relative to the largest's
+    (`data-bar` holds the share itself): two table cells with background colours (no image, script or SVG), which
+    Gmail, Outlook's Word engine and Apple Mail all draw."""
     items = bars(table)
     if not items or table.share_metric is None:
         return ""
@@ -258,10 +266,10 @@ def bars_html(table: ReportTable) -> str:
     metric = table.share_metric
     cell = "font-size:0;line-height:0;height:10px;"
     rows = []
-    for item in items:
-        width = bar_width(item.share)
+    for item, width in zip(items, drawn_widths(items), strict=True):
+        share = bar_width(item.share)
         filled = (
-            f'<td width="{width}%" style="width:{width}%;background:{ACCENT};{cell}" data-bar="{width}">&nbsp;</td>'
+            f'<td width="{width}%" style="width:{width}%;background:{ACCENT};{cell}" data-bar="{share}">&nbsp;</td>'
             if width > 0
             else ""
         )
