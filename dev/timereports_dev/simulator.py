@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import html
 import json
+import math
 import socket
 import struct
 import threading
@@ -1194,6 +1195,8 @@ def _at_least(minimum: int, kind: type[int] | type[float]) -> Callable[[str], fl
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is below {minimum}")
         return value

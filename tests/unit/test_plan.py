@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -199,7 +200,8 @@ def test_each_approval_pull_carries_the_same_pushed_filters() -> None:
         ({"group_by": ["phase_name"]}, {"task", "milestone"}),
         ({"filters": {"phase_name": only([500])}}, {"task", "milestone"}),
         ({"filters": {"user_id": only(["Ana Lima"])}}, {"person"}),
-        ({"filters": {"user_id": only([1, "2"])}}, set()),
+        # ids too: the email's "Filters:" line names them (one cached fetch of the people)
+        ({"filters": {"user_id": only([1, "2"])}}, {"person"}),
         ({"filters": {"project_id": only(["Website"])}}, {"project"}),
         (
             {"filters": {"worktype": only(["Design"]), "module": only(["Front end"])}},
@@ -228,3 +230,35 @@ def test_a_slice_named_by_a_name_two_records_share_is_refused_naming_their_ids()
     by_id = {**delivery, "split": {"by": "project_id", "to": {"101": ["pm@kiwi.example"]}}}
     assert plan_queries(definition(delivery=by_id), PERIOD, REFERENCE).queries
     assert plan_queries(definition(filters={"project_id": only(["Website"])}), PERIOD, REFERENCE).queries
+
+
+def split_by(attribute: str, *names: str) -> ReportDefinition:
+    slices = {name: ["someone@example.com"] for name in names}
+    return definition(delivery={"to": ["a@example.com"], "split": {"by": attribute, "to": slices}})
+
+
+def test_a_slice_must_name_exactly_one_group_by_id_or_none_label_too() -> None:
+    # Given an account with a client called "No client" (#12) and two called "10" (#13, #14)
+    reference = REFERENCE.model_copy(
+        update={
+            "clients": {
+                **REFERENCE.clients,
+                12: Client(id=12, name="No client"),
+                13: Client(id=13, name="10"),
+                14: Client(id=14, name="10"),
+            }
+        }
+    )
+    # Then a slice whose name or id is also another record's name, or the id of none, is refused before any pull
+    cases = {
+        "No client": "'No client' is the group of time without a client, and the name of client #12; rename",
+        "10": "'10' is the id of client #10 and the name of client #13, #14; rename that client",
+        "999": "'999' is the id of no client of the account",
+    }
+    for name, message in cases.items():
+        with pytest.raises(DefinitionError, match=re.escape(f"delivery.split.to[{name!r}]: {message}")):
+            plan_queries(split_by("client", name), PERIOD, reference)
+    # And in an account without such clashes, the same slices by id or the "none" label plan
+    assert plan_queries(split_by("client", "No client", "10", "11"), PERIOD, REFERENCE).queries
+    # And every split loads the records it is checked against, an id's too
+    assert reference_needs(split_by("client", "10")) == {"client"}

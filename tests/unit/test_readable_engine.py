@@ -136,6 +136,19 @@ def test_a_slice_named_by_name_holds_only_that_records_time_not_another_with_the
     assert table.totals[hours] == Decimal(8)
 
 
+def test_the_none_slice_holds_only_time_without_a_client_not_a_client_called_no_client() -> None:
+    # Given time without a client, and time of client #12, whose entries call it "No client"
+    internal = make_entry(1, project=102, hours="2")
+    named_alike = make_entry(2, project=100, hours="7").model_copy(update={"clientid": 12, "client": "No client"})
+    report = definition(
+        group_by=["project_id"],
+        delivery={"to": ["ops@example.com"], "split": {"by": "client", "to": {"No client": ["x@example.com"]}}},
+    )
+    # When split by client / Then the "No client" slice is the group without a client, matched by its key
+    table = aggregate(untagged(internal, named_alike), report, REFERENCE, PERIOD)
+    assert table.slices["No client"].totals["incurred_hours"] == Decimal(2)
+
+
 def test_the_previous_period_is_as_long_and_just_before() -> None:
     assert Period(date(2026, 11, 16), date(2026, 11, 22)).previous() == Period(date(2026, 11, 9), date(2026, 11, 15))
     assert Period(date(2026, 3, 1), date(2026, 3, 31)).previous() == Period(date(2026, 1, 29), date(2026, 2, 28))

@@ -209,7 +209,7 @@ SCHEDULED = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 def split_runner(mailer: FakeMailer, claims: InMemoryMessageClaims) -> ReportRunner:
     entry = make_entry(1, day=date(2026, 11, 17), project=100)
     return ReportRunner(
-        client=FakeIntervals([entry]),
+        client=FakeIntervals([entry], reference=REFERENCE),  # the slice "100" is project #100 of the account
         ledger=InMemoryQuotaLedger(clock=lambda: NOW),
         archive=FakeArchive(),
         mailer=mailer,

@@ -34,12 +34,13 @@ class FakeIntervals:
     entries: list[TimeEntry]
     requests_sent: int = 0
     fail_with: Exception | None = None
+    reference: ReferenceData = field(default_factory=ReferenceData)
 
     def sync_quota(self) -> ApiQuota:
         return ApiQuota(quota=6000, used=0)
 
     def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
-        return ReferenceData()
+        return self.reference
 
     def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]:
         self.requests_sent += len(queries)

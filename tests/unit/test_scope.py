@@ -8,8 +8,11 @@ import zipfile
 from typing import Any
 
 from tests.unit.test_aggregate import PERIOD, REFERENCE, definition, make_entry, untagged
+from tests.unit.test_runner import FakeIntervals
 from timereports.engine.aggregate import aggregate
 from timereports.engine.scope import scope_lines
+from timereports.logic.tables import build_table
+from timereports.models.intervals import ReferenceData
 from timereports.render.email_body import render_html, render_text
 from timereports.render.xlsx import render_xlsx
 
@@ -73,3 +76,24 @@ def test_the_email_and_the_workbook_print_the_lines_beside_the_period() -> None:
     # And a report without them prints neither
     plain = aggregate(untagged(make_entry(1)), definition(group_by=["user_id"]), REFERENCE, PERIOD)
     assert "Filters:" not in render_text(plain)
+
+
+def test_a_run_fetches_the_records_to_name_ids_given_in_filters() -> None:
+    # Given filters by id only, and a source that returns only the reference resources it is asked for
+    class Source(FakeIntervals):
+        def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
+            return ReferenceData(
+                clients=REFERENCE.clients if "client" in needs else {},
+                people=REFERENCE.people if "person" in needs else {},
+            )
+
+    report = definition(
+        group_by=["user_id"],
+        filters={
+            "client": {"operation": "exclusion", "values": [11]},
+            "user_id": {"operation": "inclusion", "values": ["1"]},
+        },
+    )
+    # When its table is built / Then the "Filters:" line names them as the account does
+    table = build_table(Source([make_entry(1)]), report, PERIOD)
+    assert table.scope == ("Filters: Client is not Kiwi & Co; Person is Ana Lima",)

@@ -110,12 +110,12 @@ def _split_tables(
     slices: dict[str, ReportTable] = {}
     for name in split.to:
         # A slice is named by id or by name, and matched by the id of the one record it names.
-        keys, names = slice_targets(split.by, name, reference)
+        keys = slice_targets(split.by, name, reference)
         mine: dict[GroupKey, Accumulator] = {}
         mine_labels: dict[GroupKey, tuple[str, ...]] = {}
         shown = name
         for key, sums in groups.items():
-            if key[0] in keys or labels[key][0] in names:
+            if key[0] in keys:
                 shown = labels[key][0]
                 _merge_into(mine, key[1:], sums)
                 mine_labels.setdefault(key[1:], labels[key][1:])

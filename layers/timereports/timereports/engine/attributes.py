@@ -423,17 +423,26 @@ def filter_targets(attribute: str, values: tuple[object, ...]) -> tuple[frozense
     return frozenset(keys), frozenset(labels)
 
 
-def slice_targets(attribute: str, name: str, reference: ReferenceData) -> tuple[frozenset[Hashable], frozenset[str]]:
-    """The keys, and labels, of the entries that belong to the slice `name` of a split by `attribute`. A slice is
-    matched by id alone: two records may share a name (and an entry carries its record's name, a deleted record's
-    too), while each slice's rows go to its own recipients only. Only the "none" group is matched by its label."""
+def record_ids_by_name(attribute: str, reference: ReferenceData) -> dict[str, list[int]]:
+    """Name -> ids of the attribute's records (two records may share a name), from its reference resource: the one
+    index that turns filter and slice names into ids and ids back into names."""
     spec = ATTRIBUTES[attribute]
+    index: dict[str, list[int]] = {}
+    for name, record_id in spec.names(reference) if spec.names is not None else ():
+        if name and record_id is not None and record_id not in index.setdefault(name, []):
+            index[name].append(record_id)
+    return index
+
+
+def slice_targets(attribute: str, name: str, reference: ReferenceData) -> frozenset[Hashable]:
+    """The group keys of the entries that belong to the slice `name` of a split by `attribute`: matched by id alone
+    (two records may share a name, an entry carries its record's name, a deleted record's too, and a record may even
+    be called "No client"), while each slice's rows go to its own recipients only. The "none" group is key None."""
+    if name == ATTRIBUTES[attribute].none_label:
+        return frozenset({None})
     if name.isdigit():
-        return frozenset({int(name)}), frozenset()
-    if name == spec.none_label:
-        return frozenset(), frozenset({name})
-    pairs = spec.names(reference) if spec.names is not None else ()
-    return frozenset(record_id for known, record_id in pairs if known == name and record_id is not None), frozenset()
+        return frozenset({int(name)})
+    return frozenset(record_ids_by_name(attribute, reference).get(name, ()))
 
 
 def compile_filter(attribute: Attribute, operation: str, values: tuple[object, ...]) -> EntryPredicate:

@@ -85,10 +85,8 @@ def list_entries(
         return whole
     slices: dict[str, ReportTable] = {}
     for name in split.to:
-        keys, labels = slice_targets(split.by, name, resolver.reference)
-        mine = [
-            item for item in listed if item.split is not None and (item.split[0] in keys or item.split[1] in labels)
-        ]
+        keys = slice_targets(split.by, name, resolver.reference)
+        mine = [item for item in listed if item.split is not None and item.split[0] in keys]
         label = mine[0].split[1] if mine and mine[0].split else name
         slices[name] = _table(definition, period, mine, slice_label=label, slug=slice_slug(name))
     return replace(whole, slices=slices)

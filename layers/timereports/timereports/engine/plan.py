@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from timereports.engine.attributes import ATTRIBUTES, AttributeSpec
+from timereports.engine.attributes import ATTRIBUTES, AttributeSpec, record_ids_by_name
 from timereports.errors import DefinitionError
 from timereports.models.definition import ReportDefinition
 from timereports.models.filters import FilterSpec
@@ -42,16 +42,19 @@ class QueryPlan:
 
 
 def reference_needs(definition: ReportDefinition) -> frozenset[str]:
-    """The reference resources a report needs: to name phases, and to turn filter names into ids.
+    """The reference resources a report needs: to name phases, and to turn filter and slice names into ids (and
+    filter ids into names).
 
     Known before any request, so that a runner can fetch them (cached) before planning the pulls.
     """
     needs: set[str] = set()
     for grouped in {*definition.group_by, *definition.filters}:
         needs |= ATTRIBUTES[grouped].needs
-    for attribute, values, _one_record in _named_records(definition):
+    # Names are turned into ids, and ids into names for the email's "Filters:" line; a slice's name or id is checked
+    # against the account's records either way (one cached fetch of the resource).
+    for attribute, _values, _one_record in _named_records(definition):
         source = ATTRIBUTES[attribute].name_source
-        if source and any(_is_name(value) for _, value in values):
+        if source:
             needs.add(source)
     return frozenset(needs)
 
@@ -87,19 +90,39 @@ def unknown_names(definition: ReportDefinition, reference: ReferenceData) -> lis
     for attribute, values, one_record in _named_records(definition):
         described = ATTRIBUTES[attribute]
         record = described.heading.lower()
-        known = _names_to_ids(described, reference)
+        known = record_ids_by_name(attribute, reference)
         for where, value in values:
-            if not _is_name(value) or value == described.none_label:
-                continue
-            if value not in known:
+            if one_record:
+                problems += _slice_problems(where, str(value), described, known)
+            elif _is_name(value) and value != described.none_label and value not in known:
                 problems.append(f"{where}: {value!r} names no {record} of the account{_closest(str(value), known)}")
-            elif one_record and len(known[str(value)]) > 1:
-                ids = ", ".join(f"#{record_id}" for record_id in sorted(known[str(value)]))
-                problems.append(
-                    f"{where}: {value!r} is the name of {len(known[str(value)])} {record}s of the account ({ids}); "
-                    f"list the slice by the id of the one it is for"
-                )
     return problems
+
+
+def _slice_problems(where: str, name: str, described: AttributeSpec, known: Mapping[str, list[int]]) -> list[str]:
+    """Why a slice does not name exactly one group of the account (its recipients get that group's time only)."""
+    record = described.heading.lower()
+    shared = sorted(known.get(name, ()))
+    listed = ", ".join(f"#{record_id}" for record_id in shared)
+    if name == described.none_label:
+        if shared:
+            return [f"{where}: {name!r} is the group of time without a {record}, and the name of {record} {listed}; "
+                    f"rename that {record}, or list it by its id"]  # fmt: skip
+        return []
+    if name.isdigit():
+        ids = {record_id for record_ids in known.values() for record_id in record_ids}
+        if int(name) not in ids:
+            return [f"{where}: {name!r} is the id of no {record} of the account"]
+        if set(shared) - {int(name)}:
+            return [f"{where}: {name!r} is the id of {record} #{name} and the name of {record} {listed}; "
+                    f"rename that {record}, or list the slice by its name"]  # fmt: skip
+        return []
+    if not shared:
+        return [f"{where}: {name!r} names no {record} of the account{_closest(name, known)}"]
+    if len(shared) > 1:
+        return [f"{where}: {name!r} is the name of {len(shared)} {record}s of the account ({listed}); "
+                f"list the slice by the id of the one it is for"]  # fmt: skip
+    return []
 
 
 def _closest(name: str, known: Mapping[str, object]) -> str:
@@ -175,7 +198,7 @@ def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) ->
     described = ATTRIBUTES[attribute]
     if spec.operation != "inclusion" or described.query_filter is None:
         return None
-    names = _names_to_ids(described, reference)
+    names = record_ids_by_name(attribute, reference)
     ids: set[int] = set()
     for value in spec.values:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -194,12 +217,3 @@ def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) ->
     if len(ids) > MAX_PUSHED_IDS:
         return None
     return tuple(sorted(ids))
-
-
-def _names_to_ids(attribute: AttributeSpec, reference: ReferenceData) -> dict[str, list[int]]:
-    """Name -> ids (two records may share a name) from the reference resource of `attribute`."""
-    index: dict[str, list[int]] = {}
-    for name, record_id in attribute.names(reference) if attribute.names else ():
-        if name and record_id is not None and record_id not in index.setdefault(name, []):
-            index[name].append(record_id)
-    return index

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from timereports.engine.attributes import ATTRIBUTES
+from timereports.engine.attributes import ATTRIBUTES, record_ids_by_name
 from timereports.models.definition import ReportDefinition
 from timereports.models.filters import FilterSpec
 from timereports.models.intervals import ReferenceData
@@ -56,8 +56,7 @@ def _filter_phrase(attribute: str, spec: FilterSpec, reference: ReferenceData) -
 def _names_by_id(attribute: str, reference: ReferenceData) -> dict[int, str]:
     """Id -> name of the attribute's records (its "none" group included), to show an id filter by name."""
     described = ATTRIBUTES[attribute]
-    pairs = described.names(reference) if described.names is not None else ()
-    names = {record_id: name for name, record_id in pairs if record_id is not None and name}
+    names = {record_id: name for name, ids in record_ids_by_name(attribute, reference).items() for record_id in ids}
     if described.none_id is not None and described.none_label:
         names.setdefault(described.none_id, described.none_label)
     return names
@@ -70,4 +69,6 @@ def _value_text(value: FilterValue, names: dict[int, str]) -> str:
         return names.get(value, f"#{value}")
     if isinstance(value, date):
         return value.isoformat()
+    if value.isdigit() and int(value) in names:  # an id given as text ("11"), as filters take them
+        return names[int(value)]
     return value

@@ -35,9 +35,9 @@ def build_sections(
         while stop < len(rows) and first_levels[stop][0] == key:
             stop += 1
         subtotals: Metrics = {
-            column: sum((_number(rows[index].get(column)) for index in range(start, stop)), ZERO)
+            column: sum((metric_value(rows[index].get(column)) for index in range(start, stop)), ZERO)
             if column != "entries"
-            else sum(int(_number(rows[index].get(column))) for index in range(start, stop))
+            else sum(int(metric_value(rows[index].get(column))) for index in range(start, stop))
             for column in metric_columns
         }
         share = Decimal(subtotals.get(share_metric, 0)) / Decimal(total) if total else ZERO
@@ -46,7 +46,8 @@ def build_sections(
     return tuple(sections)
 
 
-def _number(value: Cell) -> Decimal | int:
+def metric_value(value: Cell) -> Decimal | int:
+    """A row's cell as the number it sums as: a count or an exact figure; anything else (a label, none) is 0."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return 0
     return value

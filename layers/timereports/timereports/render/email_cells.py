@@ -99,6 +99,11 @@ def aligned(rows: list[list[str]], numeric: list[bool]) -> list[str]:
     return [line(cells) if cells else "  ".join("-" * size for size in widths) for cells in rows]
 
 
+def with_id(label: str, record_id: object) -> str:
+    """A group's name told apart from another record's of the same name: `Website (#30013)`."""
+    return f"{label} (#{record_id})"
+
+
 def truncate(text: str, size: int) -> str:
     text = " ".join(text.split())  # a name with a line break would break the text table
     return text if len(text) <= size else text[: size - 1] + "…"

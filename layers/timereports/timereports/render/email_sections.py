@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from timereports.engine.attributes import ATTRIBUTES
+from timereports.engine.sections import metric_value
 from timereports.models.report import Cell, Change, ReportTable, Section
 from timereports.render.email_cells import (
     ACCENT,
@@ -25,6 +26,7 @@ from timereports.render.email_cells import (
     total_label,
     totals_row_label,
     truncate,
+    with_id,
 )
 from timereports.render.facts import bar_width, percent_text
 
@@ -73,12 +75,8 @@ def shown_rows(table: ReportTable, section: Section, limit: int) -> list[dict[st
     rows = table.rows[section.start : section.stop]
     metric = table.share_metric
     if table.view != "time_entries" and metric is not None:
-        rows = sorted(rows, key=lambda row: -_number(row.get(metric)))
+        rows = sorted(rows, key=lambda row: -metric_value(row.get(metric)))
     return rows[:limit]
-
-
-def _number(value: Cell) -> Decimal:
-    return Decimal(value) if isinstance(value, Decimal | int) and not isinstance(value, bool) else Decimal(0)
 
 
 def shown_count(table: ReportTable, summary_rows: int, limit: int) -> int:
@@ -248,7 +246,7 @@ def section_names(table: ReportTable) -> dict[int, str]:
     for section in table.sections:
         counts[section.label] = counts.get(section.label, 0) + 1
     return {
-        index: f"{section.label} (#{section.key})"
+        index: with_id(section.label, section.key)
         if counts[section.label] > 1 and section.key is not None
         else section.label
         for index, section in enumerate(table.sections)

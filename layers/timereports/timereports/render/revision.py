@@ -30,6 +30,7 @@ from timereports.render.email_body import (
     link_text,
     period_line,
 )
+from timereports.render.email_cells import with_id
 
 ChangeKind = Literal["added", "removed", "changed"]
 # How many changed rows the email lists; the attachment has them all.
@@ -129,7 +130,7 @@ def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None
         for level, (id_column, label_column) in enumerate(levels):
             label = row.get(label_column, "")
             shared = len(ids_of[level].get(label, ())) > 1
-            shown.append(f"{label} (#{row.get(id_column, '')})" if shared else label)
+            shown.append(with_id(label, row.get(id_column, "")) if shared else label)
         return tuple(shown)
 
     changes: list[RowChange] = []
