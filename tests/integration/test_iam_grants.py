@@ -23,7 +23,7 @@ from functions.reports_api import app as reports_api_app
 from functions.run_report import app as run_report_app
 from tests.contract.test_template import Tag, as_list, iam_statements, load_template
 from tests.support.aws_calls import ACCOUNT, REGION, AwsCall, recorded_aws_calls
-from tests.support.deployment import function_environment, redeploy
+from tests.support.deployment import deploy_environment, function_environment, redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import SqsEventSource
@@ -45,9 +45,7 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
         SES_CONFIGURATION_SET=str(aws.settings.ses_configuration_set),
         INTERVALS_MAX_RETRY_SECONDS="1",
     )
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    redeploy()
+    deploy_environment(monkeypatch, environment)
     yield aws
     redeploy()
 

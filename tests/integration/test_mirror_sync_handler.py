@@ -12,7 +12,7 @@ import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
 from functions.run_report import app
-from tests.support.deployment import redeploy
+from tests.support.deployment import deploy_environment, redeploy
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import SqsEventSource
 from timereports.bootstrap.sources import build_mirror_store
@@ -32,9 +32,7 @@ def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
         "POWERTOOLS_SERVICE_NAME": "timereports",
         "POWERTOOLS_METRICS_NAMESPACE": "Timereports",
     }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    redeploy()
+    deploy_environment(monkeypatch, environment)
     yield aws
     redeploy()
 

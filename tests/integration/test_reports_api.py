@@ -26,7 +26,7 @@ from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import Fault
 
 from functions.reports_api import app
-from tests.support.deployment import function_environment, redeploy
+from tests.support.deployment import deploy_environment, function_environment, redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.reports import as_decimal, entries_between, hours_by
@@ -51,9 +51,7 @@ def with_body(event: dict[str, Any], body: str) -> dict[str, Any]:
 def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The reports_api function's environment as template.yaml sets it, with moto and the simulator behind it."""
     environment = function_environment(aws, simulator, INTERVALS_MAX_RETRY_SECONDS="1")
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    redeploy()
+    deploy_environment(monkeypatch, environment)
     yield aws
     redeploy()
 

@@ -21,7 +21,7 @@ from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import IntervalsSimulator
 
 from tests.fixtures.aws import LocalAws
-from tests.support.deployment import redeploy
+from tests.support.deployment import deploy_environment, redeploy
 from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -305,9 +305,7 @@ def test_the_daily_schedule_runs_the_check_through_the_run_report_handler(
         "INTERVALS_API_URL": stack.simulator.url,
         "INTERVALS_API_TOKEN": ADMIN_TOKEN,
     }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    redeploy()
+    deploy_environment(monkeypatch, environment)
     try:
         # When the schedule invokes run_report with the sample event (its `at` is the next morning)
         with time_machine.travel(NEXT_MORNING, tick=True):

@@ -22,7 +22,7 @@ import pytest
 
 from bench.bench_startup import ROOT, shipped_catalogue
 from functions.run_report import app
-from tests.support.deployment import function_environment, redeploy
+from tests.support.deployment import deploy_environment, function_environment, redeploy
 from tests.support.downloads import linked_files
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -36,9 +36,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
 def deployed(aws: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The function's environment as template.yaml sets it, with moto and the simulator behind it."""
     environment = function_environment(aws, simulator)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    redeploy()
+    deploy_environment(monkeypatch, environment)
     yield aws
     redeploy()
 

@@ -28,7 +28,7 @@ from functions.dispatch import app as dispatch_app
 from functions.email_feedback import app as email_feedback_app
 from functions.run_report import app as run_report_app
 from tests.fixtures.aws import LocalAws
-from tests.support.deployment import redeploy
+from tests.support.deployment import deploy_environment, redeploy
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.sqs_source import Delivery, SqsEventSource
@@ -198,9 +198,7 @@ def deploy(
             "POWERTOOLS_METRICS_NAMESPACE": "Timereports",
             **environment,
         }
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        redeploy()
+        deploy_environment(monkeypatch, variables)
 
         source = SqsEventSource(aws.sqs, aws.settings.report_queue_url, run_report_app.lambda_handler)
         return Deployment(aws=aws, simulator=simulator, source=source)

@@ -3,9 +3,11 @@ warm container, so a test that changes a variable starts a new "container"."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
 from functions.dispatch import app as dispatch_app
@@ -15,6 +17,13 @@ from functions.run_report import app as run_report_app
 from timereports.config import get_settings
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "reports"
+
+
+def deploy_environment(monkeypatch: pytest.MonkeyPatch, environment: Mapping[str, str]) -> None:
+    """Give the functions `environment` (each variable set for the test) and start new containers (`redeploy`)."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    redeploy()
 
 
 def redeploy() -> None:
