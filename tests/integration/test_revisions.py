@@ -387,6 +387,12 @@ def test_a_private_slice_is_revised_to_its_own_recipients_only(stack: Stack, dat
     raw += next(slice_message.iter_attachments()).get_payload(decode=True).decode("utf-8-sig")
     assert clients[quiet_client] not in raw
     assert clients[quiet_client] not in str(slice_message["Subject"])
+    # And it says whose time it is, and gives no entry counts (they are every client's), while the whole report's does
+    text = slice_message.get_body(("plain",)).get_content()
+    assert f"Only the time of {clients[changed_client]}" in text
+    assert "Time entries since" not in text
+    whole = next(message for message in revised if str(message["To"]) == "ops@example.com")
+    assert "Time entries since" in whole.get_body(("plain",)).get_content()
 
 
 def test_a_filtered_report_counts_only_the_entries_it_reports(stack: Stack) -> None:

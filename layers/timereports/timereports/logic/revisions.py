@@ -269,7 +269,8 @@ class RevisionCheck:
             addressing=part.addressing(definition.delivery.subject),
             sent_at=at,
             delivered_at=record.delivered_at,
-            entry_changes=entry_changes,
+            # The entry counts are the whole period's, every client's: a slice's recipients get their own rows only.
+            entry_changes=entry_changes if part.slug is None else None,
             csv=csv_bytes,
             xlsx=xlsx,
             mode=mode,

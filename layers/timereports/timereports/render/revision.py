@@ -31,6 +31,7 @@ from timereports.render.email_body import (
     period_line,
 )
 from timereports.render.email_cells import with_id
+from timereports.render.facts import slice_line
 
 ChangeKind = Literal["added", "removed", "changed"]
 # How many changed rows the email lists; the attachment has them all.
@@ -258,7 +259,7 @@ def _summary_sentences(
 def _text(
     table: ReportTable, revision: Revision, delivered_at: str | None, entries: EntryChanges | None, linked: bool
 ) -> str:
-    lines = [f"Revised: {table.title}", period_line(table), ""]
+    lines = [f"Revised: {table.title}", period_line(table), *filter(None, [slice_line(table)]), ""]
     lines += _summary_sentences(table, revision, delivered_at, entries, linked)
     metric = revision.primary_metric
     lines += ["", f"What changed ({column_label(metric)}):"]
@@ -291,7 +292,8 @@ def _html(
         '<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;'
         'color:#111827;max-width:640px;">'
         f'<h1 style="font-size:20px;margin:0 0 4px;">Revised: {html.escape(table.title)}</h1>'
-        f'<p style="margin:0 0 16px;color:#4b5563;font-size:14px;">{html.escape(period_line(table))}</p>'
+        f'<p style="margin:0 0 16px;color:#4b5563;font-size:14px;">'
+        f"{'<br>'.join(html.escape(line) for line in filter(None, [period_line(table), slice_line(table)]))}</p>"
         f"{paragraphs}"
         f'<h2 style="font-size:16px;margin:16px 0 8px;">What changed ({html.escape(column_label(metric))})</h2>'
         f'<ul style="padding-left:20px;margin:0;">{items}</ul>{more}'
