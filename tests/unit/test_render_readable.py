@@ -29,7 +29,7 @@ from timereports.render.csv import render_csv
 from timereports.render.email import build_messages
 from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
-from timereports.render.revision import compare
+from timereports.render.revision import build_revision_messages, compare
 from timereports.render.xlsx import CELL_LIMIT, CUT_NOTE, render_xlsx
 
 
@@ -325,3 +325,23 @@ def test_a_revision_ignores_a_derived_figure_that_changed_alone_but_not_a_change
     unbilled = untagged(make_entry(1, hours="0.04", billable=False), make_entry(2, hours="0.04", billable=False))
     moved = aggregate(unbilled, report, REFERENCE, PERIOD)
     assert compare(render_csv(corrected), moved).changed
+
+
+def test_a_revision_of_billable_time_with_the_same_hours_says_what_moved() -> None:
+    # Given a finance report (hours and amounts) whose entry became non-billable after it was sent
+    report = definition(view="time_fees_hours_and_amounts", group_by=["project_id"])
+    sent = aggregate(untagged(make_entry(1, hours="2", rate="100")), report, REFERENCE, PERIOD)
+    corrected = aggregate(untagged(make_entry(1, hours="2", rate="100", billable=False)), report, REFERENCE, PERIOD)
+    revision = compare(render_csv(sent), corrected)
+    [outgoing] = build_revision_messages(
+        corrected,
+        revision,
+        sender=SENDER,
+        addressing=Addressing(to=["finance@example.com"]),
+        sent_at=SENT_AT,
+        delivered_at="2026-02-09T06:00:00+00:00",
+    )
+    text = body(parsed(outgoing), "plain")
+    # Then the row and the totals say which figures moved, not only the unchanged hours
+    assert "changed: Website: 2.00 (unchanged); billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00" in text
+    assert "Also in total: billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00." in text

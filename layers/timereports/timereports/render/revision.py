@@ -30,7 +30,7 @@ from timereports.render.email_body import (
     link_text,
     period_line,
 )
-from timereports.render.email_cells import with_id
+from timereports.render.email_cells import total_label, with_id
 from timereports.render.facts import slice_line
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -216,13 +216,35 @@ def build_revision_messages(
     )
 
 
-def _change_line(change: RowChange, metric: str) -> str:
+def _moved(before: dict[str, str], after: dict[str, str], metrics: Sequence[str]) -> list[str]:
+    """The figures that differ (a derived one follows the others and is not said twice)."""
+    return [metric for metric in metrics if metric not in DERIVED_METRICS and before.get(metric) != after.get(metric)]
+
+
+def _change_line(change: RowChange, revision: Revision) -> str:
+    """`changed: Website (#30013): 23.25 -> 19.75; billable hours 20.00 -> 16.50`: the headline figure first (the
+    list's heading names it), then every other figure that moved, so that a change of billable time or of an amount
+    with the same hours is seen."""
+    metric = revision.primary_metric
     name = " / ".join(change.labels)
     if change.kind == "added":
         return f"added: {name}: {change.after.get(metric, '')}"
     if change.kind == "removed":
         return f"removed: {name} (was {change.before.get(metric, '')})"
-    return f"changed: {name}: {change.before.get(metric, '')} -> {change.after.get(metric, '')}"
+    moved = _moved(change.before, change.after, revision.metric_columns)
+    headline = change.before.get(metric, "")
+    parts = [f"{headline} -> {change.after.get(metric, '')}" if metric in moved else f"{headline} (unchanged)"]
+    parts += _other_moves(change.before, change.after, revision)
+    return f"changed: {name}: {'; '.join(parts)}"
+
+
+def _other_moves(before: dict[str, str], after: dict[str, str], revision: Revision) -> list[str]:
+    """`billable hours 20.00 -> 16.50` for each figure besides the headline that moved."""
+    return [
+        f"{total_label(other).lower()} {before.get(other, '')} -> {after.get(other, '')}"
+        for other in _moved(before, after, revision.metric_columns)
+        if other != revision.primary_metric
+    ]
 
 
 def _summary_sentences(
@@ -241,6 +263,9 @@ def _summary_sentences(
         f"{label}: {revision.totals_before.get(metric, '0.00')} -> {revision.totals_after.get(metric, '0.00')} "
         f"in total.",
     ]
+    others = _other_moves(revision.totals_before, revision.totals_after, revision)
+    if others:
+        sentences.append(f"Also in total: {'; '.join(others)}.")
     counts = {kind: sum(1 for change in revision.changes if change.kind == kind) for kind in ("added", "removed")}
     changed = len(revision.changes) - counts["added"] - counts["removed"]
     sentences.append(f"Rows: {counts['added']} added, {counts['removed']} removed, {changed} changed.")
@@ -263,7 +288,7 @@ def _text(
     lines += _summary_sentences(table, revision, delivered_at, entries, linked)
     metric = revision.primary_metric
     lines += ["", f"What changed ({column_label(metric)}):"]
-    lines += [f"- {_change_line(change, metric)}" for change in revision.changes[:LISTED_CHANGES]]
+    lines += [f"- {_change_line(change, revision)}" for change in revision.changes[:LISTED_CHANGES]]
     if len(revision.changes) > LISTED_CHANGES:
         lines.append(f"... and {len(revision.changes) - LISTED_CHANGES} more rows: see the attachment.")
     return "\n".join(lines) + "\n"
@@ -278,7 +303,7 @@ def _html(
         for sentence in _summary_sentences(table, revision, delivered_at, entries, linked)
     )
     items = "".join(
-        f'<li style="margin:0 0 6px;font-size:15px;">{html.escape(_change_line(change, metric))}</li>'
+        f'<li style="margin:0 0 6px;font-size:15px;">{html.escape(_change_line(change, revision))}</li>'
         for change in revision.changes[:LISTED_CHANGES]
     )
     more = (
