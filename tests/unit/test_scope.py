@@ -8,11 +8,14 @@ import zipfile
 from typing import Any
 
 from tests.unit.test_aggregate import PERIOD, REFERENCE, definition, make_entry, untagged
+from tests.unit.test_render_email import SENT_AT, body, parsed
 from tests.unit.test_runner import FakeIntervals
 from timereports.engine.aggregate import aggregate
 from timereports.engine.scope import scope_lines
 from timereports.logic.tables import build_table
 from timereports.models.intervals import ReferenceData
+from timereports.render.addressing import Addressing
+from timereports.render.email import build_empty_notice
 from timereports.render.email_body import render_html, render_text
 from timereports.render.xlsx import render_xlsx
 
@@ -97,3 +100,33 @@ def test_a_run_fetches_the_records_to_name_ids_given_in_filters() -> None:
     # When its table is built / Then the "Filters:" line names them as the account does
     table = build_table(Source([make_entry(1)]), report, PERIOD)
     assert table.scope == ("Filters: Client is not Kiwi & Co; Person is Ana Lima",)
+
+
+def test_a_days_report_says_how_long_its_day_is() -> None:
+    report = definition(view="time_fees_days", hours_per_day="7.5", group_by=["user_id"])
+    table = aggregate(untagged(make_entry(1, hours="3")), report, REFERENCE, PERIOD)
+    for part in (render_text(table), render_html(table)):
+        assert "A day is 7.5 hours" in part
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(table))) as workbook:
+        assert "<t>A day is 7.5 hours</t>" in workbook.read("xl/sharedStrings.xml").decode()
+    hours = aggregate(untagged(make_entry(1, hours="3")), definition(group_by=["user_id"]), REFERENCE, PERIOD)
+    assert "A day is" not in render_text(hours)
+
+
+def test_an_empty_filtered_report_says_no_time_matched_and_what_it_counts_in_both_parts() -> None:
+    # Given an approved-time report of billable time with nothing in its period
+    report = definition(
+        group_by=["user_id"],
+        calc_incurred_using="approved",
+        filters={"billable": {"operation": "inclusion", "values": [True]}},
+    )
+    table = aggregate([], report, REFERENCE, PERIOD)
+    [outgoing] = build_empty_notice(
+        table, sender="reports@example.com", addressing=Addressing(to=["ops@example.com"]), sent_at=SENT_AT
+    )
+    message = parsed(outgoing)
+    # Then both parts say no time matched (time may have been logged, not approved) and what the report counts
+    for part in (body(message, "plain"), body(message, "html")):
+        assert "No time matching this report was logged for" in part
+        assert "Time on approved timesheets only" in part
+        assert "Filters: Billable is yes" in part

@@ -296,4 +296,5 @@ def _table(
         week_start=definition.week_start,
         sections=build_sections(rows, first_levels, view.metric_columns, totals, share_metric),
         share_metric=share_metric,
+        hours_per_day=definition.hours_per_day if view.in_days else None,
     )

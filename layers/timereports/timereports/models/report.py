@@ -98,6 +98,8 @@ class ReportTable:
     as_of: datetime | None = None
     # What the figures include, in words (engine/scope.py): the incurred basis and the filters.
     scope: tuple[str, ...] = ()
+    # The hours in a day of the days views (None for the others): the email and the workbook say it.
+    hours_per_day: Decimal | None = None
     # First-level groups with their subtotals (the engine computes them; renderers only print them).
     sections: tuple[Section, ...] = ()
     # The metric the sections' shares and the comparison are about (the view's first metric column).

@@ -52,7 +52,7 @@ from timereports.render.email_body import (
     title_html,
     workbook_filename,
 )
-from timereports.render.facts import period_line, period_phrase
+from timereports.render.facts import fact_lines, period_phrase
 from timereports.render.xlsx import XLSX_CONTENT_TYPE
 
 SES_MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SES v2 raw message limit, after encoding
@@ -208,9 +208,13 @@ def build_empty_notice(
     sent_at: datetime,
     max_recipients: int = MAX_RECIPIENTS_PER_MESSAGE,
 ) -> list[OutgoingEmail]:
-    """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch."""
-    sentence = f"No time was logged for {table.title} {period_phrase(table)}."
-    text = f"{table.title}\n{period_line(table)}\n\n{sentence}\n\n{footer_text(table)}\n"
+    """A short "No time was logged for <title> from X to Y" message, with no attachment, per recipient batch; a report
+    with filters or on approved time says "No time matching this report", with the context lines that say what it
+    counts (the text part as the HTML's title block does)."""
+    what = "No time matching this report was logged" if table.scope else "No time was logged"
+    sentence = f"{what} for {table.title} {period_phrase(table)}."
+    context = "\n".join(fact_lines(table))
+    text = f"{table.title}\n{context}\n\n{sentence}\n\n{footer_text(table)}\n"
     inner = (
         title_html(table)
         + f'<p style="margin:0 0 16px;font-size:16px;">{html.escape(sentence)}</p>'

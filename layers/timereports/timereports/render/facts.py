@@ -1,6 +1,6 @@
 """The sentences that say what a report covers and how fresh it is, shared by the email and the workbook so that
-both say the same: the period, its time zone and week start, what the figures include, the data's "as of" time,
-and the slice."""
+both say the same: the period, its time zone and week start, a day's hours (days views), what the figures include,
+the data's "as of" time, and the slice."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ def calendar_line(table: ReportTable) -> str:
     return f"Time zone {table.timezone}; weeks start on {table.week_start.capitalize()}"
 
 
+def day_line(table: ReportTable) -> str | None:
+    """`A day is 7.5 hours` for the days views: a reader turns days back into hours with it."""
+    if table.hours_per_day is None:
+        return None
+    return f"A day is {table.hours_per_day.normalize():f} hours"
+
+
 def as_of_line(table: ReportTable) -> str | None:
     """When the data was read from Intervals, in the report's time zone (None when the table does not say)."""
     if table.as_of is None:
@@ -48,7 +55,7 @@ def slice_line(table: ReportTable) -> str | None:
 
 def fact_lines(table: ReportTable) -> list[str]:
     """Every line of context, in the order the email and the workbook print them."""
-    lines = [period_line(table), calendar_line(table), *table.scope]
+    lines = [period_line(table), calendar_line(table), *filter(None, [day_line(table)]), *table.scope]
     lines += [line for line in (as_of_line(table), slice_line(table)) if line]
     return lines
 
