@@ -20,8 +20,8 @@ from timereports.render.email_body import render_html, render_text
 from timereports.render.xlsx import render_xlsx
 
 
-def lines(private: bool = False, **fields: Any) -> tuple[str, ...]:
-    return scope_lines(definition(**fields), REFERENCE, private=private)
+def lines(slice_of: str | None = None, **fields: Any) -> tuple[str, ...]:
+    return scope_lines(definition(**fields), REFERENCE, slice_of=slice_of)
 
 
 def test_a_report_of_all_time_without_filters_says_nothing_more() -> None:
@@ -52,12 +52,22 @@ def test_an_id_the_account_does_not_have_is_shown_as_the_id() -> None:
     assert lines(filters={"project_id": {"operation": "inclusion", "values": [999]}}) == ("Filters: Project is #999",)
 
 
-def test_a_slice_leaves_out_the_filters_on_records_whose_values_could_name_another_slices() -> None:
+def test_a_slice_leaves_out_the_filters_that_could_name_another_slices_records_and_says_so() -> None:
     filters = {
         "billable": {"operation": "inclusion", "values": [False]},
         "client": {"operation": "exclusion", "values": ["Kiwi & Co"]},
+        "task": {"operation": "exclusion", "values": ["API"]},
+        "worktype": {"operation": "inclusion", "values": ["Design"]},
+        "user_id": {"operation": "inclusion", "values": ["Ana Lima"]},
     }
-    assert lines(private=True, filters=filters) == ("Filters: Billable is no",)
+    # A client's slice: no client, project, task or milestone names; the account's work types and people stay
+    assert lines(slice_of="client", filters=filters) == (
+        "Filters: Billable is no; Work type is Design; Person is Ana Lima; 2 more not shown here",
+    )
+    # A person's slice: no other person's name either
+    assert lines(slice_of="user_id", filters=filters) == (
+        "Filters: Billable is no; Work type is Design; 3 more not shown here",
+    )
 
 
 def test_the_email_and_the_workbook_print_the_lines_beside_the_period() -> None:

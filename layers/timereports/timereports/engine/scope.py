@@ -11,7 +11,7 @@ from timereports.models.definition import ReportDefinition
 from timereports.models.filters import FilterSpec
 from timereports.models.intervals import ReferenceData
 from timereports.models.report import ReportTable
-from timereports.models.vocabulary import ATTRIBUTE_KINDS, FilterValue
+from timereports.models.vocabulary import FilterValue
 
 # A filter listing more values than this names the first ones and says how many more.
 NAMED_VALUES = 5
@@ -19,23 +19,37 @@ NAMED_VALUES = 5
 
 def scoped(table: ReportTable, definition: ReportDefinition, reference: ReferenceData) -> ReportTable:
     """`table` and each of its slices with the lines that say what their figures include. A slice's lines leave out
-    the filters on records (people, clients, projects, ...): their values could name another slice's."""
-    whole = scope_lines(definition, reference, private=False)
-    mine = scope_lines(definition, reference, private=True)
+    the filters whose values could name another slice's records (see `CLIENT_RECORDS`), and say that they do."""
+    split = definition.delivery.split if definition.delivery is not None else None
+    whole = scope_lines(definition, reference)
+    mine = scope_lines(definition, reference, slice_of=split.by if split is not None else None)
     slices = {name: replace(part, scope=mine) for name, part in table.slices.items()}
     return replace(table, scope=whole, slices=slices)
 
 
-def scope_lines(definition: ReportDefinition, reference: ReferenceData, *, private: bool) -> tuple[str, ...]:
-    """`Time on approved timesheets only` and `Filters: Billable is yes; Client is not No client`, when they apply."""
+# The records that belong to a client (its projects, their tasks and milestones): a slice's recipient may not read
+# their names, which could be another client's; work types, modules and people are the account's own.
+CLIENT_RECORDS = frozenset({"client", "project_id", "task", "phase_name"})
+
+
+def scope_lines(
+    definition: ReportDefinition, reference: ReferenceData, *, slice_of: str | None = None
+) -> tuple[str, ...]:
+    """`Time on approved timesheets only` and `Filters: Billable is yes; Client is not No client`, when they apply.
+    For a slice of a split by `slice_of`, the filters on client records and on the split's own attribute are left
+    out (their values could name another slice's) and counted instead: `...; 2 more not shown here`."""
     lines: list[str] = []
     if definition.calc_incurred_using == "approved":
         lines.append("Time on approved timesheets only")
+    hidden = {*CLIENT_RECORDS, slice_of} if slice_of is not None else set()
     shown = [
         _filter_phrase(attribute, spec, reference)
         for attribute, spec in definition.filters.items()
-        if not (private and ATTRIBUTE_KINDS[attribute] == "record")
+        if attribute not in hidden
     ]
+    left_out = sum(1 for attribute in definition.filters if attribute in hidden)
+    if left_out:
+        shown.append(f"{left_out} more not shown here")
     if shown:
         lines.append("Filters: " + "; ".join(shown))
     return tuple(lines)
