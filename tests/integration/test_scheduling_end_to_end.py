@@ -584,8 +584,10 @@ def test_a_failing_run_notifies_the_owner_once_across_sqs_retries(deploy: Callab
     (notice,) = notices(deployment)
     assert len(deployment.aws.sent_messages()) == 1
     assert "weekly-hours" in notice.get_content()
-    assert "2026-11-23T06:00:00+00:00" in notice.get_content()
+    # (the run named by its time where the schedule is read, from the reports' sender)
+    assert "scheduled for 2026-11-23 07:00 CET failed, and nothing was sent." in notice.get_content()
     assert "failed" in notice["Subject"]
+    assert str(notice["From"]).endswith(f"<{deployment.aws.settings.sender_email}>")
     # And each attempt left a failed record in the history, counted as one failure of the report
     records = deployment.history("weekly-hours")
     assert [record.status for record in records] == ["failed", "failed", "failed"]

@@ -19,7 +19,7 @@ from tests.unit.test_render_email import SENDER, SENT_AT, body, parsed
 from tests.unit.test_runner import FakeArchive, FakeIntervals, FakeMailer
 from timereports.engine.aggregate import aggregate
 from timereports.engine.sections import compare_with_previous, stamped
-from timereports.errors import DefinitionError
+from timereports.errors import DefinitionError, DeliveryError
 from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
@@ -29,6 +29,7 @@ from timereports.render.csv import render_csv
 from timereports.render.email import build_messages
 from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
+from timereports.render.failure_notice import failure_notice
 from timereports.render.revision import build_revision_messages, compare
 from timereports.render.xlsx import CELL_LIMIT, CUT_NOTE, render_xlsx
 
@@ -345,3 +346,32 @@ def test_a_revision_of_billable_time_with_the_same_hours_says_what_moved() -> No
     # Then the row and the totals say which figures moved, not only the unchanged hours
     assert "changed: Website: 2.00 (unchanged); billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00" in text
     assert "Also in total: billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00." in text
+
+
+def test_the_owners_notice_of_a_run_that_failed_after_sending_some_messages_says_so() -> None:
+    # Given a scheduled report whose run failed after two of its messages had left (SES refused the third)
+    report = parse_definition(
+        {
+            "id": "weekly",
+            "title": "Weekly",
+            "timezone": "Europe/Berlin",
+            "schedule": {"cron": "0 7 * * MON"},
+            "delivery": {"to": ["ops@example.com"]},
+        }
+    )
+    error = DeliveryError("2 of 3 messages sent, then: SES refused", messages_sent=2)
+    notice = failure_notice(
+        report,
+        "2026-11-23T06:00:00+00:00",
+        str(error),
+        1,
+        False,
+        sender="reports@example.com",
+        owner="owner@example.com",
+        sent_at=NOW,
+        messages_sent=error.messages_sent,
+    )
+    # Then it does not claim that nothing was sent, and names the run by its local time
+    text = notice.get_content()
+    assert "scheduled for 2026-11-23 07:00 CET failed, after 2 messages had been sent" in text
+    assert "nothing was sent" not in text

@@ -134,9 +134,14 @@ class RunInProgressError(TimereportsError):
 
 
 class DeliveryError(TimereportsError):
-    """Archiving to S3 or sending through SES failed."""
+    """Archiving to S3 or sending through SES failed; `messages_sent` says how many of the run's messages had left
+    before it did (the owner's notice must not say "nothing was sent" then)."""
 
     exit_code = 6
+
+    def __init__(self, message: str, *, messages_sent: int = 0) -> None:
+        super().__init__(message)
+        self.messages_sent = messages_sent
 
 
 class RunQueueError(TimereportsError):

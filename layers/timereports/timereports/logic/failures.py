@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from timereports.clock import utc_now
-from timereports.errors import TimereportsError, one_line
+from timereports.errors import DeliveryError, TimereportsError, one_line
 from timereports.logic.ports import FailureClaims, Mailer, ReportStates
 from timereports.models.definition import ReportDefinition
 from timereports.render.failure_notice import failure_notice
@@ -58,7 +58,15 @@ class FailurePolicy:
         owner = (definition.delivery.owner if definition.delivery else None) or self._default_owner
         if owner:
             message = failure_notice(
-                definition, run_id, reason, failures, paused, sender=self._sender, owner=owner, sent_at=self._clock()
+                definition,
+                run_id,
+                reason,
+                failures,
+                paused,
+                sender=self._sender,
+                owner=owner,
+                sent_at=self._clock(),
+                messages_sent=error.messages_sent if isinstance(error, DeliveryError) else 0,
             )
             try:
                 self._mailer.send(message.as_bytes(), sender=self._sender, destinations=[owner])

@@ -324,7 +324,7 @@ class ReportRunner:
             summary = f"{sent} of {len(outgoing)} messages sent, then: {failed}"
             if self._claims is not None and run_id is not None:
                 # Each message is claimed: the run fails, so that its retry sends the rest, and none twice.
-                raise DeliveryError(summary) from failed
+                raise DeliveryError(summary, messages_sent=sent) from failed
             # A one-off has no identity to claim messages under: a retry would send the first ones again.
             record.status = "partially_delivered"
             record.error = summary

@@ -4,11 +4,14 @@ email package refuses a header value with a line break."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from timereports.models.definition import ReportDefinition
+from timereports.render.addressing import sender_address
+from timereports.render.email_cells import count
 
 
 def failure_notice(
@@ -21,18 +24,25 @@ def failure_notice(
     sender: str,
     owner: str,
     sent_at: datetime,
+    messages_sent: int = 0,
 ) -> EmailMessage:
     """A plain-text notice to the report's owner; the definition's title is already a single line."""
     message = EmailMessage()
     state = "paused" if paused else "failed"
     message["Subject"] = f"timereports: {definition.title} {state}"
-    message["From"] = sender
+    message["From"] = sender_address(sender)
     message["To"] = owner
     message["Date"] = format_datetime(sent_at.astimezone(UTC))
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
+    outcome = (
+        f"after {count(messages_sent, 'message', 'messages')} had been sent"
+        if messages_sent
+        else "and nothing was sent"
+    )
     lines = [
-        f"The run of report {definition.id!r} scheduled for {run_id} failed, and nothing was sent.",
+        f"The run of report {definition.id!r} scheduled for {_local(run_id, definition.schedule_timezone)} failed, "
+        f"{outcome}.",
         "",
         f"Reason: {reason}",
         "",
@@ -49,3 +59,15 @@ def failure_notice(
         lines += ["", "The run will be retried; you will not be told again about this run."]
     message.set_content("\n".join(lines))
     return message
+
+
+def _local(run_id: str, zone: str) -> str:
+    """A scheduled run's instant (its id, ISO UTC) as the schedule's zone reads it: `2026-11-02 07:00 CET`."""
+    try:
+        instant = datetime.fromisoformat(run_id)
+    except ValueError:
+        return run_id
+    if instant.tzinfo is None:
+        return run_id
+    local = instant.astimezone(zoneinfo.ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
