@@ -375,3 +375,29 @@ def test_the_owners_notice_of_a_run_that_failed_after_sending_some_messages_says
     text = notice.get_content()
     assert "scheduled for 2026-11-23 07:00 CET failed, after 2 messages had been sent" in text
     assert "nothing was sent" not in text
+
+
+def test_an_entry_without_a_description_ends_its_line_without_a_separator() -> None:
+    entries = untagged(make_entry(1, project=100), make_entry(2, project=101))
+    table = aggregate(entries, definition(view="time_entries", group_by=["project_id"]), REFERENCE, PERIOD)
+    text = render_text(table)
+    assert not re.search(r" ·(  | *$)", text, re.M)  # a separator before the column gap, or ending the line
+    assert "2026-02-02 · Ana Lima" in text
+
+
+def test_the_email_shows_records_largest_first_but_keeps_a_timeline_in_its_order() -> None:
+    # Given time on two days: little on the first, much on the second, by two people
+    entries = untagged(
+        make_entry(1, day=date(2026, 2, 2), hours="1", person=1),
+        make_entry(2, day=date(2026, 2, 3), hours="5", person=2),
+        make_entry(3, day=date(2026, 2, 3), hours="2", person=1),
+    )
+    # When a one-level report by person is rendered / Then its rows are the largest first (Bo Chen's 5 hours)
+    by_person = aggregate(entries, definition(group_by=["user_id"]), REFERENCE, PERIOD)
+    text = render_text(by_person)
+    assert text.index("Bo Chen") < text.index("Ana Lima")
+    # And by date, the days stay in their order, as sections by date over people do
+    by_date = render_text(aggregate(entries, definition(group_by=["date"]), REFERENCE, PERIOD))
+    assert by_date.index("2026-02-02") < by_date.index("2026-02-03")
+    sectioned = render_text(aggregate(entries, definition(group_by=["date", "user_id"]), REFERENCE, PERIOD))
+    assert sectioned.index("2026-02-02 ") < sectioned.index("2026-02-03 ")

@@ -33,6 +33,7 @@ from timereports.render.email_sections import (
     bars_text,
     comparison_sentence,
     is_sectioned,
+    largest_rows,
     section_limit,
     sections_table_html,
     sections_text,
@@ -136,7 +137,7 @@ def render_text(
         lines += sections_text(table, filename, limit)
         shown = shown_count(table, summary_rows, limit)
     else:
-        shown_rows = table.rows[: max(summary_rows, 0)]
+        shown_rows = largest_rows(table, table.rows, summary_rows, table.group_by)
         lines += _flat_text(table, shown_rows)
         shown = len(shown_rows)
     lines.append(_more_rows_sentence(table, mode, filename, shown))
@@ -213,7 +214,7 @@ def render_html(
         inner += sections_table_html(table, filename, limit)
         shown = shown_count(table, summary_rows, limit)
     else:
-        shown_rows = table.rows[: max(summary_rows, 0)]
+        shown_rows = largest_rows(table, table.rows, summary_rows, table.group_by)
         inner += _rows_table_html(table, shown_rows)
         shown = len(shown_rows)
     inner += (

@@ -5,12 +5,14 @@ engine's (`ReportTable.sections`, `.comparison`); this module only lays them out
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from timereports.engine.attributes import ATTRIBUTES
 from timereports.engine.sections import metric_value
 from timereports.models.report import Cell, Change, ReportTable, Section
+from timereports.models.vocabulary import ATTRIBUTE_KINDS
 from timereports.render.email_cells import (
     ACCENT,
     FONT,
@@ -59,24 +61,37 @@ HTML_BUDGET_BYTES = 85_000
 SECTION_ROW_STEPS = (5, 3, 1, 0)
 
 
+def _by_size(table: ReportTable, levels: Sequence[str]) -> bool:
+    """Whether groups of these levels are shown largest first: records and flags are, but a timeline (a date, a week,
+    a month) keeps its order, and so does the entry view's list."""
+    chronological = any(ATTRIBUTE_KINDS[level] in ("day", "month") for level in levels)  # type: ignore[index]
+    return table.view != "time_entries" and table.share_metric is not None and not chronological
+
+
 def email_order(table: ReportTable) -> list[tuple[int, Section]]:
     """The sections (with their positions) in the order the email shows them: the largest share first, as the bars
-    are, so that a reader meets the biggest groups first; the entry view keeps the report's order. The attachments
-    keep the report's order."""
+    are, so that a reader meets the biggest groups first (a timeline keeps its order). The attachments keep the
+    report's order."""
     numbered = list(enumerate(table.sections))
-    if table.view == "time_entries" or table.share_metric is None:
+    if not _by_size(table, table.group_by[:1]):
         return numbered
     return sorted(numbered, key=lambda item: -item[1].share)
 
 
-def shown_rows(table: ReportTable, section: Section, limit: int) -> list[dict[str, Cell]]:
-    """The first `limit` rows of `section` the email shows: its largest by the headline figure (an entry list keeps
-    its dates' order), so that "N rows more" are its smallest."""
-    rows = table.rows[section.start : section.stop]
+def largest_rows(
+    table: ReportTable, rows: list[dict[str, Cell]], limit: int, levels: Sequence[str]
+) -> list[dict[str, Cell]]:
+    """The first `limit` of `rows` the email shows: the largest by the headline figure when their `levels` are not a
+    timeline, so that "N rows more" are the smallest."""
     metric = table.share_metric
-    if table.view != "time_entries" and metric is not None:
+    if metric is not None and _by_size(table, levels):
         rows = sorted(rows, key=lambda row: -metric_value(row.get(metric)))
-    return rows[:limit]
+    return rows[: max(limit, 0)]
+
+
+def shown_rows(table: ReportTable, section: Section, limit: int) -> list[dict[str, Cell]]:
+    """The rows of `section` the email shows (its largest, unless its inner levels are a timeline)."""
+    return largest_rows(table, table.rows[section.start : section.stop], limit, table.group_by[1:])
 
 
 def shown_count(table: ReportTable, summary_rows: int, limit: int) -> int:
@@ -158,14 +173,17 @@ class Bar:
 
 
 def bars(table: ReportTable) -> list[Bar]:
-    """The bars, largest share first: one per first-level group, the smallest together past MAX_BARS."""
+    """The bars, largest share first (a timeline's in its order): one per first-level group, the last together past
+    MAX_BARS."""
     sections = bar_sections(table)
     metric = table.share_metric
     if not sections or metric is None:
         return []
     groups = table.comparison.groups if table.comparison else {}
     names = section_names(table)
-    order = sorted(range(len(sections)), key=lambda index: -sections[index].share)
+    order = list(range(len(sections)))
+    if _by_size(table, table.group_by[:1]):  # a timeline's bars keep its order
+        order = sorted(order, key=lambda index: -sections[index].share)
     shown = [
         Bar(names[index], sections[index].totals.get(metric, 0), sections[index].share, groups.get(sections[index].key))
         for index in order
@@ -221,7 +239,8 @@ def sections_text(table: ReportTable, filename: str, limit: int) -> list[str]:
     for position, section in email_order(table):
         rows.append([truncate(names[position], 40), *(display_value(m, section.totals.get(m)) for m in metrics)])
         for row in shown_rows(table, section, limit):
-            label = " · ".join(display_value(column, row.get(column)) for column in inner)
+            # An empty cell (an entry without a description) adds no dangling separator.
+            label = " · ".join(filter(None, (display_value(column, row.get(column)) for column in inner)))
             rows.append(["  " + truncate(label, 48), *(display_value(m, row.get(m)) for m in metrics)])
         more = more_in_section_sentence(table, section, names[position], filename, limit)
         if more:
