@@ -108,9 +108,10 @@ def _split_tables(
         _merge_into(whole, key[1:], sums)
         whole_labels.setdefault(key[1:], labels[key][1:])
     slices: dict[str, ReportTable] = {}
+    # A slice is named by id or by name, and matched by the id of the one record it names.
+    targets = slice_targets(split.by, split.to, reference)
     for name in split.to:
-        # A slice is named by id or by name, and matched by the id of the one record it names.
-        keys = slice_targets(split.by, name, reference)
+        keys = targets[name]
         mine: dict[GroupKey, Accumulator] = {}
         mine_labels: dict[GroupKey, tuple[str, ...]] = {}
         shown = name

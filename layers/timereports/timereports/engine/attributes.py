@@ -434,15 +434,22 @@ def record_ids_by_name(attribute: str, reference: ReferenceData) -> dict[str, li
     return index
 
 
-def slice_targets(attribute: str, name: str, reference: ReferenceData) -> frozenset[Hashable]:
-    """The group keys of the entries that belong to the slice `name` of a split by `attribute`: matched by id alone
-    (two records may share a name, an entry carries its record's name, a deleted record's too, and a record may even
-    be called "No client"), while each slice's rows go to its own recipients only. The "none" group is key None."""
-    if name == ATTRIBUTES[attribute].none_label:
-        return frozenset({None})
-    if name.isdigit():
-        return frozenset({int(name)})
-    return frozenset(record_ids_by_name(attribute, reference).get(name, ()))
+def slice_targets(attribute: str, names: Iterable[str], reference: ReferenceData) -> dict[str, frozenset[Hashable]]:
+    """The group keys of the entries that belong to each slice (by its name) of a split by `attribute`: matched by id
+    alone (two records may share a name, an entry carries its record's name, a deleted record's too, and a record may
+    even be called "No client"), while each slice's rows go to its own recipients only. The "none" group is key None.
+    """
+    none_label = ATTRIBUTES[attribute].none_label
+    index = record_ids_by_name(attribute, reference)
+    targets: dict[str, frozenset[Hashable]] = {}
+    for name in names:
+        if name == none_label:
+            targets[name] = frozenset({None})
+        elif name.isdigit():
+            targets[name] = frozenset({int(name)})
+        else:
+            targets[name] = frozenset(index.get(name, ()))
+    return targets
 
 
 def compile_filter(attribute: Attribute, operation: str, values: tuple[object, ...]) -> EntryPredicate:

@@ -84,8 +84,9 @@ def list_entries(
     if split is None:
         return whole
     slices: dict[str, ReportTable] = {}
+    targets = slice_targets(split.by, split.to, resolver.reference)
     for name in split.to:
-        keys = slice_targets(split.by, name, resolver.reference)
+        keys = targets[name]
         mine = [item for item in listed if item.split is not None and item.split[0] in keys]
         label = mine[0].split[1] if mine and mine[0].split else name
         slices[name] = _table(definition, period, mine, slice_label=label, slug=slice_slug(name))

@@ -20,11 +20,12 @@ NAMED_VALUES = 5
 def scoped(table: ReportTable, definition: ReportDefinition, reference: ReferenceData) -> ReportTable:
     """`table` and each of its slices with the lines that say what their figures include. A slice's lines leave out
     the filters whose values could name another slice's records (see `CLIENT_RECORDS`), and say that they do."""
+    whole = replace(table, scope=scope_lines(definition, reference))
     split = definition.delivery.split if definition.delivery is not None else None
-    whole = scope_lines(definition, reference)
-    mine = scope_lines(definition, reference, slice_of=split.by if split is not None else None)
-    slices = {name: replace(part, scope=mine) for name, part in table.slices.items()}
-    return replace(table, scope=whole, slices=slices)
+    if split is None:
+        return whole
+    mine = scope_lines(definition, reference, slice_of=split.by)
+    return replace(whole, slices={name: replace(part, scope=mine) for name, part in table.slices.items()})
 
 
 # The records that belong to a client (its projects, their tasks and milestones): a slice's recipient may not read

@@ -181,12 +181,9 @@ def bars(table: ReportTable) -> list[Bar]:
         return []
     groups = table.comparison.groups if table.comparison else {}
     names = section_names(table)
-    order = list(range(len(sections)))
-    if _by_size(table, table.group_by[:1]):  # a timeline's bars keep its order
-        order = sorted(order, key=lambda index: -sections[index].share)
     shown = [
-        Bar(names[index], sections[index].totals.get(metric, 0), sections[index].share, groups.get(sections[index].key))
-        for index in order
+        Bar(names[index], section.totals.get(metric, 0), section.share, groups.get(section.key))
+        for index, section in email_order(table)  # the sections' order: a timeline's bars keep theirs
     ]
     if len(shown) <= MAX_BARS:
         return shown

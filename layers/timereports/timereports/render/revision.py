@@ -59,7 +59,7 @@ class Revision:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes) or _compared(self.totals_before) != _compared(self.totals_after)
+        return bool(self.changes) or bool(_moved(self.totals_before, self.totals_after, self.metric_columns))
 
     @property
     def primary_metric(self) -> str:
@@ -77,12 +77,6 @@ class Revision:
     def total(self, which: Literal["before", "after"]) -> Decimal:
         totals = self.totals_before if which == "before" else self.totals_after
         return _number(totals.get(self.primary_metric))
-
-
-def _compared(figures: dict[str, str]) -> dict[str, str]:
-    """The figures a revision is about: a derived one differs only with the others, or with how it is derived (a
-    release that rounds it otherwise must not send every watched report again)."""
-    return {metric: figure for metric, figure in figures.items() if metric not in DERIVED_METRICS}
 
 
 def _number(text: str | None) -> Decimal:
@@ -146,7 +140,7 @@ def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None
             changes.append(RowChange("added", labels, after=new_figures))
         elif new is None:
             changes.append(RowChange("removed", labels, before=old_figures))
-        elif _compared(old_figures) != _compared(new_figures):
+        elif _moved(old_figures, new_figures, metrics):
             changes.append(RowChange("changed", labels, before=old_figures, after=new_figures))
     return Revision(
         changes=tuple(changes),
@@ -217,7 +211,8 @@ def build_revision_messages(
 
 
 def _moved(before: dict[str, str], after: dict[str, str], metrics: Sequence[str]) -> list[str]:
-    """The figures that differ (a derived one follows the others and is not said twice)."""
+    """The figures that differ. A derived one (non-billable) is left out: it differs only with the others, or with
+    how it is derived (a release that rounds it otherwise must not send every watched report again)."""
     return [metric for metric in metrics if metric not in DERIVED_METRICS and before.get(metric) != after.get(metric)]
 
 
