@@ -78,7 +78,20 @@ test-clock: install
 		|| echo "test-clock: faketime cannot be installed here (needs apt-get as root); the clock-moved run is skipped"
 	if command -v faketime >/dev/null; then faketime -f '$(CLOCK_AHEAD)' $(BIN)/pytest -q -p no:cacheprovider; fi
 
-bench: install
+# The layer's libraries and the dev boto3 for the runtime's Python on this machine, beside it: `make bench` measures the
+# cold starts on the Python Lambda runs too. Skipped, saying so, when there is no runtime Python (the bench says it too).
+RUNTIME_SITE := $(RUNTIME)/site
+$(RUNTIME_SITE)/.installed: layers/timereports/requirements.txt requirements/dev.txt $(VENV)/.installed
+	if [ -x $(RUNTIME)/bin/python3.13 ]; then \
+		rm -rf $(RUNTIME_SITE) && \
+		$(PIP) install --target $(RUNTIME_SITE) --implementation cp --python-version 3.13 --only-binary=:all: \
+			--platform manylinux_2_17_$$(uname -m) --platform manylinux2014_$$(uname -m) \
+			-r layers/timereports/requirements.txt $$(grep -E '^boto3==' requirements/dev.txt) \
+			"botocore==$$($(BIN)/python -c 'import botocore; print(botocore.__version__)')" && touch $@; \
+	else echo "runtime-site: no Python 3.13 here (make runtime-python); the bench measures on $(PYTHON) only"; fi
+
+bench: install runtime-python
+	$(MAKE) --no-print-directory $(RUNTIME_SITE)/.installed
 	$(BIN)/python -m bench
 
 demo: install

@@ -11,7 +11,9 @@ are read-only, so there a module Python finds no bytecode for is compiled at eve
 bytecode for the layer and the functions (sam.mk). The last figures show what it saves: the same starts with every
 module the layer and the functions ship compiled at import (only the runtime's boto3 and botocore keep bytecode).
 
-What the handlers defer to the path that needs it is measured too, as the extra a first use of that path pays.
+The same starts are measured again on the runtime's own Python 3.13 (the one the build compiles with, with the layer's
+libraries installed beside it for this machine), where `make bench` could install it; the figures above are this
+machine's Python's, the development one. What the handlers defer to the path that needs it is measured too, as the extra a first use of that path pays.
 
 In Lambda the handlers keep the garbage collector off until they are built (bootstrap/cold_start.py); the bench runs
 them as Lambda does (AWS_LAMBDA_FUNCTION_NAME set), and prints the same starts with the collector on, and the floor
@@ -114,20 +116,37 @@ def _environment(pycache: str) -> dict[str, str]:
     return inherited | ENVIRONMENT | {"PYTHONPYCACHEPREFIX": pycache}
 
 
-def _seconds(probe: str, env: dict[str, str]) -> float:
-    reply = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+def _seconds(probe: str, env: dict[str, str], python: str) -> float:
+    reply = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
     return float(reply.stdout.strip().splitlines()[-1])
 
 
-def medians(probes: dict[str, str], env: dict[str, str]) -> dict[str, float]:
-    """Each probe's median seconds over RUNS fresh interpreters, the probes taking turns."""
+def medians(probes: dict[str, str], env: dict[str, str], python: str = sys.executable) -> dict[str, float]:
+    """Each probe's median seconds over RUNS fresh interpreters of `python`, the probes taking turns."""
     for probe in probes.values():
-        _seconds(probe, env)  # warm-up: writes the bytecode cache
+        _seconds(probe, env, python)  # warm-up: writes the bytecode cache
     seconds: dict[str, list[float]] = {name: [] for name in probes}
     for _ in range(RUNS):
         for name, probe in probes.items():
-            seconds[name].append(_seconds(probe, env))
+            seconds[name].append(_seconds(probe, env, python))
     return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+# The Lambda runtime's Python (dev/fetch_runtime_python.sh) with the layer's libraries and boto3 for this machine
+# beside it (the Makefile's runtime site): the same starts measured on the Python the functions run.
+RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python3.13"
+RUNTIME_SITE = ROOT / ".venv-runtime" / "site"
+
+
+def runtime_medians(probes: dict[str, str], env: dict[str, str]) -> dict[str, float] | None:
+    """The probes' medians on the runtime's Python, or None (saying why) where `make bench` could not install it."""
+    if not (RUNTIME_PYTHON.exists() and (RUNTIME_SITE / ".installed").exists()):
+        print("the runtime's Python 3.13 or its libraries are not installed here (make bench installs them): skipped")
+        return None
+    # The layer's sources as /opt/python has them, the functions' from the working directory, the libraries from
+    # the runtime site; none of the development .venv.
+    path = os.pathsep.join([str(RUNTIME_SITE), str(ROOT / "layers" / "timereports")])
+    return medians(probes, env | {"PYTHONPATH": path}, str(RUNTIME_PYTHON))
 
 
 def main() -> None:
@@ -150,6 +169,9 @@ def main() -> None:
         # Every module has bytecode in the cache now; keep only the runtime's and write no more.
         _drop_shipped_bytecode(Path(pycache))
         uncompiled = medians(probes, env | {"PYTHONDONTWRITEBYTECODE": "1"})
+    with tempfile.TemporaryDirectory(prefix="timereports-pycache-") as pycache:
+        env = _environment(pycache) | shipped_catalogue(Path(pycache) / "catalogue")
+        on_runtime = runtime_medians(probes, env)
     floor = figures["floor"]
     print(f"floor (import boto3 + pydantic, one client): median {floor * 1000:.0f} ms ({RUNS} fresh interpreters)")
     for name in HANDLERS:
@@ -179,6 +201,14 @@ def main() -> None:
     )
     for name, seconds in deferred.items():
         print(f"deferred to first use, {name}: +{seconds * 1000:.0f} ms = {seconds / floor:.2f}x the floor")
+    if on_runtime is not None:
+        runtime_floor = on_runtime["floor"]
+        print(f"on the runtime's Python 3.13, floor: median {runtime_floor * 1000:.0f} ms")
+        for name in HANDLERS:
+            print(
+                f"on the runtime's Python 3.13, {name}: {on_runtime[name] * 1000:.0f} ms = "
+                f"{on_runtime[name] / runtime_floor:.2f}x that floor"
+            )
     for name in probes:
         print(
             f"{name}, shipped modules without bytecode (compiled at import): {uncompiled[name] * 1000:.0f} ms = "

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Lambda runtime's Python (3.13) on a Debian 12 machine, for one job: compiling the bytecode `sam build` ships.
+# The Lambda runtime's Python (3.13) on a Debian 12 machine, for compiling the bytecode `sam build` ships (and for
+# `make bench`'s cold starts on the runtime's Python).
 #
 # Why: Lambda mounts the layer read-only (/opt) and the function too (/var/task), so Python cannot cache what it
 # compiles there; without shipped bytecode every module of the layer (pydantic, Powertools, requests, ours) is
@@ -16,10 +17,12 @@ set -euo pipefail
 DEST=${1:?usage: fetch_runtime_python.sh DEST}
 VERSION=3.13
 SUITE=trixie
-# The interpreter, its standard library, and the C libraries it links that Debian 12 has older or not at all.
-PACKAGES=("python$VERSION-minimal" "libpython$VERSION-minimal" "libpython$VERSION-stdlib" libc6 zlib1g libexpat1)
+# The interpreter, its standard library, and the C libraries it links that Debian 12 has older or not at all
+# (OpenSSL and libffi for ssl, hashlib and ctypes: `make bench` also measures the cold starts on this Python).
+PACKAGES=("python$VERSION-minimal" "libpython$VERSION-minimal" "libpython$VERSION-stdlib" libc6 zlib1g libexpat1
+  libssl3t64 libffi8)
 
-if [ -x "$DEST/bin/python$VERSION" ] && "$DEST/bin/python$VERSION" -c 'import compileall' 2>/dev/null; then
+if [ -x "$DEST/bin/python$VERSION" ] && "$DEST/bin/python$VERSION" -c 'import compileall, ssl' 2>/dev/null; then
   exit 0
 fi
 for tool in apt-get dpkg-deb dpkg; do
@@ -55,7 +58,7 @@ root="\$(dirname "\$(readlink -f "\$0")")/../root"
 PYTHONHOME="\$root/usr" exec "\$root/$loader" --library-path "\$root/usr/lib/$multiarch" "\$root/usr/bin/python$VERSION" "\$@"
 EOF
 chmod +x "$DEST.partial/bin/python$VERSION"
-"$DEST.partial/bin/python$VERSION" -c "import sys, compileall; assert sys.version.startswith('$VERSION.'), sys.version" \
+"$DEST.partial/bin/python$VERSION" -c "import sys, compileall, ssl; assert sys.version.startswith('$VERSION.'), sys.version" \
   || { echo "fetch_runtime_python: the fetched Python $VERSION does not run here" >&2; exit 1; }
 rm -rf "$DEST"
 mv "$DEST.partial" "$DEST"
