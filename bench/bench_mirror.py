@@ -48,7 +48,13 @@ def minimal_sequential_pull(api_url: str) -> tuple[float, int, int]:
     while listcount is None or offset < listcount:
         reply = session.get(
             f"{api_url}/time/",
-            params={"datebegin": PERIOD[0], "dateend": PERIOD[1], "sortfield": "id", "limit": "1000", "offset": offset},
+            params={
+                "datebegin": PERIOD[0],
+                "dateend": PERIOD[1],
+                "sortfield": "id",
+                "limit": "1000",
+                "offset": str(offset),
+            },
             auth=(TOKEN, "X"),
             headers={"Accept": "application/json"},
             timeout=60,

@@ -13,7 +13,8 @@ module the layer and the functions ship compiled at import (only the runtime's b
 
 The same starts are measured again on the runtime's own Python 3.13 (the one the build compiles with, with the layer's
 libraries installed beside it for this machine), where `make bench` could install it; the figures above are this
-machine's Python's, the development one. What the handlers defer to the path that needs it is measured too, as the extra a first use of that path pays.
+machine's Python's, the development one. What the handlers defer to the path that needs it is measured too, as the
+extra a first use of that path pays.
 
 In Lambda the handlers keep the garbage collector off until they are built (bootstrap/cold_start.py); the bench runs
 them as Lambda does (AWS_LAMBDA_FUNCTION_NAME set), and prints the same starts with the collector on, and the floor
