@@ -24,6 +24,7 @@ from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.runs import build_runner
 from timereports.bootstrap.sources import build_client, build_ledger, build_mirror_store
+from timereports.clock import utc_now
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
@@ -160,6 +161,39 @@ def test_approvals_and_renames_that_leave_datemodified_alone_reach_the_report(
     # Then the mirror's report still equals a fresh pull (the approved count is probed; names are refreshed)
     outcome = harness.same_as_direct(report, mirror_reference_hours=1e-6)
     assert b"Renamed & Co" in outcome.csv
+
+
+def test_a_rename_reaches_a_month_edited_every_day_within_the_names_age(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given March in the mirror, names laid over stored months once they are 24 hours old
+    start = utc_now()
+    now = [start]
+    _, client = harness.mirror(harness.store())
+    mirror = EntryMirror(
+        client,
+        harness.store(),
+        clock=lambda: now[0],
+        names=lambda: reference_names(client),
+        names_max_age=timedelta(hours=24),
+    )
+    march = DayRange(date(2026, 3, 1), date(2026, 3, 31))
+    project = entries_between(simulator, "2026-03-01", "2026-03-31")[0]["projectid"]
+    mirror.sync(march)
+    # When the project is renamed (no entry's datemodified changes) and other entries of March are edited within
+    # the day, so that the month is rewritten each time with the names it was loaded with
+    simulator.rename("project", project, "Renamed Project")
+    others = [
+        entry for entry in entries_between(simulator, "2026-03-01", "2026-03-31") if entry["projectid"] != project
+    ]
+    for hours, entry in zip((2, 20), others, strict=False):
+        now[0] = start + timedelta(hours=hours)
+        simulator.update_time_entry(entry["id"], time=Decimal("2.25"))
+        mirror.sync(march)
+    # Then once its names are 24 hours old (the first sync's), the report's month carries the new name
+    now[0] = start + timedelta(hours=25)
+    names = {entry.project for entry in mirror.sync(march) if entry.projectid == project}
+    assert names == {"Renamed Project"}
 
 
 # ------------------------------------------------------------------------------------------------- request bounds

@@ -111,6 +111,9 @@ class _Work:
     fresh: list[DayRange] = field(default_factory=list)
     fresh_approval: list[DayRange] = field(default_factory=list)
     full_at: dict[str, datetime] = field(default_factory=dict)
+    # Months loaded with their stored names (written too recently for the overlay): when their names were current.
+    # Rewriting such a month keeps that time, or every edit in a busy month would keep its old names for good.
+    names_at: dict[str, datetime] = field(default_factory=dict)
     cursor: datetime | None = None
 
 
@@ -204,14 +207,18 @@ class EntryMirror:
         entries: list[MirroredEntry] = []
         if stored is not None:
             body = self._store.read_object(stored.key)
+            overlay = self._overlay_for(stored)
+            if overlay is None and stored.written_at is not None:
+                work.names_at[month] = stored.written_at
             try:
-                entries = decode_month(body, self._overlay_for(stored)) if body is not None else []
+                entries = decode_month(body, overlay) if body is not None else []
             except MirrorFormatError:
                 body = None
             if body is None:
                 logger.info("mirror month missing; it will be pulled again", extra={"month": month})
                 work.covered = remove_coverage(work.covered, month_range(month))
                 work.full_at.pop(month, None)
+                work.names_at.pop(month, None)
                 work.dirty.add(month)
         loaded = work.months[month] = {entry.id: entry for entry in entries}
         return loaded
@@ -279,6 +286,7 @@ class EntryMirror:
                 # Approvals are forgotten too: the next report that depends on them pulls approved=t for these days.
                 self._replace_days(work, piece, keep_approval=False)
             work.full_at[month] = now
+            work.names_at.pop(month, None)  # every entry of the month is the API's now, names included
 
     def _fill(self, work: _Work, span: DayRange, approval: bool) -> None:
         """Pull the parts of `span` not covered (as a direct run would: approved=t and =f apart when it matters)."""
@@ -399,7 +407,10 @@ class EntryMirror:
             if month in months:
                 superseded.append(months[month].key)
             months[month] = MonthObject(
-                key=key, count=len(entries), full_at=work.full_at.get(month), written_at=self._clock()
+                key=key,
+                count=len(entries),
+                full_at=work.full_at.get(month),
+                written_at=work.names_at.get(month, self._clock()),
             )
         if not written and work.cursor == manifest.cursor and work.covered == ranges_of(manifest.covered):
             self.stats.version = manifest.version

@@ -20,7 +20,8 @@ class MonthObject(BaseModel):
     key: str
     count: int = 0
     full_at: datetime | None = None
-    # When the object was written: its names are as old as that (a rename does not touch datemodified).
+    # When the object's names were current (a rename does not touch datemodified): when it was written, or, for a
+    # month rewritten with the stored names it was loaded with, when those were.
     written_at: datetime | None = None
 
 
