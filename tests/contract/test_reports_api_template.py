@@ -34,6 +34,7 @@ REPORTS_API_ACTIONS = {
     "s3:GetObject",
     "s3:PutObject",
     "s3:DeleteObject",
+    "s3:ListBucket",  # only so that S3 answers a missing key 404, not 403 (the statement's comment)
     "secretsmanager:GetSecretValue",
 }
 
@@ -158,6 +159,7 @@ def test_the_function_reads_the_ledger_mirror_and_token_and_nothing_else(templat
     by_sid = {statement["Sid"]: statement for statement in statements}
     assert by_sid["QuotaLedgerAndMirrorManifest"]["Resource"] == Tag("GetAtt", "StateTable.Arn")
     assert by_sid["ReadEntryMirror"]["Resource"] == Tag("Sub", "${ReportsBucket.Arn}/mirror/*")
+    assert by_sid["TellMissingMirrorObjects"]["Resource"] == Tag("GetAtt", "ReportsBucket.Arn")
     secrets = [resource.value for resource in by_sid["ReadIntervalsToken"]["Resource"]]
     assert any("secret:${IntervalsTokenSecretName}-??????" in secret for secret in secrets)
 

@@ -19,6 +19,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore import signers
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
 from timereports.bootstrap import aws
 
@@ -32,6 +33,8 @@ ACTIONS = {
     ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
     ("sqs", "DeleteMessageBatch"): ("sqs:DeleteMessage",),
 }
+# Reads of an object that may not exist: the answer for a missing one depends on s3:ListBucket (see observed_call).
+MISSING_OBJECT_READS = frozenset({"GetObject", "HeadObject"})
 # The prefix of a service's actions where it differs from botocore's name for it.
 PREFIXES = {"sesv2": "ses"}
 
@@ -97,7 +100,14 @@ def recorded_aws_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[AwsCall
 
     def observed_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         record(self, operation_name, api_params)
-        return make_api_call(self, operation_name, api_params)
+        try:
+            return make_api_call(self, operation_name, api_params)
+        except ClientError as exc:
+            if operation_name in MISSING_OBJECT_READS and exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                # S3 tells a caller that an object is missing (404) only if it may list the bucket; without
+                # s3:ListBucket the same read is refused (403 AccessDenied), and the code's "missing" path never runs.
+                record(self, "ListObjectsV2", {"Bucket": api_params["Bucket"]})
+            raise
 
     def observed_presign(self: BaseClient, ClientMethod: str, Params: Any = None, **kwargs: Any) -> Any:
         # A signed link is used with the signer's permissions when the recipient opens it.
