@@ -14,15 +14,23 @@
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # Any pip works for a --target install; prefer the tools venv, which `make build` has just made.
 SAM_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-tools/bin/python) python3)
-SAM_PIP = $(SAM_PYTHON) -m pip --disable-pip-version-check --no-input -q
+# --no-warn-conflicts: the --target install is checked against the tools venv's packages (the SAM CLI's pins),
+# which it never meets; without it every build prints a false "ERROR: ... requires pydantic~=...".
+SAM_PIP_INSTALL = $(SAM_PYTHON) -m pip --disable-pip-version-check --no-input -q install --no-warn-conflicts
+comma := ,
 # Lambda python3.13 on arm64 (Graviton). Older aarch64 wheels are tagged manylinux2014, newer ones manylinux_2_28.
 SAM_RUNTIME_VERSION := 3.13
 SAM_WHEEL_PLATFORM := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
 	--implementation cp --python-version $(SAM_RUNTIME_VERSION) --only-binary=:all:
 # The runtime's Python, to compile the bytecode the artifacts ship: `make runtime-python` fetches one
-# (dev/fetch_runtime_python.sh), else one on the PATH. Without it the artifacts ship sources only.
-SAM_RUNTIME_PYTHON ?= $(firstword $(wildcard $(SAM_ROOT)/.venv-runtime/bin/python$(SAM_RUNTIME_VERSION)) \
-	$(shell command -v python$(SAM_RUNTIME_VERSION) 2>/dev/null))
+# (dev/fetch_runtime_python.sh), else one on the PATH. Each candidate is run, not just found: a pyenv shim named
+# python3.13 exists without a 3.13 behind it. Without one that runs the artifacts ship sources only.
+ifndef SAM_RUNTIME_PYTHON
+SAM_RUNTIME_PYTHON := $(shell for candidate in $(wildcard $(SAM_ROOT)/.venv-runtime/bin/python$(SAM_RUNTIME_VERSION)) \
+	$$(command -v python$(SAM_RUNTIME_VERSION) 2>/dev/null); do \
+	"$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(SAM_RUNTIME_VERSION))))' \
+	2>/dev/null && { echo "$$candidate"; break; }; done)
+endif
 # The Lambda runtime ships boto3/botocore; aws-xray-sdk (Powertools' tracer extra) pulls botocore in again.
 # A second, newer botocore in /opt/python would shadow the runtime's and split it from the runtime's boto3.
 SAM_RUNTIME_PROVIDED := botocore botocore-* s3transfer s3transfer-* boto3 boto3-* dateutil python_dateutil-* six.py six-*
@@ -45,7 +53,7 @@ endef
 
 # The layer: pinned dependencies for the Lambda platform, then the domain package, all under python/.
 build-TimereportsLayer:
-	$(SAM_PIP) install $(SAM_WHEEL_PLATFORM) --no-compile \
+	$(SAM_PIP_INSTALL) $(SAM_WHEEL_PLATFORM) --no-compile \
 		--target "$(ARTIFACTS_DIR)/python" -r "$(SAM_ROOT)/layers/timereports/requirements.txt"
 	cd "$(ARTIFACTS_DIR)/python" && rm -rf $(SAM_RUNTIME_PROVIDED) bin
 	cp -R "$(SAM_ROOT)/layers/timereports/timereports" "$(ARTIFACTS_DIR)/python/"
