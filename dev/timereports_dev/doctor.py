@@ -2,9 +2,10 @@
 
 The parts are the ones a first report needs, in the order it needs them: the state table (every API request is
 reserved in it first), the archive bucket, the SES sender identity and sending account, the configuration set that
-records bounces, the Intervals token (from its secret when deployed) and the account's quota today, the run queues
-and the schedules. Each check reads only (Describe/Get calls, one counted `GET /me/` and the free `GET /quota/`) and
-turns an AWS or Intervals answer into a finding, never a traceback.
+records bounces, the Intervals token (from its secret when deployed) and the account's quota today, the run queues,
+the schedules, and the catalogue `make build` ships (no sample left addressed to example.com). Each check reads
+only (Describe/Get calls, one counted `GET /me/` and the free `GET /quota/`) and turns an AWS or Intervals answer
+into a finding, never a traceback.
 
 Against a stack the names come from its outputs (timereports_dev/stack.py); with AWS_ENDPOINT_URL set and no
 `--stack`, the doctor checks that local AWS under the names the environment gives (as `--local` creates them).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -23,7 +25,9 @@ from timereports.bootstrap.aws import resolve_token
 from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.config import Settings
 from timereports.dal.aws_errors import AWS_ERRORS
-from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError
+from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError, one_line
+from timereports.models.definition import ReportDefinition
+from timereports_dev.checks import read_catalogue
 from timereports_dev.local_aws import STATE_TABLE_TTL_ATTRIBUTE, run_queue_name
 from timereports_dev.stack import Stack, stack_schedules
 
@@ -94,6 +98,7 @@ class Doctor:
             *self.intervals(),
             self.queues(),
             self.schedules(),
+            self.catalogue(),
         ]
 
     # -- AWS --------------------------------------------------------------------------------------------------------
@@ -293,6 +298,32 @@ class Doctor:
         listed = ", ".join(f"{logical} {state.lower()}" for logical, state in sorted(states.items()))
         return Finding(part, "ok", listed)
 
+    def catalogue(self) -> Finding:
+        """The definitions `make build` ships from this folder: none may send to a reserved example domain (the
+        samples' example.com addresses bounce, or are refused in the SES sandbox, on every scheduled run)."""
+        part, folder = "report catalogue", Path(self.settings.catalogue_dir)
+        if self.stack is None:
+            return Finding(part, "skip", f"{folder}: local AWS sends to nobody (the samples are for `make demo`)")
+        try:
+            definitions = read_catalogue(folder, empty_ok=True)
+        except TimereportsError as exc:
+            return Finding(part, "fail", one_line(exc), "fix the definition, then make build and sam deploy")
+        placeholders = {
+            definition.id: sorted(address for address in addresses_of(definition) if reserved_domain(address))
+            for definition in definitions
+        }
+        named = {report: addresses for report, addresses in placeholders.items() if addresses}
+        if named:
+            listed = "; ".join(f"{report} to {', '.join(addresses)}" for report, addresses in sorted(named.items()))
+            return Finding(
+                part,
+                "fail",
+                f"{folder}: sends to example addresses (reserved domains: they never arrive): {listed}",
+                f"replace the sample definitions in {folder}/ with your own (README, Deploying, step 6), "
+                f"then make build and sam deploy{self._r}",
+            )
+        return Finding(part, "ok", f"{folder}: {len(definitions)} reports, no example addresses")
+
     # -- Intervals --------------------------------------------------------------------------------------------------
 
     def intervals(self) -> list[Finding]:
@@ -372,6 +403,31 @@ class Doctor:
 
 
 _PUBLIC_ACCESS_KEYS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+# Domains that never receive mail (RFC 2606, RFC 6761): a definition addressed to one is a sample left in place.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+RESERVED_TOP_LEVEL = ("example", "test", "invalid", "localhost")
+
+
+def reserved_domain(address: str) -> bool:
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    return domain.rpartition(".")[2] in RESERVED_TOP_LEVEL or any(
+        domain == reserved or domain.endswith(f".{reserved}") for reserved in RESERVED_DOMAINS
+    )
+
+
+def addresses_of(definition: ReportDefinition) -> set[str]:
+    """Every address a definition sends to: to, cc, bcc, each slice's and the owner's (failure notices)."""
+    delivery = definition.delivery
+    if delivery is None:
+        return set()
+    addresses = set(delivery.recipients)
+    if delivery.split is not None:
+        addresses.update(address for slice_to in delivery.split.recipients.values() for address in slice_to)
+    if delivery.owner is not None:
+        addresses.add(delivery.owner)
+    return addresses
 
 
 def _verified(identity: dict[str, Any] | None) -> bool:

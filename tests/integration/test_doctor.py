@@ -100,6 +100,7 @@ def test_doctor_passes_on_what_local_creates(names: dict[str, str], simulator: A
         "Intervals quota today",
         "run queues",
         "schedules",
+        "report catalogue",
     }
     assert all(line[0] in "✓-" for line in parts.values()), result.stdout
     assert parts["state table"] == "✓ test-timereports-state: exists, TTL on expires_at"
@@ -110,6 +111,7 @@ def test_doctor_passes_on_what_local_creates(names: dict[str, str], simulator: A
     assert parts["Intervals quota today"].startswith("✓ 1 of 6000 requests used")  # the doctor's own GET /me/
     assert parts["run queues"].startswith("✓ timereports-runs: 0 queued, dead-letter queue after 3 receives")
     assert parts["schedules"].startswith("- local AWS has none")
+    assert parts["report catalogue"].startswith("- reports: local AWS sends to nobody")
 
 
 @pytest.mark.parametrize(
@@ -172,6 +174,12 @@ def test_doctor_and_history_read_the_names_from_the_stack(aws: LocalAws, simulat
     assert result.returncode == DOCTOR_FAILED
     assert "schedules" in result.stderr
     assert f"sam deploy --stack-name reports-prod --region {TEST_REGION}" in parts["schedules"]
+    # And so are the sample reports still in the catalogue the build ships, by their example addresses
+    assert "report catalogue" in result.stderr
+    catalogue = parts["report catalogue"]
+    assert catalogue.startswith("✗ reports: sends to example addresses")
+    assert "weekly-hours-by-project to it@example.com, ops@example.com" in catalogue
+    assert "replace the sample definitions in reports/ with your own" in catalogue
     # And `history` finds the same table through the stack
     history = timereports("history", "weekly-hours-by-project", "--stack", "reports-prod", env=env)
     assert (history.returncode, history.stdout) == (0, "")
