@@ -12,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +336,53 @@ def test_intervals_failing_is_a_503(deployed: Any, simulator: Any) -> None:
     assert status == 503
     assert int(headers["Retry-After"]) >= 1
     assert answer == {"message": "Intervals could not answer the query; try again later"}
+
+
+def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: Any, simulator: Any) -> None:
+    # Given a mirror the first answer published, and an entry of the week edited since (this answer must publish)
+    event = load_event("reports_api_rows.json")
+    assert invoke(event)[0] == 200
+    week = [entry for entry in simulator.time_entries() if "2026-11-16" <= entry["date"].isoformat() <= "2026-11-22"]
+    simulator.update_time_entry(week[0]["id"], time=Decimal("1.5"))
+    # And other syncs of the account publishing a newer manifest all the while (each Intervals reply takes 0.2 s)
+    simulator.inject(Fault("latency", path="/time/", times=100, delay=0.2))
+    manifest = {"pk": {"S": "mirror#default"}, "sk": {"S": "manifest"}}
+    stop = threading.Event()
+
+    def publish_over() -> None:
+        while not stop.wait(0.02):
+            deployed.dynamodb.update_item(
+                TableName=deployed.settings.state_table,
+                Key=manifest,
+                UpdateExpression="SET version = version + :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    racer = threading.Thread(target=publish_over, daemon=True)
+    racer.start()
+    try:
+        # When rows are asked for
+        status, headers, answer = invoke(event)
+    finally:
+        stop.set()
+        racer.join()
+    # Then 503 with Retry-After (the conflict is worth retrying), not a 500
+    assert status == 503, answer
+    assert int(headers["Retry-After"]) >= 1
+    assert answer == {"message": "the data kept changing while it was read; try again"}
+
+
+def test_a_number_too_long_to_read_is_a_400(deployed: Any, simulator: Any) -> None:
+    # Given a filter value of 5,000 digits (Python refuses to convert integers that long)
+    body = json.dumps({"view": "time_fees_hours", "filters": {"user_id": {"values": [1]}}}).replace(
+        "[1]", "[" + "9" * 5000 + "]"
+    )
+    before = simulator.requests_counted
+    # When rows are asked for / Then 400 naming the body, before any Intervals request
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), body))
+    assert status == 400, answer
+    assert answer["message"].startswith("body: a number too long to read")
+    assert simulator.requests_counted == before
 
 
 def test_a_missing_setting_is_a_500_that_names_nothing_internal(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,9 @@ from timereports.errors import (
     IntervalsError,
     QuotaExhaustedError,
     RunTooLongError,
+    TimereportsError,
     UnknownReportError,
+    one_line,
 )
 from timereports.logic.ports import RemainingTime
 from timereports.logic.reports_api import ReportAnswer, ReportsApiService
@@ -66,6 +68,8 @@ API_TITLE = "timereports Reports API"
 API_VERSION = "1.0.0"
 # When Intervals gave no hint of its own: long enough for a transient fault to pass.
 UNAVAILABLE_RETRY_SECONDS = 60
+# A retryable failure of ours (the mirror's publish lost to other syncs again and again): seconds to try again after.
+CONFLICT_RETRY_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +296,19 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
             "Intervals could not answer the query; try again later",
             headers={"Retry-After": str(max(1, math.ceil(hint)))},
         )
+
+    @app.exception_handler(TimereportsError)
+    def other_failure(exc: TimereportsError) -> Response[str]:
+        # What has no handler of its own: one worth retrying (other syncs of the mirror kept publishing first) is a
+        # 503 to try again, anything else an internal error whose reason stays in the log.
+        logger.warning("reports api: failed", extra={"error": one_line(exc), "kind": type(exc).__name__})
+        if exc.retryable:
+            return error_response(
+                503,
+                "the data kept changing while it was read; try again",
+                headers={"Retry-After": str(CONFLICT_RETRY_SECONDS)},
+            )
+        return error_response(500, "internal error; its operator can find it in the service's log")
 
     @app.exception_handler(ConfigurationError)
     def misconfigured(exc: ConfigurationError) -> Response[str]:

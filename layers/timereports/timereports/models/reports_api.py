@@ -42,6 +42,13 @@ def load_request_body(text: str | bytes) -> Any:
         return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
     except DefinitionError as exc:
         raise DefinitionError(f"body: {exc}; send each parameter once") from exc
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        # An integer of more digits than Python converts (4,300 by default): a 400, not a 500.
+        raise DefinitionError(
+            "body: a number too long to read (over 4,300 digits); send numbers of a few digits"
+        ) from None
     except RecursionError:
         # The decoder recurses once a level: a body nested this deep is refused, not a 500.
         raise DefinitionError("body: nested too deeply to read; send a JSON object of report parameters") from None
