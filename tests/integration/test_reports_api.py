@@ -338,6 +338,29 @@ def test_intervals_failing_is_a_503(deployed: Any, simulator: Any) -> None:
     assert answer == {"message": "Intervals could not answer the query; try again later"}
 
 
+def test_answers_past_the_minutes_pace_are_a_429_with_retry_after_not_a_timeout(
+    deployed: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment pacing Intervals at 6 requests a minute (each answer takes 3: /quota/, a sync page, a probe)
+    monkeypatch.setenv("INTERVALS_REQUESTS_PER_MINUTE", "6")
+    redeploy()
+    event = load_event("reports_api_rows.json")
+    assert invoke(event)[0] == 200
+    answers = [invoke(event) for _ in range(3)]
+    # When the minute's requests are spent / Then the answer is refused at once with the wait, before a request is
+    # reserved or sent, instead of sleeping past API Gateway's 29 s
+    statuses = [status for status, _, _ in answers]
+    assert 429 in statuses, statuses
+    _, headers, answer = answers[statuses.index(429)]
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert answer["message"].startswith("too many requests to Intervals in the last minute to answer in time")
+    before = simulator.requests_counted
+    started = time.monotonic()
+    assert invoke(event)[0] == 429
+    assert time.monotonic() - started < 5
+    assert simulator.requests_counted == before
+
+
 def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: Any, simulator: Any) -> None:
     # Given a mirror the first answer published, and an entry of the week edited since (this answer must publish)
     event = load_event("reports_api_rows.json")

@@ -48,6 +48,22 @@ def test_the_next_request_waits_until_the_oldest_leaves_the_window() -> None:
     assert pacer.waited_seconds == pytest.approx(10.0)
 
 
+def test_the_wait_before_a_request_counts_the_slots_already_taken_and_takes_none() -> None:
+    # Given 5 requests a minute, 4 of them started 10 s apart
+    clock = FakeClock()
+    pacer = RequestPacer(5, clock=clock.monotonic, sleep=clock.sleep)
+    for _ in range(4):
+        pacer.acquire()
+        clock.advance(10)
+    # When it is asked how long the 1st, 2nd and 7th next requests would wait (at t0 + 40)
+    waits = [pacer.wait_before(n) for n in (1, 2, 7)]
+    # Then: now; a window after the first (t0 + 60); and a window after the 2nd next one (t0 + 60 + 60)
+    assert waits == pytest.approx([0.0, 20.0, 80.0])
+    # And asking took no slot: the next request still starts at once, the one after waits as said
+    assert pacer.acquire() == 0.0
+    assert pacer.acquire() == pytest.approx(20.0)
+
+
 def test_a_burst_never_exceeds_the_limit_in_any_window() -> None:
     # Given 90 a minute and 400 requests asked for at once, with bits of work between them
     clock = FakeClock()

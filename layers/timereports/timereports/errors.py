@@ -126,6 +126,19 @@ class RunTooLongError(TimereportsError):
     exit_code = 5
 
 
+class PaceExceedsDeadlineError(TimereportsError):
+    """The API's per-minute pace would start the next request after the invocation's deadline (earlier requests of
+    this process spent the minute): refused before it is reserved or sent. Worth retrying once the window has moved,
+    in `retry_after` seconds."""
+
+    retryable = True
+    exit_code = 5
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RunInProgressError(TimereportsError):
     """The same run (report id + scheduled time) is being delivered by another invocation right now."""
 

@@ -34,6 +34,7 @@ from timereports.errors import (
     ConfigurationError,
     DefinitionError,
     IntervalsError,
+    PaceExceedsDeadlineError,
     QuotaExhaustedError,
     RunTooLongError,
     TimereportsError,
@@ -276,6 +277,17 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
         return error_response(
             429,
             f"the Intervals account's daily API quota is spent; it resets at {exc.resets_at.isoformat()}",
+            headers={"Retry-After": str(seconds)},
+        )
+
+    @app.exception_handler(PaceExceedsDeadlineError)
+    def paced_out(exc: PaceExceedsDeadlineError) -> Response[str]:
+        # The answers before this one spent the minute's requests to Intervals: say when the next one may start
+        # rather than sleep past API Gateway's 29 s with the quota spent.
+        seconds = max(1, math.ceil(exc.retry_after))
+        return error_response(
+            429,
+            f"too many requests to Intervals in the last minute to answer in time; try again in {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
 

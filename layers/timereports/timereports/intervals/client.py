@@ -42,6 +42,7 @@ from timereports.errors import (
     IntervalsRateLimitError,
     IntervalsRequestError,
     IntervalsUnavailableError,
+    PaceExceedsDeadlineError,
     QuotaExhaustedError,
     RunTooLongError,
 )
@@ -330,8 +331,8 @@ class IntervalsClient:
         if self.deadline is None or requests_needed == 0:
             return
         rate = self.pacer.requests_per_minute
-        # The first `rate` requests may start within a minute; each further one waits its turn in the window.
-        paced = max(0, requests_needed - rate) * 60.0 / rate
+        # When the last of them could start, the requests this process sent in the last minute counted.
+        paced = self.pacer.wait_before(requests_needed)
         # And each page takes as long as the API answers: `max_in_flight` at a time, as slow as the slowest first page.
         answered = requests_needed * self._slowest_page / self.max_in_flight
         seconds_needed = max(paced, answered)
@@ -342,6 +343,21 @@ class IntervalsClient:
                 f"{self._slowest_page:.1f} s a page that is about {_duration(seconds_needed)}, more than the "
                 f"{_duration(max(seconds_left, 0))} left; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow "
                 "the report's time frame or filters"
+            )
+
+    def _check_pace_before_deadline(self) -> None:
+        """Refuse a request whose start slot the pace puts past the deadline, before it is reserved: a Lambda would
+        otherwise sleep out its timeout (API Gateway's 29 s first) with the quota already spent."""
+        if self.deadline is None:
+            return
+        wait = self.pacer.wait_before(1)
+        seconds_left = self.deadline - self._clock()
+        if wait > seconds_left:
+            raise PaceExceedsDeadlineError(
+                f"the next request to Intervals may start only in {_duration(wait)} "
+                f"({self.pacer.requests_per_minute} a minute, spent by the requests before it), after the "
+                f"{_duration(max(seconds_left, 0))} left; try again then",
+                retry_after=wait,
             )
 
     def _stream(self, pull: OpenPull, prepaid: PrepaidUnits) -> Iterator[dict[str, Any]]:
@@ -403,6 +419,7 @@ class IntervalsClient:
             attempt += 1
             if cancelled is not None and cancelled.is_set():
                 raise PullCancelled
+            self._check_pace_before_deadline()
             if counted and not (prepaid is not None and prepaid.take(quota_day(self._utc_clock()))):
                 self.ledger.reserve(1)
             self.pacer.acquire()

@@ -80,17 +80,34 @@ class RequestPacer:
         """How many times `slow_down()` was called."""
         return self._slowdowns
 
+    def _next_slot(self, slots: deque[float] | list[float], now: float) -> float:
+        """The start slot after `slots` (the ones handed out, oldest first) for a request asked for at `now`."""
+        slot = max(now, self._not_before)
+        if len(slots) >= self._limit:
+            # The limit-th most recent start must be a full window before the new one.
+            slot = max(slot, slots[-self._limit] + self._window)
+        if slots:
+            # Slots stay in order, which is what makes `slots[-limit]` the right one to look at.
+            slot = max(slot, slots[-1] + self._min_interval)
+        return slot
+
+    def wait_before(self, requests: int = 1) -> float:
+        """Seconds from now until the `requests`-th next request could start, the slots already handed out in the
+        window counted; takes none (a caller that cannot wait that long refuses before it spends anything)."""
+        with self._lock:
+            now = self._clock()
+            slots = list(self._slots)
+            slot = now
+            for _ in range(requests):
+                slot = self._next_slot(slots, now)
+                slots.append(slot)
+            return max(0.0, slot - now)
+
     def reserve_slot(self) -> float:
         """Take the next start slot and return how long to wait for it (0.0 when it is now). Does not sleep."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._not_before)
-            if len(self._slots) >= self._limit:
-                # The limit-th most recent start must be a full window before the new one.
-                slot = max(slot, self._slots[-self._limit] + self._window)
-            if self._slots:
-                # Slots stay in order, which is what makes `_slots[-limit]` the right one to look at.
-                slot = max(slot, self._slots[-1] + self._min_interval)
+            slot = self._next_slot(self._slots, now)
             self._slots.append(slot)
             wait = slot - now
             self._waited += wait
