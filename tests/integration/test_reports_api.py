@@ -699,6 +699,23 @@ def test_a_name_given_since_the_reference_data_was_cached_is_looked_up_once_more
     assert {row["project_name"] for row in answer["rows"]} <= {"Website Relaunch 2027"}
 
 
+def test_a_misspelt_name_sent_again_is_refused_from_the_cache_without_requests(deployed: Any, simulator: Any) -> None:
+    # Given a client sending a misspelt client name (one the account has no record of)
+    query = {"today": "2026-11-18", "filters": {"client": {"operation": "inclusion", "values": ["Mango Incc."]}}}
+    event = with_body(load_event("reports_api_rows.json"), json.dumps(query))
+    first_before = simulator.requests_counted
+    status, _, answer = invoke(event)
+    assert status == 400, answer
+    assert "'Mango Incc.' names no client of the account" in answer["message"]
+    assert simulator.requests_counted > first_before  # the names were looked up once more, uncached
+    # When it sends the same request again and again
+    before = simulator.requests_counted
+    replies = [invoke(event) for _ in range(3)]
+    # Then each is refused the same way, and no request to Intervals is counted for them
+    assert [(status, answer) for status, _, answer in replies] == [(400, answer)] * 3
+    assert simulator.requests_counted == before
+
+
 @pytest.mark.parametrize(
     ("body", "key"),
     [

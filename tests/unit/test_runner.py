@@ -39,7 +39,7 @@ class FakeIntervals:
     def sync_quota(self) -> ApiQuota:
         return ApiQuota(quota=6000, used=0)
 
-    def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
+    def reference_data(self, needs: set[str], *, missing: Sequence[str] = ()) -> ReferenceData:
         return self.reference
 
     def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, TimeEntry]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
 from tests.unit.test_aggregate import PERIOD, REFERENCE, definition, make_entry, untagged
@@ -94,7 +95,7 @@ def test_the_email_and_the_workbook_print_the_lines_beside_the_period() -> None:
 def test_a_run_fetches_the_records_to_name_ids_given_in_filters() -> None:
     # Given filters by id only, and a source that returns only the reference resources it is asked for
     class Source(FakeIntervals):
-        def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
+        def reference_data(self, needs: set[str], *, missing: Sequence[str] = ()) -> ReferenceData:
             return ReferenceData(
                 clients=REFERENCE.clients if "client" in needs else {},
                 people=REFERENCE.people if "person" in needs else {},

@@ -50,6 +50,7 @@ from timereports.intervals.errors import error_for_reply, gave_up, keep_body, re
 from timereports.intervals.pacing import RequestPacer
 from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, page_keys, stream_pages
 from timereports.intervals.reference import (
+    DEFAULT_LOOKED_FOR,
     DEFAULT_REFERENCE_CACHE,
     build_reference_data,
     cache_key,
@@ -151,6 +152,7 @@ class IntervalsClient:
         self._reference_cache: ReferenceRecordsCache = (
             reference_cache if reference_cache is not None else DEFAULT_REFERENCE_CACHE
         )
+        self._looked_for = DEFAULT_LOOKED_FOR
         self._session = session if session is not None else self._new_session(max_in_flight)
         self._sleep = sleep
         self._clock = clock
@@ -233,13 +235,19 @@ class IntervalsClient:
 
     # -- reference data and quota ---------------------------------------------------------------------------------
 
-    def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
+    def reference_data(self, needs: set[str], *, missing: Sequence[str] = ()) -> ReferenceData:
         """The reference records named in `needs` (resources such as "person", or ReferenceData fields such as
         "people"), fetched whole and cached per account for an hour; only the resources asked for are requested.
 
-        A role that may not read a resource fails with IntervalsAuthError naming it (HTTP 403, code 10). `fresh` fetches
-        them again whatever the cache holds (and caches the new records): a record may have been added since.
+        A role that may not read a resource fails with IntervalsAuthError naming it (HTTP 403, code 10). `missing`
+        (names the cached records lack) fetches them again whatever the cache holds, and caches the new records: a
+        record may have been added or renamed since. Not when the same names were looked for moments ago
+        (`LookedFor`): a misspelling sent again is refused from the cache.
         """
+        looked_for = frozenset(missing)
+        fresh = bool(looked_for) and not self._looked_for.recently(self._cache_key, looked_for)
+        if fresh:
+            self._looked_for.note(self._cache_key, looked_for)
         records: dict[str, list[dict[str, Any]]] = {}
         for resource in sorted(resolve_needs(needs)):
             cached = None if fresh else self._reference_cache.get(self._cache_key, resource)

@@ -103,6 +103,37 @@ class ReferenceCache:
 # The process-wide cache: survives between invocations of a warm Lambda and between reports of one CLI run.
 DEFAULT_REFERENCE_CACHE = ReferenceCache()
 
+# How long names a fresh look-up did not find are remembered: asked for again within it, the cache is taken.
+LOOKED_FOR_SECONDS = 300.0
+
+
+class LookedFor:
+    """The names each API user's fresh look-ups of reference records did not find, remembered for `seconds`: a name
+    misspelt in request after request (a client retrying a 400) costs one fetch in that while, not one each, while
+    a name not asked for yet (a record renamed or added a moment ago) is still looked for at once. Thread-safe."""
+
+    def __init__(self, seconds: float = LOOKED_FOR_SECONDS, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._at: dict[tuple[tuple[str, str], frozenset[str]], float] = {}
+
+    def recently(self, key: tuple[str, str], names: frozenset[str]) -> bool:
+        """Whether a fresh look-up for exactly these names was made less than `seconds` ago."""
+        with self._lock:
+            at = self._at.get((key, names))
+            return at is not None and self._clock() - at < self.seconds
+
+    def note(self, key: tuple[str, str], names: frozenset[str]) -> None:
+        """A fresh look-up for these names was made now (older notes are forgotten)."""
+        with self._lock:
+            now = self._clock()
+            self._at = {noted: at for noted, at in self._at.items() if now - at < self.seconds}
+            self._at[(key, names)] = now
+
+
+DEFAULT_LOOKED_FOR = LookedFor()
+
 
 def build_reference_data(records: Mapping[str, list[dict[str, Any]]]) -> ReferenceData:
     """Typed, id-indexed ReferenceData from raw records per resource (resources not given stay empty)."""

@@ -34,8 +34,8 @@ class MirroredTimeSource:
     def sync_quota(self) -> Any:
         return self._api.sync_quota()
 
-    def reference_data(self, needs: set[str], *, fresh: bool = False) -> ReferenceData:
-        self._reference = self._api.reference_data(needs, fresh=fresh)
+    def reference_data(self, needs: set[str], *, missing: Sequence[str] = ()) -> ReferenceData:
+        self._reference = self._api.reference_data(needs, missing=missing)
         return self._reference
 
     def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, MirroredEntry]]:

@@ -29,10 +29,12 @@ def build_table(
     source.sync_quota()
     needs = set(reference_needs(definition))
     reference = source.reference_data(needs)
-    if unknown_names(definition, reference):
+    missing = unknown_names(definition, reference)
+    if missing:
         # Cached reference data (an hour in the process, a day in the bucket) may predate a record added or renamed
-        # since: the names are looked up once more, uncached, before the plan refuses them.
-        reference = source.reference_data(needs, fresh=True)
+        # since: the names are looked up once more, uncached, before the plan refuses them (not again for the same
+        # names within minutes: a client retrying a misspelling must not spend the quota each time).
+        reference = source.reference_data(needs, missing=missing)
     plan = plan_queries(definition, period, reference)
 
     def tagged_entries() -> Iterator[tuple[EntryLike, bool | None]]:
