@@ -228,6 +228,21 @@ def test_filters_match_ids_or_names_and_exclusions_drop() -> None:
     assert [row["user_id"] for row in aggregate(entries, excluded, REFERENCE, PERIOD).rows] == [1]
 
 
+@pytest.mark.parametrize("none", ["No client", -1, "-1"])
+def test_the_apis_id_for_no_client_selects_the_time_without_one_as_its_label_does(none: object) -> None:
+    # Given time on a project without a client (102) and on projects with one
+    entries = untagged(make_entry(1, project=100), make_entry(2, project=101), make_entry(3, project=102))
+    # When it is filtered in, or out, by "No client" or by -1 (the API's id for none, given as a number or text)
+    kept = aggregate(
+        entries, definition(filters={"client": {"operation": "inclusion", "values": [none]}}), REFERENCE, PERIOD
+    )
+    dropped = aggregate(
+        entries, definition(filters={"client": {"operation": "exclusion", "values": [none]}}), REFERENCE, PERIOD
+    )
+    # Then the same entry is kept, or dropped, whichever way "none" is said
+    assert (kept.entries, dropped.entries) == (1, 2)
+
+
 def test_html_escaped_filter_names_match_decoded_names() -> None:
     entries = untagged(make_entry(1, project=101), make_entry(2, project=100))
     escaped = definition(filters={"client": {"operation": "inclusion", "values": ["Kiwi &amp; Co"]}})

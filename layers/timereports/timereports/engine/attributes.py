@@ -407,8 +407,10 @@ EntryPredicate = Callable[[EntryLike, bool | None], bool]
 
 
 def filter_targets(attribute: str, values: tuple[object, ...]) -> tuple[frozenset[Hashable], frozenset[str]]:
-    """Split filter values into the keys and the labels they match ("123" is an id as well as a name)."""
+    """Split filter values into the keys and the labels they match ("123" is an id as well as a name; the API's id
+    for "none", -1 for a client or a phase, is the key None of the entries without one)."""
     kind = ATTRIBUTE_KINDS[attribute]  # type: ignore[index]
+    none_id = ATTRIBUTES[attribute].none_id
     keys: set[Hashable] = set()
     labels: set[str] = set()
     for value in values:
@@ -418,8 +420,10 @@ def filter_targets(attribute: str, values: tuple[object, ...]) -> tuple[frozense
                 keys.add(value)
             elif kind == "record" and value.isdigit():
                 keys.add(int(value))
+            elif none_id is not None and value == str(none_id):
+                keys.add(None)
         else:
-            keys.add(value)  # type: ignore[arg-type]
+            keys.add(None if none_id is not None and value == none_id and not isinstance(value, bool) else value)  # type: ignore[arg-type]
     return frozenset(keys), frozenset(labels)
 
 
