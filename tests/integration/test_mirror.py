@@ -196,6 +196,24 @@ def test_a_rename_reaches_a_month_edited_every_day_within_the_names_age(
     assert names == {"Renamed Project"}
 
 
+def test_the_changes_are_paged_by_id_whatever_order_the_api_gives_edits_of_one_second(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given a covered period, and a bulk edit: many entries given the same datemodified second
+    report = definition()
+    harness.run(report)
+    for entry in entries_between(simulator, "2026-03-02", "2026-03-06"):
+        simulator.update_time_entry(entry["id"], time=Decimal("0.75"))
+    simulator.request_log.clear()
+    # When the next run syncs the changes
+    outcome = harness.same_as_direct(report)
+    # Then it asked for them in id order (documented, unique), not by datemodified, whose ties the API leaves unordered
+    changes = [record for record in simulator.request_log if "datemodifiedbegin" in record.params]
+    assert changes
+    assert {record.params.get("sortfield") for record in changes} == {"id"}
+    assert outcome.record.source == "mirror"
+
+
 # ------------------------------------------------------------------------------------------------- request bounds
 
 

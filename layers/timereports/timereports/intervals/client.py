@@ -48,7 +48,7 @@ from timereports.errors import (
 )
 from timereports.intervals.errors import error_for_reply, gave_up, keep_body, retry_after_seconds
 from timereports.intervals.pacing import RequestPacer
-from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, page_keys, stream_pages
+from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, stream_pages
 from timereports.intervals.reference import (
     DEFAULT_LOOKED_FOR,
     DEFAULT_REFERENCE_CACHE,
@@ -223,9 +223,14 @@ class IntervalsClient:
         return self._iter_collection("time", params, ordered_by_id=True)
 
     def iter_modified_raw(self, since: datetime, query: TimeQuery | None = None) -> Iterator[dict[str, Any]]:
-        """The /time/ rows modified at or after `since`, by datemodified then id, pages overlapping by one row."""
+        """The /time/ rows modified at or after `since`, by id, pages overlapping by one row.
+
+        By id, not by datemodified: the API does not say how it orders rows that share a `datemodified` second (a
+        bulk edit), and paging needs an order that is the same on every page. An entry edited again during the pull
+        keeps its place; its newer version is within the next sync's overlap, which asks from before this one's
+        newest `datemodified`."""
         modified = (query or TimeQuery()).model_copy(update={"datemodifiedbegin": since})
-        params = {**modified.to_params(), "sortfield": "datemodified", "sortdir": "ASC"}
+        params = {**modified.to_params(), "sortfield": "id", "sortdir": "ASC"}
         return self._iter_collection("time", params, ordered_by_id=True)
 
     def count_time(self, query: TimeQuery) -> int:
@@ -404,7 +409,7 @@ class IntervalsClient:
                 json.dumps(payload)[:2000],
             )
         try:
-            ids = page_keys(rows, [int(row["id"]) for row in rows], params.get("sortfield"))
+            ids = [int(row["id"]) for row in rows]
             listcount = int(payload.get("listcount", len(rows) + offset))
         except (TypeError, ValueError) as exc:
             raise IntervalsUnavailableError(f"GET /{resource}/ replied with a non-numeric id or listcount") from exc

@@ -161,25 +161,6 @@ class Stitcher:
         return self._frontier_position
 
 
-# Ids stay below this: a (datemodified, id) order folds into one integer the page stitcher can compare.
-_ID_SPACE = 10**12
-
-
-def modified_order(row: dict[str, Any], record_id: int) -> int:
-    """A row's place in `sortfield=datemodified` order: "YYYY-MM-DD HH:MM:SS" read as digits, then the id."""
-    text = str(row.get("datemodified") or "")
-    digits = "".join(character for character in text if character.isdigit())[:14]
-    return int(digits or 0) * _ID_SPACE + record_id
-
-
-def page_keys(rows: list[dict[str, Any]], ids: list[int], sortfield: str | None) -> list[int]:
-    """The keys the stitcher orders a page by: the ids, or for `sortfield=datemodified` (datemodified, id) folded
-    into one integer, so that an entry edited mid-pull (it moves to the end) is a shift the overlap detects."""
-    if sortfield != "datemodified":
-        return ids
-    return [modified_order(row, record_id) for row, record_id in zip(rows, ids, strict=True)]
-
-
 # Fetches the page at an offset; stops early (PullCancelled) once the event is set.
 PageFetcher = Callable[[int, threading.Event], Page]
 
