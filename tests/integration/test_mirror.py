@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from timereports_dev.dataset import ADMIN_TOKEN
 from timereports_dev.simulator import Fault, IntervalsSimulator
 
+from tests.support.lambda_context import FakeLambdaContext
 from timereports.bootstrap.aws import aws_client
 from timereports.bootstrap.history import build_run_history
 from timereports.bootstrap.runs import build_runner
@@ -28,6 +29,7 @@ from timereports.clock import utc_now
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
+from timereports.errors import RunTooLongError
 from timereports.logic.mirror import EntryMirror
 from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
 from timereports.logic.runner import RunRequest
@@ -212,6 +214,34 @@ def test_the_changes_are_paged_by_id_whatever_order_the_api_gives_edits_of_one_s
     assert changes
     assert {record.params.get("sortfield") for record in changes} == {"id"}
     assert outcome.record.source == "mirror"
+
+
+def test_a_sync_out_of_time_part_way_keeps_the_gaps_it_filled_before(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given March 3 in the mirror, so that March has two gaps: the 1st and 2nd (one page), and the 4th to the 31st
+    store = harness.store()
+    mirror, _ = harness.mirror(store)
+    mirror.sync(DayRange(date(2026, 3, 3), date(2026, 3, 3)))
+    # And a client with 30 s left, 6 requests a minute and pages of 20: the second gap's pages cannot all be sent
+    settings = harness.aws.settings.model_copy(update={"intervals_page_size": 20, "intervals_requests_per_minute": 6})
+    account = settings.account(api_url=simulator.url)
+    client = build_client(
+        settings,
+        account,
+        build_ledger(settings, account),
+        token=ADMIN_TOKEN,
+        deadline=FakeLambdaContext(remaining_millis=30_000),
+        margin_seconds=0,
+    )
+    # When March is synced / Then it is refused for time, before the second gap's remaining pages are sent
+    with pytest.raises(RunTooLongError):
+        EntryMirror(client, store).sync(DayRange(date(2026, 3, 1), date(2026, 3, 31)))
+    # But the first gap was kept: the 1st to the 3rd are covered, with all their entries, the rest of March not
+    manifest = store.load_manifest()
+    assert ranges_of(manifest.covered) == [DayRange(date(2026, 3, 1), date(2026, 3, 3))]
+    kept = {entry.id for entry in mirror.sync(DayRange(date(2026, 3, 1), date(2026, 3, 3)))}
+    assert kept == {entry["id"] for entry in entries_between(simulator, "2026-03-01", "2026-03-03")}
 
 
 # ------------------------------------------------------------------------------------------------- request bounds

@@ -115,6 +115,8 @@ class _Work:
     # Rewriting such a month keeps that time, or every edit in a busy month would keep its old names for good.
     names_at: dict[str, datetime] = field(default_factory=dict)
     cursor: datetime | None = None
+    # Gaps this attempt pulled whole: kept (published) even if a later step fails.
+    filled: int = 0
 
 
 class EntryMirror:
@@ -169,7 +171,13 @@ class EntryMirror:
             if not self._just_synced(work):
                 self._sync_modified(work)
             self._repull_stale(work, span)
-            self._fill(work, span, approval)
+            try:
+                self._fill(work, span, approval)
+            except TimereportsError:
+                # Out of quota or time, or Intervals failing, part-way: the gaps pulled before are kept, so that
+                # the retry does not pay for them again.
+                self._keep_filled(work)
+                raise
             self._check_counts(work, span)
             if approval:
                 self._check_approvals(work, span)
@@ -298,15 +306,41 @@ class EntryMirror:
             work.cursor = self._clock().astimezone(UTC).replace(tzinfo=None) - CLOCK_SKEW
         now = self._clock()
         for gap in gaps:
-            for month in months_of(gap):
+            untouched = [
+                month
+                for month in months_of(gap)
                 if not any(
                     piece.start <= month_range(month).end and piece.end >= month_range(month).start
                     for piece in work.covered
-                ):
-                    work.full_at[month] = now
+                )
+            ]
+            for month in months_of(gap):
                 self._load(work, month)
             work.covered = add_coverage(work.covered, gap)
-            self._replace_days(work, gap, approvals=(True, False) if approval else (None,))
+            try:
+                self._replace_days(work, gap, approvals=(True, False) if approval else (None,))
+            except TimereportsError:
+                # Not covered after all: its days keep none of the rows pulled so far (a later fill pulls them).
+                work.covered = remove_coverage(work.covered, gap)
+                for month in months_of(gap):
+                    entries = work.months[month]
+                    for entry_id in [key for key, entry in entries.items() if entry.date in gap]:
+                        del entries[entry_id]
+                raise
+            for month in untouched:
+                work.full_at[month] = now
+            work.filled += 1
+
+    def _keep_filled(self, work: _Work) -> None:
+        """Publish an attempt that failed while filling, if it filled a gap before (best effort: a conflict or a
+        failing store leaves the previous version, and the caller raises the fill's error either way)."""
+        if not work.filled:
+            return
+        try:
+            if self._publish(work):
+                logger.info("mirror kept the gaps filled before the failure", extra={"gaps": work.filled})
+        except TimereportsError as exc:
+            logger.warning("mirror could not keep the gaps filled before the failure", extra={"error": str(exc)})
 
     def _replace_days(
         self, work: _Work, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True
