@@ -1,4 +1,5 @@
-"""A deployed stack, as the command line finds it: the names of its table, bucket, queue and secret, and its region.
+"""A deployed stack, as the command line finds it: the names of its table, bucket, queue and secret, its region, and
+the parameters the functions run with (quota, pacing, accounts, the mirror switch).
 
 CloudFormation names the resources (`timereports-StateTable-1A2B3C...`), so a command that reads a deployment asks
 the stack for them (DescribeStacks, its Outputs) instead of guessing from defaults. The stack's name defaults to
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from pydantic import ValidationError
 
 from timereports.config import Settings
 from timereports.errors import ConfigurationError
@@ -31,6 +33,21 @@ OUTPUT_SETTINGS = {
     "EmailConfigurationSetName": "ses_configuration_set",
     "IntervalsApiUrl": "intervals_api_url",
 }
+# Stack parameters the template hands the functions as these variables (Globals), and the settings they are: a
+# command against the stack runs with the deployment's quota, pacing, accounts and mirror switch, not the local
+# defaults (tests/contract checks the template's Globals against this table).
+PARAMETER_VARIABLES = {
+    "OwnerEmail": "OWNER_EMAIL",
+    "DailyQuota": "INTERVALS_DAILY_QUOTA",
+    "QuotaReserve": "INTERVALS_QUOTA_RESERVE",
+    "RequestsPerMinute": "INTERVALS_REQUESTS_PER_MINUTE",
+    "PageSize": "INTERVALS_PAGE_SIZE",
+    "IntervalsAccounts": "INTERVALS_ACCOUNTS",
+    "MirrorEnabled": "MIRROR_ENABLED",
+    "MirrorFullRepullDays": "MIRROR_FULL_REPULL_DAYS",
+}
+# What DescribeStacks shows for a NoEcho parameter instead of its value.
+HIDDEN_VALUE = "****"
 SCHEDULE_RESOURCE_TYPE = "AWS::Scheduler::Schedule"
 
 
@@ -41,13 +58,26 @@ class Stack:
     name: str
     region: str
     outputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def apply(self, settings: Settings) -> Settings:
-        """`settings` naming the stack's resources (the outputs it has), the rest unchanged."""
+        """`settings` naming the stack's resources (the outputs it has) and taking the parameters it gives the
+        functions (PARAMETER_VARIABLES), the rest unchanged; a bad value is a ConfigurationError naming the variable."""
         update = {
             setting: self.outputs[output] for output, setting in OUTPUT_SETTINGS.items() if output in self.outputs
         }
-        return settings.model_copy(update=update)
+        update |= {
+            variable.lower(): self.parameters[parameter]
+            for parameter, variable in PARAMETER_VARIABLES.items()
+            if self.parameters.get(parameter, HIDDEN_VALUE) != HIDDEN_VALUE
+        }
+        try:
+            return Settings.model_validate(settings.model_dump() | update)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(
+                f"--stack: the stack {self.name!r} gives {str(first['loc'][0]).upper()} a bad value ({first['msg']})"
+            ) from None
 
     def output(self, name: str) -> str | None:
         return self.outputs.get(name)
@@ -98,11 +128,19 @@ def read_stack(name: str, client: Any) -> Stack:
                 f"--stack: no stack {name!r} in region {region}; deploy it (README, Deploying) or pass --stack/--region"
             ) from None
         raise ConfigurationError(f"--stack: could not read stack {name!r} in {region} ({code})") from None
+    except NoCredentialsError:
+        raise ConfigurationError(
+            f"--stack: could not read stack {name!r} in {region}: no AWS credentials (aws configure, or AWS_PROFILE); "
+            "without a deployment, use --local"
+        ) from None
     except BotoCoreError as exc:
         raise ConfigurationError(f"--stack: could not read stack {name!r} in {region} ({type(exc).__name__})") from None
     (stack,) = reply["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-    return Stack(name=name, region=outputs.get("Region", region), outputs=outputs)
+    parameters = {
+        parameter["ParameterKey"]: parameter.get("ParameterValue", "") for parameter in stack.get("Parameters", [])
+    }
+    return Stack(name=name, region=outputs.get("Region", region), outputs=outputs, parameters=parameters)
 
 
 def stack_schedules(stack: Stack, client: Any) -> list[tuple[str, str]]:

@@ -161,6 +161,23 @@ def test_the_outputs_name_what_the_command_line_reads(template: dict[str, Any]) 
     assert resources(template, "AWS::SES::ConfigurationSet")
 
 
+def test_the_command_line_takes_every_parameter_the_functions_run_with(template: dict[str, Any]) -> None:
+    # Given the functions' variables that the template fills from a parameter (Globals)
+    from timereports_dev.stack import OUTPUT_SETTINGS, PARAMETER_VARIABLES
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    from_parameters = {
+        value.value: name
+        for name, value in variables.items()
+        if isinstance(value, Tag) and value.name == "Ref" and value.value in template["Parameters"]
+    }
+    # Then `--stack` reads each of them: as a parameter, or as an output naming the same thing
+    by_output = {setting.upper() for setting in OUTPUT_SETTINGS.values()}
+    assert {
+        parameter: variable for parameter, variable in from_parameters.items() if variable not in by_output
+    } == PARAMETER_VARIABLES
+
+
 def test_roles_grant_x_ray_only_when_the_stack_traces(template: dict[str, Any]) -> None:
     # Given every statement list of the template's roles
     for name, role in resources(template, "AWS::IAM::Role").items():

@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 from timereports_dev.dataset import ADMIN_TOKEN, MANAGER_TOKEN
+from timereports_dev.local_aws import LOCAL_DEFAULTS
+from timereports_dev.stack import read_stack
 
 from tests.fixtures.aws import TEST_REGION, TEST_SETTINGS, LocalAws, reset_moto
+from timereports.config import Settings
+from timereports.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCTOR_FAILED = 8
@@ -136,9 +140,9 @@ def test_doctor_names_a_revoked_or_too_weak_token(
     assert token not in result.stdout + result.stderr  # never the token
 
 
-def outputs_stack(aws: LocalAws, name: str) -> None:
-    """A stack in local AWS whose outputs name the test's resources as the real stack's would (moto cannot run the
-    SAM transform, so the stack carries only what `--stack` reads)."""
+def outputs_stack(aws: LocalAws, name: str, parameters: dict[str, str] | None = None) -> None:
+    """A stack in local AWS whose outputs name the test's resources as the real stack's would, with `parameters`
+    (moto cannot run the SAM transform, so the stack carries only what `--stack` reads)."""
     settings = aws.settings
     outputs = {
         "StateTableName": settings.state_table,
@@ -149,11 +153,53 @@ def outputs_stack(aws: LocalAws, name: str) -> None:
         "EmailConfigurationSetName": str(settings.ses_configuration_set),
         "Region": TEST_REGION,
     }
+    given = parameters or {}
     template = {
+        "Parameters": {key: {"Type": "String"} for key in given},
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
-    aws.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    aws.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in given.items()],
+    )
+
+
+def test_a_command_against_the_stack_runs_with_its_quota_pacing_accounts_and_mirror_switch(aws: LocalAws) -> None:
+    # Given a stack deployed with its own quota, pacing, page size, an extra account and the mirror off
+    accounts = {"acme": {"token_secret": "timereports/acme-token", "daily_quota": 12000}}
+    outputs_stack(
+        aws,
+        "reports-tuned",
+        {
+            "DailyQuota": "12000",
+            "QuotaReserve": "250",
+            "RequestsPerMinute": "20",
+            "PageSize": "500",
+            "IntervalsAccounts": json.dumps(accounts),
+            "MirrorEnabled": "false",
+            "MirrorFullRepullDays": "3",
+            "OwnerEmail": "it@yourcompany.com",
+        },
+    )
+    # When the command line reads the stack
+    stack = read_stack("reports-tuned", aws.client("cloudformation"))
+    settings = stack.apply(Settings.from_environ({}, LOCAL_DEFAULTS))
+    # Then its settings are the deployment's, not the local defaults
+    assert (settings.intervals_daily_quota, settings.intervals_quota_reserve) == (12000, 250)
+    assert (settings.intervals_requests_per_minute, settings.intervals_page_size) == (20, 500)
+    assert (settings.mirror_enabled, settings.mirror_full_repull_days) == (False, 3)
+    assert settings.owner_email == "it@yourcompany.com"
+    assert settings.account("acme").daily_quota == 12000
+    assert settings.state_table == aws.settings.state_table
+
+
+def test_a_stack_parameter_the_settings_refuse_is_one_line_naming_it(aws: LocalAws) -> None:
+    outputs_stack(aws, "reports-bad", {"PageSize": "1"})
+    stack = read_stack("reports-bad", aws.client("cloudformation"))
+    with pytest.raises(ConfigurationError, match=r"^--stack: the stack 'reports-bad' gives INTERVALS_PAGE_SIZE a bad"):
+        stack.apply(Settings.from_environ({}, LOCAL_DEFAULTS))
 
 
 def test_doctor_and_history_read_the_names_from_the_stack(aws: LocalAws, simulator: Any) -> None:
