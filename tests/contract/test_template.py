@@ -436,9 +436,15 @@ def test_secret_and_sender_grants_follow_the_parameters(template: dict[str, Any]
     statements = {st.get("Sid"): st for where, st in iam_statements(template) if where == "RunReportRole"}
     secret = statements["ReadIntervalsToken"]
     assert secret["Action"] == "secretsmanager:GetSecretValue"
-    default_secret, extra_accounts = (resource.value for resource in secret["Resource"])
-    assert "secret:${IntervalsTokenSecretName}-" in default_secret
-    assert extra_accounts.endswith("secret:${AccountTokenSecretPrefix}*")
+    default_secret, extra_accounts = secret["Resource"]
+    assert "secret:${IntervalsTokenSecretName}-" in default_secret.value
+    # The extra accounts' prefix only when the stack has extra accounts (IntervalsAccounts is not "{}")
+    condition, prefixed, otherwise = extra_accounts.value
+    assert (condition, otherwise) == ("HasExtraAccounts", Tag("Ref", "AWS::NoValue"))
+    assert prefixed.value.endswith("secret:${AccountTokenSecretPrefix}*")
+    assert template["Conditions"]["HasExtraAccounts"] == Tag(
+        "Not", [Tag("Equals", [Tag("Ref", "IntervalsAccounts"), "{}"])]
+    )
     ses = statements["SendAsSender"]
     assert "ses:SendRawEmail" in ses["Action"]
     # Every identity of the account and region (the SES sandbox checks recipients' identities too) and the stack's
