@@ -74,21 +74,28 @@ CONFLICT_RETRY_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
+_ERROR_BODY: dict[str, Any] = {"application/json": {"model": ErrorAnswer}}
 _ERRORS: dict[int, OpenAPIResponse] = {
-    400: {"description": "Invalid parameters", "content": {"application/json": {"model": ErrorAnswer}}},
-    415: {"description": "The body is not application/json"},
+    400: {"description": "Invalid parameters", "content": _ERROR_BODY},
+    415: {"description": "The body is not application/json", "content": _ERROR_BODY},
     422: {
         "description": "The query needs more Intervals requests than the API can make in its time limit",
-        "content": {"application/json": {"model": ErrorAnswer}},
+        "content": _ERROR_BODY,
     },
-    429: {"description": "The account's daily Intervals quota is spent (see Retry-After)"},
-    503: {"description": "Intervals is unavailable (see Retry-After)"},
+    429: {
+        "description": "The account's daily Intervals quota is spent, or the minute's requests to Intervals are: "
+        "try again after Retry-After seconds",
+        "content": _ERROR_BODY,
+    },
+    500: {"description": "The service failed; its operator finds why in its log", "content": _ERROR_BODY},
+    503: {
+        "description": "Intervals is unavailable, or the data kept changing: try again after Retry-After seconds",
+        "content": _ERROR_BODY,
+    },
 }
 _REPORT_ERRORS: dict[int, OpenAPIResponse] = {
-    404: {"description": "No such report in the catalogue", "content": {"application/json": {"model": ErrorAnswer}}},
-    422: _ERRORS[422],
-    429: _ERRORS[429],
-    503: _ERRORS[503],
+    404: {"description": "No such report in the catalogue", "content": _ERROR_BODY},
+    **{status: _ERRORS[status] for status in (422, 429, 500, 503)},
 }
 _QUERY_BODY = Body(
     description="Resource Management's report parameters; every one is optional and takes RM's default.",
