@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from timereports.logic.mirror import SyncProgress
+from timereports.logic.ports import SyncProgress
 
 REFRESH_SECONDS = 0.1
 

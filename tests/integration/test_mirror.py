@@ -244,6 +244,52 @@ def test_a_sync_out_of_time_part_way_keeps_the_gaps_it_filled_before(
     assert kept == {entry["id"] for entry in entries_between(simulator, "2026-03-01", "2026-03-03")}
 
 
+class SupersededWhileRead(S3MirrorStore):
+    """The bucket and table as they are, with another sync publishing at the worst moment: right after this one read
+    the manifest, it writes March anew, publishes, and deletes the object it replaced (as every publish does)."""
+
+    def __init__(self, store: S3MirrorStore) -> None:
+        super().__init__(
+            store.account, bucket=store.bucket, table_name=store.table_name, s3=store._s3, dynamodb=store._dynamodb
+        )
+        self.raced = False
+
+    def read_object(self, key: str) -> bytes | None:
+        if not self.raced:
+            self.raced = True
+            manifest = self.load_manifest()
+            march = manifest.months["2026-03"]
+            body = super().read_object(march.key)
+            assert body is not None
+            newer = march.model_copy(update={"key": self.write_month("2026-03", body)})
+            assert self.publish(
+                manifest.model_copy(update={"months": {**manifest.months, "2026-03": newer}}), manifest.version
+            )
+            self.delete_objects([march.key])
+        return super().read_object(key)
+
+
+def test_a_month_gone_because_a_newer_manifest_replaced_it_is_read_from_that_one_not_the_api(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given March in the mirror
+    store = harness.store()
+    mirror, client = harness.mirror(store)
+    march = DayRange(date(2026, 3, 1), date(2026, 3, 31))
+    mirror.sync(march)
+    # When a sync finds March's object gone because another sync replaced it just after this one read the manifest
+    racing = SupersededWhileRead(store)
+    synced = EntryMirror(client, racing)
+    entries = synced.sync(march)
+    # Then it started again from the newer manifest: March came from the bucket, none of it from the API
+    assert racing.raced
+    assert synced.stats.attempts == 2
+    assert synced.stats.pulled == 0
+    assert {entry.id for entry in entries} == {
+        entry["id"] for entry in entries_between(simulator, "2026-03-01", "2026-03-31")
+    }
+
+
 # ------------------------------------------------------------------------------------------------- request bounds
 
 

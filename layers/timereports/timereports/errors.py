@@ -139,6 +139,12 @@ class PaceExceedsDeadlineError(TimereportsError):
         self.retry_after = retry_after
 
 
+class MirrorConflictError(TimereportsError):
+    """Other syncs of the account's entry mirror kept publishing first; safe to retry."""
+
+    retryable = True
+
+
 class RunInProgressError(TimereportsError):
     """The same run (report id + scheduled time) is being delivered by another invocation right now."""
 

@@ -15,8 +15,7 @@ from timereports.dal.mailer import SesMailer
 from timereports.dal.message_claims import DynamoDBMessageClaims
 from timereports.dal.run_once import IdempotentRuns
 from timereports.logic.failures import FailurePolicy
-from timereports.logic.mirror import ProgressCallback
-from timereports.logic.ports import RemainingTime
+from timereports.logic.ports import ProgressCallback, RemainingTime
 from timereports.logic.runner import DeliveryOptions, ReportRunner
 from timereports.logic.runs import RunService
 from timereports.models.catalogue import Catalogue

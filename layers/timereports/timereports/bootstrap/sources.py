@@ -15,10 +15,17 @@ from timereports.dal.mirror_store import S3MirrorStore, S3ReferenceCache
 from timereports.dal.quota_ledger import DynamoDBQuotaLedger
 from timereports.intervals.client import IntervalsClient
 from timereports.intervals.pacing import shared_pacer
-from timereports.logic.mirror import EntryMirror, ProgressCallback
+from timereports.logic.mirror import EntryMirror
 from timereports.logic.mirror_sync import MirrorSyncService
 from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
-from timereports.logic.ports import QuotaLedger, ReferenceRecordsCache, RemainingTime, TimeSource, TimeSources
+from timereports.logic.ports import (
+    ProgressCallback,
+    QuotaLedger,
+    ReferenceRecordsCache,
+    RemainingTime,
+    TimeSource,
+    TimeSources,
+)
 
 # Time kept after the last page, when a Lambda's deadline bounds the pull: a report run archives, emails and records
 # (its function has 15 minutes); the Reports API only renders its JSON, within API Gateway's 30 seconds.

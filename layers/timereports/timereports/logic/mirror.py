@@ -49,8 +49,8 @@ from timereports.engine.mirror_format import (
     encode_month,
     entry_from_row,
 )
-from timereports.errors import TimereportsError
-from timereports.logic.ports import MirrorApi, MirrorStore
+from timereports.errors import MirrorConflictError, TimereportsError
+from timereports.logic.ports import MirrorApi, MirrorStore, ProgressCallback, SyncProgress
 from timereports.models.intervals import ReferenceData, TimeQuery
 from timereports.models.mirror import MirrorManifest, MonthObject
 
@@ -66,12 +66,6 @@ MAX_PUBLISH_ATTEMPTS = 4
 RESYNC_AFTER = timedelta(seconds=60)
 
 
-class MirrorConflictError(TimereportsError):
-    """Other syncs of the account kept publishing first; safe to retry."""
-
-    retryable = True
-
-
 @dataclass
 class SyncStats:
     """What a sync did and cost (summed over its attempts)."""
@@ -85,18 +79,9 @@ class SyncStats:
     version: int = 0
 
 
-@dataclass(frozen=True)
-class SyncProgress:
-    """Where a sync is, for a progress display: the step, entries of that step so far, requests sent, and the time
-    spent waiting on the API's rate limit."""
-
-    stage: str
-    entries: int
-    requests: int
-    waited_seconds: float
-
-
-ProgressCallback = Callable[[SyncProgress], None]
+class _Superseded(Exception):
+    """A month object the attempt's manifest names is gone because a newer manifest replaced it: start again from
+    that one rather than pull the month from the API."""
 
 
 @dataclass
@@ -165,28 +150,39 @@ class EntryMirror:
         """Bring `span` up to date and return its entries (the mirror's copy, as just published)."""
         for _attempt in range(MAX_PUBLISH_ATTEMPTS):
             self.stats.attempts += 1
-            work = self._begin()
-            for month in months_of(span):
-                self._load(work, month)  # first: a month whose object is gone is uncovered before anything is pulled
-            if not self._just_synced(work):
-                self._sync_modified(work)
-            self._repull_stale(work, span)
             try:
-                self._fill(work, span, approval)
-            except TimereportsError:
-                # Out of quota or time, or Intervals failing, part-way: the gaps pulled before are kept, so that
-                # the retry does not pay for them again.
-                self._keep_filled(work)
-                raise
-            self._check_counts(work, span)
-            if approval:
-                self._check_approvals(work, span)
-            if self._publish(work):
-                self._synced = (self.stats.version, self._clock())
-                return self._entries_in(work, span)
+                entries = self._attempt(span, approval)
+            except _Superseded:
+                continue  # another sync published meanwhile (and deleted what it replaced): start from its manifest
+            if entries is not None:
+                return entries
         raise MirrorConflictError(
             f"the mirror of account {self._store.account!r} kept changing under {MAX_PUBLISH_ATTEMPTS} syncs; try again"
         )
+
+    def _attempt(self, span: DayRange, approval: bool) -> list[MirroredEntry] | None:
+        """One sync over the manifest as it is now: `span`'s entries once published, None if another sync published
+        first (the caller tries again over that one)."""
+        work = self._begin()
+        for month in months_of(span):
+            self._load(work, month)  # first: a month whose object is gone is found before anything is pulled
+        if not self._just_synced(work):
+            self._sync_modified(work)
+        self._repull_stale(work, span)
+        try:
+            self._fill(work, span, approval)
+        except TimereportsError:
+            # Out of quota or time, or Intervals failing, part-way: the gaps pulled before are kept, so that the
+            # retry does not pay for them again.
+            self._keep_filled(work)
+            raise
+        self._check_counts(work, span)
+        if approval:
+            self._check_approvals(work, span)
+        if not self._publish(work):
+            return None
+        self._synced = (self.stats.version, self._clock())
+        return self._entries_in(work, span)
 
     def _just_synced(self, work: _Work) -> bool:
         """This source published the manifest as it still is moments ago (a run reading a second period, such as the
@@ -222,6 +218,8 @@ class EntryMirror:
                 entries = decode_month(body, overlay) if body is not None else []
             except MirrorFormatError:
                 body = None
+            if body is None and self._store.load_manifest().version != work.manifest.version:
+                raise _Superseded(month)
             if body is None:
                 logger.info("mirror month missing; it will be pulled again", extra={"month": month})
                 work.covered = remove_coverage(work.covered, month_range(month))

@@ -162,6 +162,21 @@ class ReferenceRecordsCache(Protocol):
     def put(self, key: tuple[str, str], resource: str, records: list[dict[str, Any]]) -> None: ...
 
 
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a mirror sync is, for a progress display: the step, entries of that step so far, requests sent, and the
+    time spent waiting on the API's rate limit."""
+
+    stage: str
+    entries: int
+    requests: int
+    waited_seconds: float
+
+
+# What a long sync tells as it goes (the command line's progress bar).
+ProgressCallback = Callable[[SyncProgress], None]
+
+
 class MirrorStore(Protocol):
     """Where an account's mirror lives: month objects (never overwritten) and the versioned manifest."""
 
