@@ -15,8 +15,7 @@ from timereports.errors import (
     IntervalsUnavailableError,
     QuotaExhaustedError,
 )
-from timereports.intervals.client import backoff_delay
-from timereports.intervals.errors import API_ERROR_MEANINGS, error_for_reply, parse_error_body
+from timereports.intervals.errors import API_ERROR_MEANINGS, backoff_delay, error_for_reply, parse_error_body
 
 NOW = datetime(2026, 3, 10, 17, 45, tzinfo=UTC)
 

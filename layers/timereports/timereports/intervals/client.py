@@ -42,12 +42,11 @@ from timereports.errors import (
     IntervalsRateLimitError,
     IntervalsRequestError,
     IntervalsUnavailableError,
-    PaceExceedsDeadlineError,
     QuotaExhaustedError,
     RunTooLongError,
 )
-from timereports.intervals.errors import error_for_reply, gave_up, keep_body, retry_after_seconds
-from timereports.intervals.pacing import RequestPacer
+from timereports.intervals.errors import backoff_delay, error_for_reply, gave_up, keep_body, retry_after_seconds
+from timereports.intervals.pacing import RequestPacer, duration_text
 from timereports.intervals.paging import OpenPull, Page, PrepaidUnits, PullCancelled, stream_pages
 from timereports.intervals.reference import (
     DEFAULT_LOOKED_FOR,
@@ -78,19 +77,6 @@ UNCOUNTED_PATHS = frozenset({"/quota/"})
 
 # Reference resources whose documented filters include sortfield=id (the others have no sort parameter).
 SORTABLE_BY_ID = frozenset({"client", "project", "task", "milestone"})
-
-
-def _duration(seconds: float) -> str:
-    """`45 s`, or `12 minutes` from two minutes on: what a person reads in a refusal."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
-    """Full-jitter backoff before retry number `attempt` (1 = the first retry): uniform in [0, min(cap, base*2^(n-1))].
-
-    Full jitter spreads the retries of concurrent runs, so that they do not hit a recovering API in step.
-    """
-    return rng() * min(cap, base * 2 ** max(0, attempt - 1))
 
 
 class IntervalsClient:
@@ -353,25 +339,16 @@ class IntervalsClient:
         if seconds_needed > seconds_left:
             raise RunTooLongError(
                 f"this report needs {requests_needed} more requests to Intervals: at {rate} a minute and "
-                f"{self._slowest_page:.1f} s a page that is about {_duration(seconds_needed)}, more than the "
-                f"{_duration(max(seconds_left, 0))} left; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow "
-                "the report's time frame or filters"
+                f"{self._slowest_page:.1f} s a page that is about {duration_text(seconds_needed)}, more than the "
+                f"{duration_text(max(seconds_left, 0))} left; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or "
+                "narrow the report's time frame or filters"
             )
 
     def _check_pace_before_deadline(self) -> None:
         """Refuse a request whose start slot the pace puts past the deadline, before it is reserved: a Lambda would
         otherwise sleep out its timeout (API Gateway's 29 s first) with the quota already spent."""
-        if self.deadline is None:
-            return
-        wait = self.pacer.wait_before(1)
-        seconds_left = self.deadline - self._clock()
-        if wait > seconds_left:
-            raise PaceExceedsDeadlineError(
-                f"the next request to Intervals may start only in {_duration(wait)} "
-                f"({self.pacer.requests_per_minute} a minute, spent by the requests before it), after the "
-                f"{_duration(max(seconds_left, 0))} left; try again then",
-                retry_after=wait,
-            )
+        if self.deadline is not None:
+            self.pacer.refuse_a_start_after(self.deadline - self._clock())
 
     def _stream(self, pull: OpenPull, prepaid: PrepaidUnits) -> Iterator[dict[str, Any]]:
         """Yield an opened pull's records (intervals/paging.py pages them); unused prepaid units are refunded."""

@@ -9,6 +9,8 @@ the API's own message and the body, so that a person reading the failure sees wh
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -201,3 +203,11 @@ def retry_after_seconds(value: str | None) -> float:
         return float(Retry(0).parse_retry_after(value))
     except (InvalidHeader, ValueError):  # a malformed header is ignored, not fatal
         return 0.0
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Full-jitter backoff before retry number `attempt` (1 = the first retry): uniform in [0, min(cap, base*2^(n-1))].
+
+    Full jitter spreads the retries of concurrent runs, so that they do not hit a recovering API in step.
+    """
+    return rng() * min(cap, base * 2 ** max(0, attempt - 1))

@@ -16,10 +16,16 @@ from collections import deque
 from collections.abc import Callable
 
 from timereports.config import API_REQUESTS_PER_MINUTE_LIMIT
+from timereports.errors import PaceExceedsDeadlineError
 
 WINDOW_SECONDS = 60.0
 # After repeated code-12 replies the rate never drops below this: slow, but a run still finishes.
 MIN_REQUESTS_PER_MINUTE = 6
+
+
+def duration_text(seconds: float) -> str:
+    """`45 s`, or `12 minutes` from two minutes on: what a person reads in a refusal."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 class RequestPacer:
@@ -102,6 +108,18 @@ class RequestPacer:
                 slot = self._next_slot(slots, now)
                 slots.append(slot)
             return max(0.0, slot - now)
+
+    def refuse_a_start_after(self, seconds_left: float) -> None:
+        """Raise PaceExceedsDeadlineError when the next request could start only after `seconds_left` (the caller's
+        deadline): refused before it is reserved, rather than a Lambda sleeping out its timeout with the quota spent."""
+        wait = self.wait_before(1)
+        if wait > seconds_left:
+            raise PaceExceedsDeadlineError(
+                f"the next request to Intervals may start only in {duration_text(wait)} ({self._limit} a minute, "
+                f"spent by the requests before it), after the {duration_text(max(seconds_left, 0))} left; try again "
+                "then",
+                retry_after=wait,
+            )
 
     def reserve_slot(self) -> float:
         """Take the next start slot and return how long to wait for it (0.0 when it is now). Does not sleep."""
