@@ -8,6 +8,7 @@ constant time, checked before any event is built; the header never reaches the r
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
@@ -210,7 +211,8 @@ class ReportsApiServer:
                 self.send_response(int(reply["statusCode"]))
                 for name, value in (reply.get("headers") or {}).items():
                     self.send_header(name, str(value))
-                data = payload.encode("utf-8")
+                # As API Gateway does: a base64-encoded body (a gzipped answer) goes out as its bytes.
+                data = base64.b64decode(payload) if reply.get("isBase64Encoded") else payload.encode("utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -8,6 +8,8 @@ answer shape; and every error is one JSON message with the right status, never a
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import subprocess
@@ -32,6 +34,7 @@ from tests.support.deployment import deploy_environment, function_environment, r
 from tests.support.events import load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.reports import as_decimal, entries_between, hours_by
+from timereports.api import resolver
 from timereports.api.resolver import build_resolver
 from timereports.bootstrap.api import build_reports_api_service
 from timereports.bootstrap.sources import build_ledger
@@ -359,6 +362,31 @@ def test_answers_past_the_minutes_pace_are_a_429_with_retry_after_not_a_timeout(
     assert invoke(event)[0] == 429
     assert time.monotonic() - started < 5
     assert simulator.requests_counted == before
+
+
+def test_rows_too_large_for_an_answer_are_a_413_saying_how_to_ask_for_less(
+    deployed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given this week's rows, whose JSON is some kilobytes and gzipped much less
+    event = load_event("reports_api_rows.json")
+    plain = invoke(event)
+    assert plain[0] == 200
+    size = len(json.dumps(plain[2], separators=(",", ":")))
+    # And an answer limit between the two (Lambda's is 6 MB; the rows of a year of entries pass it)
+    monkeypatch.setattr(resolver, "ANSWER_LIMIT_BYTES", size // 2)
+    # When they are asked for without gzip / Then 413, naming the rows and saying what to ask instead
+    status, _, answer = invoke(event)
+    assert status == 413
+    assert answer["message"].startswith(f"the answer ({len(plain[2]['rows'])} rows, ")
+    assert answer["message"].endswith("or ask for the totals, or send Accept-Encoding: gzip")
+    # And with gzip accepted the same rows fit, gzipped
+    gzipped = app.lambda_handler(
+        {**event, "headers": {**event["headers"], "accept-encoding": "gzip"}},
+        FakeLambdaContext(remaining_millis=API_REMAINING_MILLIS),
+    )
+    assert gzipped["statusCode"] == 200
+    assert gzipped["headers"]["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(base64.b64decode(gzipped["body"]))) == plain[2]
 
 
 def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: Any, simulator: Any) -> None:

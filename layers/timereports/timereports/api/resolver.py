@@ -12,6 +12,7 @@ is a 500 with a fixed message: no traceback, token or internal path reaches a cl
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
@@ -69,6 +70,8 @@ API_TITLE = "timereports Reports API"
 API_VERSION = "1.0.0"
 # When Intervals gave no hint of its own: long enough for a transient fault to pass.
 UNAVAILABLE_RETRY_SECONDS = 60
+# What a Lambda may answer is 6 MB (6,291,456 bytes) in all: the body's share, the status and headers left room.
+ANSWER_LIMIT_BYTES = 6_000_000
 # A retryable failure of ours (the mirror's publish lost to other syncs again and again): seconds to try again after.
 CONFLICT_RETRY_SECONDS = 5
 
@@ -92,6 +95,9 @@ _ERRORS: dict[int, OpenAPIResponse] = {
         "description": "Intervals is unavailable, or the data kept changing: try again after Retry-After seconds",
         "content": _ERROR_BODY,
     },
+}
+_TOO_LARGE: dict[int, OpenAPIResponse] = {
+    413: {"description": "The rows would be larger than an answer can carry", "content": _ERROR_BODY},
 }
 _REPORT_ERRORS: dict[int, OpenAPIResponse] = {
     404: {"description": "No such report in the catalogue", "content": _ERROR_BODY},
@@ -124,11 +130,15 @@ def build_resolver(
         f"{API_PREFIX}/reports/rows",
         summary="Report rows",
         description="One row per group of `group_by`, with the view's metrics.",
-        responses={200: {"description": "The rows", "content": {"application/json": {"model": RowsAnswer}}}, **_ERRORS},
+        responses={
+            200: {"description": "The rows", "content": {"application/json": {"model": RowsAnswer}}},
+            **_ERRORS,
+            **_TOO_LARGE,
+        },
         tags=["reports"],
     )
-    def post_rows(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> dict[str, Any]:
-        return rows_answer(service().answer(query or ReportsQuery(), _deadline(app)))
+    def post_rows(query: Annotated[ReportsQuery | None, _QUERY_BODY] = None) -> Response[str]:
+        return sized_answer(app, rows_answer(service().answer(query or ReportsQuery(), _deadline(app))))
 
     @app.post(
         f"{API_PREFIX}/reports/totals",
@@ -149,11 +159,12 @@ def build_resolver(
         responses={
             200: {"description": "The rows", "content": {"application/json": {"model": RowsAnswer}}},
             **_REPORT_ERRORS,
+            **_TOO_LARGE,
         },
         tags=["catalogue"],
     )
-    def get_report_rows(report_id: ReportId) -> dict[str, Any]:
-        return rows_answer(service().answer_report(report_id, _deadline(app)))
+    def get_report_rows(report_id: ReportId) -> Response[str]:
+        return sized_answer(app, rows_answer(service().answer_report(report_id, _deadline(app))))
 
     @app.get(
         f"{API_PREFIX}/reports/<report_id>/totals",
@@ -213,6 +224,26 @@ def _deadline(app: APIGatewayHttpResolver) -> RemainingTime | None:
     """The invocation's context, whose remaining time bounds the answer's pulls (None outside a Lambda)."""
     context = getattr(app, "lambda_context", None)
     return context if hasattr(context, "get_remaining_time_in_millis") else None
+
+
+def sized_answer(app: APIGatewayHttpResolver, payload: dict[str, Any]) -> Response[str]:
+    """A 200 of `payload` as JSON, gzipped (by Powertools, once validated) when the caller accepts it; a 413 saying
+    how to ask for less when it would not fit in what a Lambda may answer (else API Gateway gets a failed
+    invocation, a bare 500)."""
+    body = json.dumps(payload, separators=(",", ":"))
+    accepts_gzip = "gzip" in app.current_event.headers.get("accept-encoding", "").lower()
+    encoded = body.encode("utf-8")
+    # Sent base64-encoded when gzipped; the level Powertools compresses at is no worse than the default's.
+    size = math.ceil(len(gzip.compress(encoded)) / 3) * 4 if accepts_gzip else len(encoded)
+    if size > ANSWER_LIMIT_BYTES:
+        rows = len(payload.get("rows", ()))
+        return error_response(
+            413,
+            f"the answer ({rows} rows, {size / 1_000_000:.1f} MB) is larger than the "
+            f"{ANSWER_LIMIT_BYTES / 1_000_000:.0f} MB an answer can carry; narrow the time frame or the filters, group "
+            "by fewer attributes, or ask for the totals" + ("" if accepts_gzip else ", or send Accept-Encoding: gzip"),
+        )
+    return Response(HTTPStatus.OK, "application/json", body, compress=accepts_gzip)
 
 
 def rows_answer(answer: ReportAnswer) -> dict[str, Any]:
