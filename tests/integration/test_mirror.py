@@ -383,15 +383,41 @@ def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
     first, _ = harness.mirror(store)
     # When the first publishes over the version the second has replaced
     first.sync(DayRange(date(2026, 3, 1), date(2026, 3, 31)))
-    # Then it redoes its work over the newer manifest: both months are covered, each object is readable
+    # Then it lays its month over the newer manifest rather than pull March again (the second touched only April):
+    # both months are covered, each object is readable
     manifest = harness.store().load_manifest()
-    assert first.stats.attempts == 2
+    assert first.stats.attempts == 1
+    assert first.stats.pulled == len(entries_between(harness.simulator, "2026-03-01", "2026-03-31"))
     assert manifest.version == 2
     assert ranges_of(manifest.covered) == [DayRange(date(2026, 3, 1), date(2026, 4, 30))]
     for month in ("2026-03", "2026-04"):
         body = harness.store().read_object(manifest.months[month].key)
         assert body is not None
         assert len(decode_month(body)) == manifest.months[month].count > 0
+
+
+def test_two_syncs_of_one_month_at_once_redo_rather_than_merge(harness: Harness, aws: Any) -> None:
+    # Given two syncs of the same month, the second publishing while the first is about to
+    second, _ = harness.mirror(harness.store())
+    march = DayRange(date(2026, 3, 1), date(2026, 3, 31))
+    store = RacingStore(
+        lambda: second.sync(march),
+        bucket=aws.settings.reports_bucket,
+        table_name=aws.settings.state_table,
+        s3=aws_client("s3"),
+        dynamodb=aws_client("dynamodb"),
+    )
+    first, _ = harness.mirror(store)
+    # When the first publishes over the version the second has replaced / Then it cannot lay March over March:
+    # it redoes its attempt over the newer manifest, which covers March already: nothing new to publish
+    first.sync(march)
+    assert first.stats.attempts == 2
+    manifest = harness.store().load_manifest()
+    assert manifest.version == 1
+    assert ranges_of(manifest.covered) == [march]
+    body = harness.store().read_object(manifest.months["2026-03"].key)
+    assert body is not None
+    assert len(decode_month(body)) == manifest.months["2026-03"].count > 0
 
 
 def test_two_threads_syncing_one_account_both_land(harness: Harness) -> None:

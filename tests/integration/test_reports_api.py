@@ -37,7 +37,7 @@ from tests.support.reports import as_decimal, entries_between, hours_by
 from timereports.api import resolver
 from timereports.api.resolver import build_resolver
 from timereports.bootstrap.api import build_reports_api_service
-from timereports.bootstrap.sources import build_ledger
+from timereports.bootstrap.sources import build_ledger, build_mirror_store
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "reports"
@@ -395,18 +395,18 @@ def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: A
     assert invoke(event)[0] == 200
     week = [entry for entry in simulator.time_entries() if "2026-11-16" <= entry["date"].isoformat() <= "2026-11-22"]
     simulator.update_time_entry(week[0]["id"], time=Decimal("1.5"))
-    # And other syncs of the account publishing a newer manifest all the while (each Intervals reply takes 0.2 s)
+    # And other syncs of the account rewriting November all the while (each Intervals reply takes 0.2 s), so that
+    # this answer's November cannot be laid over theirs
     simulator.inject(Fault("latency", path="/time/", times=100, delay=0.2))
-    manifest = {"pk": {"S": "mirror#default"}, "sk": {"S": "manifest"}}
+    store = build_mirror_store(deployed.settings, "default")
     stop = threading.Event()
 
     def publish_over() -> None:
         while not stop.wait(0.02):
-            deployed.dynamodb.update_item(
-                TableName=deployed.settings.state_table,
-                Key=manifest,
-                UpdateExpression="SET version = version + :one",
-                ExpressionAttributeValues={":one": {"N": "1"}},
+            manifest = store.load_manifest()
+            november = manifest.months["2026-11"].model_copy(update={"written_at": datetime.now(UTC)})
+            store.publish(
+                manifest.model_copy(update={"months": {**manifest.months, "2026-11": november}}), manifest.version
             )
 
     racer = threading.Thread(target=publish_over, daemon=True)

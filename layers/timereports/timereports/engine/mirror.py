@@ -138,6 +138,15 @@ def uncovered(covered: Sequence[DayRange], span: DayRange) -> list[DayRange]:
     return gaps
 
 
+def covered_within(covered: Sequence[DayRange], span: DayRange) -> list[DayRange]:
+    """The covered days of `span`, as ranges clipped to it."""
+    return [
+        DayRange(max(piece.start, span.start), min(piece.end, span.end))
+        for piece in covered
+        if piece.start <= span.end and piece.end >= span.start
+    ]
+
+
 def is_covered(covered: Sequence[DayRange], day: date) -> bool:
     return any(day in piece for piece in covered)
 

@@ -12,8 +12,9 @@ One sync, in order (each step reserves its requests in the quota ledger, through
    probes and re-pull only the days that differ (deletions leave no trace in `datemodified`);
 6. when the run depends on approval: resolve unknown approvals by pulling `approved=t` for their days, then
    compare the approved count the same way;
-7. write the changed months under new keys and publish the manifest with a conditional write on its version;
-   if another sync published first, reload and redo (bounded), so neither loses its updates.
+7. write the changed months under new keys and publish the manifest with a conditional write on its version
+   (logic/mirror_publish.py); if another sync published first over other months, merge with it, else reload and
+   redo (bounded), so neither loses its updates.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from timereports.clock import utc_now
@@ -29,8 +30,8 @@ from timereports.engine.mirror import (
     CLOCK_SKEW,
     DayRange,
     add_coverage,
-    as_pairs,
     bisect_mismatch,
+    covered_within,
     is_covered,
     month_key,
     month_range,
@@ -46,13 +47,13 @@ from timereports.engine.mirror_format import (
     MirrorFormatError,
     NameOverlay,
     decode_month,
-    encode_month,
     entry_from_row,
 )
 from timereports.errors import MirrorConflictError, TimereportsError
+from timereports.logic.mirror_publish import SyncWork, publish_work
 from timereports.logic.ports import MirrorApi, MirrorStore, ProgressCallback, SyncProgress
 from timereports.models.intervals import ReferenceData, TimeQuery
-from timereports.models.mirror import MirrorManifest, MonthObject
+from timereports.models.mirror import MonthObject
 
 logger = logging.getLogger(__name__)
 
@@ -82,26 +83,6 @@ class SyncStats:
 class _Superseded(Exception):
     """A month object the attempt's manifest names is gone because a newer manifest replaced it: start again from
     that one rather than pull the month from the API."""
-
-
-@dataclass
-class _Work:
-    """One attempt's state: the manifest read, the months loaded (id -> entry), what changed."""
-
-    manifest: MirrorManifest
-    covered: list[DayRange]
-    months: dict[str, dict[int, MirroredEntry]] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)
-    # Ranges pulled from the API in this attempt: their counts are the API's already, no probe needed.
-    fresh: list[DayRange] = field(default_factory=list)
-    fresh_approval: list[DayRange] = field(default_factory=list)
-    full_at: dict[str, datetime] = field(default_factory=dict)
-    # Months loaded with their stored names (written too recently for the overlay): when their names were current.
-    # Rewriting such a month keeps that time, or every edit in a busy month would keep its old names for good.
-    names_at: dict[str, datetime] = field(default_factory=dict)
-    cursor: datetime | None = None
-    # Gaps this attempt pulled whole: kept (published) even if a later step fails.
-    filled: int = 0
 
 
 class EntryMirror:
@@ -184,7 +165,7 @@ class EntryMirror:
         self._synced = (self.stats.version, self._clock())
         return self._entries_in(work, span)
 
-    def _just_synced(self, work: _Work) -> bool:
+    def _just_synced(self, work: SyncWork) -> bool:
         """This source published the manifest as it still is moments ago (a run reading a second period, such as the
         previous one of a comparison): the changes since are not worth another request."""
         if self._synced is None:
@@ -194,15 +175,15 @@ class EntryMirror:
 
     # -- steps -----------------------------------------------------------------------------------------------------
 
-    def _begin(self) -> _Work:
+    def _begin(self) -> SyncWork:
         manifest = self._store.load_manifest()
-        work = _Work(manifest=manifest, covered=ranges_of(manifest.covered), cursor=manifest.cursor)
+        work = SyncWork(manifest=manifest, covered=ranges_of(manifest.covered), cursor=manifest.cursor)
         for month, stored in manifest.months.items():
             if stored.full_at is not None:
                 work.full_at[month] = stored.full_at
         return work
 
-    def _load(self, work: _Work, month: str) -> dict[int, MirroredEntry]:
+    def _load(self, work: SyncWork, month: str) -> dict[int, MirroredEntry]:
         """A month's entries (loaded once per attempt); a month whose object is gone or unreadable is uncovered."""
         loaded = work.months.get(month)
         if loaded is not None:
@@ -229,7 +210,7 @@ class EntryMirror:
         loaded = work.months[month] = {entry.id: entry for entry in entries}
         return loaded
 
-    def _sync_modified(self, work: _Work) -> None:
+    def _sync_modified(self, work: SyncWork) -> None:
         if work.cursor is None or not work.covered:
             return
         hull = DayRange(work.covered[0].start, work.covered[-1].end)
@@ -250,14 +231,14 @@ class EntryMirror:
         # the edits made before that instant.
         work.cursor = min(newest, self._clock().astimezone(UTC).replace(tzinfo=None))
 
-    def _find(self, work: _Work, entry_id: int) -> MirroredEntry | None:
+    def _find(self, work: SyncWork, entry_id: int) -> MirroredEntry | None:
         for entries in work.months.values():
             found = entries.get(entry_id)
             if found is not None:
                 return found
         return None
 
-    def _upsert(self, work: _Work, entry: MirroredEntry) -> None:
+    def _upsert(self, work: SyncWork, entry: MirroredEntry) -> None:
         """Put `entry` where its date says, removing any copy of it from another loaded month (a date move)."""
         home = month_key(entry.date)
         for month, entries in work.months.items():
@@ -273,18 +254,13 @@ class EntryMirror:
             del work.months[home][entry.id]
             work.dirty.add(home)
 
-    def _repull_stale(self, work: _Work, span: DayRange) -> None:
+    def _repull_stale(self, work: SyncWork, span: DayRange) -> None:
         now = self._clock()
         for month in months_of(span):
             pulled_at = work.full_at.get(month)
             if pulled_at is not None and now - pulled_at < self._full_repull:
                 continue
-            covered_part = [
-                DayRange(max(piece.start, m.start), min(piece.end, m.end))
-                for m in [month_range(month)]
-                for piece in work.covered
-                if piece.start <= m.end and piece.end >= m.start
-            ]
+            covered_part = covered_within(work.covered, month_range(month))
             if not covered_part:
                 continue
             self._load(work, month)
@@ -294,7 +270,7 @@ class EntryMirror:
             work.full_at[month] = now
             work.names_at.pop(month, None)  # every entry of the month is the API's now, names included
 
-    def _fill(self, work: _Work, span: DayRange, approval: bool) -> None:
+    def _fill(self, work: SyncWork, span: DayRange, approval: bool) -> None:
         """Pull the parts of `span` not covered (as a direct run would: approved=t and =f apart when it matters)."""
         gaps = uncovered(work.covered, span)
         if not gaps:
@@ -304,14 +280,7 @@ class EntryMirror:
             work.cursor = self._clock().astimezone(UTC).replace(tzinfo=None) - CLOCK_SKEW
         now = self._clock()
         for gap in gaps:
-            untouched = [
-                month
-                for month in months_of(gap)
-                if not any(
-                    piece.start <= month_range(month).end and piece.end >= month_range(month).start
-                    for piece in work.covered
-                )
-            ]
+            untouched = [month for month in months_of(gap) if not covered_within(work.covered, month_range(month))]
             for month in months_of(gap):
                 self._load(work, month)
             work.covered = add_coverage(work.covered, gap)
@@ -329,7 +298,7 @@ class EntryMirror:
                 work.full_at[month] = now
             work.filled += 1
 
-    def _keep_filled(self, work: _Work) -> None:
+    def _keep_filled(self, work: SyncWork) -> None:
         """Publish an attempt that failed while filling, if it filled a gap before (best effort: a conflict or a
         failing store leaves the previous version, and the caller raises the fill's error either way)."""
         if not work.filled:
@@ -341,7 +310,7 @@ class EntryMirror:
             logger.warning("mirror could not keep the gaps filled before the failure", extra={"error": str(exc)})
 
     def _replace_days(
-        self, work: _Work, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True
+        self, work: SyncWork, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True
     ) -> None:
         """The API's entries of `days` in place of the mirror's (approval flags kept by id when not pulled)."""
         old: dict[int, MirroredEntry] = {}
@@ -365,11 +334,11 @@ class EntryMirror:
         self.stats.pulled += count
         self.stats.repulled_days += days.days
 
-    def _check_counts(self, work: _Work, span: DayRange) -> None:
+    def _check_counts(self, work: SyncWork, span: DayRange) -> None:
         for piece in uncovered(work.fresh, span):
             self._bisect_and_repull(work, piece, approved=None)
 
-    def _check_approvals(self, work: _Work, span: DayRange) -> None:
+    def _check_approvals(self, work: SyncWork, span: DayRange) -> None:
         unknown = normalise(
             DayRange(entry.date, entry.date)
             for month in months_of(span)
@@ -382,7 +351,7 @@ class EntryMirror:
         for piece in uncovered(work.fresh_approval, span):
             self._bisect_and_repull(work, piece, approved=True)
 
-    def _bisect_and_repull(self, work: _Work, span: DayRange, *, approved: bool | None) -> None:
+    def _bisect_and_repull(self, work: SyncWork, span: DayRange, *, approved: bool | None) -> None:
         per_day = self._day_counts(work, span, approved)
 
         def mirror_count(days: DayRange) -> int:
@@ -400,7 +369,7 @@ class EntryMirror:
             else:
                 self._mark_approved(work, days)
 
-    def _mark_approved(self, work: _Work, days: DayRange) -> None:
+    def _mark_approved(self, work: SyncWork, days: DayRange) -> None:
         """Pull `approved=t` for `days`: those entries are approved, the mirror's others on those days are not."""
         work.fresh_approval = add_coverage(work.fresh_approval, days)
         approved_ids: set[int] = set()
@@ -419,7 +388,7 @@ class EntryMirror:
                     entries[entry_id] = entry._replace(approved=False)
                     work.dirty.add(month)
 
-    def _day_counts(self, work: _Work, span: DayRange, approved: bool | None) -> Counter[date]:
+    def _day_counts(self, work: SyncWork, span: DayRange, approved: bool | None) -> Counter[date]:
         counts: Counter[date] = Counter()
         for month in months_of(span):
             for entry in self._load(work, month).values():
@@ -427,44 +396,16 @@ class EntryMirror:
                     counts[entry.date] += 1
         return counts
 
-    def _publish(self, work: _Work) -> bool:
-        manifest = work.manifest
-        months = dict(manifest.months)
-        written: list[str] = []
-        superseded: list[str] = []
-        for month in sorted(work.dirty):
-            entries = work.months.get(month, {})
-            key = self._store.write_month(month, encode_month(month, entries.values()))
-            written.append(key)
-            if month in months:
-                superseded.append(months[month].key)
-            months[month] = MonthObject(
-                key=key,
-                count=len(entries),
-                full_at=work.full_at.get(month),
-                written_at=work.names_at.get(month, self._clock()),
-            )
-        if not written and work.cursor == manifest.cursor and work.covered == ranges_of(manifest.covered):
-            self.stats.version = manifest.version
-            return True  # nothing changed: nothing to publish
-        published = manifest.model_copy(
-            update={
-                "cursor": work.cursor,
-                "covered": as_pairs(work.covered),
-                "months": months,
-                "updated_at": self._clock().astimezone(UTC),
-            }
-        )
-        if not self._store.publish(published, manifest.version):
-            logger.info("mirror manifest changed under this sync; redoing it", extra={"version": manifest.version})
-            self._store.delete_objects(written)
+    def _publish(self, work: SyncWork) -> bool:
+        published = publish_work(self._store, work, self._clock())
+        if published is None:
+            logger.info("mirror manifest changed under this sync; redoing it", extra={"version": work.manifest.version})
             return False
-        self.stats.months_written += len(written)
-        self.stats.version = manifest.version + 1
-        self._store.delete_objects(superseded)
+        self.stats.months_written += published.months_written
+        self.stats.version = published.version
         return True
 
-    def _entries_in(self, work: _Work, span: DayRange) -> list[MirroredEntry]:
+    def _entries_in(self, work: SyncWork, span: DayRange) -> list[MirroredEntry]:
         return [
             entry
             for month in months_of(span)
