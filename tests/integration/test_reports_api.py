@@ -402,7 +402,10 @@ def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: A
     stop = threading.Event()
 
     def publish_over() -> None:
-        while not stop.wait(0.02):
+        # time.sleep, not stop.wait(timeout): libfaketime (make test-clock) moves the clock a condition variable
+        # waits on, and a timed wait would then not wake for 400 days.
+        while not stop.is_set():
+            time.sleep(0.02)
             manifest = store.load_manifest()
             november = manifest.months["2026-11"].model_copy(update={"written_at": datetime.now(UTC)})
             store.publish(
