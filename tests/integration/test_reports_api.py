@@ -389,6 +389,38 @@ def test_rows_too_large_for_an_answer_are_a_413_saying_how_to_ask_for_less(
     assert json.loads(gzip.decompress(base64.b64decode(gzipped["body"]))) == plain[2]
 
 
+def test_query_parameters_are_refused_not_ignored(deployed: Any, simulator: Any) -> None:
+    # Given a catalogue report's rows asked for with parameters in the query string
+    event = load_event("reports_api_catalogue_rows.json")
+    asked = {**event, "rawQueryString": "today=2020-01-06&view=time_fees_days"}
+    asked["queryStringParameters"] = {"today": "2020-01-06", "view": "time_fees_days"}
+    before = simulator.requests_counted
+    # When it is answered / Then 400 naming them and where parameters go, before any Intervals request
+    status, _, answer = invoke(asked)
+    assert status == 400
+    assert answer["message"].startswith("query parameters are not read (today, view): ")
+    assert "JSON body of POST /api/v1/reports/rows" in answer["message"]
+    assert simulator.requests_counted == before
+
+
+def test_a_bodiless_get_with_a_text_content_type_is_judged_by_its_path_not_its_content_type(deployed: Any) -> None:
+    # Given a GET for a report id the path refuses, sent with a text Content-Type (and no body)
+    event = load_event("reports_api_catalogue_rows.json")
+    path = "/api/v1/reports/Not_An_Id/rows"
+    http = {**event["requestContext"]["http"], "path": path}
+    asked = {
+        **event,
+        "rawPath": path,
+        "requestContext": {**event["requestContext"], "http": http},
+        "pathParameters": {"report_id": "Not_An_Id"},
+        "headers": {**event["headers"], "content-type": "text/plain"},
+    }
+    # When it is answered / Then 400 for the id, not 415 for a body it does not have
+    status, _, answer = invoke(asked)
+    assert status == 400, answer
+    assert "report_id" in answer["message"]
+
+
 def test_a_mirror_other_syncs_keep_publishing_over_is_a_503_to_retry(deployed: Any, simulator: Any) -> None:
     # Given a mirror the first answer published, and an entry of the week edited since (this answer must publish)
     event = load_event("reports_api_rows.json")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -183,7 +184,21 @@ def build_resolver(
         return Response(HTTPStatus.OK, "application/json", openapi_json(app))
 
     _register_error_handlers(app, clock)
+    app.use(middlewares=[_no_query_parameters])
     return app
+
+
+def _no_query_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A 400 for a query string: no route reads one, and answering as if it had been read would mislead."""
+    names = sorted(app.current_event.query_string_parameters or {})
+    if names:
+        return error_response(
+            400,
+            f"query parameters are not read ({', '.join(names)}): a catalogue report's routes take none (its "
+            f"definition decides), and a query's parameters go in the JSON body of POST {API_PREFIX}/reports/rows "
+            "or /totals",
+        )
+    return next_middleware(app)
 
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
@@ -282,7 +297,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         content_type = app.current_event.headers.get("content-type", "")
-        if content_type and not content_type.lower().startswith("application/json"):
+        if app.current_event.body and content_type and not content_type.lower().startswith("application/json"):
             # A form or text body (curl's -d without -H) would be read field by field: say what to send instead.
             return error_response(415, f"Content-Type: {content_type!r} is not supported; send application/json")
         return error_response(400, describe_request_errors(list(exc.errors())))
