@@ -71,10 +71,12 @@ def test_the_auth_mode_is_a_parameter_with_iam_by_default(template: dict[str, An
     assert parameter["Default"] == "IAM"
     assert parameter["AllowedValues"] == ["IAM", "JWT"]
     assert template["Conditions"]["ReportsApiUsesJwt"] == Tag("Equals", [Tag("Ref", "ReportsApiAuth"), "JWT"])
-    # And a JWT deployment without an issuer is refused before anything is created
+    # And a JWT deployment without an issuer or an audience is refused before anything is created
     rule = template["Rules"]["ReportsApiJwtNeedsAnIssuer"]
     assert rule["RuleCondition"] == Tag("Equals", [Tag("Ref", "ReportsApiAuth"), "JWT"])
-    assert "ReportsApiJwtIssuer" in {name for _, name in referenced_names(rule["Assertions"])}
+    assert {"ReportsApiJwtIssuer", "ReportsApiJwtAudience"} <= {
+        name for _, name in referenced_names(rule["Assertions"])
+    }
 
 
 @pytest.mark.parametrize("uses_jwt", [False, True], ids=["iam", "jwt"])
