@@ -697,8 +697,12 @@ def test_a_query_needing_more_requests_than_its_time_allows_is_a_422_before_spen
     status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
     # Then it is refused as too long (not "try again later"), saying how many requests and what to change
     assert status == 422, answer
+    assert answer["message"].startswith("this query needs ")
     assert "more requests to Intervals" in answer["message"]
-    assert "narrow" in answer["message"]
+    assert "narrow its time frame" in answer["message"]
+    # And names none of the deployment's settings, which are not the caller's to change
+    assert "INTERVALS_" not in answer["message"]
+    assert "PageSize" not in answer["message"]
     # And only the first page, which told it so, was spent, not the rest of the year's
     spent = sum(record.counted for record in simulator.request_log) - counted_before
     assert spent == 1, [(record.path, record.params) for record in simulator.request_log[-5:]]

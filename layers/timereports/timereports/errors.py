@@ -121,9 +121,14 @@ class QuotaExhaustedError(TimereportsError):
 
 class RunTooLongError(TimereportsError):
     """The report needs more requests than the API's pace allows before the run's deadline; nothing was spent
-    beyond the first pages. Not retryable as is: raise the page size or narrow the report."""
+    beyond the first pages. Not retryable as is: raise the page size or narrow the report. The message is the
+    operator's (it names the settings); `needed` says the size for callers who cannot change those."""
 
     exit_code = 5
+
+    def __init__(self, message: str, *, needed: str = "") -> None:
+        super().__init__(message)
+        self.needed = needed or message
 
 
 class PaceExceedsDeadlineError(TimereportsError):

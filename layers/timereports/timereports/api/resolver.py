@@ -347,8 +347,13 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
     @app.exception_handler(RunTooLongError)
     def too_long(exc: RunTooLongError) -> Response[str]:
         # Refused before any quota was spent on the rest: more pages than the invocation has time for. Trying again
-        # would not help; a narrower query (or a report run, which has 15 minutes) would.
-        return error_response(422, str(exc))
+        # would not help; a narrower query would, or the period filled into the mirror ahead (a sync has 15 minutes).
+        # The exception's own advice names the deployment's settings: not the caller's to change.
+        return error_response(
+            422,
+            f"this query needs {exc.needed}; narrow its time frame, or ask the operator to fill the period into the "
+            "mirror first (timereports sync)",
+        )
 
     @app.exception_handler(IntervalsError)
     def intervals_failed(exc: IntervalsError) -> Response[str]:

@@ -337,11 +337,15 @@ class IntervalsClient:
         seconds_needed = max(paced, answered)
         seconds_left = self.deadline - self._clock()
         if seconds_needed > seconds_left:
+            needed = (
+                f"{requests_needed} more requests to Intervals: at {rate} a minute and {self._slowest_page:.1f} s a "
+                f"page that is about {duration_text(seconds_needed)}, more than the "
+                f"{duration_text(max(seconds_left, 0))} left"
+            )
             raise RunTooLongError(
-                f"this report needs {requests_needed} more requests to Intervals: at {rate} a minute and "
-                f"{self._slowest_page:.1f} s a page that is about {duration_text(seconds_needed)}, more than the "
-                f"{duration_text(max(seconds_left, 0))} left; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or "
-                "narrow the report's time frame or filters"
+                f"this report needs {needed}; raise INTERVALS_PAGE_SIZE (the stack's PageSize) or narrow the report's "
+                "time frame or filters",
+                needed=needed,
             )
 
     def _check_pace_before_deadline(self) -> None:
