@@ -369,18 +369,22 @@ class RacingStore(S3MirrorStore):
         return super().publish(manifest, expected_version)
 
 
-def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
-    # Given two syncs of one account over different months, the second publishing while the first is about to
+def raced_by(harness: Harness, aws: Any, other: DayRange) -> EntryMirror:
+    """A sync whose first publish comes just after another sync of `other` published."""
     second, _ = harness.mirror(harness.store())
-    april = DayRange(date(2026, 4, 1), date(2026, 4, 30))
     store = RacingStore(
-        lambda: second.sync(april),
+        lambda: second.sync(other),
         bucket=aws.settings.reports_bucket,
         table_name=aws.settings.state_table,
         s3=aws_client("s3"),
         dynamodb=aws_client("dynamodb"),
     )
-    first, _ = harness.mirror(store)
+    return harness.mirror(store)[0]
+
+
+def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
+    # Given two syncs of one account over different months, the second publishing while the first is about to
+    first = raced_by(harness, aws, DayRange(date(2026, 4, 1), date(2026, 4, 30)))
     # When the first publishes over the version the second has replaced
     first.sync(DayRange(date(2026, 3, 1), date(2026, 3, 31)))
     # Then it lays its month over the newer manifest rather than pull March again (the second touched only April):
@@ -398,16 +402,8 @@ def test_two_syncs_at_once_lose_no_update(harness: Harness, aws: Any) -> None:
 
 def test_two_syncs_of_one_month_at_once_redo_rather_than_merge(harness: Harness, aws: Any) -> None:
     # Given two syncs of the same month, the second publishing while the first is about to
-    second, _ = harness.mirror(harness.store())
     march = DayRange(date(2026, 3, 1), date(2026, 3, 31))
-    store = RacingStore(
-        lambda: second.sync(march),
-        bucket=aws.settings.reports_bucket,
-        table_name=aws.settings.state_table,
-        s3=aws_client("s3"),
-        dynamodb=aws_client("dynamodb"),
-    )
-    first, _ = harness.mirror(store)
+    first = raced_by(harness, aws, march)
     # When the first publishes over the version the second has replaced / Then it cannot lay March over March:
     # it redoes its attempt over the newer manifest, which covers March already: nothing new to publish
     first.sync(march)
