@@ -2,7 +2,7 @@
 
 import pytest
 
-from timereports.intervals.reference import DEFAULT_REFERENCE_CACHE
+from timereports.intervals.reference import DEFAULT_LOOKED_FOR, DEFAULT_REFERENCE_CACHE
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.aws"]
 
@@ -11,3 +11,4 @@ pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.aws"]
 def _fresh_reference_cache() -> None:
     """Clients share a process-wide reference cache; a test must not see an earlier simulator's data."""
     DEFAULT_REFERENCE_CACHE.clear()
+    DEFAULT_LOOKED_FOR.clear()

@@ -389,6 +389,11 @@ class IntervalsSimulator:
         with self._lock:
             self._faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Drop the faults still queued: the API answers normally again."""
+        with self._lock:
+            self._faults.clear()
+
     def on_time_page(self, callback: Callable[[IntervalsSimulator, dict[str, str]], None]) -> None:
         """Call `callback(simulator, params)` before each GET /time/ collection page is computed."""
         with self._lock:

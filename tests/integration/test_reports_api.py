@@ -751,19 +751,35 @@ def test_a_filter_naming_no_record_of_the_account_is_a_400_with_the_closest_name
 
 def test_a_name_given_since_the_reference_data_was_cached_is_looked_up_once_more(deployed: Any, simulator: Any) -> None:
     # Given a warm container whose cached reference data knows the project as "Website Relaunch"
-    def rows_of(project: str) -> tuple[int, Any]:
-        included = {"operation": "inclusion", "values": [project]}
-        query = {"time_frame": "last_month", "today": "2026-11-18", "filters": {"project_id": included}}
-        status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
-        return status, answer
-
-    assert rows_of("Website Relaunch")[0] == 200
+    assert project_rows("Website Relaunch")[0] == 200
     # When the project is renamed in Intervals and asked for by its new name
     simulator.rename("project", 30001, "Website Relaunch 2027")
-    status, answer = rows_of("Website Relaunch 2027")
+    status, answer = project_rows("Website Relaunch 2027")
     # Then the names are fetched again rather than the new one refused
     assert status == 200, answer
     assert {row["project_name"] for row in answer["rows"]} <= {"Website Relaunch 2027"}
+
+
+def project_rows(project: str) -> tuple[int, Any]:
+    """Last month's rows of one project, named by its name (status, answer)."""
+    included = {"operation": "inclusion", "values": [project]}
+    query = {"time_frame": "last_month", "today": "2026-11-18", "filters": {"project_id": included}}
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    return status, answer
+
+
+def test_a_look_up_that_failed_is_tried_again_not_remembered(deployed: Any, simulator: Any) -> None:
+    # Given a warm container whose cached names know the project as "Website Relaunch", then a rename
+    assert project_rows("Website Relaunch")[0] == 200
+    simulator.rename("project", 30001, "Website Relaunch 2027")
+    # When the new name's look-up finds Intervals failing (the answer is a 503) ...
+    simulator.inject(Fault("status", path="/project/", times=1000, status=503, api_code=None))
+    assert project_rows("Website Relaunch 2027")[0] == 503
+    # ... and the same name is asked for again once Intervals answers
+    simulator.clear_faults()
+    status, answer = project_rows("Website Relaunch 2027")
+    # Then it is looked up again and found, not refused from the names that failed to be fetched
+    assert status == 200, answer
 
 
 def test_a_misspelt_name_sent_again_is_refused_from_the_cache_without_requests(deployed: Any, simulator: Any) -> None:

@@ -66,6 +66,9 @@ def test_an_unfiltered_report_makes_one_pull_over_the_period() -> None:
         ("module", ["Front end", 41], "moduleid", (40, 41)),
         ("task", ["API"], "taskid", (200,)),
         ("phase_name", ["Build", "No phase"], "milestoneid", (-1, 500)),
+        ("client", [-1], "clientid", (-1,)),  # the API's id for none, as a number
+        ("client", ["-1", "Mango Inc."], "clientid", (-1, 10)),  # or as text, as a form or a query string gives it
+        ("phase_name", ["-1"], "milestoneid", (-1,)),
     ],
 )
 def test_inclusion_filters_by_id_or_known_name_are_pushed_down(

@@ -94,7 +94,7 @@ def unknown_names(definition: ReportDefinition, reference: ReferenceData) -> lis
         for where, value in values:
             if one_record:
                 problems += _slice_problems(where, str(value), described, known)
-            elif _is_name(value) and value != described.none_label and value not in known:
+            elif _is_name(value) and value not in (described.none_label, str(described.none_id)) and value not in known:
                 problems.append(f"{where}: {value!r} names no {record} of the account{_closest(str(value), known)}")
     return problems
 
@@ -205,7 +205,7 @@ def _pushable_ids(attribute: str, spec: FilterSpec, reference: ReferenceData) ->
             ids.add(value)
             continue
         text = str(value)
-        if text == described.none_label and described.none_id is not None:
+        if described.none_id is not None and text in (described.none_label, str(described.none_id)):
             ids.add(described.none_id)
             continue
         matches = set(names.get(text, ()))

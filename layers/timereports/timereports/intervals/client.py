@@ -237,8 +237,6 @@ class IntervalsClient:
         """
         looked_for = frozenset(missing)
         fresh = bool(looked_for) and not self._looked_for.recently(self._cache_key, looked_for)
-        if fresh:
-            self._looked_for.note(self._cache_key, looked_for)
         records: dict[str, list[dict[str, Any]]] = {}
         for resource in sorted(resolve_needs(needs)):
             cached = None if fresh else self._reference_cache.get(self._cache_key, resource)
@@ -255,6 +253,9 @@ class IntervalsClient:
                     cached = list(self._iter_collection(resource, {}, ordered_by_id=False))
                 self._reference_cache.put(self._cache_key, resource, cached)
             records[resource] = cached
+        if fresh:
+            # Only once the look-up succeeded: one that failed (Intervals down, the quota spent) is tried again.
+            self._looked_for.note(self._cache_key, looked_for)
         return build_reference_data(records)
 
     def sync_quota(self) -> ApiQuota:

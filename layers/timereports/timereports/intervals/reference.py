@@ -131,6 +131,11 @@ class LookedFor:
             self._at = {noted: at for noted, at in self._at.items() if now - at < self.seconds}
             self._at[(key, names)] = now
 
+    def clear(self) -> None:
+        """Forget every look-up (tests)."""
+        with self._lock:
+            self._at.clear()
+
 
 DEFAULT_LOOKED_FOR = LookedFor()
 

@@ -192,11 +192,12 @@ class EntryMirror:
         entries: list[MirroredEntry] = []
         if stored is not None:
             body = self._store.read_object(stored.key)
-            overlay = self._overlay_for(stored)
-            if overlay is None and stored.written_at is not None:
-                work.names_at[month] = stored.written_at
             try:
-                entries = decode_month(body, overlay) if body is not None else []
+                if body is not None:
+                    overlay = self._overlay_for(stored)  # names only for a month there is to decode
+                    if overlay is None and stored.written_at is not None:
+                        work.names_at[month] = stored.written_at
+                    entries = decode_month(body, overlay)
             except MirrorFormatError:
                 body = None
             if body is None and self._store.load_manifest().version != work.manifest.version:
