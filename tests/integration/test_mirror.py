@@ -29,7 +29,7 @@ from timereports.clock import utc_now
 from timereports.dal.mirror_store import S3MirrorStore
 from timereports.engine.mirror import DayRange, ranges_of
 from timereports.engine.mirror_format import decode_month
-from timereports.errors import RunTooLongError
+from timereports.errors import QuotaExhaustedError, RunTooLongError
 from timereports.logic.mirror import EntryMirror
 from timereports.logic.mirrored_source import MirroredTimeSource, reference_names
 from timereports.logic.runner import RunRequest
@@ -267,6 +267,27 @@ class SupersededWhileRead(S3MirrorStore):
             )
             self.delete_objects([march.key])
         return super().read_object(key)
+
+
+def test_a_sync_out_of_quota_after_filling_keeps_the_gaps_it_filled(
+    harness: Harness, simulator: IntervalsSimulator
+) -> None:
+    # Given March 3 in the mirror, and a ledger that allows 4 requests today (the 5th is refused)
+    settings = harness.aws.settings.model_copy(update={"intervals_daily_quota": 5, "intervals_quota_reserve": 1})
+    account = settings.account(api_url=simulator.url)
+    client = build_client(settings, account, build_ledger(settings, account), token=ADMIN_TOKEN)
+    store = harness.store()
+    EntryMirror(client, store).sync(DayRange(date(2026, 3, 3), date(2026, 3, 3)))  # 1 request
+    # When the 1st to the 5th are synced: the changes (1), the two gaps (2), then March 3's count probe (refused)
+    with pytest.raises(QuotaExhaustedError):
+        EntryMirror(client, store).sync(DayRange(date(2026, 3, 1), date(2026, 3, 5)))
+    # Then the gaps were kept: the 1st to the 5th are covered, with every entry of theirs
+    manifest = store.load_manifest()
+    assert ranges_of(manifest.covered) == [DayRange(date(2026, 3, 1), date(2026, 3, 5))]
+    body = store.read_object(manifest.months["2026-03"].key)
+    assert body is not None
+    kept = {entry.id for entry in decode_month(body)}
+    assert kept == {entry["id"] for entry in entries_between(simulator, "2026-03-01", "2026-03-05")}
 
 
 def test_a_month_gone_because_a_newer_manifest_replaced_it_is_read_from_that_one_not_the_api(

@@ -62,3 +62,15 @@ def test_days_this_sync_uncovered_are_not_merged() -> None:
     ours = manifest(1, {"2026-03": "m3-empty"}, [], datetime(2026, 11, 1, 9))
     latest = manifest(2, {"2026-03": "m3-a", "2026-05": "m5"}, [MARCH, MAY], datetime(2026, 11, 1, 9))
     assert merged_over(ours, BASE, latest, {"2026-03"}) is None
+
+
+def test_coverage_the_other_sync_narrowed_in_a_month_this_one_did_not_write_stays_narrowed() -> None:
+    # Given this sync filled April over version 1 (March covered), while the other found March's object expired,
+    # and refilled only its first week
+    first_week = DayRange(date(2026, 3, 1), date(2026, 3, 7))
+    ours = manifest(1, {"2026-03": "m3-a", "2026-04": "m4-ours"}, [MARCH, APRIL], datetime(2026, 11, 1, 9))
+    latest = manifest(2, {"2026-03": "m3-week"}, [first_week], datetime(2026, 11, 1, 9))
+    # When merged / Then March is covered as the other left it, not as this sync read it
+    merged = merged_over(ours, BASE, latest, {"2026-04"})
+    assert merged is not None
+    assert merged.covered == as_pairs([first_week, APRIL])

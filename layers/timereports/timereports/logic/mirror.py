@@ -157,9 +157,16 @@ class EntryMirror:
             # retry does not pay for them again.
             self._keep_filled(work)
             raise
-        self._check_counts(work, span)
-        if approval:
-            self._check_approvals(work, span)
+        # As filled: what a later step stopped half-way through (a bisect's re-pull of some days) is not kept.
+        filled = work.snapshot() if work.filled else None
+        try:
+            self._check_counts(work, span)
+            if approval:
+                self._check_approvals(work, span)
+        except TimereportsError:
+            if filled is not None:
+                self._keep_filled(filled)
+            raise
         if not self._publish(work):
             return None
         self._synced = (self.stats.version, self._clock())
@@ -300,15 +307,22 @@ class EntryMirror:
             work.filled += 1
 
     def _keep_filled(self, work: SyncWork) -> None:
-        """Publish an attempt that failed while filling, if it filled a gap before (best effort: a conflict or a
-        failing store leaves the previous version, and the caller raises the fill's error either way)."""
+        """Publish an attempt that failed while or after filling, as it was once its gaps were filled, if it filled
+        one (best effort: a conflict or a failing store leaves the previous version, and the caller raises the
+        failure either way)."""
         if not work.filled:
             return
         try:
-            if self._publish(work):
-                logger.info("mirror kept the gaps filled before the failure", extra={"gaps": work.filled})
+            published = publish_work(self._store, work, self._clock())
         except TimereportsError as exc:
             logger.warning("mirror could not keep the gaps filled before the failure", extra={"error": str(exc)})
+            return
+        if published is None:
+            logger.info("mirror lost the gaps filled before the failure to another sync's publish")
+            return
+        self.stats.months_written += published.months_written
+        self.stats.version = published.version
+        logger.info("mirror kept the gaps filled before the failure", extra={"gaps": work.filled})
 
     def _replace_days(
         self, work: SyncWork, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True

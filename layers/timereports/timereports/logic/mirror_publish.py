@@ -8,7 +8,7 @@ that version. Only otherwise is the attempt redone (the caller's loop), its pull
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from timereports.engine.mirror import (
@@ -43,6 +43,19 @@ class SyncWork:
     cursor: datetime | None = None
     # Gaps this attempt pulled whole: kept (published) even if a later step fails.
     filled: int = 0
+
+    def snapshot(self) -> SyncWork:
+        """A copy of the state as it is, that later steps do not change (the entries themselves are immutable)."""
+        return replace(
+            self,
+            covered=list(self.covered),
+            months={month: dict(entries) for month, entries in self.months.items()},
+            dirty=set(self.dirty),
+            fresh=list(self.fresh),
+            fresh_approval=list(self.fresh_approval),
+            full_at=dict(self.full_at),
+            names_at=dict(self.names_at),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ def publish_work(store: MirrorStore, work: SyncWork, now: datetime) -> Published
     version = base.version
     if not store.publish(ours, version):
         latest = store.load_manifest()
+        if not written:
+            # Only the cursor moved: the newer manifest stands as it is (the next sync asks from its cursor).
+            return Published(latest.version, 0)
         merged = merged_over(ours, base, latest, work.dirty)
         version = latest.version
         if merged is None or not store.publish(merged, version):
@@ -111,9 +127,12 @@ def merged_over(
         for month in touched
     ):
         return None
+    # The newer manifest's coverage, and ours only where ours is the word: the months this attempt wrote (of the
+    # others it holds the older manifest's, which the newer one may have narrowed since).
     covered: list[DayRange] = latest_covered
-    for piece in our_covered:
-        covered = add_coverage(covered, piece)
+    for month in touched:
+        for piece in covered_within(our_covered, month_range(month)):
+            covered = add_coverage(covered, piece)
     cursors = [cursor for cursor in (ours.cursor, latest.cursor) if cursor is not None]
     return latest.model_copy(
         update={
