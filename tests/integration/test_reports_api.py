@@ -386,6 +386,7 @@ def test_rows_too_large_for_an_answer_are_a_413_saying_how_to_ask_for_less(
     )
     assert gzipped["statusCode"] == 200
     assert gzipped["headers"]["Content-Encoding"] == "gzip"
+    assert gzipped["isBase64Encoded"] is True
     assert json.loads(gzip.decompress(base64.b64decode(gzipped["body"]))) == plain[2]
 
 
