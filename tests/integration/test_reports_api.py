@@ -687,6 +687,27 @@ def test_a_query_of_many_pages_is_answered_within_the_apis_time_limit(
     assert len(answer["rows"]) == len(expected)
 
 
+def test_a_query_the_minutes_earlier_requests_hold_back_is_a_429_not_a_422(
+    deployed: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 10 requests a minute and pages of 8: the first ten days of October take a first page and a few more
+    monkeypatch.setenv("INTERVALS_REQUESTS_PER_MINUTE", "10")
+    small_pages(monkeypatch, 8)
+    # And an answer of this week just before, which spent 3 of the minute's requests
+    week = load_event("reports_api_rows.json")
+    assert invoke(week)[0] == 200
+    query = {"time_frame": {"from": "2026-10-01", "to": "2026-10-10"}, "group_by": ["project_id"]}
+    # When it is asked / Then it is refused as worth trying again in a minute (alone it fits in the 29 s),
+    # not as too large for the API (which retrying cannot mend)
+    status, headers, answer = invoke(with_body(week, json.dumps(query)))
+    assert status == 429, answer
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert answer["message"].startswith("too many requests to Intervals in the last minute to answer in time")
+    # And nothing of October was pulled beyond the first page, which told it how many there are
+    october = [record for record in simulator.request_log if record.params.get("datebegin") == "2026-10-01"]
+    assert [record.params.get("offset") for record in october] == ["0"]
+
+
 def test_a_query_needing_more_requests_than_its_time_allows_is_a_422_before_spending_them(
     deployed: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,6 +42,7 @@ from timereports.errors import (
     IntervalsRateLimitError,
     IntervalsRequestError,
     IntervalsUnavailableError,
+    PaceExceedsDeadlineError,
     QuotaExhaustedError,
     RunTooLongError,
 )
@@ -337,6 +338,15 @@ class IntervalsClient:
         answered = requests_needed * self._slowest_page / self.max_in_flight
         seconds_needed = max(paced, answered)
         seconds_left = self.deadline - self._clock()
+        alone = max(self.pacer.wait_before(requests_needed, counting_taken=False), answered)
+        if seconds_needed > seconds_left >= alone:
+            # Only the requests of the last minute stand in the way: worth trying again once they are out of it.
+            raise PaceExceedsDeadlineError(
+                f"the {requests_needed} requests this needs could all start only in {duration_text(paced)}, "
+                f"after the {duration_text(max(seconds_left, 0))} left ({rate} a minute, spent by the requests before "
+                "them); try again then",
+                retry_after=paced - alone,
+            )
         if seconds_needed > seconds_left:
             needed = (
                 f"{requests_needed} more requests to Intervals: at {rate} a minute and {self._slowest_page:.1f} s a "

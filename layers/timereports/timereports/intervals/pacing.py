@@ -97,12 +97,13 @@ class RequestPacer:
             slot = max(slot, slots[-1] + self._min_interval)
         return slot
 
-    def wait_before(self, requests: int = 1) -> float:
+    def wait_before(self, requests: int = 1, *, counting_taken: bool = True) -> float:
         """Seconds from now until the `requests`-th next request could start, the slots already handed out in the
-        window counted; takes none (a caller that cannot wait that long refuses before it spends anything)."""
+        window counted (or, `counting_taken` False, as if none were); takes none (a caller that cannot wait that
+        long refuses before it spends anything)."""
         with self._lock:
             now = self._clock()
-            slots = list(self._slots)
+            slots = list(self._slots) if counting_taken else []
             slot = now
             for _ in range(requests):
                 slot = self._next_slot(slots, now)
