@@ -8,6 +8,7 @@ code: the metric the handler publishes, the configuration set the mailer is give
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import pytest
@@ -176,6 +177,28 @@ def test_the_command_line_takes_every_parameter_the_functions_run_with(template:
     assert {
         parameter: variable for parameter, variable in from_parameters.items() if variable not in by_output
     } == PARAMETER_VARIABLES
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("{}", True),
+        ('{"acme": {"token_secret": "timereports/acme-token", "daily_quota": 12000}}', True),
+        ('{"acme": {"api_token": "Secret11"}}', False),  # a token would show in DescribeStacks and samconfig.toml
+        ("{ }", False),  # none is exactly {}: HasExtraAccounts compares with it
+        ("none", False),
+        ("[]", False),
+    ],
+)
+def test_the_extra_accounts_parameter_takes_secret_names_never_a_token(
+    template: dict[str, Any], value: str, accepted: bool
+) -> None:
+    # Given the parameter's pattern, which CloudFormation checks before anything is created (Java's regex syntax,
+    # of which the pattern uses only what Python's shares)
+    pattern = template["Parameters"]["IntervalsAccounts"]["AllowedPattern"]
+    assert "NoEcho" not in template["Parameters"]["IntervalsAccounts"]
+    # Then a value is accepted or refused as a deployer would expect
+    assert (re.fullmatch(pattern, value) is not None) is accepted
 
 
 def test_roles_grant_x_ray_only_when_the_stack_traces(template: dict[str, Any]) -> None:
