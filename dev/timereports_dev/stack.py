@@ -162,7 +162,9 @@ def use_stack(name: str | None, region: str | None, *, samconfig: Path = SAMCONF
     try:
         client = boto3.client("cloudformation", region_name=chosen) if chosen else boto3.client("cloudformation")
     except NoRegionError:
-        raise ConfigurationError("--region: not given, not in samconfig.toml and no AWS region configured") from None
+        raise ConfigurationError(
+            "--region: not given, not in samconfig.toml and no AWS region configured; without a deployment, use --local"
+        ) from None
     stack = read_stack(stack_name, client)
     # The secret, the table and the SES identity live in the stack's region, whatever the profile's default is.
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = stack.region
