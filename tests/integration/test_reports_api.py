@@ -317,6 +317,28 @@ def test_an_unknown_report_or_path_is_a_404(deployed: Any) -> None:
         assert fragment in answer["message"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/api/v1/reports/rows", "POST"),
+        ("PUT", "/api/v1/reports/totals", "POST"),
+        ("POST", "/api/v1/reports/weekly-hours-by-project/rows", "GET"),
+        ("DELETE", "/api/v1/openapi.json", "GET"),
+    ],
+)
+def test_a_method_a_path_does_not_take_is_a_405_saying_which_it_does(
+    deployed: Any, method: str, path: str, allowed: str
+) -> None:
+    event = load_event("reports_api_catalogue_rows.json")
+    http = {**event["requestContext"]["http"], "path": path, "method": method}
+    asked = {**event, "rawPath": path, "routeKey": f"{method} /api/v1/{{proxy+}}"}
+    asked["requestContext"] = {**event["requestContext"], "http": http}
+    status, headers, answer = invoke(asked)
+    assert status == 405, answer
+    assert headers["Allow"] == allowed
+    assert answer["message"] == f"{method} is not allowed here; use {allowed}"
+
+
 def test_a_spent_quota_is_a_429_with_retry_after(deployed: Any) -> None:
     # Given the account's ledger marked exhausted (the API said code 11) until the next reset
     settings = deployed.settings

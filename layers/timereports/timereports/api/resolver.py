@@ -17,6 +17,7 @@ import gzip
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
@@ -202,6 +203,16 @@ def _no_query_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddl
     return next_middleware(app)
 
 
+def allowed_methods(path: str) -> list[str]:
+    """The methods ROUTES serve at `path` (a report id in the place of `{report_id}`), none when no route has it."""
+    methods = []
+    for route in ROUTES:
+        method, pattern = route.split(" ", 1)
+        if re.fullmatch(re.escape(pattern).replace(re.escape("{report_id}"), "[^/]+"), path):
+            methods.append(method)
+    return methods
+
+
 def openapi_json(app: APIGatewayHttpResolver) -> str:
     """The API's OpenAPI 3 document (generated from the routes and the pydantic models)."""
     return str(
@@ -327,6 +338,14 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[str]:
+        allowed = allowed_methods(app.current_event.path)
+        if allowed:
+            # The path is one of ours, the method is not: 405 with what it takes (RFC 9110), not "no such endpoint".
+            return error_response(
+                405,
+                f"{app.current_event.http_method} is not allowed here; use {' or '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
         return error_response(404, f"no such endpoint; this API has: {', '.join(ROUTES)}")
 
     @app.exception_handler(QuotaExhaustedError)

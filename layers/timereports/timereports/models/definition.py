@@ -242,7 +242,10 @@ class ReportQuery(DefinitionModel):
     filters: dict[GroupAttribute, FilterSpec] = Field(default_factory=dict)
     calc_incurred_using: Annotated[IncurredBasis, BeforeValidator(check_incurred_basis)] = "confirmed-unconfirmed"
     # At least half an hour, in hundredths: a smaller day would turn hours into more days than Decimal keeps exact.
-    hours_per_day: Decimal = Field(default=Decimal(8), ge=Decimal("0.5"), le=24, decimal_places=2)
+    # The schema's default as the number the answers give (pydantic would write a Decimal's as the text "8").
+    hours_per_day: Decimal = Field(
+        default=Decimal(8), ge=Decimal("0.5"), le=24, decimal_places=2, json_schema_extra={"default": 8}
+    )
 
     @field_validator("group_by", mode="before")
     @classmethod
