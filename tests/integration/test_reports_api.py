@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -706,6 +707,33 @@ def test_a_query_of_many_pages_is_answered_within_the_apis_time_limit(
     assert status == 200, answer
     expected = expected_rows(dataset, start, end)
     assert len(answer["rows"]) == len(expected)
+
+
+def test_a_filtered_query_over_a_period_the_mirror_cannot_fill_in_time_is_pulled_directly(
+    deployed: Any, dataset: Any, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pages of 4 entries at 20 requests a minute: October, which no mirror holds yet, is far too many pages
+    # for the API's 29 seconds, one person's October a few
+    monkeypatch.setenv("INTERVALS_REQUESTS_PER_MINUTE", "20")
+    small_pages(monkeypatch, 4)
+    october = (date(2026, 10, 1), date(2026, 10, 31))
+    by_person = Counter(entry["personid"] for entry in entries_between(dataset, *october))
+    person = min(by_person, key=by_person.__getitem__)  # the one with the fewest entries: a few pages
+    mine = [entry for entry in entries_between(dataset, *october) if entry["personid"] == person]
+    assert len(mine) <= 16
+    query = {
+        "time_frame": {"from": "2026-10-01", "to": "2026-10-31"},
+        "group_by": ["user_id"],
+        "filters": {"user_id": {"operation": "inclusion", "values": [person]}},
+    }
+    # When one person's October is asked for
+    status, _, answer = invoke(with_body(load_event("reports_api_rows.json"), json.dumps(query)))
+    # Then it is answered from a direct pull of that person's entries (their filter pushed down), not refused
+    assert status == 200, answer
+    (row,) = answer["rows"]
+    assert as_decimal(row["incurred_hours"]) == sum((Decimal(str(entry["time"])) for entry in mine), Decimal(0))
+    direct = [record for record in simulator.request_log if record.params.get("personid") == str(person)]
+    assert direct
 
 
 def test_a_query_the_minutes_earlier_requests_hold_back_is_a_429_not_a_422(

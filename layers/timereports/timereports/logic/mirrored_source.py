@@ -11,9 +11,10 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from timereports.engine.attributes import EntryLike
 from timereports.engine.mirror import DayRange, query_predicate
 from timereports.engine.mirror_format import MirroredEntry
-from timereports.errors import IntervalsAuthError
+from timereports.errors import IntervalsAuthError, RunTooLongError
 from timereports.logic.mirror import NAME_RESOURCES, EntryMirror
 from timereports.logic.ports import MirrorApi
 from timereports.models.intervals import ReferenceData, TimeQuery
@@ -30,6 +31,7 @@ class MirroredTimeSource:
         self._api = api
         self.mirror = mirror
         self._reference = ReferenceData()
+        self._pulled_directly = False
 
     def sync_quota(self) -> Any:
         return self._api.sync_quota()
@@ -38,11 +40,21 @@ class MirroredTimeSource:
         self._reference = self._api.reference_data(needs, missing=missing)
         return self._reference
 
-    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, MirroredEntry]]:
+    def iter_time_many(self, queries: Sequence[TimeQuery]) -> Iterator[tuple[int, EntryLike]]:
         if not queries:
             return iter(())
         span = _span_of(queries)
-        entries = self.mirror.sync(span, approval=any(query.approved is not None for query in queries))
+        try:
+            entries = self.mirror.sync(span, approval=any(query.approved is not None for query in queries))
+        except RunTooLongError:
+            # The period is not in the mirror yet and filling it whole would take longer than the invocation has
+            # (the gaps it did fill are kept). Queries with filters pushed down may be much smaller: they are
+            # pulled directly, and refused the same way if they too are too long. Unfiltered ones would be the
+            # same pull again.
+            if not any(_filtered(query) for query in queries):
+                raise
+            self._pulled_directly = True
+            return self._api.iter_time_many(queries)
         milestones: dict[int | None, int | None] = {
             task_id: task.milestoneid for task_id, task in self._reference.tasks.items()
         }
@@ -54,7 +66,8 @@ class MirroredTimeSource:
 
     def source_facts(self) -> dict[str, Any]:
         stats = self.mirror.stats
-        return {"source": "mirror", "changes_synced": stats.changes, "count_probes": stats.probes}
+        source = "direct" if self._pulled_directly else "mirror"
+        return {"source": source, "changes_synced": stats.changes, "count_probes": stats.probes}
 
 
 def reference_names(api: MirrorApi) -> ReferenceData:
@@ -67,6 +80,15 @@ def reference_names(api: MirrorApi) -> ReferenceData:
                 if value:
                     fields[name] = value
     return ReferenceData(**fields)
+
+
+# What narrows a pull to less than its period's time (approved=t/f only splits it in two).
+_UNFILTERED = frozenset({"datebegin", "dateend", "approved"})
+
+
+def _filtered(query: TimeQuery) -> bool:
+    """Whether the API would send fewer entries for `query` than its dates hold."""
+    return bool(set(query.model_dump(exclude_none=True)) - _UNFILTERED)
 
 
 def _span_of(queries: Iterable[TimeQuery]) -> DayRange:
