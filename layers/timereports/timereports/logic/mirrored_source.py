@@ -24,7 +24,8 @@ class MirroredTimeSource:
     """A `TimeSource` that syncs the account's mirror for a run's period and answers its queries from it.
 
     The runner, the Reports API and the previous-period comparison get the mirror by wiring alone: the queries are
-    the plan's, their filters applied locally as the API would (the engine re-checks them anyway).
+    the plan's, their filters applied locally as the API would (the engine re-checks them anyway). Queries with
+    filters over a period the mirror cannot fill in the invocation's time are pulled directly instead.
     """
 
     def __init__(self, api: MirrorApi, mirror: EntryMirror) -> None:
