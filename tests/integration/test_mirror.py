@@ -357,9 +357,10 @@ def test_catching_up_k_changes_costs_a_page_per_thousand_plus_a_few_probes_per_c
     assert outcome.csv == direct.csv
 
 
-@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Etc/GMT+12"])
 def test_the_sync_overlap_covers_an_account_zone_far_from_utc(aws: Any, dataset: Any, zone: str) -> None:
-    # Given an API that reads datemodifiedbegin in an account zone 14 h ahead of UTC, or 11 h behind
+    # Given an API that reads datemodifiedbegin in an account zone 14 h ahead of UTC, 11 h behind, or 12 h behind
+    # (Etc/GMT+12 is UTC-12, the furthest behind)
     with IntervalsSimulator(dataset, filter_zone=zone) as simulator:
         harness = Harness(aws, simulator)
         report = definition()

@@ -15,10 +15,12 @@ from typing import Protocol
 from timereports.models.intervals import TimeQuery
 
 ONE_DAY = timedelta(days=1)
-# The API says neither which zone `datemodifiedbegin` is read in nor how far its clock is from ours: a sync asks
-# from the cursor less the widest zone offset (UTC+14) and a skew margin, and upserts are idempotent, so entries
-# seen twice are harmless and none modified after the cursor is missed whatever zone the account is in.
-ZONE_OVERLAP = timedelta(hours=14)
+# The API says neither which zone `datemodifiedbegin` is read in nor how far its clock is from ours. Read in a zone
+# ahead of UTC the filter asks from earlier than meant (entries seen twice are harmless: upserts are idempotent);
+# read in a zone behind UTC it asks from later, by as much as the zone is behind. So a sync asks from the cursor
+# less the furthest any zone is behind UTC (UTC-12) and a skew margin: none modified after the cursor is missed
+# whatever zone the account is in.
+ZONE_OVERLAP = timedelta(hours=12)
 CLOCK_SKEW = timedelta(minutes=10)
 # A range this short is re-pulled rather than bisected further: one pull of a few days costs one or two requests,
 # the same as the probes that would narrow it.
