@@ -42,7 +42,6 @@ from timereports.errors import (
     IntervalsRateLimitError,
     IntervalsRequestError,
     IntervalsUnavailableError,
-    PaceExceedsDeadlineError,
     QuotaExhaustedError,
     RunTooLongError,
 )
@@ -341,12 +340,7 @@ class IntervalsClient:
         alone = max(self.pacer.wait_before(requests_needed, counting_taken=False), answered)
         if seconds_needed > seconds_left >= alone:
             # Only the requests of the last minute stand in the way: worth trying again once they are out of it.
-            raise PaceExceedsDeadlineError(
-                f"the {requests_needed} requests this needs could all start only in {duration_text(paced)}, "
-                f"after the {duration_text(max(seconds_left, 0))} left ({rate} a minute, spent by the requests before "
-                "them); try again then",
-                retry_after=paced - alone,
-            )
+            self.pacer.refuse_a_start_after(seconds_left, requests_needed)
         if seconds_needed > seconds_left:
             needed = (
                 f"{requests_needed} more requests to Intervals: at {rate} a minute and {self._slowest_page:.1f} s a "

@@ -110,15 +110,16 @@ class RequestPacer:
                 slots.append(slot)
             return max(0.0, slot - now)
 
-    def refuse_a_start_after(self, seconds_left: float) -> None:
-        """Raise PaceExceedsDeadlineError when the next request could start only after `seconds_left` (the caller's
-        deadline): refused before it is reserved, rather than a Lambda sleeping out its timeout with the quota spent."""
-        wait = self.wait_before(1)
+    def refuse_a_start_after(self, seconds_left: float, requests: int = 1) -> None:
+        """Raise PaceExceedsDeadlineError when the `requests`-th next request could start only after `seconds_left`
+        (the caller's deadline): refused before any is reserved, rather than a Lambda sleeping out its timeout with
+        the quota spent."""
+        wait = self.wait_before(requests)
         if wait > seconds_left:
+            what = "the next request" if requests == 1 else f"the last of the next {requests} requests"
             raise PaceExceedsDeadlineError(
-                f"the next request to Intervals may start only in {duration_text(wait)} ({self._limit} a minute, "
-                f"spent by the requests before it), after the {duration_text(max(seconds_left, 0))} left; try again "
-                "then",
+                f"{what} to Intervals may start only in {duration_text(wait)} ({self._limit} a minute, spent by the "
+                f"requests before), after the {duration_text(max(seconds_left, 0))} left; try again then",
                 retry_after=wait,
             )
 

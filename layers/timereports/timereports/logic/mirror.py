@@ -168,6 +168,7 @@ class EntryMirror:
                 self._keep_filled(filled)
             raise
         if not self._publish(work):
+            logger.info("mirror manifest changed under this sync; redoing it", extra={"version": work.manifest.version})
             return None
         self._synced = (self.stats.version, self._clock())
         return self._entries_in(work, span)
@@ -313,16 +314,14 @@ class EntryMirror:
         if not work.filled:
             return
         try:
-            published = publish_work(self._store, work, self._clock())
+            kept = self._publish(work)
         except TimereportsError as exc:
             logger.warning("mirror could not keep the gaps filled before the failure", extra={"error": str(exc)})
             return
-        if published is None:
+        if kept:
+            logger.info("mirror kept the gaps filled before the failure", extra={"gaps": work.filled})
+        else:
             logger.info("mirror lost the gaps filled before the failure to another sync's publish")
-            return
-        self.stats.months_written += published.months_written
-        self.stats.version = published.version
-        logger.info("mirror kept the gaps filled before the failure", extra={"gaps": work.filled})
 
     def _replace_days(
         self, work: SyncWork, days: DayRange, approvals: Sequence[bool | None] = (None,), *, keep_approval: bool = True
@@ -412,9 +411,9 @@ class EntryMirror:
         return counts
 
     def _publish(self, work: SyncWork) -> bool:
+        """Publish the attempt (logic/mirror_publish.py) and count it; False when another sync's publish won."""
         published = publish_work(self._store, work, self._clock())
         if published is None:
-            logger.info("mirror manifest changed under this sync; redoing it", extra={"version": work.manifest.version})
             return False
         self.stats.months_written += published.months_written
         self.stats.version = published.version
