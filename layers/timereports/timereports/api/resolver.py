@@ -305,9 +305,18 @@ def _params(answer: ReportAnswer) -> dict[str, Any]:
 # --- errors ---------------------------------------------------------------------------------------------------
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
-    """`{"message": ...}` with `status`."""
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, *, retry_after: float | None = None
+) -> Response[str]:
+    """`{"message": ...}` with `status`, and `Retry-After` in whole seconds (at least 1) when `retry_after` is given."""
+    if retry_after is not None:
+        headers = (headers or {}) | {"Retry-After": str(whole_seconds(retry_after))}
     return Response(status, "application/json", json.dumps({"message": message}), headers=headers)
+
+
+def whole_seconds(seconds: float) -> int:
+    """A wait as the whole seconds Retry-After takes: rounded up, and never 0 (which would say "now")."""
+    return max(1, math.ceil(seconds))
 
 
 def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], datetime]) -> None:
@@ -350,23 +359,22 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
 
     @app.exception_handler(QuotaExhaustedError)
     def quota_spent(exc: QuotaExhaustedError) -> Response[str]:
-        seconds = max(1, math.ceil((exc.resets_at - clock()).total_seconds()))
         logger.warning("reports api: quota exhausted", extra={"resets_at": exc.resets_at.isoformat()})
         return error_response(
             429,
             f"the Intervals account's daily API quota is spent; it resets at {exc.resets_at.isoformat()}",
-            headers={"Retry-After": str(seconds)},
+            retry_after=(exc.resets_at - clock()).total_seconds(),
         )
 
     @app.exception_handler(PaceExceedsDeadlineError)
     def paced_out(exc: PaceExceedsDeadlineError) -> Response[str]:
         # The answers before this one spent the minute's requests to Intervals: say when the next one may start
         # rather than sleep past API Gateway's 29 s with the quota spent.
-        seconds = max(1, math.ceil(exc.retry_after))
         return error_response(
             429,
-            f"too many requests to Intervals in the last minute to answer in time; try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
+            "too many requests to Intervals in the last minute to answer in time; try again in "
+            f"{whole_seconds(exc.retry_after)} s",
+            retry_after=exc.retry_after,
         )
 
     @app.exception_handler(RunTooLongError)
@@ -389,7 +397,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
         return error_response(
             503,
             "Intervals could not answer the query; try again later",
-            headers={"Retry-After": str(max(1, math.ceil(hint)))},
+            retry_after=hint,
         )
 
     @app.exception_handler(TimereportsError)
@@ -401,7 +409,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver, clock: Callable[[], da
             return error_response(
                 503,
                 "the data kept changing while it was read; try again",
-                headers={"Retry-After": str(CONFLICT_RETRY_SECONDS)},
+                retry_after=CONFLICT_RETRY_SECONDS,
             )
         logger.exception("reports api: failed", extra={"kind": type(exc).__name__})
         return error_response(500, "internal error; its operator can find it in the service's log")
