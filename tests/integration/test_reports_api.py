@@ -229,6 +229,11 @@ def test_the_openapi_document_validates_and_lists_the_endpoints(deployed: Any) -
     body = document["paths"]["/api/v1/reports/rows"]["post"]["requestBody"]
     assert "application/json" in body["content"]
     assert "ReportsQuery" in document["components"]["schemas"]
+    # and every answer that says to try again declares the Retry-After header it carries
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for status in ("429", "503"):
+                assert "Retry-After" in operation["responses"][status]["headers"], (method, path, status)
 
 
 # --- errors ------------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from timereports.clock import utc_now
 from timereports.errors import (
@@ -81,6 +81,13 @@ CONFLICT_RETRY_SECONDS = 5
 logger = logging.getLogger(__name__)
 
 _ERROR_BODY: dict[str, Any] = {"application/json": {"model": ErrorAnswer}}
+# Sent with every 429 and 503 (error_response's retry_after): when a retry can succeed.
+_RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {
+    "Retry-After": {
+        "description": "Whole seconds (at least 1) to wait before asking again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 _ERRORS: dict[int, OpenAPIResponse] = {
     400: {"description": "Invalid parameters", "content": _ERROR_BODY},
     415: {"description": "The body is not application/json", "content": _ERROR_BODY},
@@ -91,11 +98,13 @@ _ERRORS: dict[int, OpenAPIResponse] = {
     429: {
         "description": "The account's daily Intervals quota is spent, or the minute's requests to Intervals are: "
         "try again after Retry-After seconds",
+        "headers": _RETRY_AFTER,
         "content": _ERROR_BODY,
     },
     500: {"description": "The service failed; its operator finds why in its log", "content": _ERROR_BODY},
     503: {
         "description": "Intervals is unavailable, or the data kept changing: try again after Retry-After seconds",
+        "headers": _RETRY_AFTER,
         "content": _ERROR_BODY,
     },
 }
