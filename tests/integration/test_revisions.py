@@ -465,3 +465,175 @@ def test_a_workbook_report_sent_as_links_is_revised_with_links_to_both_corrected
         "the corrected CSV": archived["rev1.csv"],
         "the workbook (Excel)": archived["rev1.xlsx"],
     }
+
+
+# --- which deliveries are watched -----------------------------------------------------------------------------------
+
+
+def deliver_at(stack: Stack, scheduled_at: datetime, period: Period = WEEK, report_id: str = "weekly-hours") -> None:
+    """A scheduled run of the report over `period`, delivered ten minutes after it was due."""
+    definition = Catalogue(stack.catalogue).get(report_id)
+    with time_machine.travel(scheduled_at + timedelta(minutes=10), tick=True):
+        runner = build_runner(stack.settings, token=ADMIN_TOKEN)
+        runner.run(RunRequest(definition=definition, scheduled_at=scheduled_at, period=period))
+
+
+def client_without_time(stack: Stack, dataset: Any) -> dict[str, Any]:
+    busy = {entry["clientid"] for entry in stack.week_entries() if entry["clientid"]}
+    return next(client for client in dataset.clients if client["id"] not in busy)
+
+
+def test_a_period_delivered_every_day_is_revised_once_per_edit_numbered_across_its_deliveries(stack: Stack) -> None:
+    # Given last week's report sent every morning: on Monday and again on Tuesday (the same period, one archive key)
+    definition = weekly()
+    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    stack.write(definition)
+    deliver_at(stack, SCHEDULED_AT)
+    deliver_at(stack, SCHEDULED_AT + timedelta(days=1))
+    sent = len(stack.aws.sent_messages())
+    # When the week is edited and the check runs on Wednesday
+    edit_the_week(stack.simulator, stack.week_entries())
+    revisions = stack.check(datetime(2026, 11, 25, 5, 0, tzinfo=UTC))
+    # Then one revision goes out (not one per delivery), compared with Tuesday's report, the one they have now
+    assert [(revision["scheduled_at"], len(stack.aws.sent_messages()) - sent) for revision in revisions] == [
+        ((SCHEDULED_AT + timedelta(days=1)).isoformat(), 1)
+    ]
+    assert revisions[0]["hours_after"] != revisions[0]["hours_before"]
+    # And after another delivery of the week (which has the first edit) and a further edit, the next revision is
+    # number 2, not 1 again, compared with that delivery
+    deliver_at(stack, SCHEDULED_AT + timedelta(days=2))
+    history = build_run_history(stack.settings)
+    delivery = history.last_runs("weekly-hours", limit=1)[0]
+    assert delivery.status == "delivered"
+    assert delivery.s3_key
+    archived = stack.aws.s3.get_object(Bucket=stack.settings.reports_bucket, Key=delivery.s3_key)["Body"].read()
+    stack.simulator.delete_time_entry(stack.week_entries()[3]["id"])
+    stack.check(datetime(2026, 11, 26, 5, 0, tzinfo=UTC))
+    attachments = [attachment.get_filename() for attachment in stack.aws.sent_messages()[-1].iter_attachments()]
+    assert attachments == ["weekly-hours_2026-11-16_2026-11-22.rev2.csv"]
+    revised = history.last_runs("weekly-hours", limit=1)[0]
+    assert (revised.status, revised.revision) == ("revised", 2)
+    assert revised.total_before == f"{csv_rows(archived)[1]:.2f}"
+
+
+def test_a_slice_with_no_time_does_not_stop_the_others_revisions(stack: Stack, dataset: Any) -> None:
+    # Given a split whose first slice had no time that week (a notice, no archived CSV) and a second that had
+    clients = {client["id"]: client["name"] for client in dataset.clients}
+    quiet = client_without_time(stack, dataset)
+    busy = sorted({entry["clientid"] for entry in stack.week_entries() if entry["clientid"]})[0]
+    definition = weekly()
+    definition["delivery"]["empty"] = "notice"
+    definition["delivery"]["split"] = {
+        "by": "client",
+        "to": {quiet["name"]: ["pm@quiet.example"], clients[busy]: ["pm@busy.example"]},
+    }
+    stack.write(definition)
+    stack.deliver()
+    sent = len(stack.aws.sent_messages())
+    # When an entry of the busy client's week is deleted and the check runs
+    stack.simulator.delete_time_entry(next(e for e in stack.week_entries() if e["clientid"] == busy)["id"])
+    with time_machine.travel(NEXT_MORNING, tick=True):
+        check = build_revision_check(stack.settings, stack.catalogue, token=ADMIN_TOKEN)
+        check.check()
+    # Then the whole report and the busy slice are revised, the quiet slice is not, and nothing failed
+    assert sorted(str(message["To"]) for message in stack.aws.sent_messages()[sent:]) == [
+        "ops@example.com",
+        "pm@busy.example",
+    ]
+    assert check.failures == []
+
+
+def test_time_logged_after_a_no_time_notice_is_sent_as_a_revision(stack: Stack, dataset: Any) -> None:
+    # Given a report of one client that had no time that week: its recipients got a "no time logged" notice
+    quiet = client_without_time(stack, dataset)
+    definition = weekly()
+    definition["delivery"]["empty"] = "notice"
+    definition["filters"] = {"client": {"operation": "inclusion", "values": [quiet["name"]]}}
+    stack.write(definition)
+    stack.deliver()
+    sent = len(stack.aws.sent_messages())
+    # When four hours are logged for that client in the week, late
+    project = next(project for project in dataset.projects if project["clientid"] == quiet["id"])
+    some = stack.week_entries()[0]
+    stack.simulator.add_time_entry(
+        date=WEEK.start + timedelta(days=1),
+        projectid=project["id"],
+        moduleid=some["moduleid"],
+        personid=some["personid"],
+        worktypeid=some["worktypeid"],
+        time=Decimal("4"),
+        billable=True,
+    )
+    revisions = stack.check(NEXT_MORNING)
+    # Then the same recipients get a revision: nothing before, the four hours after
+    assert [(revision["hours_before"], revision["hours_after"]) for revision in revisions] == [("0.00", "4.00")]
+    message = stack.aws.sent_messages()[sent]
+    assert str(message["To"]) == TO
+    assert str(message["Subject"]).startswith("Revised: ")
+
+
+def test_a_definition_edited_since_the_delivery_sends_no_revision(stack: Stack) -> None:
+    # Given the week delivered, then the report's grouping changed in the catalogue (no time edited)
+    stack.deliver()
+    sent = len(stack.aws.sent_messages())
+    definition = weekly()
+    definition["group_by"] = ["project_id", "user_id"]
+    stack.write(definition)
+    # When the check runs, even after a real edit of the week
+    edit_the_week(stack.simulator, stack.week_entries())
+    revisions = stack.check(NEXT_MORNING)
+    # Then nothing is sent: the new shape's rows are not a correction of what was sent
+    assert revisions == []
+    assert len(stack.aws.sent_messages()) == sent
+    # While a change of the schedule or of the revision settings alone keeps the delivery watched
+    definition = weekly(window_days=40)
+    definition["schedule"] = {"cron": "30 7 * * MON", "timezone": "Europe/Berlin"}
+    stack.write(definition)
+    assert len(stack.check(NEXT_MORNING)) == 1
+
+
+def test_an_entry_split_in_two_with_the_same_hours_sends_nothing(stack: Stack) -> None:
+    # Given the week delivered
+    stack.deliver()
+    sent = len(stack.aws.sent_messages())
+    # When one entry is replaced by two of half its hours each (the row's entry count moves, its hours do not)
+    entry = next(entry for entry in stack.week_entries() if Decimal(str(entry["time"])) >= 1)
+    stack.simulator.delete_time_entry(entry["id"])
+    for _ in range(2):
+        stack.simulator.add_time_entry(
+            date=entry["date"],
+            projectid=entry["projectid"],
+            moduleid=entry["moduleid"],
+            personid=entry["personid"],
+            worktypeid=entry["worktypeid"],
+            time=Decimal(str(entry["time"])) / 2,
+            billable=entry["billable"],
+        )
+    # Then no revision is sent
+    assert stack.check(NEXT_MORNING) == []
+    assert len(stack.aws.sent_messages()) == sent
+
+
+def test_a_period_still_running_when_it_was_sent_is_not_watched(stack: Stack) -> None:
+    # Given this week's report sent on Wednesday (the week still running)
+    definition = weekly()
+    definition["time_frame"] = "this_week"
+    stack.write(definition)
+    this_week = Period(date(2026, 11, 23), date(2026, 11, 29))
+    deliver_at(stack, datetime(2026, 11, 25, 6, 0, tzinfo=UTC), this_week)
+    sent = len(stack.aws.sent_messages())
+    # When time is logged on Thursday, in the week it covered
+    some = stack.week_entries()[0]
+    stack.simulator.add_time_entry(
+        date=date(2026, 11, 26),
+        projectid=some["projectid"],
+        moduleid=some["moduleid"],
+        personid=some["personid"],
+        worktypeid=some["worktypeid"],
+        time=Decimal("8"),
+        billable=True,
+    )
+    # Then the next days' checks send nothing: that is time still being logged, not a correction
+    assert stack.check(datetime(2026, 11, 27, 5, 0, tzinfo=UTC)) == []
+    assert stack.check(datetime(2026, 12, 1, 5, 0, tzinfo=UTC)) == []
+    assert len(stack.aws.sent_messages()) == sent

@@ -85,19 +85,22 @@ class Archive(Protocol):
 
 @dataclass(frozen=True)
 class RevisionMark:
-    """The last revision sent for one delivered run: its number and where its CSV (what recipients now have) is."""
+    """The last revision sent for one delivered period (or slice of it): its number, where its CSV is, and when it
+    went out (a delivery of the period after it is what the recipients have now)."""
 
     number: int
     s3_key: str
+    sent_at: str = ""  # ISO instant; "" for a mark given back, which nobody has
 
 
 class RevisionMarks(Protocol):
-    """Per delivered run, the revision its recipients last got; moving it is how a check claims the next one."""
+    """Per delivered period, the revision its recipients last got; moving it is how a check claims the next one."""
 
-    def current(self, report_id: str, scheduled_at: str) -> RevisionMark | None: ...
+    def current(self, report_id: str, watch: str) -> RevisionMark | None: ...
 
-    def advance(self, report_id: str, scheduled_at: str, expected: int, mark: RevisionMark) -> bool:
-        """Set `mark` if the run's revision number is still `expected` (0: none yet); False if another check won."""
+    def advance(self, report_id: str, watch: str, expected: int, mark: RevisionMark) -> bool:
+        """Set `mark` if the watch's revision number is still `expected` (0: none yet); False if another check
+        won. `watch` names the period (and slice) watched."""
         ...
 
 

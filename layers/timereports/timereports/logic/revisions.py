@@ -1,11 +1,12 @@
 """The revision check: when time in a delivered period changes, the same recipients get one corrected report.
 
-A delivered scheduled run stays watched for its definition's `revisions.window_days` after delivery. A check
-recomputes each watched period through the same path as a run (`build_table`, whatever source the account uses: the
-entry mirror answers from its copy for a few requests), compares it with what the recipients were last sent (the
-archived CSV of the delivery or of its last revision), and where the rows changed by more than `min_change_hours`
-claims the next revision number (a conditional write, so two checks at once send it once), archives the corrected CSV
-beside the original, emails it, and records `revised` in the history.
+The newest delivery of each period stays watched for its definition's `revisions.window_days` (watched_deliveries
+says which are). A check recomputes each watched period through the same path as a run (`build_table`, whatever
+source the account uses: the entry mirror answers from its copy for a few requests), compares it with what the
+recipients were last sent (the archived CSV of the delivery or of its last revision; nothing, after a "no time
+logged" notice), and where the rows changed by more than `min_change_hours` claims the period's next revision number
+(a conditional write, so two checks at once send it once), archives the corrected CSV beside the original, emails
+it, and records `revised` in the history.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from timereports.clock import utc_now
 from timereports.engine.attributes import EntryLike
@@ -84,37 +86,59 @@ def revision_key(
 
 @dataclass(frozen=True)
 class WatchedDelivery:
-    """A delivered scheduled run whose period is still watched for late edits."""
+    """The delivery of a period its recipients have now (the newest), watched for late edits."""
 
     scheduled_at: str
     period: Period
-    s3_key: str  # the CSV the recipients got
+    s3_key: str | None  # the whole report's CSV; None when its recipients got a "no time logged" notice
     delivered_at: str
     entries: int = 0  # the entries the report counted when it was sent
     newest_entry_id: int | None = None
+    archived: frozenset[str] = frozenset()  # every file the delivery archived (a slice with no time has none)
+
+
+# A notice that no time was logged is watched too: time logged in the period later is news to its recipients.
+WATCHED_STATUSES = frozenset({"delivered", "partially_delivered", "empty_notice"})
 
 
 def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], at: datetime) -> list[WatchedDelivery]:
-    """The delivered scheduled runs of `definition` still inside its revision window at `at`, one per run identity
-    (the latest delivery of a run sent again with force)."""
+    """The deliveries of `definition` watched at `at`: per period, the newest one (what its recipients have: a report
+    sent every day over last week is watched once, not seven times), if it is inside the revision window, was made
+    with the definition as it is now (else a revision would compare tables of different shapes, or go to people who
+    were not sent it), and covered a period that had ended when it went out (time still being logged in a running
+    week or month is no correction; the next delivery carries it)."""
     window = timedelta(days=definition.revisions.window_days)
-    found: dict[str, WatchedDelivery] = {}
+    zone = ZoneInfo(definition.timezone)
+    digest = definition.content_digest
+    newest: dict[Period, WatchedDelivery | None] = {}
     for record in records:  # newest first
-        if record.status not in ("delivered", "partially_delivered"):
+        if record.status not in WATCHED_STATUSES or not record.finished_at:
             continue
-        if not (record.scheduled_at and record.s3_key and record.period_from and record.period_to):
+        if not (record.scheduled_at and record.period_from and record.period_to):
             continue
-        if not record.finished_at:
+        if record.status != "empty_notice" and not record.s3_key:
             continue
-        age = at - datetime.fromisoformat(record.finished_at)
-        if age > window or age < timedelta(0):  # past its window, or delivered after the instant checked
+        delivered = datetime.fromisoformat(record.finished_at)
+        if delivered > at:  # delivered after the instant checked
             continue
         period = Period(date.fromisoformat(record.period_from), date.fromisoformat(record.period_to))
-        watched = WatchedDelivery(
-            record.scheduled_at, period, record.s3_key, record.finished_at, record.entries, record.newest_entry_id
+        if period in newest:  # an older delivery of the period: its recipients have the newer one since
+            continue
+        newest[period] = None
+        if at - delivered > window or period.end >= delivered.astimezone(zone).date():
+            continue
+        if record.definition_digest is not None and record.definition_digest != digest:
+            continue  # (a delivery recorded before digests were kept is watched as before)
+        newest[period] = WatchedDelivery(
+            scheduled_at=record.scheduled_at,
+            period=period,
+            s3_key=record.s3_key if record.status != "empty_notice" else None,
+            delivered_at=record.finished_at,
+            entries=record.entries,
+            newest_entry_id=record.newest_entry_id,
+            archived=frozenset(record.s3_keys),
         )
-        found.setdefault(record.scheduled_at, watched)
-    return list(found.values())
+    return [watched for watched in newest.values() if watched is not None]
 
 
 class RevisionCheck:
@@ -162,13 +186,9 @@ class RevisionCheck:
                 try:
                     if definition.account not in sources:
                         sources[definition.account] = self._sources(definition.account, deadline)
-                    revisions = self._check_one(definition, record, sources[definition.account], moment)
+                    sent += self._check_one(definition, record, sources[definition.account], moment, failures)
                 except TimereportsError as exc:
-                    # One broken report or period must not stop the others' revisions, day after day.
-                    failures.append(f"{definition.id} {record.period.start}..{record.period.end}: {one_line(exc)}")
-                    logger.warning("revision check failed", extra={"report_id": definition.id, "error": one_line(exc)})
-                    continue
-                sent.extend(revisions)
+                    failures.append(_failure(definition, record.period, None, exc))
         self.failures = failures
         return sent
 
@@ -179,10 +199,16 @@ class RevisionCheck:
             raise check_failed(self.failures)
 
     def _check_one(
-        self, definition: ReportDefinition, record: WatchedDelivery, source: TimeSource, at: datetime
+        self,
+        definition: ReportDefinition,
+        record: WatchedDelivery,
+        source: TimeSource,
+        at: datetime,
+        failures: list[str],
     ) -> list[RevisionSent]:
         """Rebuild the delivered period once, then revise each part its recipients got: the whole report, and each
-        private slice with recipients (to its own recipients, from its own archived CSV)."""
+        private slice with recipients (to its own recipients, from its own archived CSV); a part that fails is added
+        to `failures` and the others are still revised."""
         period = record.period
         delivered = datetime.fromisoformat(record.delivered_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         newest = record.newest_entry_id
@@ -205,11 +231,24 @@ class RevisionCheck:
         )
         sent: list[RevisionSent] = []
         for part in report_parts(definition, corrected):
-            if part.recipients:
+            if not part.recipients:
+                continue
+            try:
                 revision = self._revise_part(definition, record, part, entry_changes, source, at)
-                if revision is not None:
-                    sent.append(revision)
+            except TimereportsError as exc:
+                failures.append(_failure(definition, period, part.slug, exc))
+                continue
+            if revision is not None:
+                sent.append(revision)
         return sent
+
+    @staticmethod
+    def _delivered_file(definition: ReportDefinition, record: WatchedDelivery, part: ReportPart) -> str | None:
+        """The CSV of `part` the delivery archived; None where it had no time (a notice, or nothing, went out)."""
+        if part.slug is None:
+            return record.s3_key
+        key = archive_key(definition.id, record.period, slice_slug=part.slug)
+        return key if key in record.archived else None
 
     def _revise_part(
         self,
@@ -222,12 +261,17 @@ class RevisionCheck:
     ) -> RevisionSent | None:
         assert definition.delivery is not None
         period, corrected = record.period, part.table
-        # The whole report keeps the run's own mark; a slice has one of its own beside it.
-        mark_key = record.scheduled_at if part.slug is None else f"{record.scheduled_at}#{part.slug}"
-        original = record.s3_key if part.slug is None else archive_key(definition.id, period, slice_slug=part.slug)
-        previous = self._marks.current(definition.id, mark_key) or RevisionMark(number=0, s3_key=original)
+        # The period's revisions are numbered across its deliveries; a slice has a mark of its own beside the whole's.
+        mark_key = f"period#{period.start}_{period.end}" + ("" if part.slug is None else f"#{part.slug}")
+        delivered = self._delivered_file(definition, record, part)
+        if delivered is None and definition.delivery.empty == "skip":
+            return None  # a slice with no time, and sent nothing: there is nothing of theirs to correct
+        mark = self._marks.current(definition.id, mark_key)
+        previous = RevisionMark(number=mark.number if mark else 0, s3_key=delivered or "")
+        if mark is not None and mark.sent_at and mark.sent_at >= record.delivered_at:
+            previous = mark  # revised since the delivery: the last revision is what they have
         csv_bytes = render_csv(corrected)  # once: compared, archived and attached
-        revision = compare(self._archive.get(previous.s3_key), corrected, csv_bytes)
+        revision = compare(self._archive.get(previous.s3_key) if previous.s3_key else None, corrected, csv_bytes)
         if not _worth_sending(revision, definition):
             return None
         # The files travel as the report's do: attached when they fit, else gzipped, else as links to the archive.
@@ -245,7 +289,7 @@ class RevisionCheck:
         linked_workbook = mode == "link" and xlsx is not None
         workbook_key = revision_key(definition.id, period, number, part.slug, "xlsx")
         # Claim first, then archive: a check that loses the claim must not overwrite the files the winner sends.
-        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key)):
+        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key, at.isoformat())):
             return None  # another check claimed this revision and sends it
         metadata = {"report-id": definition.id, "revision": str(number)}
         try:
@@ -325,11 +369,20 @@ class RevisionCheck:
 
 def _worth_sending(revision: Revision, definition: ReportDefinition) -> bool:
     """Rows changed, by more than the definition's `min_change_hours` (summed over the rows; a days view's change
-    counts `hours_per_day` hours a day; an amounts-only view, having no hours, compares its amounts)."""
+    counts `hours_per_day` hours a day; an amounts-only view, having no hours, compares its amounts). A row whose
+    entry count alone moved (an entry split in two, the same hours) is no change to send."""
     minimum = definition.revisions.min_change_hours
     if revision.primary_metric.endswith("_days"):
         minimum = minimum / definition.hours_per_day
-    return bool(revision.changes) and (minimum == 0 or revision.change_size() > minimum)
+    return revision.changes_more_than_counts() and (minimum == 0 or revision.change_size() > minimum)
+
+
+def _failure(definition: ReportDefinition, period: Period, slice_slug: str | None, exc: TimereportsError) -> str:
+    """One line of what a check could not do, logged; one broken report, period or slice must not stop the others'
+    revisions, day after day."""
+    part = "" if slice_slug is None else f" slice {slice_slug}"
+    logger.warning("revision check failed", extra={"report_id": definition.id, "error": one_line(exc)})
+    return f"{definition.id} {period.start}..{period.end}{part}: {one_line(exc)}"
 
 
 def check_failed(failures: list[str]) -> TimereportsError:

@@ -342,6 +342,7 @@ class ReportRunner:
             period_to=period.end.isoformat(),
             scheduled_at=request.scheduled_at.isoformat() if request.scheduled_at else None,
             finished_at=self._clock().astimezone(UTC).isoformat(),
+            definition_digest=definition.content_digest,
             rows=len(table.rows),
             entries=table.entries,
             api_requests=self._client.requests_sent,

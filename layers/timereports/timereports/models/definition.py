@@ -8,7 +8,9 @@ reading it is editing a YAML file, not reading a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -344,6 +346,14 @@ class ReportDefinition(ReportQuery, ReportIdentity):
         if self.schedule is not None and self.delivery is None:
             raise fail("required when a schedule is set (whom to send the report to)", field="delivery")
         return self
+
+    @property
+    def content_digest(self) -> str:
+        """A fingerprint of what the recipients are sent: everything but when (`schedule`) and how it is watched
+        (`revisions`), defaults left out so that a release adding a field with its default keeps every digest. A
+        revision compares only deliveries made under the same one."""
+        content = self.model_dump(mode="json", exclude={"schedule", "revisions"}, exclude_defaults=True)
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def schedule_timezone(self) -> str:

@@ -92,6 +92,8 @@ class RunRecord(BaseModel):
     duration_ms: int = 0
     # The newest entry id of the period when the report was built: a revision counts entries added since by it.
     newest_entry_id: int | None = None
+    # The definition's content_digest when the run was built: a revision compares only what the same one sends.
+    definition_digest: str | None = None
     # A revision's number (1 for the first correction of a delivered run) and the primary metric's totals.
     revision: int | None = None
     total_before: str | None = None

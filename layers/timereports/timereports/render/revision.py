@@ -66,6 +66,13 @@ class Revision:
         """The figure a change is measured in: the view's headline, its first metric (engine.views.View.headline)."""
         return self.metric_columns[0]
 
+    def changes_more_than_counts(self) -> bool:
+        """A row was added or removed, or a figure other than its entry count moved."""
+        return any(
+            change.kind != "changed" or _moved(change.before, change.after, self.metric_columns) != ["entries"]
+            for change in self.changes
+        )
+
     def change_size(self) -> Decimal:
         """The rows' changes of the primary metric, summed as absolute values (what `min_change_hours` bounds)."""
         metric = self.primary_metric
@@ -95,10 +102,11 @@ def _rows(csv_bytes: bytes) -> tuple[list[str], list[list[str]], list[str]]:
     return header, body, totals
 
 
-def compare(sent_csv: bytes, corrected: ReportTable, corrected_csv: bytes | None = None) -> Revision:
-    """What changed between the CSV the recipients got and the corrected report (rendered the same way)."""
-    header, sent_rows, sent_totals = _rows(sent_csv)
+def compare(sent_csv: bytes | None, corrected: ReportTable, corrected_csv: bytes | None = None) -> Revision:
+    """What changed between the CSV the recipients got (None: they were told no time was logged) and the corrected
+    report (rendered the same way)."""
     new_header, new_rows, new_totals = _rows(corrected_csv if corrected_csv is not None else render_csv(corrected))
+    header, sent_rows, sent_totals = _rows(sent_csv) if sent_csv is not None else (new_header, [], [])
     metrics = corrected.metric_columns
     # The entry view has a row per entry: its id is the row's identity (many share a group's ids).
     key_columns = (
