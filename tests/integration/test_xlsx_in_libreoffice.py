@@ -22,7 +22,7 @@ from timereports.engine.aggregate import aggregate
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import Period, ReportTable
-from timereports.render.csv import FORMULA_ESCAPE, FORMULA_TRIGGERS, render_csv
+from timereports.render.csv import render_csv, unneutralised
 from timereports.render.xlsx import render_xlsx
 
 pytestmark = [
@@ -90,8 +90,7 @@ def table_part(sheet: Sheet, header: list[str]) -> Sheet:
 
 def as_in_a_workbook(csv_text: str) -> str:
     """The CSV's text as the workbook shows it: without the apostrophe the CSV puts before a would-be formula."""
-    unescaped = csv_text.removeprefix(FORMULA_ESCAPE)
-    return unescaped if unescaped != csv_text and unescaped.startswith(FORMULA_TRIGGERS) else csv_text
+    return unneutralised(csv_text)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

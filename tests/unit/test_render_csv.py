@@ -19,6 +19,8 @@ from timereports.render.csv import (
     iter_csv_lines,
     neutralise_formula,
     render_csv,
+    starts_like_a_formula,
+    unneutralised,
     write_csv,
 )
 
@@ -158,9 +160,17 @@ def test_text_starting_like_a_formula_is_neutralised(trigger: str) -> None:
     assert cell == "'" + name
 
 
-@pytest.mark.parametrize("text", ["plain", "a=b", "1+1", " =not at start", "", "'already quoted"])
+@pytest.mark.parametrize("text", [" =1+1", "\u3000=2+2", "\u00a0+3", "\n=5+5", "  @SUM(A1)", " \uff1d1"])
+def test_text_that_starts_like_a_formula_after_whitespace_is_neutralised(text: str) -> None:
+    # A spreadsheet that trims leading spaces on import would run it
+    assert neutralise_formula(text) == "'" + text
+    assert unneutralised(neutralise_formula(text)) == text
+
+
+@pytest.mark.parametrize("text", ["plain", "a=b", "1+1", " not=at start", "", "'already quoted"])
 def test_text_that_does_not_start_like_a_formula_is_left_alone(text: str) -> None:
     assert neutralise_formula(text) == text
+    assert unneutralised(text) == text
 
 
 def test_numbers_we_produce_are_never_neutralised() -> None:
@@ -277,6 +287,7 @@ def test_any_text_round_trips_and_never_starts_like_a_formula(names: list[str]) 
 
     # Then each cell is the text, with a quote in front exactly when it started like a formula
     for record, name in zip(records, names, strict=True):
-        expected = "'" + name if name.startswith(FORMULA_TRIGGERS) else name
+        expected = "'" + name if starts_like_a_formula(name) else name
         assert record[1] == expected
-        assert not record[1].startswith(FORMULA_TRIGGERS)
+        assert not starts_like_a_formula(record[1])
+        assert unneutralised(record[1]) == name

@@ -313,6 +313,17 @@ def test_a_revision_names_a_row_whose_name_two_records_share_with_its_id() -> No
     assert sorted(change.labels for change in revision.changes) == [("Website (#100)",), ("Website (#101)",)]
 
 
+def test_a_revision_names_a_row_as_the_report_did_not_as_the_csv_guards_it() -> None:
+    # Given a project whose name starts like a formula (the CSV sent has it as "'-Minus Labs"), whose hours changed
+    def table(hours: str) -> ReportTable:
+        entry = make_entry(1, project=100, hours=hours).model_copy(update={"project": "-Minus Labs"})
+        return aggregate(untagged(entry), definition(group_by=["project_id"]), ReferenceData(), PERIOD)
+
+    assert b"'-Minus Labs" in render_csv(table("1"))
+    # Then the revision's row is named without the CSV's apostrophe
+    assert [change.labels for change in compare(render_csv(table("1")), table("2")).changes] == [("-Minus Labs",)]
+
+
 def test_a_revision_ignores_a_derived_figure_that_changed_alone_but_not_a_changed_billable_split() -> None:
     # Given a days report as sent by a release that rounded non-billable days on their own (0.01, now 0.00)
     entries = untagged(make_entry(1, hours="0.04"), make_entry(2, hours="0.04", billable=False))

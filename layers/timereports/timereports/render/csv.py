@@ -42,11 +42,23 @@ class _LineCatcher:
         return text
 
 
+def starts_like_a_formula(text: str) -> bool:
+    """Whether a spreadsheet could run `text`: it starts with a trigger, or does after leading whitespace (LibreOffice's
+    import option that trims spaces, a CSV opened by a tool that strips them, would run " =1+1")."""
+    return text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_TRIGGERS)
+
+
 def neutralise_formula(text: str) -> str:
     """Return `text` made inert for a spreadsheet: a leading `'` when it starts like a formula."""
-    if text.startswith(FORMULA_TRIGGERS):
+    if starts_like_a_formula(text):
         return FORMULA_ESCAPE + text
     return text
+
+
+def unneutralised(text: str) -> str:
+    """The text `neutralise_formula` was given (what a reader is shown of a cell read back from our CSV)."""
+    unquoted = text.removeprefix(FORMULA_ESCAPE)
+    return unquoted if unquoted != text and starts_like_a_formula(unquoted) else text
 
 
 def format_decimal(value: Decimal | int) -> str:

@@ -21,7 +21,7 @@ from timereports.engine.views import DERIVED_METRICS
 from timereports.models.report import ReportTable
 from timereports.models.run_record import AttachmentMode
 from timereports.render.addressing import Addressing, render_subject
-from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv
+from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv, unneutralised
 from timereports.render.email import OutgoingEmail, compose_messages, gzip_csv
 from timereports.render.email_body import (
     CsvLink,
@@ -131,7 +131,7 @@ def compare(sent_csv: bytes | None, corrected: ReportTable, corrected_csv: bytes
     def labels_of(row: dict[str, str]) -> tuple[str, ...]:
         shown = []
         for level, (id_column, label_column) in enumerate(levels):
-            label = row.get(label_column, "")
+            label = unneutralised(row.get(label_column, ""))  # as the report showed it, not as the CSV guards it
             shared = len(ids_of[level].get(label, ())) > 1
             shown.append(with_id(label, row.get(id_column, "")) if shared else label)
         return tuple(shown)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from timereports.models.report import Cell, ReportTable
-from timereports.render.csv import TOTAL_LABEL, format_cell, is_decimal_column, neutralise_formula
+from timereports.render.csv import TOTAL_LABEL, format_cell, is_decimal_column, starts_like_a_formula
 from timereports.render.facts import fact_lines
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -128,7 +128,7 @@ def _write_text(sheet: Any, row: int, col: int, text: str, formats: dict[str, An
     """A string cell, which no spreadsheet evaluates; one that starts like a formula also carries Excel's quote
     prefix, so that editing the cell keeps it text. The text itself stays the name (a lookup or pivot by it
     matches), unlike the CSV's, where only a leading apostrophe keeps it inert."""
-    quoted = neutralise_formula(text) != text
+    quoted = starts_like_a_formula(text)
     cell_format = formats[f"{style}_quoted"] if quoted else formats.get(style)
     sheet.write_string(row, col, text, cell_format)
 
