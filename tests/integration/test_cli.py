@@ -380,6 +380,13 @@ def test_an_instant_outside_the_supported_dates_is_one_line_exit_2(at: str) -> N
     assert "is outside the supported dates, 2000-01-01 to 2099-12-31" in assert_one_clean_line(result)
 
 
+def test_a_tick_ahead_of_the_clock_is_one_line_exit_2() -> None:
+    # A tick in the future would send runs early, over periods not ended, and leave the real ticks nothing to do
+    result = timereports("dispatch", "--at", "2099-01-05T06:05:00Z", "--local")
+    assert result.returncode == 2
+    assert "at: 2099-01-05T06:05:00+00:00 is ahead of the clock" in assert_one_clean_line(result)
+
+
 def test_validate_refuses_a_key_given_twice_in_one_line_exit_2(tmp_path: Path) -> None:
     # Given the weekly definition with a second `to:` in its delivery
     text = WEEKLY.read_text(encoding="utf-8")

@@ -19,11 +19,13 @@ import pytest
 import yaml
 
 from tests.fixtures.aws import LocalAws
+from tests.support.clock import FakeClock
 from tests.support.deployment import redeploy
 from timereports.bootstrap.dispatch import build_dispatcher
 from timereports.bootstrap.scheduling import build_deferred_runs
 from timereports.dal.dispatch_state import DynamoDBCursorStore, DynamoDBDeferredRuns, DynamoDBReportStates
 from timereports.dal.run_queue import SqsRunQueue
+from timereports.errors import DefinitionError
 from timereports.logic.dispatch import Dispatcher
 from timereports.models.catalogue import load_catalogue
 from timereports.models.events import RunMessage
@@ -47,6 +49,8 @@ def definition(report_id: str, cron: str, time_frame: str = "last_week") -> dict
     }
 
 
+# The dispatchers' clock, after every tick of these tests whatever day they run (a tick ahead of it is refused).
+LATE_CLOCK = utc(2030, 1, 1)
 WEEKLY = definition("weekly-hours", "0 7 * * MON")
 HOURLY = definition("hourly-hours", "0 * * * *", time_frame="today")
 
@@ -72,7 +76,7 @@ def dispatcher(aws: LocalAws, catalogue: Path, client: Any = None, **options: An
         queue=SqsRunQueue(aws.settings.report_queue_url, lambda: aws.sqs),
         deferred=DynamoDBDeferredRuns(table, dynamodb),
         state=DynamoDBReportStates(table, dynamodb),
-        **options,
+        **({"clock": FakeClock(LATE_CLOCK)} | options),
     )
 
 
@@ -163,39 +167,51 @@ def test_concurrent_ticks_at_the_same_instant_send_once(aws: LocalAws, catalogue
 
 
 def test_overlapping_ticks_send_each_run_once(aws: LocalAws, catalogue: Path) -> None:
-    # Given a first tick at 05:30, then a tick at 08:30 and a late one as of 07:30 (a retried invocation)
+    # Given ticks at 05:30, 06:30 and 07:30, then a late one as of 06:45 (a retried invocation)
     ticker = dispatcher(aws, catalogue)
-    ticker.tick(utc(2026, 11, 23, 5, 30))
-    ticker.tick(utc(2026, 11, 23, 8, 30))
-    late = ticker.tick(utc(2026, 11, 23, 7, 30))
+    for hour in (5, 6, 7):
+        ticker.tick(utc(2026, 11, 23, hour, 30))
+    late = ticker.tick(utc(2026, 11, 23, 6, 45))
     # Then the late tick sends nothing, and each hourly run is queued once
     assert late == []
     hourly = [moment for report_id, moment in runs(queued(aws)) if report_id == "hourly-hours"]
-    assert hourly == [utc(2026, 11, 23, 6), utc(2026, 11, 23, 7), utc(2026, 11, 23, 8)]
+    assert hourly == [utc(2026, 11, 23, 6), utc(2026, 11, 23, 7)]
 
 
-def test_catch_up_after_a_six_hour_gap_sends_each_missed_run_once(aws: LocalAws, catalogue: Path) -> None:
+def test_catch_up_after_a_gap_sends_each_missed_period_once_as_its_latest_run(aws: LocalAws, catalogue: Path) -> None:
     # Given a tick at 00:10 UTC on a Tuesday, then an outage of six hours
     ticker = dispatcher(aws, catalogue)
     ticker.tick(utc(2026, 11, 24, 0, 10))
     # When the dispatcher comes back at 06:10, and ticks again five minutes later
     ticker.tick(utc(2026, 11, 24, 6, 10))
     ticker.tick(utc(2026, 11, 24, 6, 15))
-    # Then each hourly run of the gap is queued once, each covering its own Berlin day
+    # Then the six missed hourly runs, all over the same Berlin day, are one run: the latest, with the most time in it
+    # (six copies of today's report would arrive at once)
     messages = queued(aws)
-    assert runs(messages) == [("hourly-hours", utc(2026, 11, 24, hour)) for hour in range(1, 7)]
-    assert {(message.period_from, message.period_to) for message in messages} == {(date(2026, 11, 24),) * 2}
+    assert runs(messages) == [("hourly-hours", utc(2026, 11, 24, 6))]
+    assert (messages[0].period_from, messages[0].period_to) == (date(2026, 11, 24),) * 2
+    # And after an outage across days, each missed day is sent once, by its last run
+    ticker.tick(utc(2026, 11, 26, 6, 10))
+    assert [(message.period_from, message.scheduled_at) for message in queued(aws)] == [
+        (date(2026, 11, 24), utc(2026, 11, 24, 22)),  # 23:00 in Berlin, that day's last
+        (date(2026, 11, 25), utc(2026, 11, 25, 22)),
+        (date(2026, 11, 26), utc(2026, 11, 26, 6)),
+    ]
 
 
 def test_runs_older_than_the_catch_up_bound_are_dropped(aws: LocalAws, catalogue: Path) -> None:
-    # Given a dispatcher that catches up at most three hours
-    ticker = dispatcher(aws, catalogue, max_catch_up=timedelta(hours=3))
-    ticker.tick(utc(2026, 11, 24, 0, 10))
-    # When it comes back after six hours
-    ticker.tick(utc(2026, 11, 24, 6, 10))
-    # Then only the runs of the last three hours are queued; the older ones are dropped, not sent later
-    ticker.tick(utc(2026, 11, 24, 6, 20))
-    assert runs(queued(aws)) == [("hourly-hours", utc(2026, 11, 24, hour)) for hour in (4, 5, 6)]
+    # Given a dispatcher that catches up at most three days, and a report sent every morning over the day before
+    daily = definition("daily-hours", "0 7 * * *", time_frame="yesterday")
+    (catalogue / "daily-hours.yaml").write_text(yaml.safe_dump(daily), encoding="utf-8")
+    ticker = dispatcher(aws, catalogue, max_catch_up=timedelta(days=3))
+    ticker.tick(utc(2026, 11, 20, 0, 10))
+    queued(aws)
+    # When it comes back after six days
+    ticker.tick(utc(2026, 11, 26, 6, 10))
+    # Then only the mornings of the last three days are queued; the older ones are dropped, not sent later
+    ticker.tick(utc(2026, 11, 26, 6, 20))
+    mornings = [message for message in queued(aws) if message.report_id == "daily-hours"]
+    assert [message.scheduled_at for message in mornings] == [utc(2026, 11, day, 6) for day in (23, 24, 25, 26)][1:]
 
 
 def test_deferred_run_is_re_enqueued_once_after_the_reset(aws: LocalAws, catalogue: Path) -> None:
@@ -214,6 +230,18 @@ def test_deferred_run_is_re_enqueued_once_after_the_reset(aws: LocalAws, catalog
     assert [message for message in after if message.report_id == "weekly-hours"] == [parked]
     assert [message for message in queued(aws) if message.report_id == "weekly-hours"] == [parked]
     assert DynamoDBDeferredRuns(aws.settings.state_table, aws.dynamodb).due(utc(2030, 1, 1)) == []
+
+
+def test_a_tick_ahead_of_the_clock_is_refused_and_moves_no_cursor(aws: LocalAws, catalogue: Path) -> None:
+    # Given the dispatcher's clock at Monday 06:05 UTC, after a first tick
+    clock = FakeClock(utc(2026, 11, 23, 6, 5))
+    ticker = dispatcher(aws, catalogue, clock=clock)
+    ticker.tick(utc(2026, 11, 23, 5, 30))
+    # When a tick as of Wednesday comes (a replay with the wrong date) / Then it is refused
+    with pytest.raises(DefinitionError, match="ahead of the clock"):
+        ticker.tick(utc(2026, 11, 25, 7, 0))
+    # And the real ticks still send Monday's runs: nothing was claimed
+    assert {message.report_id for message in ticker.tick(utc(2026, 11, 23, 6, 5))} == {"weekly-hours", "hourly-hours"}
 
 
 def test_paused_report_is_skipped(aws: LocalAws, catalogue: Path) -> None:

@@ -635,6 +635,27 @@ def test_a_report_failing_runs_in_a_row_is_paused_and_the_next_tick_skips_it(
     ] == [("weekly-other", "2026-11-23T06:00:00Z")]
 
 
+def test_a_report_resumed_as_the_readme_says_counts_its_failures_afresh(deploy: Callable[..., Deployment]) -> None:
+    # Given a report paused after three failed runs, then resumed by setting `paused` to false on its state item
+    deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")
+    failing = {"report_id": "weekly-hours", "account": "default", "from": "2026-11-16", "to": "2026-11-22"}
+    for minute, day in enumerate(["2026-11-02", "2026-11-09", "2026-11-16"]):
+        deployment.run_body(failing | {"scheduled_at": f"{day}T06:00:00Z"}, utc(2026, 11, 23, 4, minute))
+    table = deployment.aws.settings.state_table
+    key = {"pk": {"S": "report#weekly-hours"}, "sk": {"S": "state"}}
+    deployment.aws.dynamodb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET paused = :f", ExpressionAttributeValues={":f": {"BOOL": False}}
+    )
+    # When its next run fails once
+    deployment.run_body(failing | {"scheduled_at": "2026-11-23T06:00:00Z"}, utc(2026, 11, 23, 6, 6))
+    # Then it is one failure in a row, not four: the report stays resumed
+    state = deployment.item("report#weekly-hours", "state")
+    assert state is not None
+    assert state["consecutive_failures"]["N"] == "1"
+    assert not state.get("paused", {}).get("BOOL", False)
+    assert "paused" not in str(notices(deployment)[-1]["Subject"])
+
+
 def test_a_success_resets_the_count_of_failures_in_a_row(deploy: Callable[..., Deployment]) -> None:
     # Given two failed runs of a report (one short of the pause)
     deployment = deploy(weekly_report("weekly-hours"), INTERVALS_API_TOKEN="Revoked0000")

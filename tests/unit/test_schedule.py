@@ -155,9 +155,14 @@ class Rig:
         self.queue = InMemoryRunQueue()
         self.deferred = InMemoryDeferredRuns()
         self.states = InMemoryReportStates()
-        self.dispatcher = Dispatcher(list(reports), self.cursors, self.queue, self.deferred, self.states, **options)
+        # The dispatcher's clock is the latest tick's instant: a tick is never ahead of it, whatever day the test runs.
+        self.now = datetime(2000, 1, 1, tzinfo=UTC)
+        self.dispatcher = Dispatcher(
+            list(reports), self.cursors, self.queue, self.deferred, self.states, clock=lambda: self.now, **options
+        )
 
     def tick(self, at: datetime) -> list[tuple[str, datetime, date, date]]:
+        self.now = max(self.now, at)
         return [(m.report_id, m.scheduled_at, m.period_from, m.period_to) for m in self.dispatcher.tick(at)]
 
 
@@ -196,42 +201,43 @@ def test_half_monthly_report_covers_the_half_month_before() -> None:
 
 
 def test_an_earlier_tick_after_a_later_one_sends_nothing() -> None:
-    # Given an hourly report whose cursor a tick at 12:00 has moved
-    rig = Rig(report("hourly", "0 * * * *"))
+    # Given a daily report over its day whose cursor a tick on the 3rd has moved
+    rig = Rig(report("daily", "0 1 * * *", time_frame="today"))
     rig.tick(utc(2026, 5, 1, 9, 30))
-    assert len(rig.tick(utc(2026, 5, 1, 12))) == 3
-    # When a delayed tick as of 11:00 arrives
+    assert len(rig.tick(utc(2026, 5, 3, 12))) == 2
+    # When a delayed tick as of the 2nd arrives
     # Then it sends nothing: its window was already sent, and the cursor never moves back
-    assert rig.tick(utc(2026, 5, 1, 11)) == []
-    assert rig.cursors.cursors["hourly"] == utc(2026, 5, 1, 12)
+    assert rig.tick(utc(2026, 5, 2, 11)) == []
+    assert rig.cursors.cursors["daily"] == utc(2026, 5, 3, 12)
 
 
 def test_catch_up_keeps_the_latest_runs_within_both_bounds(caplog: pytest.LogCaptureFixture) -> None:
-    # Given an hourly report, a 5-hour catch-up bound and at most 3 runs per report
-    rig = Rig(report("hourly", "0 * * * *"), max_catch_up=timedelta(hours=5), max_runs_per_report=3)
+    # Given a daily report over its day, a 5-day catch-up bound and at most 3 runs per report
+    daily = report("daily", "0 1 * * *", time_frame="today")  # 01:00 in Berlin: 23:00 UTC the day before
+    rig = Rig(daily, max_catch_up=timedelta(days=5), max_runs_per_report=3)
     rig.tick(utc(2026, 5, 1, 0, 30))
-    # When the next tick comes 10 hours later
+    # When the next tick comes 10 days later
     with caplog.at_level(logging.WARNING, logger="timereports.logic.dispatch"):
-        runs = rig.tick(utc(2026, 5, 1, 10, 30))
+        runs = rig.tick(utc(2026, 5, 11, 0, 30))
     # Then only the 3 latest runs are sent; the 5 older than the bound and the 2 beyond the count are logged
-    assert [run[1] for run in runs] == [utc(2026, 5, 1, 8), utc(2026, 5, 1, 9), utc(2026, 5, 1, 10)]
+    assert [run[1] for run in runs] == [utc(2026, 5, 8, 23), utc(2026, 5, 9, 23), utc(2026, 5, 10, 23)]
     # (records of the dispatcher's logger only: a server thread of an earlier test may log meanwhile)
     dispatcher_records = [record for record in caplog.records if record.name == "timereports.logic.dispatch"]
     assert [getattr(record, "dropped", None) for record in dispatcher_records] == [5, 2]
 
 
 def test_unsent_runs_put_the_window_back_for_the_next_tick() -> None:
-    # Given an hourly report and a queue that refuses everything once
-    rig = Rig(report("hourly", "0 * * * *"))
+    # Given a daily report over its day and a queue that refuses everything once
+    rig = Rig(report("daily", "0 1 * * *", time_frame="today"))
     rig.tick(utc(2026, 5, 1, 0, 30))
     rig.queue.refuse = lambda message: True
     # When a tick cannot queue its runs
     with pytest.raises(RunQueueError):
-        rig.tick(utc(2026, 5, 1, 2, 30))
+        rig.tick(utc(2026, 5, 3, 0, 30))
     # Then the cursor is back where it was, and the next tick sends the whole window
-    assert rig.cursors.cursors["hourly"] == utc(2026, 5, 1, 0, 30)
+    assert rig.cursors.cursors["daily"] == utc(2026, 5, 1, 0, 30)
     rig.queue.refuse = None
-    assert [run[1] for run in rig.tick(utc(2026, 5, 1, 2, 31))] == [utc(2026, 5, 1, 1), utc(2026, 5, 1, 2)]
+    assert [run[1] for run in rig.tick(utc(2026, 5, 3, 0, 31))] == [utc(2026, 5, 1, 23), utc(2026, 5, 2, 23)]
 
 
 def test_paused_report_is_skipped_and_not_replayed_after_resume() -> None:

@@ -17,7 +17,9 @@ Delivery guarantees, and where each is enforced:
   same (deterministic) body. A FIFO queue also gets a MessageDeduplicationId derived from that pair.
 - A report seen for the first time starts at that tick: nothing from before it is sent. After an outage, missed fire
   times are caught up, but only those within `max_catch_up` of the tick and at most `max_runs_per_report` of them (the
-  latest); older ones are dropped and logged, never sent, so a week-long outage does not flood inboxes.
+  latest); older ones are dropped and logged, never sent, so a week-long outage does not flood inboxes. Missed runs
+  over the same period are one run, the latest: an hourly `today` report back from a night's outage sends today's
+  report once, not once per missed hour.
 - A paused report's window is claimed and its runs dropped (logged): resuming it does not replay what was skipped.
 
 `CursorStore`, `RunQueue`, `DeferredRuns` and `ReportStates` are ports; the DynamoDB/SQS adapters and in-memory
@@ -30,16 +32,16 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from timereports.clock import as_utc
+from timereports.clock import as_utc, utc_now
 from timereports.engine.schedule import iter_fire_times
 from timereports.engine.timeframes import resolve_time_frame, today_in
-from timereports.errors import RunQueueError
+from timereports.errors import DefinitionError, RunQueueError
 from timereports.logic.ports import (
     CursorStore,
     DeferredRun,
@@ -56,6 +58,8 @@ from timereports.models.events import RunMessage, run_key
 DEFAULT_MAX_CATCH_UP = timedelta(days=2)
 # At most this many runs of one report per tick (the latest): two days of an hourly report.
 DEFAULT_MAX_RUNS_PER_REPORT = 48
+# How far ahead of the clock a tick may be: the Scheduler's scheduled time, and a clock a little off.
+MAX_TICK_AHEAD = timedelta(minutes=5)
 # Compare-and-set attempts per report and tick; each failure means another tick moved the cursor meanwhile, so a
 # few suffice, and a bound keeps a pathological race from spinning.
 MAX_CLAIM_ATTEMPTS = 5
@@ -76,6 +80,7 @@ class _Claim:
     messages: list[RunMessage] = field(default_factory=list)
     stale: int = 0  # fire times dropped for being older than the catch-up bound (counted up to MAX_COUNTED_DROPS)
     excess: int = 0  # fire times dropped beyond the per-report bound
+    superseded: int = 0  # missed fire times dropped because a later one of the window covers the same period
 
 
 class Dispatcher:
@@ -91,6 +96,7 @@ class Dispatcher:
         *,
         max_catch_up: timedelta = DEFAULT_MAX_CATCH_UP,
         max_runs_per_report: int = DEFAULT_MAX_RUNS_PER_REPORT,
+        clock: Callable[[], datetime] = utc_now,
         logger: DispatchLogger | None = None,
     ) -> None:
         if max_catch_up <= timedelta(0) or max_runs_per_report < 1:
@@ -106,6 +112,7 @@ class Dispatcher:
         self._state = state
         self.max_catch_up = max_catch_up
         self.max_runs_per_report = max_runs_per_report
+        self._clock = clock
         # A Powertools Logger in the Lambda (structured keys from `extra`), the standard library's elsewhere.
         self._log: DispatchLogger = logger or logging.getLogger(__name__)
 
@@ -116,6 +123,12 @@ class Dispatcher:
         the next tick (or a retry of this one) sends them.
         """
         now = as_utc(at, "at")
+        if now > self._clock() + MAX_TICK_AHEAD:
+            # Its cursors would move ahead of the clock: runs sent early over periods not ended, the real ticks idle.
+            raise DefinitionError(
+                f"at: {now.isoformat()} is ahead of the clock ({self._clock().isoformat(timespec='seconds')}); a tick "
+                "may be as of now or the past (a replay), not the future"
+            )
         cursors = self._cursors.all()
         claims = [claim for report in self._scheduled if (claim := self._claim(report, cursors.get(report.id), now))]
         taken: list[DeferredRun] = []
@@ -202,7 +215,15 @@ class Dispatcher:
             due.append(fired)
             count += 1
         claim.excess = count - len(due)
-        claim.messages = [self.message_for(report, fired) for fired in due]
+        # Missed runs over the same period (an hourly `today` report after an outage, last week's sent every morning)
+        # would send the same report again and again: only the latest of each period goes, with the most time in it.
+        latest: dict[tuple[date, date], RunMessage] = {}
+        for fired in due:
+            message = self.message_for(report, fired)
+            latest.pop((message.period_from, message.period_to), None)
+            latest[(message.period_from, message.period_to)] = message
+        claim.messages = list(latest.values())
+        claim.superseded = len(due) - len(claim.messages)
         return claim
 
     def _log_dropped(self, claim: _Claim) -> None:
@@ -220,6 +241,11 @@ class Dispatcher:
             self._log.warning(
                 "missed runs beyond the per-report bound dropped (the latest are sent)",
                 extra={"report_id": claim.report.id, "dropped": claim.excess, "sent": len(claim.messages)},
+            )
+        if claim.superseded:
+            self._log.info(
+                "missed runs over a period a later missed run covers dropped (the latest of each period is sent)",
+                extra={"report_id": claim.report.id, "dropped": claim.superseded, "sent": len(claim.messages)},
             )
 
     def _paused(self, report_id: str) -> bool:

@@ -52,6 +52,11 @@ class FailurePolicy:
             return False
         reason = one_line(error)
         failures = self._states.record_failure(definition.id)
+        if failures > self._pause_after and not self._states.get(definition.id).paused:
+            # Resumed by hand (`paused` set to false, as the README says), its old count left: it starts again here,
+            # rather than pausing again at the first failure.
+            self._states.resume(definition.id)
+            failures = self._states.record_failure(definition.id)
         paused = failures >= self._pause_after
         if paused:
             self._states.pause(definition.id, f"{failures} failed runs in a row; last: {reason}")

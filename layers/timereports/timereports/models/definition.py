@@ -341,6 +341,17 @@ class ReportDefinition(ReportQuery, ReportIdentity):
     delivery: Delivery | None = None
     revisions: Revisions = Field(default_factory=Revisions)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_from_the_schedule(cls, data: object) -> object:
+        """A report that names only its schedule's zone lives in it: "0 7 * * MON" in Sydney is Monday there, and
+        last week is Sydney's last week, not UTC's (where it is still Sunday)."""
+        if isinstance(data, Mapping) and "timezone" not in data:
+            schedule = data.get("schedule")
+            if isinstance(schedule, Mapping) and isinstance(schedule.get("timezone"), str):
+                return {**data, "timezone": schedule["timezone"]}
+        return data
+
     @model_validator(mode="after")
     def _scheduled_reports_have_recipients(self) -> ReportDefinition:
         if self.schedule is not None and self.delivery is None:
