@@ -176,6 +176,23 @@ def test_monday_report_covers_last_week_in_the_report_zone() -> None:
     assert runs == [("weekly", utc(2026, 11, 23, 6), date(2026, 11, 16), date(2026, 11, 22))]
 
 
+def test_a_report_that_names_only_its_schedules_zone_covers_that_zones_period() -> None:
+    # Given a Monday 07:00 Sydney report over last week that sets no zone of its own
+    definition = {
+        "id": "weekly-syd",
+        "title": "Weekly",
+        "time_frame": "last_week",
+        "schedule": {"cron": "0 7 * * MON", "timezone": "Australia/Sydney"},
+        "delivery": {"to": ["ops@example.com"]},
+    }
+    rig = Rig(parse_definition(definition))
+    rig.tick(utc(2026, 11, 29, 12))
+    # When it fires on Monday 30 November in Sydney (Sunday 20:00 UTC)
+    runs = rig.tick(utc(2026, 11, 29, 20, 5))
+    # Then it covers Sydney's last week, 23 to 29 November, not the week before (UTC's, where it is still Sunday)
+    assert runs == [("weekly-syd", utc(2026, 11, 29, 20), date(2026, 11, 23), date(2026, 11, 29))]
+
+
 def test_period_uses_the_report_zone_not_the_schedule_zone() -> None:
     # Given a report scheduled at Sunday 23:30 UTC whose own zone is Berlin (where it is already Monday)
     weekly = report("late", "30 23 * * SUN", schedule={"cron": "30 23 * * SUN", "timezone": "UTC"})
