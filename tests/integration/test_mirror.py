@@ -165,6 +165,24 @@ def test_approvals_and_renames_that_leave_datemodified_alone_reach_the_report(
     assert b"Renamed & Co" in outcome.csv
 
 
+@pytest.mark.parametrize("operation", ["inclusion", "exclusion"])
+def test_a_filter_by_a_records_new_name_finds_its_time_while_the_mirror_still_has_the_old_one(
+    harness: Harness, simulator: IntervalsSimulator, operation: str
+) -> None:
+    # Given the period in the mirror, then a project renamed (its entries in the mirror keep the old name for a day)
+    harness.run(definition(group_by=["project_id"]))
+    project = entries_between(simulator, PERIOD["from"], PERIOD["to"])[0]["projectid"]
+    simulator.rename("project", project, "Website Relaunch 2027")
+    # When a report filters by the new name
+    filters = {"project_id": {"operation": operation, "values": ["Website Relaunch 2027"]}}
+    mirrored, _ = harness.run(definition(group_by=["project_id"], filters=filters))
+    # Then it keeps (or leaves out) that project's time, as a direct pull does
+    direct, _ = harness.run(definition(group_by=["project_id"], filters=filters), mirror=False)
+    ids = {line.split(",")[0] for line in mirrored.csv.decode("utf-8-sig").splitlines()[1:-1]}
+    assert (str(project) in ids) == (operation == "inclusion")
+    assert ids == {line.split(",")[0] for line in direct.csv.decode("utf-8-sig").splitlines()[1:-1]}
+
+
 def test_a_rename_reaches_a_month_edited_every_day_within_the_names_age(
     harness: Harness, simulator: IntervalsSimulator
 ) -> None:

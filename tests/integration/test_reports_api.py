@@ -827,13 +827,19 @@ def test_a_filter_naming_no_record_of_the_account_is_a_400_with_the_closest_name
 
 def test_a_name_given_since_the_reference_data_was_cached_is_looked_up_once_more(deployed: Any, simulator: Any) -> None:
     # Given a warm container whose cached reference data knows the project as "Website Relaunch"
-    assert project_rows("Website Relaunch")[0] == 200
+    status, before = project_rows("Website Relaunch")
+    assert status == 200
+    assert before["rows"]
     # When the project is renamed in Intervals and asked for by its new name
     simulator.rename("project", 30001, "Website Relaunch 2027")
     status, answer = project_rows("Website Relaunch 2027")
-    # Then the names are fetched again rather than the new one refused
+    # Then the names are fetched again rather than the new one refused, and the project's time is all there
     assert status == 200, answer
-    assert {row["project_name"] for row in answer["rows"]} <= {"Website Relaunch 2027"}
+    # (the old name is three projects'; the new one is 30001's alone)
+    renamed = [row for row in before["rows"] if row["project_id"] == 30001]
+    assert [(row["project_id"], row["incurred_hours"]) for row in answer["rows"]] == [
+        (30001, row["incurred_hours"]) for row in renamed
+    ]
 
 
 def project_rows(project: str) -> tuple[int, Any]:

@@ -224,7 +224,7 @@ def _showing_kept(keep: EntryPredicate | None, seen: Callable[[EntryLike], None]
 def _entry_filter(definition: ReportDefinition, resolver: AttributeResolver) -> EntryPredicate | None:
     """One predicate for every filter and the approved-only rule, or None when every entry counts."""
     predicates: list[EntryPredicate] = [
-        compile_filter(resolver.attribute(name), spec.operation, spec.values)
+        compile_filter(resolver.attribute(name), spec.operation, spec.values, resolver.reference)
         for name, spec in definition.filters.items()
     ]
     if definition.calc_incurred_using == "approved":

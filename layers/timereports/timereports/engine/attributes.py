@@ -456,13 +456,20 @@ def slice_targets(attribute: str, names: Iterable[str], reference: ReferenceData
     return targets
 
 
-def compile_filter(attribute: Attribute, operation: str, values: tuple[object, ...]) -> EntryPredicate:
+def compile_filter(
+    attribute: Attribute, operation: str, values: tuple[object, ...], reference: ReferenceData | None = None
+) -> EntryPredicate:
     """A predicate keeping the entries an inclusion (or exclusion) filter keeps.
 
     A value matches an entry when it equals the entry's id or its name (names compared case-sensitively,
-    HTML already decoded). The verdict is memoised per key, so the label is computed once per distinct id.
+    HTML already decoded), or when it is the name `reference` gives the entry's record now: an entry keeps the name
+    its record had when it was read (the entry mirror's copy, until its names are refreshed), so a record renamed
+    since is still found by its new name. The verdict is memoised per key, so the label is computed once per id.
     """
     keys, labels = filter_targets(attribute.name, values)
+    if labels and reference is not None and ATTRIBUTES[attribute.name].names is not None:
+        current = record_ids_by_name(attribute.name, reference)
+        keys = keys | {record_id for label in labels for record_id in current.get(label, ())}
     include = operation == "inclusion"
     key_of = attribute.key
     label_of = attribute.label
