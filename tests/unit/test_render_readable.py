@@ -129,6 +129,20 @@ def test_the_text_part_heads_both_levels_and_names_a_section_with_more_rows_as_i
         assert more in html_page
 
 
+def test_a_long_name_without_spaces_can_break_wherever_the_html_shows_it() -> None:
+    # Given sections named by one 126-letter word (no space a phone's browser could break at), with hidden rows
+    entries = [make_entry(index, project=100 + index % 3, person=1 + index // 3 % 3) for index in range(1, 19)]
+    table = aggregate(untagged(*entries), definition(group_by=["project_id", "user_id"]), REFERENCE, PERIOD)
+    long_name = "Projekt" + "Überlangerprojektname" * 6
+    table = replace(table, sections=tuple(replace(section, label=long_name) for section in table.sections))
+    html_page = render_html(table, filename="report.csv", rows_per_section=1)
+    # Then the text a reader sees has the name only with break opportunities (<wbr>), in the headings, the bars and
+    # the note of the further rows alike
+    shown = re.sub(r"<[^>]*>", "|", html_page)
+    assert long_name not in shown
+    assert "rows more of Projekt" in shown
+
+
 def test_a_slice_says_whose_it_is_in_subject_header_and_file_names() -> None:
     table = replace(two_level_table(), slice_label="Mango Inc.", slice_slug="mango-inc")
     message = message_of(table, xlsx=render_xlsx(table))

@@ -344,7 +344,7 @@ def sections_table_html(table: ReportTable, filename: str, limit: int) -> str:
         if more:
             body.append(
                 f'\n<tr><td colspan="{1 + len(metrics)}" style="padding-left:12px;color:{MUTED};font-style:italic;">'
-                f"{esc(more)}</td></tr>"
+                f"{breakable(more)}</td></tr>"
             )
     total_style = f"border-top:2px solid {INK};"
     totals = "".join(
