@@ -444,7 +444,8 @@ MB = 1024 * 1024
     ("csv_size", "limit", "preference", "gzipped_size", "expected"),
     [
         (100_000, 10 * MB, "attachment", None, "attachment"),
-        (7 * MB, 10 * MB, "attachment", 1 * MB, "attachment"),  # 7 MB -> 9.6 MB in base64: still fits
+        (7 * MB, 10 * MB, "attachment", 1 * MB, "gzip"),  # 7 MB -> 9.6 MB in base64: no room for the bodies
+        (6 * MB, 10 * MB, "attachment", 1 * MB, "attachment"),  # 6 MB -> 8.2 MB in base64: fits with them
         (8 * MB, 10 * MB, "attachment", 1 * MB, "gzip"),  # 8 MB -> 11 MB in base64: too big for 10 MB
         (8 * MB, 10 * MB, "attachment", 9 * MB, "link"),  # gzip does not help enough
         (8 * MB, 10 * MB, "attachment", None, "link"),  # gzip size unknown: not considered

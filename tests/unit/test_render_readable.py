@@ -26,7 +26,7 @@ from timereports.models.intervals import ReferenceData, TimeEntry
 from timereports.models.report import ReportTable
 from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
-from timereports.render.email import build_messages
+from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size, build_messages
 from timereports.render.email_body import render_html, render_text
 from timereports.render.email_sections import HTML_BUDGET_BYTES
 from timereports.render.failure_notice import failure_notice
@@ -299,11 +299,17 @@ def test_a_report_with_many_groups_shows_fewer_rows_per_section_to_stay_under_gm
     table = aggregate(untagged(*entries), definition(group_by=["project_id", "user_id"]), ReferenceData(), PERIOD)
 
     # When its message is built
-    message = message_of(table)
+    csv_bytes = render_csv(table)
+    [outgoing] = build_messages(
+        table, csv_bytes, sender=SENDER, addressing=Addressing(to=["ops@example.com"]), sent_at=SENT_AT
+    )
+    message = parsed(outgoing)
     page, text = body(message, "html"), body(message, "plain")
 
     # Then the HTML stays within the budget, every section keeps its subtotal, and both parts show the same rows
     assert len(page.encode("utf-8")) <= HTML_BUDGET_BYTES
+    # and everything but the attachment (headers, both parts, encoded) fits the room the attachment's size check keeps
+    assert len(outgoing.as_bytes()) - base64_size(len(csv_bytes)) < MESSAGE_ALLOWANCE_BYTES
     assert page.count("<tr data-section=") == 90
     shown = page.count('<tr data-row="1">')
     assert shown < 90 * 5
