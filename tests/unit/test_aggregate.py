@@ -531,12 +531,20 @@ def report_definitions(draw: st.DrawFn) -> ReportDefinition:
         filters["week"]["values"] = list(
             dict.fromkeys(day - timedelta(days=(day.weekday() - start) % 7) for day in days)
         )
+    basis = draw(st.sampled_from(["confirmed-unconfirmed", "approved"]))
+    approval = filters.get("approval_status")
+    if (
+        basis == "approved"
+        and approval
+        and ("approved" in approval["values"]) != (approval["operation"] == "inclusion")
+    ):
+        del filters["approval_status"]  # keeps no approved time: a definition refuses it
     return definition(
         view=draw(st.sampled_from(GROUPED_VIEWS)),
         group_by=group_by,
         filters=filters,
         week_start=week_start,
-        calc_incurred_using=draw(st.sampled_from(["confirmed-unconfirmed", "approved"])),
+        calc_incurred_using=basis,
         hours_per_day=draw(st.sampled_from(["8", "7.5", "6", "7"])),
     )
 

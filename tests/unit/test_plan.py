@@ -179,7 +179,6 @@ def test_excluding_both_billable_values_needs_no_pull() -> None:
         ({"filters": {"approval_status": only(["unapproved"])}}, [False]),
         ({"filters": {"approval_status": only(["unapproved"], "exclusion")}}, [True]),
         ({"filters": {"approval_status": only(["approved", "unapproved"])}}, [True, False]),
-        ({"filters": {"approval_status": only(["unapproved"])}, "calc_incurred_using": "approved"}, []),
     ],
 )
 def test_approval_decides_the_approved_pulls(fields: dict[str, Any], pulls: list[bool | None]) -> None:

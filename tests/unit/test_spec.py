@@ -370,3 +370,29 @@ def test_any_line_separator_in_the_title_is_refused(separator: str) -> None:
     # The title goes into the Subject header: every separator mail software may break a line at is refused
     with pytest.raises(DefinitionError, match=r"^title: line breaks"):
         parse_definition(definition_with(title=f"Hours{separator}Bcc: evil@example.com"))
+
+
+@pytest.mark.parametrize(
+    "approval_filter",
+    [
+        {"operation": "inclusion", "values": ["unapproved"]},
+        {"operation": "exclusion", "values": ["approved"]},
+    ],
+)
+def test_an_approval_filter_that_leaves_no_approved_time_with_approved_only_is_refused(
+    approval_filter: dict[str, Any],
+) -> None:
+    # Given approved time only, and a filter keeping only unapproved time: every report would be empty
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(definition_with(calc_incurred_using="approved", filters={"approval_status": approval_filter}))
+    # Then it is refused before any request, naming both fields
+    assert str(raised.value).startswith("filters.approval_status: ")
+    assert "calc_incurred_using" in str(raised.value)
+
+
+def test_an_approval_filter_that_keeps_approved_time_with_approved_only_is_accepted() -> None:
+    approved = {"operation": "inclusion", "values": ["approved"]}
+    definition = parse_definition(
+        definition_with(calc_incurred_using="approved", filters={"approval_status": approved})
+    )
+    assert definition.filters["approval_status"].values == ("approved",)

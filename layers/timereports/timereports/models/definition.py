@@ -300,6 +300,21 @@ class ReportQuery(DefinitionModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _approval_filter_keeps_some_approved_time(self) -> ReportQuery:
+        # Approved time only, and an approval filter that leaves no approved time: every report would be empty.
+        spec = self.filters.get("approval_status")
+        if self.calc_incurred_using == "approved" and spec is not None:
+            named = "approved" in spec.values
+            if named != (spec.operation == "inclusion"):
+                raise fail(
+                    f"{spec.operation} of {list(spec.values)} keeps no approved time, and calc_incurred_using is "
+                    "'approved' (approved time only): every report would be empty; drop the filter, or use "
+                    "calc_incurred_using 'confirmed-unconfirmed'",
+                    field="filters.approval_status",
+                )
+        return self
+
     @property
     def week_start_index(self) -> int:
         """The first day of the week as `date.weekday()` counts it (Monday 0 ... Sunday 6)."""
