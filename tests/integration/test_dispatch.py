@@ -244,6 +244,28 @@ def test_a_tick_ahead_of_the_clock_is_refused_and_moves_no_cursor(aws: LocalAws,
     assert {message.report_id for message in ticker.tick(utc(2026, 11, 23, 6, 5))} == {"weekly-hours", "hourly-hours"}
 
 
+def test_a_report_back_in_the_catalogue_sends_nothing_of_the_time_it_was_gone(aws: LocalAws, catalogue: Path) -> None:
+    # Given a daily report sent on Monday, then removed from the catalogue on Monday (the ticks go on without it)
+    daily = definition("daily-hours", "0 7 * * *", time_frame="yesterday")
+    (catalogue / "daily-hours.yaml").write_text(yaml.safe_dump(daily), encoding="utf-8")
+    dispatcher(aws, catalogue).tick(utc(2026, 11, 23, 5, 30))
+    dispatcher(aws, catalogue).tick(utc(2026, 11, 23, 6, 5))
+    (catalogue / "daily-hours.yaml").unlink()
+    for day in (23, 24, 25):
+        dispatcher(aws, catalogue).tick(utc(2026, 11, day, 10))
+    queued(aws)
+    # When it is put back on Wednesday and the dispatcher ticks
+    (catalogue / "daily-hours.yaml").write_text(yaml.safe_dump(daily), encoding="utf-8")
+    back = dispatcher(aws, catalogue).tick(utc(2026, 11, 25, 10, 5))
+    # Then none of the mornings it was gone (Tuesday, Wednesday) is sent, as for a report added anew
+    assert [message.report_id for message in back] == []
+    # And from Thursday on it is sent again as scheduled
+    thursday = dispatcher(aws, catalogue).tick(utc(2026, 11, 26, 6, 5))
+    assert [(m.report_id, m.scheduled_at) for m in thursday if m.report_id == "daily-hours"] == [
+        ("daily-hours", utc(2026, 11, 26, 6))
+    ]
+
+
 def test_paused_report_is_skipped(aws: LocalAws, catalogue: Path) -> None:
     # Given the hourly report paused after failures
     states = DynamoDBReportStates(aws.settings.state_table, aws.dynamodb)

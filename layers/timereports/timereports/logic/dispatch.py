@@ -15,11 +15,12 @@ Delivery guarantees, and where each is enforced:
   queue is a standard SQS queue, which may deliver a message twice anyway; exactly-once delivery of a report is the
   run_report side's job: its idempotency key is report_id + scheduled_at, and every message for one run carries the
   same (deterministic) body. A FIFO queue also gets a MessageDeduplicationId derived from that pair.
-- A report seen for the first time starts at that tick: nothing from before it is sent. After an outage, missed fire
-  times are caught up, but only those within `max_catch_up` of the tick and at most `max_runs_per_report` of them (the
-  latest); older ones are dropped and logged, never sent, so a week-long outage does not flood inboxes. Missed runs
-  over the same period are one run, the latest: an hourly `today` report back from a night's outage sends today's
-  report once, not once per missed hour.
+- A report seen for the first time starts at that tick: nothing from before it is sent; so does a report back in the
+  catalogue (or its schedule) after ticks without it, whose cursor is older than the last tick's (`LAST_TICK`).
+- After an outage, missed fire times are caught up, but only those within `max_catch_up` of the tick and at most
+  `max_runs_per_report` of them (the latest); older ones are dropped and logged, never sent, so a week-long outage
+  does not flood inboxes. Missed runs over the same period are one run, the latest: an hourly `today` report back
+  from a night's outage sends today's report once, not once per missed hour.
 - A paused report's window is claimed and its runs dropped (logged): resuming it does not replay what was skipped.
 
 `CursorStore`, `RunQueue`, `DeferredRuns` and `ReportStates` are ports; the DynamoDB/SQS adapters and in-memory
@@ -58,6 +59,8 @@ from timereports.models.events import RunMessage, run_key
 DEFAULT_MAX_CATCH_UP = timedelta(days=2)
 # At most this many runs of one report per tick (the latest): two days of an hourly report.
 DEFAULT_MAX_RUNS_PER_REPORT = 48
+# The cursor of the latest tick that saw the whole catalogue (not a report id: those start with a letter or digit).
+LAST_TICK = "#last-tick"
 # How far ahead of the clock a tick may be: the Scheduler's scheduled time, and a clock a little off.
 MAX_TICK_AHEAD = timedelta(minutes=5)
 # Compare-and-set attempts per report and tick; each failure means another tick moved the cursor meanwhile, so a
@@ -130,7 +133,12 @@ class Dispatcher:
                 "may be as of now or the past (a replay), not the future"
             )
         cursors = self._cursors.all()
-        claims = [claim for report in self._scheduled if (claim := self._claim(report, cursors.get(report.id), now))]
+        last_tick = cursors.get(LAST_TICK)
+        claims = [
+            claim
+            for report in self._scheduled
+            if (claim := self._claim(report, cursors.get(report.id), now, last_tick))
+        ]
         taken: list[DeferredRun] = []
         try:
             for claim in claims:
@@ -151,7 +159,16 @@ class Dispatcher:
             claimed = [message for claim in claims for message in claim.messages] + [run.message for run in taken]
             self._put_back(claimed, claims, taken)
             raise
+        self._note_tick(last_tick, now)
         return outgoing
+
+    def _note_tick(self, last_tick: datetime | None, now: datetime) -> None:
+        """Remember the latest tick that handled every scheduled report: a cursor behind it belongs to a report
+        that was not in the catalogue (or had no schedule) at that tick. Only forward: a late tick leaves it."""
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            if (last_tick is not None and last_tick >= now) or self._cursors.compare_and_set(LAST_TICK, last_tick, now):
+                return
+            last_tick = self._cursors.get(LAST_TICK)
 
     def describe(self, message: RunMessage) -> dict[str, Any]:
         """A run as the CLI and the handler print it: the message plus `scheduled_local` in the schedule's zone."""
@@ -174,7 +191,9 @@ class Dispatcher:
         period = resolve_time_frame(report.time_frame, today_in(report.timezone, fired), report.week_start_index)
         return RunMessage.for_run(report.id, fired, report.account, period)
 
-    def _claim(self, report: ReportDefinition, previous: datetime | None, now: datetime) -> _Claim | None:
+    def _claim(
+        self, report: ReportDefinition, previous: datetime | None, now: datetime, last_tick: datetime | None
+    ) -> _Claim | None:
         """Move the report's cursor to `now` if no other tick has; the window's runs if this tick won it.
 
         Claiming before sending is what keeps two overlapping ticks from both sending: the compare-and-set from the
@@ -182,10 +201,16 @@ class Dispatcher:
         The runs are worked out before the claim, so that nothing can fail between winning a window and sending it.
         """
         for _ in range(MAX_CLAIM_ATTEMPTS):
-            if previous is None:
-                # First sight of the report: it starts here, so adding a report never replays its past schedule.
-                if self._cursors.compare_and_set(report.id, None, now):
-                    self._log.info("new scheduled report: runs due from now on", extra={"report_id": report.id})
+            if previous is None or (last_tick is not None and previous < last_tick):
+                # First sight of the report, or first since it came back (removed from the catalogue, or its
+                # schedule, while ticks went by): it starts here, so adding a report never replays its past schedule.
+                if self._cursors.compare_and_set(report.id, previous, now):
+                    self._log.info(
+                        "new scheduled report: runs due from now on"
+                        if previous is None
+                        else "scheduled report back in the catalogue: runs due from now on",
+                        extra={"report_id": report.id},
+                    )
                     return None
             elif previous >= now:
                 return None  # a tick at or after this instant already handled the report: the cursor never goes back
