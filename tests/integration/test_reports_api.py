@@ -239,6 +239,7 @@ def test_the_openapi_document_validates_and_lists_the_endpoints(deployed: Any) -
 # --- errors ------------------------------------------------------------------------------------------------------
 
 ERROR_CASES = [
+    pytest.param(json.dumps({"today": 20261118}), 400, ["today", "is not a date; write YYYY-MM-DD"], id="numeric-date"),
     pytest.param(
         json.dumps({"view": "utilization"}), 400, ["view", "'utilization'", "allowed: time_fees_hours"], id="view"
     ),
@@ -313,6 +314,8 @@ def test_an_unknown_report_or_path_is_a_404(deployed: Any) -> None:
     event = load_event("reports_api_catalogue_rows.json")
     for path, fragment in (
         ("/api/v1/reports/no-such-report/rows", "known reports: daily-unapproved-time"),
+        ("/api/v1/reports/WEEKLY-hours-by-project/rows", "known reports: daily-unapproved-time"),
+        ("/api/v1/reports/..%2F..%2Fetc/totals", "known reports: daily-unapproved-time"),
         ("/api/v1/reports/weekly-hours-by-project/rowz", "POST /api/v1/reports/rows"),
     ):
         http = {**event["requestContext"]["http"], "path": path}
@@ -432,7 +435,7 @@ def test_query_parameters_are_refused_not_ignored(deployed: Any, simulator: Any)
 
 
 def test_a_bodiless_get_with_a_text_content_type_is_judged_by_its_path_not_its_content_type(deployed: Any) -> None:
-    # Given a GET for a report id the path refuses, sent with a text Content-Type (and no body)
+    # Given a GET for a report id the catalogue does not have, sent with a text Content-Type (and no body)
     event = load_event("reports_api_catalogue_rows.json")
     path = "/api/v1/reports/Not_An_Id/rows"
     http = {**event["requestContext"]["http"], "path": path}
@@ -443,9 +446,9 @@ def test_a_bodiless_get_with_a_text_content_type_is_judged_by_its_path_not_its_c
         "pathParameters": {"report_id": "Not_An_Id"},
         "headers": {**event["headers"], "content-type": "text/plain"},
     }
-    # When it is answered / Then 400 for the id, not 415 for a body it does not have
+    # When it is answered / Then 404 for the id, not 415 for a body it does not have
     status, _, answer = invoke(asked)
-    assert status == 400, answer
+    assert status == 404, answer
     assert "report_id" in answer["message"]
 
 

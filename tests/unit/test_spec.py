@@ -396,3 +396,10 @@ def test_an_approval_filter_that_keeps_approved_time_with_approved_only_is_accep
         definition_with(calc_incurred_using="approved", filters={"approval_status": approved})
     )
     assert definition.filters["approval_status"].values == ("approved",)
+
+
+@pytest.mark.parametrize("written", [20260301, 1763424000, "2026-3-1", "March 1st"])
+def test_a_date_not_written_as_yyyy_mm_dd_is_refused_not_read_as_a_unix_time(written: object) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(definition_with(time_frame={"from": written, "to": "2026-03-31"}))
+    assert str(raised.value) == f"time_frame.from: {written!r} is not a date; write YYYY-MM-DD"

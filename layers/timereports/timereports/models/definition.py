@@ -40,6 +40,7 @@ from timereports.models.rules import (
     check_view,
     check_weekday,
     fail,
+    iana_zones,
     one_of,
 )
 from timereports.models.subject import fill_subject
@@ -363,8 +364,9 @@ class ReportDefinition(ReportQuery, ReportIdentity):
         last week is Sydney's last week, not UTC's (where it is still Sunday)."""
         if isinstance(data, Mapping) and "timezone" not in data:
             schedule = data.get("schedule")
-            if isinstance(schedule, Mapping) and isinstance(schedule.get("timezone"), str):
-                return {**data, "timezone": schedule["timezone"]}
+            zone = schedule.get("timezone") if isinstance(schedule, Mapping) else None
+            if isinstance(zone, str) and zone in iana_zones():  # a wrong one is schedule.timezone's error alone
+                return {**data, "timezone": zone}
         return data
 
     @model_validator(mode="after")

@@ -5,10 +5,10 @@ Reports API request) may use, as `Literal`s with their tuples of allowed values.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 View = Literal[
     "time_fees_hours",
@@ -128,5 +128,14 @@ def check_supported_date(value: date) -> date:
     return value
 
 
-ReportDate = Annotated[date, AfterValidator(check_supported_date)]
+def check_calendar_date(value: object) -> object:
+    """A date as a definition or a request writes one: YYYY-MM-DD (YAML reads it as a date). Not a number, which
+    pydantic would read as a Unix time (20260301 as 1970-08-23 ...), nor a date and time."""
+    if isinstance(value, datetime) or not (isinstance(value, date) or _ISO_DATE.fullmatch(str(value))):
+        raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ReportDate = Annotated[date, BeforeValidator(check_calendar_date), AfterValidator(check_supported_date)]
 FilterValue = int | str | bool | date
