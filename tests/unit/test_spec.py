@@ -325,6 +325,25 @@ def test_broken_yaml_is_refused_with_the_file_name(tmp_path: Path) -> None:
         load_definition(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "id: t1\ntitle: T\ndelivery:\n\tto: [a@b.com]\n",
+            "line 4, column 1: found character '\\t' that cannot start any token (a tab: YAML indents with spaces)",
+        ),
+        ("id: !!python/object:os.system t1\n", "line 1, column 5: could not determine a constructor for the tag"),
+    ],
+)
+def test_a_yaml_error_is_one_line_at_its_line_and_column(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(DefinitionError) as raised:
+        load_definition(path)
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith(f"{path}: not valid YAML: {expected}")
+
+
 def test_a_missing_file_is_a_definition_error(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="cannot read"):
         load_definition(tmp_path / "absent.yaml")
@@ -403,3 +422,11 @@ def test_a_date_not_written_as_yyyy_mm_dd_is_refused_not_read_as_a_unix_time(wri
     with pytest.raises(DefinitionError) as raised:
         parse_definition(definition_with(time_frame={"from": written, "to": "2026-03-31"}))
     assert str(raised.value) == f"time_frame.from: {written!r} is not a date; write YYYY-MM-DD"
+
+
+def test_a_wrong_schedule_zone_is_its_own_error_alone() -> None:
+    # The report takes its schedule's zone when it names none; a wrong one is not also blamed on `timezone`
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(definition_with(schedule={"cron": "0 7 * * MON", "timezone": "Nowhere"}))
+    assert str(raised.value).startswith("schedule.timezone: 'Nowhere' is not an IANA time zone name")
+    assert "; timezone" not in str(raised.value)

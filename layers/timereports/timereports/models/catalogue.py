@@ -60,7 +60,19 @@ def _parse(text: str, *, json_file: bool) -> object:
     try:
         return yaml.load(text, Loader=_definition_loader(yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise DefinitionError(f"not valid YAML: {exc}") from exc
+        raise DefinitionError(f"not valid YAML: {yaml_problem(exc)}") from exc
+
+
+def yaml_problem(error: Exception) -> str:
+    """PyYAML's error in one line, at the line and column it names (its own text spans lines and quotes the
+    document as "<unicode string>"); a tab gets the hint that YAML indents with spaces."""
+    problem = getattr(error, "problem", None) or getattr(error, "context", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = f"{where}{problem}"
+    if "'\\t'" in str(problem):  # PyYAML quotes the character it stopped at, a tab as '\\t'
+        text += " (a tab: YAML indents with spaces)"
+    return text
 
 
 def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
