@@ -126,7 +126,7 @@ class Settings(BaseModel):
         try:
             return AccountSettings.model_validate(values)
         except ValidationError as exc:
-            raise ConfigurationError(f"INTERVALS_ACCOUNTS[{name!r}]: {exc.errors()[0]['msg']}") from None
+            raise ConfigurationError(setting_problem(f"INTERVALS_ACCOUNTS[{name!r}]", exc, AccountSettings)) from None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], defaults: Mapping[str, str] | None = None) -> Settings:
@@ -140,9 +140,27 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = str(first["loc"][0]).upper() if first["loc"] else "settings"
-            problem = "not set; the deployment must name it" if first["type"] == "missing" else first["msg"]
-            raise ConfigurationError(f"{field}: {problem}") from None
+            if first["type"] == "missing":
+                raise ConfigurationError(
+                    f"{str(first['loc'][0]).upper()}: not set; the deployment must name it"
+                ) from None
+            raise ConfigurationError(setting_problem("", exc, cls)) from None
+
+
+def setting_problem(prefix: str, error: ValidationError, model: type[BaseModel]) -> str:
+    """The first problem of `error` as one line naming the setting: `INTERVALS_ACCOUNTS['acme'].dialy_quota: unknown
+    field; allowed: ...` (pydantic's own message names no field, and says "Value error, " first)."""
+    first = error.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    if not prefix and location:  # an environment variable, named as it is written
+        prefix, location = location[0].upper(), location[1:]
+    field = prefix + "".join(
+        f"[{part!r}]" if prefix.endswith("ACCOUNTS") and index == 0 else f".{part}"
+        for index, part in enumerate(location)
+    )
+    if first["type"] == "extra_forbidden":
+        return f"{field}: unknown field; allowed: {', '.join(name for name in model.model_fields if name != 'name')}"
+    return f"{field or 'settings'}: {str(first['msg']).removeprefix('Value error, ')}"
 
 
 @lru_cache(maxsize=1)
