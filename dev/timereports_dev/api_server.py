@@ -12,6 +12,7 @@ import base64
 import hmac
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from timereports.errors import ConfigurationError
+from timereports.errors import ConfigurationError, one_line
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -106,13 +107,22 @@ def http_api_event(
     return event
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A request that failed outside the answer (a connection reset while reading) is one log line, not a traceback
+    on the operator's terminal."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        failure = sys.exc_info()[1]
+        logger.warning("a request from %s failed: %s", client_address[0], one_line(failure) if failure else "unknown")
+
+
 class ReportsApiServer:
     """A threaded HTTP server on 127.0.0.1 that authenticates each request and hands it to `resolver`."""
 
     def __init__(self, resolver: APIGatewayHttpResolver, api_key: str, *, port: int = 0) -> None:
         self._resolver = resolver
         self._key = check_api_key(api_key).encode("utf-8")
-        self._server = ThreadingHTTPServer((LOCAL_HOST, port), self._handler_class())
+        self._server = _QuietServer((LOCAL_HOST, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         # Powertools' resolver keeps the current event on itself: one request at a time through it.
@@ -181,12 +191,35 @@ class ReportsApiServer:
             def do_PATCH(self) -> None:
                 self._serve()
 
+            def do_HEAD(self) -> None:
+                self._serve()
+
+            def do_OPTIONS(self) -> None:
+                self._serve()
+
             def log_message(self, format: str, *args: Any) -> None:
                 logger.info("%s %s", self.address_string(), format % args)
 
             def _serve(self) -> None:
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                    logger.info("%s %s: the client closed the connection before the answer", self.command, self.path)
+
+            def _answer(self) -> None:
                 started = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
+                if self.headers.get("Transfer-Encoding"):
+                    # A chunked body is not read here (API Gateway hands the function whole bodies): refused, not
+                    # silently dropped and answered as if it were empty.
+                    self._send(411, {"message": "send the body with a Content-Length, not chunked"}, close=True)
+                    return
+                declared = (self.headers.get("Content-Length") or "0").strip()
+                if not declared.isdigit():
+                    problem = f"Content-Length: {declared[:40]!r} is not a number of bytes"
+                    self._send(400, {"message": problem}, close=True)
+                    return
+                length = int(declared)
                 if length > MAX_BODY_BYTES:
                     self._send(413, {"message": f"body: at most {MAX_BODY_BYTES} bytes"}, close=True)
                     return
@@ -215,7 +248,8 @@ class ReportsApiServer:
                 data = base64.b64decode(payload) if reply.get("isBase64Encoded") else payload.encode("utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
                 logger.info(
                     "%s %s -> %s in %.0f ms",
                     self.command,

@@ -12,6 +12,7 @@ import base64
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -609,6 +610,69 @@ def test_an_error_over_http_is_the_same_json_message(served: str) -> None:
     reply = requests.post(f"{served}/api/v1/reports/rows", data=b"{not json", headers=headers, timeout=10)
     assert reply.status_code == 400
     assert reply.json()["message"].startswith("body: not valid JSON")
+
+
+def raw_request(url: str, request: bytes) -> bytes:
+    """What the server sends back to `request` written as bytes on a socket, up to its closing the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("framing", "status", "message"),
+    [
+        ("Content-Length: abc", b"400", b"is not a number of bytes"),
+        ("Content-Length: -1", b"400", b"is not a number of bytes"),
+        ("Transfer-Encoding: chunked", b"411", b"not chunked"),
+    ],
+)
+def test_a_body_framed_otherwise_than_by_its_length_is_refused_in_json(
+    served: str, simulator: Any, framing: str, status: bytes, message: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a request whose body length is not a number of bytes, or chunked (which was read as no body: the
+    # default report answered 200 for a query the caller never saw refused)
+    body = b'{"view": "utilization"}'
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    request = (
+        f"POST /api/v1/reports/totals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+    ).encode() + (chunked if "chunked" in framing else body)
+    # When it is sent / Then a JSON refusal, and nothing asked of Intervals
+    answer = raw_request(served, request)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    assert message in answer
+    assert simulator.request_log == []
+    # and no traceback on the terminal that serves
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD"])
+def test_options_and_head_are_a_405_with_allow(served: str, method: str) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    reply = requests.request(method, f"{served}/api/v1/reports/rows", headers=headers, timeout=10)
+    assert reply.status_code == 405
+    assert reply.headers["Allow"] == "POST"
+    if method == "OPTIONS":
+        assert reply.json()["message"]
+    else:
+        assert reply.content == b""
+
+
+def test_a_client_that_hangs_up_leaves_the_server_answering(served: str) -> None:
+    # Given a client that sends a request and closes before the answer
+    host, port = served.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\r\n".encode()
+        )
+    # Then the next request is answered as usual
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    assert requests.get(f"{served}/api/v1/openapi.json", headers=headers, timeout=10).status_code == 200
 
 
 # --- the command ---------------------------------------------------------------------------------------------------
