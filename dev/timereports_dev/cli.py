@@ -197,11 +197,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc, 1, prefix="internal error (set TIMEREPORTS_DEBUG=1 for details): ")
 
 
+# What every log record has; anything else on one came in `extra` (a retry's path, attempt and delay, a wait's length).
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class _WithExtras(logging.Formatter):
+    """The standard line, then the record's `extra` fields as key=value: the Lambdas' JSON logs carry them as keys,
+    and a line without them says a retry happened but not of what, when or why."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS}
+        return line + "".join(f" {key}={value}" for key, value in extras.items())
+
+
 def _configure_logging(verbose: bool) -> None:
     """Quiet by default (a failure is one line); `--verbose` shows retries and pacing as they happen."""
     root = logging.getLogger()
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(_WithExtras("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
     elif not root.handlers:
         root.addHandler(logging.NullHandler())
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 
 import pytest
+from timereports_dev.cli import _WithExtras
 
 from tests.support.clock import FakeClock
 from timereports.intervals.pacing import MIN_REQUESTS_PER_MINUTE, RequestPacer
@@ -162,3 +164,26 @@ def test_one_pacer_per_api_host_is_shared_across_clients() -> None:
     first = shared_pacer("api.example.test", 30)
     assert shared_pacer("api.example.test", 30) is first
     assert shared_pacer("other.example.test", 30) is not first
+
+
+def test_a_wait_for_the_pace_and_a_slow_down_are_logged_with_their_figures(caplog: pytest.LogCaptureFixture) -> None:
+    # Given 2 requests a minute, both taken: the third waits a minute; then Intervals says "too fast"
+    clock = FakeClock()
+    pacer = RequestPacer(2, clock=clock.monotonic, sleep=clock.sleep)
+    with caplog.at_level("INFO", logger="timereports.intervals.pacing"):
+        for _ in range(3):
+            pacer.acquire()
+        pacer.slow_down()
+    # Then `-v` shows how long it waited and at what pace (as extras its formatter prints), and the slow-down
+    waited, slowed = [record for record in caplog.records if record.name == "timereports.intervals.pacing"]
+    assert (waited.getMessage(), getattr(waited, "wait_seconds", None)) == ("waiting for the per-minute pace", 60.0)
+    assert "too fast" in slowed.getMessage()
+
+
+def test_the_verbose_log_line_carries_the_records_extras() -> None:
+    # The command line's -v formatter: the line, then what the record carries in `extra`
+    record = logging.LogRecord("timereports.intervals.client", logging.WARNING, "", 0, "retrying", None, None)
+    record.path, record.attempt = "/time/", 2
+    assert _WithExtras("%(levelname)s %(name)s: %(message)s").format(record) == (
+        "WARNING timereports.intervals.client: retrying path=/time/ attempt=2"
+    )

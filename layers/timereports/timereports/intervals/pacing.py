@@ -10,6 +10,7 @@ The clock and the sleep are injectable, so unit tests run instantly against a fa
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -18,6 +19,9 @@ from collections.abc import Callable
 from timereports.config import API_REQUESTS_PER_MINUTE_LIMIT
 from timereports.errors import PaceExceedsDeadlineError
 
+logger = logging.getLogger(__name__)
+# A wait for the pace shorter than this is not logged (the spacing of requests within a minute).
+LOGGED_WAIT_SECONDS = 1.0
 WINDOW_SECONDS = 60.0
 # After repeated code-12 replies the rate never drops below this: slow, but a run still finishes.
 MIN_REQUESTS_PER_MINUTE = 6
@@ -141,6 +145,11 @@ class RequestPacer:
         """Block until a request may start; return the seconds waited."""
         wait = self.reserve_slot()
         if wait > 0:
+            if wait >= LOGGED_WAIT_SECONDS:
+                logger.info(
+                    "waiting for the per-minute pace",
+                    extra={"wait_seconds": round(wait, 1), "requests_per_minute": self._limit},
+                )
             self._sleep(wait)
         return wait
 
@@ -155,6 +164,9 @@ class RequestPacer:
             self._limit = max(min(MIN_REQUESTS_PER_MINUTE, self._limit), self._limit // 2)
             self._min_interval = self._window / self._limit
             self._not_before = max(self._not_before, self._clock() + self._min_interval)
+        logger.warning(
+            "Intervals said requests were too fast: slowing down", extra={"requests_per_minute": self._limit}
+        )
 
     def __repr__(self) -> str:
         return f"RequestPacer(requests_per_minute={self._limit}, window_seconds={self._window})"
