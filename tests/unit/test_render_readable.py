@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -23,12 +23,12 @@ from timereports.errors import DefinitionError, DeliveryError
 from timereports.logic.runner import DeliveryOptions, ReportRunner, RunRequest
 from timereports.models.catalogue import parse_definition
 from timereports.models.intervals import ReferenceData, TimeEntry
-from timereports.models.report import ReportTable
+from timereports.models.report import Period, ReportTable
 from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
 from timereports.render.email import MESSAGE_ALLOWANCE_BYTES, base64_size, build_messages
 from timereports.render.email_body import render_html, render_text
-from timereports.render.email_sections import HTML_BUDGET_BYTES
+from timereports.render.email_sections import HTML_BUDGET_BYTES, bars, drawn_widths
 from timereports.render.failure_notice import failure_notice
 from timereports.render.revision import build_revision_messages, compare
 from timereports.render.xlsx import CELL_LIMIT, CUT_NOTE, render_xlsx
@@ -319,6 +319,27 @@ def test_a_report_with_many_groups_shows_fewer_rows_per_section_to_stay_under_gm
     assert len(bars) == 30
     assert bars[-1][0] == "61 other groups"
     assert Decimal(bars[-1][1]) == (Decimal(61) / 90 * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def test_a_timeline_past_thirty_bars_keeps_its_latest_periods_and_draws_against_a_real_group() -> None:
+    # Given hours by day over 50 days, a little more each day, so that the earliest 21 together outweigh any one day
+    days = Period(date(2026, 1, 1), date(2026, 2, 19))
+    entries = [
+        make_entry(index, day=date(2026, 1, 1) + timedelta(days=index), hours=f"{1 + index / 10:.2f}")
+        for index in range(50)
+    ]
+    table = aggregate(untagged(*entries), definition(group_by=["date"]), REFERENCE, days)
+    drawn = bars(table)
+    # Then 30 bars: the earliest days together first, then the 29 latest days in their order, up to the last
+    assert len(drawn) == 30
+    assert drawn[0].name == "21 earlier, before 2026-01-22"
+    assert [bar.name for bar in drawn[1:]][-1] == "2026-02-19"
+    # And the scale is the largest day's (it fills the track), the earlier days' bar at most a full track
+    widths = drawn_widths(drawn)
+    assert drawn[0].share > max(bar.share for bar in drawn[1:])
+    assert widths[-1] == 100
+    assert widths[0] == 100
+    assert 0 < widths[1] < widths[-1]
 
 
 def test_a_revision_names_a_row_whose_name_two_records_share_with_its_id() -> None:

@@ -170,11 +170,12 @@ class Bar:
     value: Decimal | int
     share: Decimal
     change: Change | None
+    merged: bool = False  # the groups past MAX_BARS together
 
 
 def bars(table: ReportTable) -> list[Bar]:
-    """The bars, largest share first (a timeline's in its order): one per first-level group, the last together past
-    MAX_BARS."""
+    """The bars, largest share first (a timeline's in its order): one per first-level group; past MAX_BARS the
+    smallest together last, or, for a timeline, the earliest together first (the latest periods are the ones read)."""
     sections = bar_sections(table)
     metric = table.share_metric
     if not sections or metric is None:
@@ -187,22 +188,24 @@ def bars(table: ReportTable) -> list[Bar]:
     ]
     if len(shown) <= MAX_BARS:
         return shown
+
+    def together(rest: list[Bar], name: str) -> Bar:
+        value = sum((bar.value for bar in rest), Decimal(0))
+        return Bar(name, value, sum((bar.share for bar in rest), Decimal(0)), None, merged=True)
+
+    if not _by_size(table, table.group_by[:1]):
+        earliest, kept = shown[: len(shown) - MAX_BARS + 1], shown[len(shown) - MAX_BARS + 1 :]
+        return [together(earliest, f"{len(earliest)} earlier, before {kept[0].name}"), *kept]
     kept, rest = shown[: MAX_BARS - 1], shown[MAX_BARS - 1 :]
-    other = Bar(
-        f"{len(rest)} other groups",
-        sum((bar.value for bar in rest), Decimal(0)),
-        sum((bar.share for bar in rest), Decimal(0)),
-        None,
-    )
-    return [*kept, other]
+    return [*kept, together(rest, f"{len(rest)} other groups")]
 
 
 def drawn_widths(items: list[Bar]) -> list[Decimal]:
-    """Each bar's drawn length in percent of its track: its share relative to the largest bar's, so that the largest
-    fills the track and thirty groups of a few percent each are still told apart on a phone (the share itself is
-    printed beside each bar)."""
-    largest = max((item.share for item in items), default=Decimal(0))
-    return [bar_width(item.share / largest) if largest > 0 else Decimal(0) for item in items]
+    """Each bar's drawn length in percent of its track: its share relative to the largest group's, so that the
+    largest fills the track and thirty groups of a few percent each are still told apart on a phone (the share itself
+    is printed beside each bar). The groups drawn together are not a group: at most a full track, never the scale."""
+    largest = max((item.share for item in items if not item.merged), default=Decimal(0))
+    return [bar_width(min(item.share / largest, Decimal(1))) if largest > 0 else Decimal(0) for item in items]
 
 
 def bars_text(table: ReportTable) -> list[str]:
