@@ -183,6 +183,20 @@ def test_the_comparison_matches_groups_by_key_and_counts_groups_gone_or_new() ->
     assert compared.comparison.totals == change(Decimal(5), Decimal(5))
 
 
+@pytest.mark.parametrize("first_level", ["date", "week", "month"])
+def test_a_timelines_groups_are_not_compared_one_by_one_only_its_totals(first_level: str) -> None:
+    # Given a report by day (week, month) with the period before: no day of one is a day of the other
+    report = definition(group_by=[first_level], compare="previous")
+    current = aggregate(untagged(make_entry(1, hours="3")), report, REFERENCE, PERIOD)
+    before = make_entry(2, hours="4", day=PERIOD.previous().start)
+    previous = aggregate(untagged(before), report, REFERENCE, PERIOD.previous())
+    # When compared / Then no group is shown as new against nothing: the totals alone are compared
+    compared = compare_with_previous(current, previous)
+    assert compared.comparison is not None
+    assert compared.comparison.groups == {}
+    assert compared.comparison.totals == change(Decimal(3), Decimal(4))
+
+
 def test_the_entry_view_lists_each_entry_with_plain_text_descriptions_sorted_by_group_then_date() -> None:
     # Given entries with HTML and entities in their descriptions, on several days and projects
     entries = [

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from timereports.engine.views import ZERO
 from timereports.models.report import Cell, Change, Comparison, Metrics, ReportTable, Section
+from timereports.models.vocabulary import TIMELINE_ATTRIBUTES
 
 
 def build_sections(
@@ -62,14 +63,19 @@ def change(current: Decimal | int, previous: Decimal | int) -> Change:
 
 def compare_with_previous(current: ReportTable, previous: ReportTable) -> ReportTable:
     """`current` with its comparison against `previous` (the same definition over the period just before), for the
-    totals and each first-level group; each slice is compared with the same slice of `previous`."""
+    totals and each first-level group; each slice is compared with the same slice of `previous`. A timeline's groups
+    (dates, weeks, months) never recur in the period before: only its totals are compared, rather than every group
+    shown as new."""
     metric = current.share_metric or current.metric_columns[0]
     before = {section.key: section.totals.get(metric, 0) for section in previous.sections}
+    timeline = bool(current.group_by) and current.group_by[0] in TIMELINE_ATTRIBUTES
     comparison = Comparison(
         period=previous.period,
         metric=metric,
         totals=change(current.totals.get(metric, 0), previous.totals.get(metric, 0)),
-        groups={
+        groups={}
+        if timeline
+        else {
             section.key: change(section.totals.get(metric, 0), before.get(section.key, 0))
             for section in current.sections
         },

@@ -108,6 +108,11 @@ ATTRIBUTE_KINDS: dict[GroupAttribute, AttributeKind] = {
 }
 if set(ATTRIBUTE_KINDS) != set(GROUP_ATTRIBUTES):
     raise RuntimeError("models.vocabulary: ATTRIBUTE_KINDS must name every GroupAttribute")
+# Attributes whose groups are periods (a date, a week, a month): shown in their order, and never the same group in
+# another period.
+TIMELINE_ATTRIBUTES: frozenset[str] = frozenset(
+    name for name, kind in ATTRIBUTE_KINDS.items() if kind in ("day", "month")
+)
 # Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.
 RECORD_ATTRIBUTES: frozenset[str] = frozenset(name for name, kind in ATTRIBUTE_KINDS.items() if kind == "record")
 APPROVAL_STATES = ("approved", "unapproved")

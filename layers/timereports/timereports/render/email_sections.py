@@ -12,7 +12,7 @@ from decimal import Decimal
 from timereports.engine.attributes import ATTRIBUTES
 from timereports.engine.sections import metric_value
 from timereports.models.report import Cell, Change, ReportTable, Section
-from timereports.models.vocabulary import ATTRIBUTE_KINDS
+from timereports.models.vocabulary import TIMELINE_ATTRIBUTES
 from timereports.render.email_cells import (
     ACCENT,
     FONT,
@@ -64,7 +64,7 @@ SECTION_ROW_STEPS = (5, 3, 1, 0)
 def _by_size(table: ReportTable, levels: Sequence[str]) -> bool:
     """Whether groups of these levels are shown largest first: records and flags are, but a timeline (a date, a week,
     a month) keeps its order, and so does the entry view's list."""
-    chronological = any(ATTRIBUTE_KINDS[level] in ("day", "month") for level in levels)  # type: ignore[index]
+    chronological = any(level in TIMELINE_ATTRIBUTES for level in levels)
     return table.view != "time_entries" and table.share_metric is not None and not chronological
 
 
