@@ -20,6 +20,7 @@ from timereports.engine.attributes import (
     EntryLike,
     EntryPredicate,
     compile_filter,
+    slice_labels,
     slice_targets,
 )
 from timereports.engine.entries import list_entries
@@ -110,18 +111,17 @@ def _split_tables(
     slices: dict[str, ReportTable] = {}
     # A slice is named by id or by name, and matched by the id of the one record it names.
     targets = slice_targets(split.by, split.to, reference)
+    shown = slice_labels(split.by, split.to, reference)
     for name in split.to:
         keys = targets[name]
         mine: dict[GroupKey, Accumulator] = {}
         mine_labels: dict[GroupKey, tuple[str, ...]] = {}
-        shown = name
         for key, sums in groups.items():
             if key[0] in keys:
-                shown = labels[key][0]
                 _merge_into(mine, key[1:], sums)
                 mine_labels.setdefault(key[1:], labels[key][1:])
         table = _table(definition, period, attributes, mine, mine_labels)
-        slices[name] = replace(table, slice_label=shown, slice_slug=slice_slug(name))
+        slices[name] = replace(table, slice_label=shown[name], slice_slug=slice_slug(name))
     return replace(_table(definition, period, attributes, whole, whole_labels), slices=slices)
 
 

@@ -456,6 +456,14 @@ def slice_targets(attribute: str, names: Iterable[str], reference: ReferenceData
     return targets
 
 
+def slice_labels(attribute: str, names: Iterable[str], reference: ReferenceData) -> dict[str, str]:
+    """What each slice of a split (named by id or by name) is called in its email: its record's name, also when the
+    slice has no time; as written where the reference data has no name for it (the none group)."""
+    names_of = {record_id: name for name, ids in record_ids_by_name(attribute, reference).items() for record_id in ids}
+    targets = slice_targets(attribute, names, reference)
+    return {name: next((names_of[key] for key in targets[name] if key in names_of), name) for name in targets}
+
+
 def compile_filter(
     attribute: Attribute, operation: str, values: tuple[object, ...], reference: ReferenceData | None = None
 ) -> EntryPredicate:

@@ -12,7 +12,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
-from timereports.engine.attributes import Attribute, AttributeResolver, EntryLike, EntryPredicate, slice_targets
+from timereports.engine.attributes import (
+    Attribute,
+    AttributeResolver,
+    EntryLike,
+    EntryPredicate,
+    slice_labels,
+    slice_targets,
+)
 from timereports.engine.sections import build_sections
 from timereports.engine.views import ENTRY_METRIC_COLUMNS, ZERO, entry_amount
 from timereports.models.definition import ReportDefinition, slice_slug
@@ -85,11 +92,11 @@ def list_entries(
         return whole
     slices: dict[str, ReportTable] = {}
     targets = slice_targets(split.by, split.to, resolver.reference)
+    labels = slice_labels(split.by, split.to, resolver.reference)
     for name in split.to:
         keys = targets[name]
         mine = [item for item in listed if item.split is not None and item.split[0] in keys]
-        label = mine[0].split[1] if mine and mine[0].split else name
-        slices[name] = _table(definition, period, mine, slice_label=label, slug=slice_slug(name))
+        slices[name] = _table(definition, period, mine, slice_label=labels[name], slug=slice_slug(name))
     return replace(whole, slices=slices)
 
 
