@@ -19,7 +19,7 @@ from timereports.errors import DefinitionError
 from timereports.models.report import Cell, Period, ReportTable
 from timereports.models.vocabulary import DEFAULT_SUBJECT
 from timereports.render.addressing import Addressing, sender_address, split_recipients
-from timereports.render.csv import render_csv
+from timereports.render.csv import format_cell, render_csv
 from timereports.render.email import (
     MESSAGE_ALLOWANCE_BYTES,
     OutgoingEmail,
@@ -31,7 +31,7 @@ from timereports.render.email import (
     message_size,
 )
 from timereports.render.email_body import CsvLink, attachment_filename
-from timereports.render.email_cells import display_columns
+from timereports.render.email_cells import aligned, display_columns, display_value, display_width
 
 SENT_AT = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
 SENDER = "Timereports <reports@example.com>"
@@ -524,3 +524,20 @@ def test_a_bare_sender_gets_a_display_name_and_a_partial_summary_says_what_its_t
     message = parsed(build(report_table(30))[0])
     assert "Total of all 30 rows" in body(message, "plain")
     assert "Total of all 30 rows" in body(message, "html")
+
+
+def test_the_email_shows_figures_with_thousands_separators_and_the_csv_without() -> None:
+    assert display_value("incurred_hours", Decimal("54535.585")) == "54,535.59"
+    assert display_value("incurred_amount", Decimal("412325.37")) == "412,325.37"
+    assert display_value("entries", 1521) == "1,521"
+    assert display_value("project_id", 30001) == "30001"  # an id is no figure
+    assert format_cell("incurred_hours", Decimal("54535.585")) == "54535.59"
+
+
+def test_text_columns_line_up_after_names_in_any_script() -> None:
+    # Given names in Latin, CJK (two columns a character) and with a combining accent
+    rows = [["Name", "Hours"], [], ["Ana", "1.00"], ["日本株式会社 東京", "22.00"], ["Zoe\u0308", "333.00"]]
+    lines = aligned(rows, [False, True])
+    # Then every figure ends in the same display column
+    ends = {display_width(line) for line in lines if line and not line.startswith("-")}
+    assert len(ends) == 1

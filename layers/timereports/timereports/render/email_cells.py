@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import html
+import unicodedata
+from decimal import Decimal
 
 from timereports.engine.attributes import ATTRIBUTES
 from timereports.engine.entries import ENTRY_HEADINGS
 from timereports.engine.views import METRICS
 from timereports.models.report import Cell, ReportTable
-from timereports.render.csv import format_cell
+from timereports.render.csv import format_cell, is_decimal_column
 
 # Short labels keep the summary table narrow on a phone; other columns get a label made from their name.
 COLUMN_LABELS: dict[str, str] = {
@@ -69,11 +71,16 @@ def total_label(column: str) -> str:
 
 
 def display_value(column: str, value: Cell) -> str:
+    """A cell as a reader of the email sees it: figures with thousands separators (54,535.59 hours, 1,521 entries),
+    which the CSV leaves out for spreadsheets to read."""
     if value is None:
         return "\u2013"  # an en dash: visibly "nothing" in a table cell
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return format_cell(column, value)
+    text = format_cell(column, value)
+    if isinstance(value, Decimal | int) and (is_decimal_column(column) or column == "entries"):
+        return f"{Decimal(text):,}"
+    return text
 
 
 def count(number: int, singular: str, plural: str) -> str:
@@ -85,16 +92,30 @@ def totals_row_label(table: ReportTable, shown: int) -> str:
     return "Total" if shown >= len(table.rows) else f"Total of all {len(table.rows)} rows"
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes in a monospaced font: a CJK or full-width character (and most emoji) two, a combining
+    mark none, so that a text part's figures line up after names in any script."""
+    return sum(
+        0 if unicodedata.combining(character) else 2 if unicodedata.east_asian_width(character) in "WF" else 1
+        for character in text
+    )
+
+
+def padded(text: str, width: int, *, right: bool = False) -> str:
+    """`text` filled with spaces to `width` display columns (str.ljust/rjust count characters)."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
 def aligned(rows: list[list[str]], numeric: list[bool]) -> list[str]:
     # An empty row stands for a rule (dashes as wide as the column).
-    widths = [max(len(cell) for cell in cells) for cells in zip(*(row for row in rows if row), strict=True)]
+    widths = [max(display_width(cell) for cell in cells) for cells in zip(*(row for row in rows if row), strict=True)]
 
     def line(cells: list[str]) -> str:
-        padded = [
-            cell.rjust(size) if is_number else cell.ljust(size)
-            for cell, size, is_number in zip(cells, widths, numeric, strict=True)
+        filled = [
+            padded(cell, size, right=is_number) for cell, size, is_number in zip(cells, widths, numeric, strict=True)
         ]
-        return "  ".join(padded).rstrip()
+        return "  ".join(filled).rstrip()
 
     return [line(cells) if cells else "  ".join("-" * size for size in widths) for cells in rows]
 

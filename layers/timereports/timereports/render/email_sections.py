@@ -25,6 +25,8 @@ from timereports.render.email_cells import (
     count,
     display_columns,
     display_value,
+    display_width,
+    padded,
     total_label,
     totals_row_label,
     truncate,
@@ -215,12 +217,12 @@ def bars_text(table: ReportTable) -> list[str]:
     metric = table.share_metric
     names = [truncate(item.name, 28) for item in items]
     values = [display_value(metric, item.value) for item in items]
-    name_width, value_width = max(len(name) for name in names), max(len(value) for value in values)
+    name_width, value_width = max(display_width(name) for name in names), max(len(value) for value in values)
     lines = [f"Share of {total_label(metric).lower()}"]
     for item, name, value, drawn in zip(items, names, values, drawn_widths(items), strict=True):
         filled = int((drawn * TEXT_BAR_WIDTH / 100).to_integral_value())
         bar = "#" * filled + "." * (TEXT_BAR_WIDTH - filled)
-        line = f"  {name.ljust(name_width)}  {value.rjust(value_width)}  {percent_text(item.share).rjust(6)}  {bar}"
+        line = f"  {padded(name, name_width)}  {value.rjust(value_width)}  {percent_text(item.share).rjust(6)}  {bar}"
         if item.change is not None:
             line += f"  {change_text(item.change, metric)}"
         lines.append(line)
