@@ -140,6 +140,21 @@ def edit_the_week(simulator: IntervalsSimulator, entries: list[dict[str, Any]]) 
     )
 
 
+def log_time_like(
+    simulator: IntervalsSimulator, entry: dict[str, Any], day: date, hours: Decimal, **fields: Any
+) -> None:
+    """A new entry of `hours` on `day` by the person, project, module and work type of `entry` (or `fields`)."""
+    simulator.add_time_entry(
+        date=day,
+        projectid=fields.get("projectid", entry["projectid"]),
+        moduleid=entry["moduleid"],
+        personid=entry["personid"],
+        worktypeid=entry["worktypeid"],
+        time=hours,
+        billable=fields.get("billable", True),
+    )
+
+
 def test_an_edited_week_gets_one_revision_to_the_same_recipients(stack: Stack) -> None:
     # Given the weekly report delivered on Monday, and its total as sent
     stack.deliver()
@@ -554,15 +569,8 @@ def test_time_logged_after_a_no_time_notice_is_sent_as_a_revision(stack: Stack, 
     sent = len(stack.aws.sent_messages())
     # When four hours are logged for that client in the week, late
     project = next(project for project in dataset.projects if project["clientid"] == quiet["id"])
-    some = stack.week_entries()[0]
-    stack.simulator.add_time_entry(
-        date=WEEK.start + timedelta(days=1),
-        projectid=project["id"],
-        moduleid=some["moduleid"],
-        personid=some["personid"],
-        worktypeid=some["worktypeid"],
-        time=Decimal("4"),
-        billable=True,
+    log_time_like(
+        stack.simulator, stack.week_entries()[0], WEEK.start + timedelta(days=1), Decimal(4), projectid=project["id"]
     )
     revisions = stack.check(NEXT_MORNING)
     # Then the same recipients get a revision: nothing before, the four hours after
@@ -600,14 +608,8 @@ def test_an_entry_split_in_two_with_the_same_hours_sends_nothing(stack: Stack) -
     entry = next(entry for entry in stack.week_entries() if Decimal(str(entry["time"])) >= 1)
     stack.simulator.delete_time_entry(entry["id"])
     for _ in range(2):
-        stack.simulator.add_time_entry(
-            date=entry["date"],
-            projectid=entry["projectid"],
-            moduleid=entry["moduleid"],
-            personid=entry["personid"],
-            worktypeid=entry["worktypeid"],
-            time=Decimal(str(entry["time"])) / 2,
-            billable=entry["billable"],
+        log_time_like(
+            stack.simulator, entry, entry["date"], Decimal(str(entry["time"])) / 2, billable=entry["billable"]
         )
     # Then no revision is sent
     assert stack.check(NEXT_MORNING) == []
@@ -623,16 +625,7 @@ def test_a_period_still_running_when_it_was_sent_is_not_watched(stack: Stack) ->
     deliver_at(stack, datetime(2026, 11, 25, 6, 0, tzinfo=UTC), this_week)
     sent = len(stack.aws.sent_messages())
     # When time is logged on Thursday, in the week it covered
-    some = stack.week_entries()[0]
-    stack.simulator.add_time_entry(
-        date=date(2026, 11, 26),
-        projectid=some["projectid"],
-        moduleid=some["moduleid"],
-        personid=some["personid"],
-        worktypeid=some["worktypeid"],
-        time=Decimal("8"),
-        billable=True,
-    )
+    log_time_like(stack.simulator, stack.week_entries()[0], date(2026, 11, 26), Decimal(8))
     # Then the next days' checks send nothing: that is time still being logged, not a correction
     assert stack.check(datetime(2026, 11, 27, 5, 0, tzinfo=UTC)) == []
     assert stack.check(datetime(2026, 12, 1, 5, 0, tzinfo=UTC)) == []
