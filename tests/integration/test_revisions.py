@@ -630,3 +630,27 @@ def test_a_period_still_running_when_it_was_sent_is_not_watched(stack: Stack) ->
     assert stack.check(datetime(2026, 11, 27, 5, 0, tzinfo=UTC)) == []
     assert stack.check(datetime(2026, 12, 1, 5, 0, tzinfo=UTC)) == []
     assert len(stack.aws.sent_messages()) == sent
+
+
+def test_a_period_revised_by_the_release_before_period_marks_is_not_revised_again(stack: Stack) -> None:
+    # Given the week delivered and revised once, its mark as the release before kept it: per delivery, no sent_at
+    stack.deliver()
+    edit_the_week(stack.simulator, stack.week_entries())
+    [first] = stack.check(NEXT_MORNING)
+    table, key = stack.settings.state_table, {"pk": {"S": "revision#weekly-hours"}}
+    period_mark = {**key, "sk": {"S": f"period#{WEEK.start}_{WEEK.end}"}}
+    item = stack.aws.dynamodb.get_item(TableName=table, Key=period_mark)["Item"]
+    stack.aws.dynamodb.delete_item(TableName=table, Key=period_mark)
+    legacy = {**item, "sk": {"S": SCHEDULED_AT.isoformat()}}
+    del legacy["sent_at"]
+    stack.aws.dynamodb.put_item(TableName=table, Item=legacy)
+    sent = len(stack.aws.sent_messages())
+    # When the check runs after the upgrade, with nothing changed since that revision
+    assert stack.check(NEXT_MORNING + timedelta(days=1)) == []
+    # Then nothing is sent again; and a further edit is revision 2, compared with revision 1
+    assert len(stack.aws.sent_messages()) == sent
+    stack.simulator.delete_time_entry(stack.week_entries()[3]["id"])
+    [second] = stack.check(NEXT_MORNING + timedelta(days=2))
+    assert first["hours_after"] == second["hours_before"]
+    attachments = [attachment.get_filename() for attachment in stack.aws.sent_messages()[-1].iter_attachments()]
+    assert attachments == ["weekly-hours_2026-11-16_2026-11-22.rev2.csv"]

@@ -250,6 +250,16 @@ class RevisionCheck:
         key = archive_key(definition.id, record.period, slice_slug=part.slug)
         return key if key in record.archived else None
 
+    def _legacy_mark(
+        self, definition: ReportDefinition, record: WatchedDelivery, part: ReportPart
+    ) -> RevisionMark | None:
+        """The mark a release before period marks kept for this delivery (`sk=<scheduled at>[#<slice>]`): a period
+        it revised is numbered on from it, not sent its revision again. It was sent after the delivery it names.
+        (Once the revision windows of deliveries made before period marks have passed, this finds nothing.)"""
+        key = record.scheduled_at if part.slug is None else f"{record.scheduled_at}#{part.slug}"
+        legacy = self._marks.current(definition.id, key)
+        return replace(legacy, sent_at=record.delivered_at) if legacy is not None else None
+
     def _revise_part(
         self,
         definition: ReportDefinition,
@@ -267,6 +277,9 @@ class RevisionCheck:
         if delivered is None and definition.delivery.empty == "skip":
             return None  # a slice with no time, and sent nothing: there is nothing of theirs to correct
         mark = self._marks.current(definition.id, mark_key)
+        claimed = mark.number if mark is not None else 0  # what the claim expects to find at the period's mark
+        if mark is None:
+            mark = self._legacy_mark(definition, record, part)
         previous = RevisionMark(number=mark.number if mark else 0, s3_key=delivered or "")
         if mark is not None and mark.sent_at and mark.sent_at >= record.delivered_at:
             previous = mark  # revised since the delivery: the last revision is what they have
@@ -289,7 +302,7 @@ class RevisionCheck:
         linked_workbook = mode == "link" and xlsx is not None
         workbook_key = revision_key(definition.id, period, number, part.slug, "xlsx")
         # Claim first, then archive: a check that loses the claim must not overwrite the files the winner sends.
-        if not self._marks.advance(definition.id, mark_key, previous.number, RevisionMark(number, key, at.isoformat())):
+        if not self._marks.advance(definition.id, mark_key, claimed, RevisionMark(number, key, at.isoformat())):
             return None  # another check claimed this revision and sends it
         metadata = {"report-id": definition.id, "revision": str(number)}
         try:
