@@ -76,7 +76,8 @@ def dispatcher(aws: LocalAws, catalogue: Path, client: Any = None, **options: An
         queue=SqsRunQueue(aws.settings.report_queue_url, lambda: aws.sqs),
         deferred=DynamoDBDeferredRuns(table, dynamodb),
         state=DynamoDBReportStates(table, dynamodb),
-        **({"clock": FakeClock(LATE_CLOCK)} | options),
+        # (as the deployed function's dispatcher, which keeps the last tick)
+        **({"clock": FakeClock(LATE_CLOCK), "keeps_last_tick": True} | options),
     )
 
 
@@ -264,6 +265,21 @@ def test_a_report_back_in_the_catalogue_sends_nothing_of_the_time_it_was_gone(aw
     assert [(m.report_id, m.scheduled_at) for m in thursday if m.report_id == "daily-hours"] == [
         ("daily-hours", utc(2026, 11, 26, 6))
     ]
+
+
+def test_a_tick_over_another_catalogue_does_not_make_the_deployed_reports_look_removed(
+    aws: LocalAws, catalogue: Path, tmp_path: Path
+) -> None:
+    # Given the deployed dispatcher's first tick, then a command-line tick over a folder with the hourly report alone
+    dispatcher(aws, catalogue).tick(utc(2026, 11, 23, 5, 0))
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    (subset / "hourly-hours.yaml").write_text(yaml.safe_dump(HOURLY), encoding="utf-8")
+    dispatcher(aws, subset, keeps_last_tick=False).tick(utc(2026, 11, 23, 5, 30))
+    # When the deployed dispatcher ticks after Monday 07:00 in Berlin
+    runs = dispatcher(aws, catalogue).tick(utc(2026, 11, 23, 6, 5))
+    # Then the weekly report it has and the command line's folder lacked is sent as due
+    assert ("weekly-hours", utc(2026, 11, 23, 6)) in [(m.report_id, m.scheduled_at) for m in runs]
 
 
 def test_paused_report_is_skipped(aws: LocalAws, catalogue: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -654,3 +654,24 @@ def test_a_period_revised_by_the_release_before_period_marks_is_not_revised_agai
     assert first["hours_after"] == second["hours_before"]
     attachments = [attachment.get_filename() for attachment in stack.aws.sent_messages()[-1].iter_attachments()]
     assert attachments == ["weekly-hours_2026-11-16_2026-11-22.rev2.csv"]
+
+
+def test_a_check_given_its_instant_in_another_offset_orders_revisions_and_deliveries_by_time(stack: Stack) -> None:
+    # Given last week's report sent every morning: delivered Monday, edited, revised by a check invoked as of
+    # Tuesday 07:00 +01:00 (06:00 UTC), edited again, then Tuesday's delivery at 06:10 UTC, which has both edits
+    definition = weekly()
+    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    stack.write(definition)
+    deliver_at(stack, SCHEDULED_AT)
+    edit_the_week(stack.simulator, stack.week_entries())
+    berlin = timezone(timedelta(hours=1))
+    with time_machine.travel(NEXT_MORNING + timedelta(hours=1), tick=True):
+        check = build_revision_check(stack.settings, stack.catalogue, token=ADMIN_TOKEN)
+        assert len(check.check(datetime(2026, 11, 24, 7, 0, tzinfo=berlin))) == 1
+    stack.simulator.delete_time_entry(stack.week_entries()[3]["id"])
+    deliver_at(stack, SCHEDULED_AT + timedelta(days=1))
+    sent = len(stack.aws.sent_messages())
+    # When the next check runs with nothing changed since Tuesday's delivery
+    # Then nothing is sent: the recipients' copy is Tuesday's delivery, later than the revision
+    assert stack.check(datetime(2026, 11, 25, 5, 0, tzinfo=UTC)) == []
+    assert len(stack.aws.sent_messages()) == sent

@@ -21,6 +21,8 @@ def build_dispatcher(
     catalogue = load_catalogue(Path(catalogue_dir) if catalogue_dir is not None else Path(settings.catalogue_dir))
     return Dispatcher(
         catalogue,
+        # The deployment's own catalogue (the function's CATALOGUE_DIR), not a folder the command line was given.
+        keeps_last_tick=catalogue_dir is None,
         cursors=DynamoDBCursorStore(settings.state_table, aws_client("dynamodb")),
         queue=build_run_queue(settings),
         deferred=build_deferred_runs(settings),

@@ -16,7 +16,8 @@ Delivery guarantees, and where each is enforced:
   run_report side's job: its idempotency key is report_id + scheduled_at, and every message for one run carries the
   same (deterministic) body. A FIFO queue also gets a MessageDeduplicationId derived from that pair.
 - A report seen for the first time starts at that tick: nothing from before it is sent; so does a report back in the
-  catalogue (or its schedule) after ticks without it, whose cursor is older than the last tick's (`LAST_TICK`).
+  catalogue (or its schedule) after ticks without it, whose cursor is older than the last tick's (`LAST_TICK`, which
+  only the deployed function's ticks, over the catalogue it ships, move).
 - After an outage, missed fire times are caught up, but only those within `max_catch_up` of the tick and at most
   `max_runs_per_report` of them (the latest); older ones are dropped and logged, never sent, so a week-long outage
   does not flood inboxes. Missed runs over the same period are one run, the latest: an hourly `today` report back
@@ -100,6 +101,7 @@ class Dispatcher:
         max_catch_up: timedelta = DEFAULT_MAX_CATCH_UP,
         max_runs_per_report: int = DEFAULT_MAX_RUNS_PER_REPORT,
         clock: Callable[[], datetime] = utc_now,
+        keeps_last_tick: bool = False,
         logger: DispatchLogger | None = None,
     ) -> None:
         if max_catch_up <= timedelta(0) or max_runs_per_report < 1:
@@ -116,6 +118,9 @@ class Dispatcher:
         self.max_catch_up = max_catch_up
         self.max_runs_per_report = max_runs_per_report
         self._clock = clock
+        # Only ticks over the deployed catalogue may say which reports were gone: a tick over another folder (the
+        # command line's) would make every report it lacks look removed, and its next due run dropped.
+        self._keeps_last_tick = keeps_last_tick
         # A Powertools Logger in the Lambda (structured keys from `extra`), the standard library's elsewhere.
         self._log: DispatchLogger = logger or logging.getLogger(__name__)
 
@@ -159,7 +164,8 @@ class Dispatcher:
             claimed = [message for claim in claims for message in claim.messages] + [run.message for run in taken]
             self._put_back(claimed, claims, taken)
             raise
-        self._note_tick(last_tick, now)
+        if self._keeps_last_tick:
+            self._note_tick(last_tick, now)
         return outgoing
 
     def _note_tick(self, last_tick: datetime | None, now: datetime) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from timereports.clock import utc_now
+from timereports.clock import as_utc, utc_now
 from timereports.engine.attributes import EntryLike
 from timereports.errors import DeliveryError, TimereportsError, one_line
 from timereports.logic.ports import (
@@ -174,7 +174,7 @@ class RevisionCheck:
     def check(self, at: datetime | None = None, deadline: RemainingTime | None = None) -> list[RevisionSent]:
         """Send the revisions due as of `at` (default now); one source per account, built on first use and bounded
         by `deadline` (the invocation's Lambda context)."""
-        moment = at or self._clock()
+        moment = as_utc(at or self._clock(), "at")  # in UTC: the marks and records written from it compare as text too
         sources: dict[str, TimeSource] = {}
         sent: list[RevisionSent] = []
         failures: list[str] = []
@@ -281,7 +281,11 @@ class RevisionCheck:
         if mark is None:
             mark = self._legacy_mark(definition, record, part)
         previous = RevisionMark(number=mark.number if mark else 0, s3_key=delivered or "")
-        if mark is not None and mark.sent_at and mark.sent_at >= record.delivered_at:
+        if (
+            mark is not None
+            and mark.sent_at
+            and datetime.fromisoformat(mark.sent_at) >= datetime.fromisoformat(record.delivered_at)
+        ):
             previous = mark  # revised since the delivery: the last revision is what they have
         csv_bytes = render_csv(corrected)  # once: compared, archived and attached
         revision = compare(self._archive.get(previous.s3_key) if previous.s3_key else None, corrected, csv_bytes)
