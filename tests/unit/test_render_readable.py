@@ -365,6 +365,24 @@ def test_a_revision_names_a_row_as_the_report_did_not_as_the_csv_guards_it() -> 
     assert [change.labels for change in compare(render_csv(table("1")), table("2")).changes] == [("-Minus Labs",)]
 
 
+def test_a_revisions_figures_read_as_the_reports_do_with_thousands_separators() -> None:
+    # Given a project's hours sent as 1,200 and corrected to 1,250.5
+    report = definition(group_by=["project_id"])
+    sent = aggregate(untagged(make_entry(1, hours="1200")), report, REFERENCE, PERIOD)
+    corrected = aggregate(untagged(make_entry(1, hours="1250.5")), report, REFERENCE, PERIOD)
+    [outgoing] = build_revision_messages(
+        corrected,
+        compare(render_csv(sent), corrected),
+        sender=SENDER,
+        addressing=Addressing(to=["finance@example.com"]),
+        sent_at=SENT_AT,
+        delivered_at="2026-02-09T06:00:00+00:00",
+    )
+    text = body(parsed(outgoing), "plain")
+    assert "Hours: 1,200.00 -> 1,250.50 in total." in text
+    assert "Website: 1,200.00 -> 1,250.50" in text
+
+
 def test_a_revision_ignores_a_derived_figure_that_changed_alone_but_not_a_changed_billable_split() -> None:
     # Given a days report as sent by a release that rounded non-billable days on their own (0.01, now 0.00)
     entries = untagged(make_entry(1, hours="0.04"), make_entry(2, hours="0.04", billable=False))

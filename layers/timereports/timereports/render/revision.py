@@ -30,7 +30,7 @@ from timereports.render.email_body import (
     link_text,
     period_line,
 )
-from timereports.render.email_cells import total_label, with_id
+from timereports.render.email_cells import display_value, total_label, with_id
 from timereports.render.facts import slice_line
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -224,6 +224,17 @@ def _moved(before: dict[str, str], after: dict[str, str], metrics: Sequence[str]
     return [metric for metric in metrics if metric not in DERIVED_METRICS and before.get(metric) != after.get(metric)]
 
 
+def _shown(metric: str, figures: dict[str, str], missing: str = "") -> str:
+    """A figure read back from the CSV as the report's email shows it (54,535.59; the CSV has no separators)."""
+    text = figures.get(metric)
+    if not text:
+        return missing
+    try:
+        return display_value(metric, Decimal(text))
+    except InvalidOperation:
+        return text
+
+
 def _change_line(change: RowChange, revision: Revision) -> str:
     """`changed: Website (#30013): 23.25 -> 19.75; billable hours 20.00 -> 16.50`: the headline figure first (the
     list's heading names it), then every other figure that moved, so that a change of billable time or of an amount
@@ -231,12 +242,12 @@ def _change_line(change: RowChange, revision: Revision) -> str:
     metric = revision.primary_metric
     name = " / ".join(change.labels)
     if change.kind == "added":
-        return f"added: {name}: {change.after.get(metric, '')}"
+        return f"added: {name}: {_shown(metric, change.after)}"
     if change.kind == "removed":
-        return f"removed: {name} (was {change.before.get(metric, '')})"
+        return f"removed: {name} (was {_shown(metric, change.before)})"
     moved = _moved(change.before, change.after, revision.metric_columns)
-    headline = change.before.get(metric, "")
-    parts = [f"{headline} -> {change.after.get(metric, '')}" if metric in moved else f"{headline} (unchanged)"]
+    headline = _shown(metric, change.before)
+    parts = [f"{headline} -> {_shown(metric, change.after)}" if metric in moved else f"{headline} (unchanged)"]
     parts += _other_moves(change.before, change.after, revision)
     return f"changed: {name}: {'; '.join(parts)}"
 
@@ -244,7 +255,7 @@ def _change_line(change: RowChange, revision: Revision) -> str:
 def _other_moves(before: dict[str, str], after: dict[str, str], revision: Revision) -> list[str]:
     """`billable hours 20.00 -> 16.50` for each figure besides the headline that moved."""
     return [
-        f"{total_label(other).lower()} {before.get(other, '')} -> {after.get(other, '')}"
+        f"{total_label(other).lower()} {_shown(other, before)} -> {_shown(other, after)}"
         for other in _moved(before, after, revision.metric_columns)
         if other != revision.primary_metric
     ]
@@ -263,7 +274,7 @@ def _summary_sentences(
     sentences = [
         f"Time in this report changed{when}. The corrected report is "
         f"{'at the link below' if linked else 'attached'}; it replaces the one you have.",
-        f"{label}: {revision.totals_before.get(metric, '0.00')} -> {revision.totals_after.get(metric, '0.00')} "
+        f"{label}: {_shown(metric, revision.totals_before, '0.00')} -> {_shown(metric, revision.totals_after, '0.00')} "
         f"in total.",
     ]
     others = _other_moves(revision.totals_before, revision.totals_after, revision)
