@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_options(revisions)
     add_stack_options(revisions)
 
+    resume = commands.add_parser("resume", help="un-pause a report paused after failed runs")
+    resume.add_argument("report_id")
+    resume.add_argument("--local", action="store_true", help="use local AWS (moto)")
+    add_stack_options(resume)
     history = commands.add_parser("history", help="the last runs of a report")
     history.add_argument("report_id")
     history.add_argument("--limit", type=_at_least_one, default=10, help="how many runs (default: 10)")
@@ -342,6 +346,20 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    # Deferred: a command imports only what it runs, so `timereports --help` and `validate` start fast.
+    from timereports_dev.commands import resume_command
+
+    before = resume_command(args.report_id, local=args.local, stack=args.stack, region=args.region)
+    if before.paused:
+        print(f"resumed {args.report_id} (was paused: {before.paused_reason}); its runs are sent from the next tick")
+    elif before.consecutive_failures:
+        print(f"{args.report_id} was not paused; its {before.consecutive_failures} failed runs in a row are forgotten")
+    else:
+        print(f"{args.report_id} is not paused and has no failed runs in a row: nothing to resume", file=sys.stderr)
+    return 0
+
+
 # `timereports doctor` found a part missing or wrong (each is named on stdout, with its fix).
 DOCTOR_FAILED = 8
 
@@ -383,6 +401,7 @@ _COMMANDS = {
     "sync": _cmd_sync,
     "dispatch": _cmd_dispatch,
     "history": _cmd_history,
+    "resume": _cmd_resume,
     "serve": _cmd_serve,
     "revisions": _cmd_revisions,
     "doctor": _cmd_doctor,

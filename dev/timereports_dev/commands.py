@@ -18,6 +18,7 @@ from typing import Any
 
 from timereports.config import Settings
 from timereports.errors import ConfigurationError, DefinitionError
+from timereports.logic.ports import ReportState
 from timereports.models.run_record import RunOutcome, RunRecord
 from timereports_dev.checks import listen_error, output_error, prepare_out_dir, prepare_out_file, read_catalogue
 from timereports_dev.local_aws import LOCAL_DEFAULTS
@@ -292,6 +293,20 @@ def history_command(
 
     with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
         return build_run_history(session.settings).last_runs(report_id, limit)
+
+
+def resume_command(report_id: str, *, local: bool, stack: str | None = None, region: str | None = None) -> ReportState:
+    """`timereports resume`: un-pause a report and start its count of failures in a row afresh; returns its state
+    before (the next tick sends its runs due from then on; what was skipped while paused is not replayed)."""
+    # Deferred: each command imports only the adapters it runs.
+    from timereports.bootstrap.scheduling import build_report_states
+
+    with open_session(local=local, needs_api=False, stack=stack, region=region) as session:
+        states = build_report_states(session.settings)
+        before = states.get(report_id)
+        if before.paused or before.consecutive_failures:  # a report with nothing to resume (a typo too) is left alone
+            states.resume(report_id)
+        return before
 
 
 def serve_command(*, port: int, api_url: str | None, local: bool, api_key: str | None) -> None:

@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from timereports_dev.dataset import ADMIN_TOKEN
 
+from timereports.dal.dispatch_state import DynamoDBReportStates
+from timereports.logic.ports import ReportState
+
 ROOT = Path(__file__).resolve().parents[2]
 WEEKLY = ROOT / "reports" / "weekly-hours-by-project.yaml"
 
@@ -51,6 +54,28 @@ def local_env(aws: Any, simulator: Any) -> dict[str, str]:
         "SENDER_EMAIL": aws.settings.sender_email,
         "INTERVALS_API_TOKEN": ADMIN_TOKEN,
     }
+
+
+def test_resume_unpauses_a_paused_report_and_forgets_its_failures(local_env: dict[str, str], aws: Any) -> None:
+    # Given a report paused after three failed runs in a row (as the run side leaves it)
+    states = DynamoDBReportStates(aws.settings.state_table, aws.dynamodb)
+    for _ in range(3):
+        states.record_failure("weekly-hours-by-project")
+    states.pause("weekly-hours-by-project", "3 failed runs in a row; last: Intervals refused the token")
+    # When the operator resumes it
+    result = timereports("resume", "weekly-hours-by-project", env=local_env)
+    # Then it says what it resumed from, and the report is running again with no failures counted
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("resumed weekly-hours-by-project (was paused: 3 failed runs in a row")
+    assert states.get("weekly-hours-by-project") == ReportState()
+    # And resuming a report with nothing to resume (a typo) says so and writes nothing
+    again = timereports("resume", "weekly-hours-by-projekt", env=local_env)
+    assert again.returncode == 0
+    assert "nothing to resume" in again.stderr
+    item = aws.dynamodb.get_item(
+        TableName=aws.settings.state_table, Key={"pk": {"S": "report#weekly-hours-by-projekt"}, "sk": {"S": "state"}}
+    )
+    assert "Item" not in item
 
 
 def test_validate_accepts_the_catalogue() -> None:

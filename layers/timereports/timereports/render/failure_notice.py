@@ -52,7 +52,8 @@ def failure_notice(
         lines += [
             "",
             "The report is now paused: its scheduled runs are skipped until it is resumed",
-            f"(set paused to false on the state table's item pk=report#{definition.id}, sk=state; see the README).",
+            f"(`timereports resume {definition.id} --stack <your stack>`, or set paused to false on the state "
+            f"table's item pk=report#{definition.id}, sk=state; see the README).",
             "If an EventBridge schedule invokes it directly, consider disabling that schedule meanwhile.",
         ]
     else:
