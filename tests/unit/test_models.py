@@ -39,3 +39,22 @@ def test_hours_or_a_rate_beyond_any_real_entry_is_an_unexpected_reply_naming_the
     # Then the reply is refused naming the record and the field, before anything is summed
     with pytest.raises(IntervalsError, match=rf"^unexpected reply from Intervals: /time/ record 5, {field}: Input "):
         parse_record(TimeEntry, row, "time")
+
+
+def test_a_name_from_intervals_is_one_line_without_direction_controls() -> None:
+    # Given names that would fake lines of the email's text part, or reverse the figures printed after them
+    entry = TimeEntry.model_validate(
+        {
+            "id": 1,
+            "date": "2026-11-16",
+            "time": "1",
+            "client": "Mango Inc.\n\nTotals\r\n  Pay to IBAN XX00\x1c",
+            "person": "Grace\u202e Hopper\u2066",
+            "description": "<p>Call\u202e notes</p><p>Line two</p>",
+        }
+    )
+    # Then each name is one line, and no text keeps a control that reorders what follows it
+    assert entry.client == "Mango Inc.  Totals    Pay to IBAN XX00 "
+    assert entry.person == "Grace Hopper"
+    # while a description keeps its lines (the entry view shows them), without the controls
+    assert entry.description == "Call notes\nLine two"

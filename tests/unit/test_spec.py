@@ -430,3 +430,10 @@ def test_a_wrong_schedule_zone_is_its_own_error_alone() -> None:
         parse_definition(definition_with(schedule={"cron": "0 7 * * MON", "timezone": "Nowhere"}))
     assert str(raised.value).startswith("schedule.timezone: 'Nowhere' is not an IANA time zone name")
     assert "; timezone" not in str(raised.value)
+
+
+@pytest.mark.parametrize("separator", ["\x1c", "\x1d", "\x1e"])
+def test_a_title_with_a_separator_the_email_package_splits_lines_on_is_refused(separator: str) -> None:
+    # str.splitlines (and the email package's header check) breaks lines there: the run would fail at the send
+    with pytest.raises(DefinitionError, match=r"^title: "):
+        parse_definition(definition_with(title=f"Hours{separator}Bcc: evil@example.org"))

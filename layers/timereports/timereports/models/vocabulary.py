@@ -116,9 +116,10 @@ TIMELINE_ATTRIBUTES: frozenset[str] = frozenset(
 # Attributes whose filter values are ids (ints) or names (strings) of an Intervals record.
 RECORD_ATTRIBUTES: frozenset[str] = frozenset(name for name, kind in ATTRIBUTE_KINDS.items() if kind == "record")
 APPROVAL_STATES = ("approved", "unapproved")
-# CR and LF start a new mail header; NUL, VT, FF, NEL and the Unicode line/paragraph separators are line breaks
-# to some mail software too. One definition, used by the definitions and by the email renderer.
-LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x85\u2028\u2029]")
+# CR and LF start a new mail header; NUL, VT, FF, the file/group/record separators, NEL and the Unicode
+# line/paragraph separators are line breaks to some mail software too (all that str.splitlines splits on, which the
+# email package's header check uses). One definition, used by the definitions, the Intervals names and the renderer.
+LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 # The dates a report may name (a custom time frame, `today`, a date filter). Beyond them lie typos such as 0001-01-01
 # or 9999-12-31, which overflow a time frame's arithmetic or would have the mirror keep centuries of months.
