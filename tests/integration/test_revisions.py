@@ -675,3 +675,43 @@ def test_a_check_given_its_instant_in_another_offset_orders_revisions_and_delive
     # Then nothing is sent: the recipients' copy is Tuesday's delivery, later than the revision
     assert stack.check(datetime(2026, 11, 25, 5, 0, tzinfo=UTC)) == []
     assert len(stack.aws.sent_messages()) == sent
+
+
+def test_a_slice_listed_by_a_name_another_client_carries_since_is_not_revised_with_its_time(
+    stack: Stack, dataset: Any
+) -> None:
+    # Given a week split by client, the slice "Mango Inc." (client 20005) delivered to Mango's PM
+    definition = weekly()
+    definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
+    stack.write(definition)
+    stack.deliver()
+    sent = len(stack.aws.sent_messages())
+    # When Mango is renamed and another client takes its name, and the check runs once the names are refreshed
+    stack.simulator.rename("client", 20005, "Mango (old)")
+    stack.simulator.rename("client", 20002, "Mango Inc.")
+    with time_machine.travel(NEXT_MORNING + timedelta(days=2), tick=True):
+        check = build_revision_check(stack.settings, stack.catalogue, token=ADMIN_TOKEN)
+        check.check()
+    # Then Mango's PM gets nothing of the other client's time, and the check says why it did not revise the slice
+    assert "pm@mango.example" not in [str(message["To"]) for message in stack.aws.sent_messages()[sent:]]
+    assert len(check.failures) == 1
+    assert "slice mango-inc: not revised: the slice 'Mango Inc.' was sent for record(s) [20005]" in check.failures[0]
+
+
+def test_the_next_run_of_a_slice_whose_name_moved_to_another_client_sends_nothing(stack: Stack) -> None:
+    # Given a daily report split by client, "Mango Inc." (client 20005) delivered to Mango's PM on Monday
+    definition = weekly()
+    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
+    stack.write(definition)
+    deliver_at(stack, SCHEDULED_AT)
+    sent = len(stack.aws.sent_messages())
+    # When Mango is renamed, another client takes its name, and the report runs two days later (names refreshed)
+    stack.simulator.rename("client", 20005, "Mango (old)")
+    stack.simulator.rename("client", 20002, "Mango Inc.")
+    # Then the run is refused before anything is sent, naming the slice and saying to list it by id
+    with pytest.raises(
+        TimereportsError, match=r"delivery\.split\.to\['Mango Inc\.'\]: the name is record\(s\) \[20002\]"
+    ):
+        deliver_at(stack, SCHEDULED_AT + timedelta(days=2))
+    assert len(stack.aws.sent_messages()) == sent

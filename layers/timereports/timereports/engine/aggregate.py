@@ -21,6 +21,7 @@ from timereports.engine.attributes import (
     EntryPredicate,
     compile_filter,
     slice_labels,
+    slice_record_ids,
     slice_targets,
 )
 from timereports.engine.entries import list_entries
@@ -121,7 +122,9 @@ def _split_tables(
                 _merge_into(mine, key[1:], sums)
                 mine_labels.setdefault(key[1:], labels[key][1:])
         table = _table(definition, period, attributes, mine, mine_labels)
-        slices[name] = replace(table, slice_label=shown[name], slice_slug=slice_slug(name))
+        slices[name] = replace(
+            table, slice_label=shown[name], slice_slug=slice_slug(name), slice_records=slice_record_ids(keys)
+        )
     return replace(_table(definition, period, attributes, whole, whole_labels), slices=slices)
 
 

@@ -456,6 +456,11 @@ def slice_targets(attribute: str, names: Iterable[str], reference: ReferenceData
     return targets
 
 
+def slice_record_ids(keys: Iterable[Hashable]) -> tuple[int, ...]:
+    """The record ids among a slice's group keys, in order (the "none" group's key None is no record)."""
+    return tuple(sorted(key for key in keys if isinstance(key, int) and not isinstance(key, bool)))
+
+
 def slice_labels(attribute: str, names: Iterable[str], reference: ReferenceData) -> dict[str, str]:
     """What each slice of a split (named by id or by name) is called in its email: its record's name, also when the
     slice has no time; as written where the reference data has no name for it (the none group)."""

@@ -18,6 +18,7 @@ from timereports.engine.attributes import (
     EntryLike,
     EntryPredicate,
     slice_labels,
+    slice_record_ids,
     slice_targets,
 )
 from timereports.engine.sections import build_sections
@@ -96,7 +97,8 @@ def list_entries(
     for name in split.to:
         keys = targets[name]
         mine = [item for item in listed if item.split is not None and item.split[0] in keys]
-        slices[name] = _table(definition, period, mine, slice_label=labels[name], slug=slice_slug(name))
+        table = _table(definition, period, mine, slice_label=labels[name], slug=slice_slug(name))
+        slices[name] = replace(table, slice_records=slice_record_ids(keys))
     return replace(whole, slices=slices)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -95,6 +95,7 @@ class WatchedDelivery:
     entries: int = 0  # the entries the report counted when it was sent
     newest_entry_id: int | None = None
     archived: frozenset[str] = frozenset()  # every file the delivery archived (a slice with no time has none)
+    slice_records: dict[str, tuple[int, ...]] = field(default_factory=dict)  # whom each slice was for, by slug
 
 
 # A notice that no time was logged is watched too: time logged in the period later is news to its recipients.
@@ -137,6 +138,7 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
             entries=record.entries,
             newest_entry_id=record.newest_entry_id,
             archived=frozenset(record.s3_keys),
+            slice_records={slug: tuple(ids) for slug, ids in record.slice_records.items()},
         )
     return [watched for watched in newest.values() if watched is not None]
 
@@ -273,6 +275,13 @@ class RevisionCheck:
         period, corrected = record.period, part.table
         # The period's revisions are numbered across its deliveries; a slice has a mark of its own beside the whole's.
         mark_key = f"period#{period.start}_{period.end}" + ("" if part.slug is None else f"#{part.slug}")
+        sent_for = record.slice_records.get(part.slug) if part.slug is not None else None
+        if sent_for is not None and sent_for != corrected.slice_records:
+            # Listed by a name that another record carries since (a rename): its time is not theirs to be sent.
+            raise TimereportsError(
+                f"not revised: the slice {corrected.slice_label!r} was sent for record(s) {list(sent_for)} and its "
+                f"name names {list(corrected.slice_records)} now; list the slice by id"
+            )
         delivered = self._delivered_file(definition, record, part)
         if delivered is None and definition.delivery.empty == "skip":
             return None  # a slice with no time, and sent nothing: there is nothing of theirs to correct

@@ -19,7 +19,7 @@ from timereports.clock import utc_now
 from timereports.engine.attributes import EntryLike
 from timereports.engine.sections import compare_with_previous, stamped
 from timereports.engine.timeframes import previous_period, resolve_time_frame, today_in
-from timereports.errors import DeliveryError, QuotaExhaustedError, TimereportsError, one_line
+from timereports.errors import DefinitionError, DeliveryError, QuotaExhaustedError, TimereportsError, one_line
 from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger, RunHistory, RunOnce, TimeSource
 from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
@@ -29,6 +29,9 @@ from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
 from timereports.render.email import OutgoingEmail, build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
 from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
+
+# Runs read back to find a split report's last slices (the newest that recorded them; retries and failures between).
+SLICE_HISTORY_LOOKBACK = 20
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ class ReportRunner:
             previous = previous_period(definition.time_frame, period)
             table = compare_with_previous(table, build_table(self._client, definition, previous))
         table = stamped(table, as_of)
+        self._check_slices_name_whom_they_did(definition, table)
         record = self._new_record(definition, period, request, attempt, table)
         record.newest_entry_id = newest[0] or None
         outcome = RunOutcome(record=record)
@@ -204,11 +208,33 @@ class ReportRunner:
             run_id = f"{definition.id}#{request.scheduled_at.isoformat()}"
         return self._send(outgoing, outcome, run_id)
 
+    def _check_slices_name_whom_they_did(self, definition: ReportDefinition, table: ReportTable) -> None:
+        """Refuse, before anything is sent, a slice listed by name whose name has moved to another record since its
+        last delivery (one client renamed, another given its name): its recipients would get that record's time.
+        Listed by id, a slice is for its record whatever it is called."""
+        by_name = {name: part for name, part in table.slices.items() if not name.isdigit() and part.slice_slug}
+        if not by_name:
+            return
+        for earlier in self._history.last_runs(definition.id, limit=SLICE_HISTORY_LOOKBACK):
+            if not earlier.slice_records:
+                continue
+            for name, part in by_name.items():
+                before = earlier.slice_records.get(part.slice_slug or "")
+                if before is not None and tuple(before) != part.slice_records:
+                    raise DefinitionError(
+                        f"delivery.split.to[{name!r}]: the name is record(s) {list(part.slice_records)} now, and was "
+                        f"{before} when the slice was last sent ({earlier.finished_at[:10]}); list the slice by the id "
+                        "of the record it is for"
+                    )
+            return  # the newest run that recorded its slices is what they were last sent
+
     def _prepare(
         self, definition: ReportDefinition, part: ReportPart, outcome: RunOutcome
     ) -> list[tuple[str | None, OutgoingEmail]]:
         """Render and archive one part (the whole report or a slice); its messages, not yet sent."""
         delivery, table, record = definition.delivery, part.table, outcome.record
+        if table.slice_slug:  # whom the slice was for, with time or not
+            record.slice_records[table.slice_slug] = list(table.slice_records)
         if table.is_empty:
             # Never an empty attachment: a short notice, or nothing.
             if delivery is None or delivery.empty == "skip" or not part.recipients:

@@ -108,6 +108,9 @@ class ReportTable:
     # A private slice (`delivery.split`): its name as shown, and the file-name form; None for the whole report.
     slice_label: str | None = None
     slice_slug: str | None = None
+    # The ids of the records the slice was matched by (none for the slice of time without one): a slice listed by
+    # name follows the name, and a delivery records whom it was for.
+    slice_records: tuple[int, ...] = ()
     # A revision's number (logic/revisions.py): its files are named `<...>.rev<n>.csv`, as archived, so that they do
     # not take the name of the report they replace.
     revision: int | None = None

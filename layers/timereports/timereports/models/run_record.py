@@ -94,6 +94,9 @@ class RunRecord(BaseModel):
     newest_entry_id: int | None = None
     # The definition's content_digest when the run was built: a revision compares only what the same one sends.
     definition_digest: str | None = None
+    # Each slice's record ids (by its slug) as delivered: a slice listed by name that names another record since (a
+    # rename) is not revised with that record's time.
+    slice_records: dict[str, list[int]] = {}
     # A revision's number (1 for the first correction of a delivered run) and the primary metric's totals.
     revision: int | None = None
     total_before: str | None = None
