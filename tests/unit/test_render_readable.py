@@ -365,11 +365,8 @@ def test_a_revision_names_a_row_as_the_report_did_not_as_the_csv_guards_it() -> 
     assert [change.labels for change in compare(render_csv(table("1")), table("2")).changes] == [("-Minus Labs",)]
 
 
-def test_a_revisions_figures_read_as_the_reports_do_with_thousands_separators() -> None:
-    # Given a project's hours sent as 1,200 and corrected to 1,250.5
-    report = definition(group_by=["project_id"])
-    sent = aggregate(untagged(make_entry(1, hours="1200")), report, REFERENCE, PERIOD)
-    corrected = aggregate(untagged(make_entry(1, hours="1250.5")), report, REFERENCE, PERIOD)
+def revision_text(sent: ReportTable, corrected: ReportTable) -> str:
+    """The text part of the revision email for `sent` corrected to `corrected`."""
     [outgoing] = build_revision_messages(
         corrected,
         compare(render_csv(sent), corrected),
@@ -378,7 +375,15 @@ def test_a_revisions_figures_read_as_the_reports_do_with_thousands_separators() 
         sent_at=SENT_AT,
         delivered_at="2026-02-09T06:00:00+00:00",
     )
-    text = body(parsed(outgoing), "plain")
+    return str(body(parsed(outgoing), "plain"))
+
+
+def test_a_revisions_figures_read_as_the_reports_do_with_thousands_separators() -> None:
+    # Given a project's hours sent as 1,200 and corrected to 1,250.5
+    report = definition(group_by=["project_id"])
+    sent = aggregate(untagged(make_entry(1, hours="1200")), report, REFERENCE, PERIOD)
+    corrected = aggregate(untagged(make_entry(1, hours="1250.5")), report, REFERENCE, PERIOD)
+    text = revision_text(sent, corrected)
     assert "Hours: 1,200.00 -> 1,250.50 in total." in text
     assert "Website: 1,200.00 -> 1,250.50" in text
 
@@ -403,16 +408,7 @@ def test_a_revision_of_billable_time_with_the_same_hours_says_what_moved() -> No
     report = definition(view="time_fees_hours_and_amounts", group_by=["project_id"])
     sent = aggregate(untagged(make_entry(1, hours="2", rate="100")), report, REFERENCE, PERIOD)
     corrected = aggregate(untagged(make_entry(1, hours="2", rate="100", billable=False)), report, REFERENCE, PERIOD)
-    revision = compare(render_csv(sent), corrected)
-    [outgoing] = build_revision_messages(
-        corrected,
-        revision,
-        sender=SENDER,
-        addressing=Addressing(to=["finance@example.com"]),
-        sent_at=SENT_AT,
-        delivered_at="2026-02-09T06:00:00+00:00",
-    )
-    text = body(parsed(outgoing), "plain")
+    text = revision_text(sent, corrected)
     # Then the row and the totals say which figures moved, not only the unchanged hours
     assert "changed: Website: 2.00 (unchanged); billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00" in text
     assert "Also in total: billable hours 2.00 -> 0.00; amount (billable) 200.00 -> 0.00." in text
