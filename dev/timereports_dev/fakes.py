@@ -25,7 +25,7 @@ from timereports.errors import RunQueueError
 from timereports.logic.ports import MAX_DEFERRED_PER_TICK, DeferredRun, ReportState
 from timereports.models.events import RunMessage
 from timereports.models.intervals import ApiQuota
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import SENT_STATUSES, RunRecord
 
 
 @dataclass
@@ -138,6 +138,10 @@ class InMemoryRunHistory:
     def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]:
         mine = [run for run in self.runs if run.report_id == report_id]
         return sorted(mine, key=lambda run: run.finished_at, reverse=True)[:limit]
+
+    def last_slices(self, report_id: str) -> dict[str, list[int]]:
+        sent = [run for run in self.runs if run.report_id == report_id and run.status in SENT_STATUSES]
+        return next((run.slice_records for run in reversed(sent) if run.slice_records), {})
 
 
 class InMemoryMessageClaims:

@@ -35,6 +35,7 @@ from timereports.logic.runner import RunRequest
 from timereports.models.catalogue import Catalogue
 from timereports.models.definition import slice_slug as slug
 from timereports.models.report import Period
+from timereports.models.run_record import RunRecord
 
 WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
 SCHEDULED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # Monday 07:00 in Berlin
@@ -715,3 +716,54 @@ def test_the_next_run_of_a_slice_whose_name_moved_to_another_client_sends_nothin
     ):
         deliver_at(stack, SCHEDULED_AT + timedelta(days=2))
     assert len(stack.aws.sent_messages()) == sent
+
+
+def test_a_moved_slice_name_stays_refused_however_many_runs_have_failed_since(stack: Stack) -> None:
+    # Given a daily split "Mango Inc." (client 20005) delivered, then its name moved to another client
+    definition = weekly()
+    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
+    stack.write(definition)
+    deliver_at(stack, SCHEDULED_AT)
+    sent = len(stack.aws.sent_messages())
+    stack.simulator.rename("client", 20005, "Mango (old)")
+    stack.simulator.rename("client", 20002, "Mango Inc.")
+    # When 25 failed runs follow in the history (refused, retried, skipped while paused)
+    history = build_run_history(stack.settings)
+    for hour in range(25):
+        moment = SCHEDULED_AT + timedelta(days=2, hours=hour)
+        failed = RunRecord(report_id="weekly-hours", status="failed", scheduled_at=moment.isoformat())
+        history.record(failed.model_copy(update={"finished_at": moment.isoformat()}))
+    # Then the next run is refused too, and Mango's PM never got the other client's time
+    with pytest.raises(TimereportsError, match="list the slice by the id"):
+        deliver_at(stack, SCHEDULED_AT + timedelta(days=3, hours=2))
+    assert len(stack.aws.sent_messages()) == sent
+
+
+def test_a_split_by_another_attribute_is_not_compared_with_the_slices_of_the_one_before(stack: Stack) -> None:
+    # Given a split by client "Mango Inc." delivered, then the report split by project, with a project of that name
+    definition = weekly()
+    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
+    stack.write(definition)
+    deliver_at(stack, SCHEDULED_AT)
+    stack.simulator.rename("project", 30013, "Mango Inc.")
+    definition["delivery"]["split"] = {"by": "project_id", "to": {"Mango Inc.": ["pm@mango.example"]}}
+    stack.write(definition)
+    # When it runs two days later / Then it is sent: a project id is not a client id that moved
+    deliver_at(stack, SCHEDULED_AT + timedelta(days=2))
+    assert str(stack.aws.sent_messages()[-1]["To"]) == "pm@mango.example"
+
+
+def test_a_name_written_as_intervals_spells_it_with_a_direction_mark_still_names_its_record(stack: Stack) -> None:
+    # Given a client whose name ends in a right-to-left mark (common in Hebrew and Arabic names), and a report filtered
+    # and split by that name exactly as Intervals spells it
+    name = 'אקמה בע"מ\u200f'
+    stack.simulator.rename("client", 20005, name)
+    definition = weekly()
+    definition["filters"] = {"client": {"operation": "inclusion", "values": [name]}}
+    definition["delivery"]["split"] = {"by": "client", "to": {name: ["pm@acme.example"]}}
+    stack.write(definition)
+    # When it runs / Then it is delivered (the name matches its record with or without the mark), to the slice too
+    stack.deliver()
+    assert "pm@acme.example" in [str(message["To"]) for message in stack.aws.sent_messages()]

@@ -172,6 +172,16 @@ def test_query_filters_are_read_locally_as_the_api_reads_them() -> None:
     assert not milestone(kept._replace(taskid=7))
 
 
+def test_a_month_stored_before_names_were_one_line_reads_as_the_api_is_read_now() -> None:
+    # Given a month an earlier release stored with a name's line breaks and direction controls, and a description's
+    stored = entry(1)._replace(
+        client="Gone\nTotals 0.00", person="Grace\u202e Hopper", description="Call\u202e notes\nLine two"
+    )
+    # When it is read back / Then the names are one line without the controls; the description keeps its lines
+    [read] = decode_month(encode_month("2026-03", [stored]))
+    assert (read.client, read.person, read.description) == ("Gone Totals 0.00", "Grace Hopper", "Call notes\nLine two")
+
+
 def test_month_objects_round_trip_exactly() -> None:
     entries = [entry(3, hourlyrate=None, approved=True), entry(1), entry(2, time=Decimal("0.25"), billable=False)]
     body = encode_month("2026-03", entries)

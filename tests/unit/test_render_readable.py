@@ -382,10 +382,12 @@ def test_a_revisions_figures_read_as_the_reports_do_with_thousands_separators() 
     # Given a project's hours sent as 1,200 and corrected to 1,250.5
     report = definition(group_by=["project_id"])
     sent = aggregate(untagged(make_entry(1, hours="1200")), report, REFERENCE, PERIOD)
-    corrected = aggregate(untagged(make_entry(1, hours="1250.5")), report, REFERENCE, PERIOD)
+    corrected = aggregate(untagged(make_entry(1, hours="1200"), make_entry(2, hours="50.5")), report, REFERENCE, PERIOD)
     text = revision_text(sent, corrected)
     assert "Hours: 1,200.00 -> 1,250.50 in total." in text
     assert "Website: 1,200.00 -> 1,250.50" in text
+    # and a count stays a count
+    assert "time entries 1 -> 2" in text
 
 
 def test_a_revision_ignores_a_derived_figure_that_changed_alone_but_not_a_changed_billable_split() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from timereports.errors import DefinitionError
 from timereports.models.catalogue import load_catalogue, load_definition, parse_definition
-from timereports.models.definition import CustomTimeFrame
+from timereports.models.definition import CustomTimeFrame, slice_slug
 from timereports.models.report import Period, ReportTable
 from timereports.models.vocabulary import GROUP_ATTRIBUTES, VIEWS
 from timereports.render.addressing import render_subject
@@ -437,3 +437,14 @@ def test_a_title_with_a_separator_the_email_package_splits_lines_on_is_refused(s
     # str.splitlines (and the email package's header check) breaks lines there: the run would fail at the send
     with pytest.raises(DefinitionError, match=r"^title: "):
         parse_definition(definition_with(title=f"Hours{separator}Bcc: evil@example.org"))
+
+
+def test_a_slice_named_without_latin_letters_gets_a_file_name_of_its_own() -> None:
+    # Names in other scripts name their files by a digest (the same every run); a name of no letter at all is refused
+    assert slice_slug("Mango Inc.") == "mango-inc"
+    assert slice_slug("日本株式会社 東京") == slice_slug("日本株式会社 東京") != slice_slug('אקמה בע"מ')
+    assert slice_slug("日本株式会社 東京").startswith("slice-")
+    with pytest.raises(DefinitionError, match="has no letter or digit"):
+        parse_definition(
+            definition_with(delivery={"to": ["a@example.com"], "split": {"by": "client", "to": {"---": []}}})
+        )

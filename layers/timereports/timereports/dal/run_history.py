@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from timereports.clock import utc_now
 from timereports.dal.aws_errors import AWS_ERRORS, ConditionFailed, aws_error, conditional_write
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import SENT_STATUSES, RunRecord
 
 if TYPE_CHECKING:
     # Only an annotation here: the feedback notice models are the email_feedback function's, not every handler's.
@@ -54,6 +54,17 @@ class DynamoDBRunHistory:
             }
             for message_id in run.message_ids
         ]
+        if run.slice_records and run.status in SENT_STATUSES:
+            # Whom each slice was last sent for, in an item of its own: it must outlast any number of failed runs.
+            pointers.append(
+                {
+                    "pk": f"slices#{run.report_id}",
+                    "sk": "last",
+                    "slice_records": run.slice_records,
+                    "finished_at": run.finished_at,
+                    "expires_at": expires_at,
+                }
+            )
         try:
             for each in (item, *pointers):
                 self._client.put_item(TableName=self.table_name, Item=self._serialize(each))
@@ -94,6 +105,20 @@ class DynamoDBRunHistory:
 
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item.items()}
+
+    def last_slices(self, report_id: str) -> dict[str, list[int]]:
+        try:
+            item = self._client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"slices#{report_id}"}, "sk": {"S": "last"}},
+                ConsistentRead=True,
+            ).get("Item")
+        except AWS_ERRORS as exc:
+            raise aws_error(f"reading the last slices of {report_id} from {self.table_name}", exc) from exc
+        if item is None:
+            return {}
+        stored = self._deserializer.deserialize(item["slice_records"])
+        return {key: [int(record_id) for record_id in ids] for key, ids in stored.items()}
 
     def last_runs(self, report_id: str, limit: int = 10) -> list[RunRecord]:
         try:

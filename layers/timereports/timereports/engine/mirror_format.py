@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from timereports.errors import TimereportsError
 from timereports.models.intervals import ReferenceData, TimeEntry, parse_record
+from timereports.models.vocabulary import DIRECTION_CONTROLS, plain_name
 
 FORMAT = "timereports-mirror/1"
 COMPRESSION_LEVEL = 6
@@ -119,8 +120,9 @@ def decode_month(body: bytes, names: NameOverlay | None = None) -> list[Mirrored
         rates = _cached(lambda text: None if text is None else Decimal(text), columns["hourlyrate"])
         for name in SHARED_TEXT:
             # One string object per distinct name: a million entries share a few hundred names, and a str each would
-            # be most of the memory a year of entries takes.
-            columns[name] = _shared(columns[name])
+            # be most of the memory a year of entries takes. Each as the API's rows are read now (months stored by an
+            # earlier release kept line breaks and direction controls): once per distinct value.
+            columns[name] = _cached(_SHOWN_AS[name], columns[name])
         ordered = [columns[name] for name in COLUMNS]
     except (ValueError, KeyError, TypeError, zlib.error) as exc:
         raise MirrorFormatError(f"unreadable mirror object ({type(exc).__name__})") from exc
@@ -131,10 +133,21 @@ def decode_month(body: bytes, names: NameOverlay | None = None) -> list[Mirrored
     return [make(values) for values in zip(*ordered, strict=True)]
 
 
-def _shared(values: list[Any]) -> list[Any]:
-    """Equal values replaced by one object (the first seen)."""
-    seen: dict[Any, Any] = {}
-    return [seen.setdefault(value, value) for value in values]
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _as_name(value: Any) -> Any:
+    return plain_name(value) if isinstance(value, str) else value
+
+
+def _as_description(value: Any) -> Any:
+    return value.translate(DIRECTION_CONTROLS) if isinstance(value, str) else value
+
+
+# How each shared text column is read: names on one line without direction controls, descriptions keeping their
+# lines (models.intervals reads the API's rows the same way).
+_SHOWN_AS = {name: _as_name for name in SHARED_TEXT} | {"description": _as_description, "datemodified": _as_is}
 
 
 def _cached(convert: Any, values: list[Any]) -> list[Any]:

@@ -35,7 +35,7 @@ from timereports.logic.tables import build_table
 from timereports.models.catalogue import Catalogue
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, archive_key
-from timereports.models.run_record import RunRecord
+from timereports.models.run_record import SENT_STATUSES, RunRecord, slice_record_key
 from timereports.render.csv import render_csv
 from timereports.render.email import choose_attachment_mode, gzip_csv
 from timereports.render.email_body import CsvLink
@@ -95,11 +95,7 @@ class WatchedDelivery:
     entries: int = 0  # the entries the report counted when it was sent
     newest_entry_id: int | None = None
     archived: frozenset[str] = frozenset()  # every file the delivery archived (a slice with no time has none)
-    slice_records: dict[str, tuple[int, ...]] = field(default_factory=dict)  # whom each slice was for, by slug
-
-
-# A notice that no time was logged is watched too: time logged in the period later is news to its recipients.
-WATCHED_STATUSES = frozenset({"delivered", "partially_delivered", "empty_notice"})
+    slice_records: dict[str, tuple[int, ...]] = field(default_factory=dict)  # whom each slice was for
 
 
 def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], at: datetime) -> list[WatchedDelivery]:
@@ -113,7 +109,8 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
     digest = definition.content_digest
     newest: dict[Period, WatchedDelivery | None] = {}
     for record in records:  # newest first
-        if record.status not in WATCHED_STATUSES or not record.finished_at:
+        # (a notice that no time was logged too: time logged in the period later is news to its recipients)
+        if record.status not in SENT_STATUSES or not record.finished_at:
             continue
         if not (record.scheduled_at and record.period_from and record.period_to):
             continue
@@ -275,7 +272,8 @@ class RevisionCheck:
         period, corrected = record.period, part.table
         # The period's revisions are numbered across its deliveries; a slice has a mark of its own beside the whole's.
         mark_key = f"period#{period.start}_{period.end}" + ("" if part.slug is None else f"#{part.slug}")
-        sent_for = record.slice_records.get(part.slug) if part.slug is not None else None
+        split = definition.delivery.split
+        sent_for = record.slice_records.get(slice_record_key(split.by, part.slug)) if split and part.slug else None
         if sent_for is not None and sent_for != corrected.slice_records:
             # Listed by a name that another record carries since (a rename): its time is not theirs to be sent.
             raise TimereportsError(

@@ -24,14 +24,11 @@ from timereports.logic.ports import Archive, Mailer, MessageClaims, QuotaLedger,
 from timereports.logic.tables import build_table
 from timereports.models.definition import ReportDefinition
 from timereports.models.report import Period, ReportTable, archive_key
-from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord
+from timereports.models.run_record import MessageRecord, RunOutcome, RunRecord, slice_record_key
 from timereports.render.addressing import Addressing
 from timereports.render.csv import render_csv
 from timereports.render.email import OutgoingEmail, build_empty_notice, build_messages, choose_attachment_mode, gzip_csv
 from timereports.render.xlsx import XLSX_CONTENT_TYPE, render_xlsx
-
-# Runs read back to find a split report's last slices (the newest that recorded them; retries and failures between).
-SLICE_HISTORY_LOOKBACK = 20
 
 
 @dataclass(frozen=True)
@@ -212,29 +209,26 @@ class ReportRunner:
         """Refuse, before anything is sent, a slice listed by name whose name has moved to another record since its
         last delivery (one client renamed, another given its name): its recipients would get that record's time.
         Listed by id, a slice is for its record whatever it is called."""
+        split = definition.delivery.split if definition.delivery is not None else None
         by_name = {name: part for name, part in table.slices.items() if not name.isdigit() and part.slice_slug}
-        if not by_name:
+        if split is None or not by_name:
             return
-        for earlier in self._history.last_runs(definition.id, limit=SLICE_HISTORY_LOOKBACK):
-            if not earlier.slice_records:
-                continue
-            for name, part in by_name.items():
-                before = earlier.slice_records.get(part.slice_slug or "")
-                if before is not None and tuple(before) != part.slice_records:
-                    raise DefinitionError(
-                        f"delivery.split.to[{name!r}]: the name is record(s) {list(part.slice_records)} now, and was "
-                        f"{before} when the slice was last sent ({earlier.finished_at[:10]}); list the slice by the id "
-                        "of the record it is for"
-                    )
-            return  # the newest run that recorded its slices is what they were last sent
+        last_sent = self._history.last_slices(definition.id)
+        for name, part in by_name.items():
+            before = last_sent.get(slice_record_key(split.by, part.slice_slug or ""))
+            if before is not None and tuple(before) != part.slice_records:
+                raise DefinitionError(
+                    f"delivery.split.to[{name!r}]: the name is record(s) {list(part.slice_records)} now, and was "
+                    f"{before} when the slice was last sent; list the slice by the id of the record it is for"
+                )
 
     def _prepare(
         self, definition: ReportDefinition, part: ReportPart, outcome: RunOutcome
     ) -> list[tuple[str | None, OutgoingEmail]]:
         """Render and archive one part (the whole report or a slice); its messages, not yet sent."""
         delivery, table, record = definition.delivery, part.table, outcome.record
-        if table.slice_slug:  # whom the slice was for, with time or not
-            record.slice_records[table.slice_slug] = list(table.slice_records)
+        if table.slice_slug and delivery is not None and delivery.split is not None:  # whom it was for, time or not
+            record.slice_records[slice_record_key(delivery.split.by, table.slice_slug)] = list(table.slice_records)
         if table.is_empty:
             # Never an empty attachment: a short notice, or nothing.
             if delivery is None or delivery.empty == "skip" or not part.recipients:

@@ -65,6 +65,7 @@ from timereports.models.vocabulary import (
     TimeFrameShortcut,
     View,
     Weekday,
+    plain_name,
 )
 
 
@@ -121,8 +122,12 @@ class Schedule(DefinitionModel):
 
 
 def slice_slug(name: str) -> str:
-    """The file-name and S3-key form of a slice's name or id: `Mango Inc.` -> `mango-inc`."""
-    return "-".join("".join(char if char.isascii() and char.isalnum() else " " for char in name.lower()).split())
+    """The file-name and S3-key form of a slice's name or id: `Mango Inc.` -> `mango-inc`; a name written without
+    Latin letters or digits (`日本株式会社`, `אקמה בע"מ`) -> `slice-` and a digest of it, the same every run."""
+    ascii_slug = "-".join("".join(char if char.isascii() and char.isalnum() else " " for char in name.lower()).split())
+    if ascii_slug or not any(char.isalnum() for char in name):
+        return ascii_slug
+    return "slice-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
 
 
 class Split(DefinitionModel):
@@ -143,13 +148,13 @@ class Split(DefinitionModel):
         slugs: dict[str, str] = {}
         normalised: dict[str, object] = {}
         for name, addresses in value.items():
-            text = html.unescape(str(name)).strip()
+            check_single_line(str(name))
+            text = plain_name(html.unescape(str(name))).strip()
             slug = slice_slug(text)
             if not slug:
                 raise fail(f"{name!r} has no letter or digit to name its files by", field=str(name))
             if slug in slugs:
                 raise fail(f"{name!r} and {slugs[slug]!r} would share the file name {slug!r}", field=str(name))
-            check_single_line(text)
             slugs[slug] = text
             # One address is a list of one, as in `to`.
             normalised[text] = () if addresses is None else [addresses] if isinstance(addresses, str) else addresses

@@ -19,6 +19,7 @@ from timereports.models.vocabulary import (
     FilterValue,
     GroupAttribute,
     check_supported_date,
+    plain_name,
 )
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -52,7 +53,7 @@ def normalise_filter_values(attribute: GroupAttribute, values: tuple[FilterValue
         if kind == "record":
             if isinstance(value, bool | date):
                 raise fail(f"{value!r} is not an id or a name", field=where)
-            normalised.append(html.unescape(value) if isinstance(value, str) else value)
+            normalised.append(plain_name(html.unescape(value)) if isinstance(value, str) else value)
         elif kind == "day":
             normalised.append(_as_date(value, where))
         elif kind == "month":

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from timereports.errors import IntervalsError
-from timereports.models.vocabulary import LINE_BREAKS
+from timereports.models.vocabulary import DIRECTION_CONTROLS, plain_name
 
 
 def _to_bool(value: object) -> object:
@@ -37,17 +37,11 @@ def _to_optional_id(value: object) -> object:
     return value
 
 
-# The Unicode controls that reorder the text after them (embeddings, overrides, isolates, direction marks): a name
-# or description carrying one could reverse the figures printed after it in the email.
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def _to_text(value: object) -> object:
-    """A name as the reports show it: HTML decoded, on one line (a line break could fake a line of the email's text
-    part, or a header), without direction controls."""
+    """A name as the reports show it: HTML decoded, one line, no direction controls (plain_name)."""
     if value is None:
         return ""
-    return _BIDI_CONTROLS.sub("", LINE_BREAKS.sub(" ", html.unescape(str(value))))
+    return plain_name(html.unescape(str(value)))
 
 
 # Elements that end a line when Intervals' rich text is read as plain text; script and style contents are dropped.
@@ -102,7 +96,7 @@ def html_to_text(value: str) -> str:
 def _to_plain_text(value: object) -> object:
     if value is None:
         return ""
-    return _BIDI_CONTROLS.sub("", html_to_text(str(value)))
+    return html_to_text(str(value)).translate(DIRECTION_CONTROLS)
 
 
 def _to_decimal(value: object) -> object:

@@ -21,6 +21,17 @@ RunStatus = Literal[
     "revised",  # time in a delivered period changed: a corrected report went to the same recipients
 ]
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+# The runs whose recipients were sent something of the report: the report, part of its messages, or the notice that
+# no time was logged.
+SENT_STATUSES: frozenset[RunStatus] = frozenset({"delivered", "partially_delivered", "empty_notice"})
+
+
+def slice_record_key(split_by: str, slug: str) -> str:
+    """How `RunRecord.slice_records` names a slice: its split attribute and slug (`client#mango-inc`), so that a slice
+    of a split by another attribute is never taken for it."""
+    return f"{split_by}#{slug}"
+
+
 # How the CSV travels with the email: attached, gzipped and attached, or as a presigned link.
 AttachmentMode = Literal["attachment", "gzip", "link"]
 ATTACHMENT_MODES: tuple[AttachmentMode, ...] = get_args(AttachmentMode)
@@ -94,8 +105,8 @@ class RunRecord(BaseModel):
     newest_entry_id: int | None = None
     # The definition's content_digest when the run was built: a revision compares only what the same one sends.
     definition_digest: str | None = None
-    # Each slice's record ids (by its slug) as delivered: a slice listed by name that names another record since (a
-    # rename) is not revised with that record's time.
+    # Each slice's record ids as delivered (by slice_record_key): a slice listed by name that names another record
+    # since (a rename) is refused at the next run and not revised with that record's time.
     slice_records: dict[str, list[int]] = {}
     # A revision's number (1 for the first correction of a delivered run) and the primary metric's totals.
     revision: int | None = None

@@ -121,6 +121,17 @@ APPROVAL_STATES = ("approved", "unapproved")
 # email package's header check uses). One definition, used by the definitions, the Intervals names and the renderer.
 LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
+# The Unicode controls that reorder the text after them (embeddings, overrides, isolates, direction marks): a name
+# or description carrying one could reverse the figures printed after it in the email.
+DIRECTION_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def plain_name(text: str) -> str:
+    """A record's name as the reports show and match it: on one line (a line break could fake a line of the email's
+    text part, or a header), without direction controls. Intervals' names and the names a definition gives alike."""
+    return LINE_BREAKS.sub(" ", text).translate(DIRECTION_CONTROLS)
+
+
 # The dates a report may name (a custom time frame, `today`, a date filter). Beyond them lie typos such as 0001-01-01
 # or 9999-12-31, which overflow a time frame's arithmetic or would have the mirror keep centuries of months.
 SUPPORTED_DATES = (date(2000, 1, 1), date(2099, 12, 31))

@@ -21,7 +21,7 @@ from timereports.engine.views import DERIVED_METRICS
 from timereports.models.report import ReportTable
 from timereports.models.run_record import AttachmentMode
 from timereports.render.addressing import Addressing, render_subject
-from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, render_csv, unneutralised
+from timereports.render.csv import BYTE_ORDER_MARK, TOTAL_LABEL, is_decimal_column, render_csv, unneutralised
 from timereports.render.email import OutgoingEmail, compose_messages, gzip_csv
 from timereports.render.email_body import (
     CsvLink,
@@ -230,9 +230,10 @@ def _shown(metric: str, figures: dict[str, str], missing: str = "") -> str:
     if not text:
         return missing
     try:
-        return display_value(metric, Decimal(text))
+        number = Decimal(text)
     except InvalidOperation:
         return text
+    return display_value(metric, number if is_decimal_column(metric) else int(number))  # a count stays a count
 
 
 def _change_line(change: RowChange, revision: Revision) -> str:
