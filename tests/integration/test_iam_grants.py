@@ -142,6 +142,11 @@ def drive_run_report(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     inline = load_event("run_report_inline.json")
     by_phase = inline | {"definition": inline["definition"] | {"id": "by-phase", "group_by": ["phase_name"]}}
     run_report_app.lambda_handler(by_phase, context("RunReport"))
+    # A report split by client into slices listed by name, twice: its slices' records are written, then read back
+    split = inline["definition"] | {"id": "by-client", "group_by": ["client"]}
+    split["delivery"] = split["delivery"] | {"split": {"by": "client", "to": {"Mango Inc.": ["pm@example.com"]}}}
+    for _ in range(2):
+        run_report_app.lambda_handler(inline | {"definition": split}, context("RunReport"))
     failing = queued | {"report_id": "no-such-report"}
     aws.sqs.send_message(QueueUrl=source.queue_url, MessageBody=json.dumps(failing))
     failed = source.poll()
