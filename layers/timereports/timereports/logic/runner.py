@@ -184,7 +184,7 @@ class ReportRunner:
             previous = previous_period(definition.time_frame, period)
             table = compare_with_previous(table, build_table(self._client, definition, previous))
         table = stamped(table, as_of)
-        self._check_slices_name_whom_they_did(definition, table)
+        self._refuse_slices_whose_names_moved(definition, table)
         record = self._new_record(definition, period, request, attempt, table)
         record.newest_entry_id = newest[0] or None
         outcome = RunOutcome(record=record)
@@ -205,7 +205,7 @@ class ReportRunner:
             run_id = f"{definition.id}#{request.scheduled_at.isoformat()}"
         return self._send(outgoing, outcome, run_id)
 
-    def _check_slices_name_whom_they_did(self, definition: ReportDefinition, table: ReportTable) -> None:
+    def _refuse_slices_whose_names_moved(self, definition: ReportDefinition, table: ReportTable) -> None:
         """Refuse, before anything is sent, a slice listed by name whose name has moved to another record since its
         last delivery (one client renamed, another given its name): its recipients would get that record's time.
         Listed by id, a slice is for its record whatever it is called."""
