@@ -25,6 +25,7 @@ from timereports.bootstrap.aws import resolve_token
 from timereports.bootstrap.sources import build_client, build_ledger
 from timereports.config import Settings
 from timereports.dal.aws_errors import AWS_ERRORS
+from timereports.dal.dispatch_state import DynamoDBReportStates
 from timereports.errors import IntervalsAuthError, IntervalsError, TimereportsError, one_line
 from timereports.models.definition import ReportDefinition
 from timereports_dev.checks import read_catalogue
@@ -99,6 +100,7 @@ class Doctor:
             self.queues(),
             self.schedules(),
             self.catalogue(),
+            self.paused_reports(),
         ]
 
     # -- AWS --------------------------------------------------------------------------------------------------------
@@ -323,6 +325,26 @@ class Doctor:
                 f"then make build and sam deploy{self._r}",
             )
         return Finding(part, "ok", f"{folder}: {len(definitions)} reports, no example addresses")
+
+    def paused_reports(self) -> Finding:
+        """The catalogue's reports paused after failed runs: their schedules send nothing until they are resumed."""
+        part, folder = "paused reports", Path(self.settings.catalogue_dir)
+        try:
+            definitions = read_catalogue(folder, empty_ok=True)
+        except TimereportsError:
+            return Finding(part, "skip", "the catalogue cannot be read (above)")
+        states = DynamoDBReportStates(self.settings.state_table, self._client("dynamodb"))
+        try:
+            state_of = {definition.id: states.get(definition.id) for definition in definitions}
+        except TimereportsError as exc:
+            return Finding(part, "fail", one_line(exc), "check your credentials and region")
+        paused = {report: state for report, state in state_of.items() if state.paused}
+        if paused:
+            listed = "; ".join(f"{report} ({state.paused_reason})" for report, state in sorted(paused.items()))
+            where = f" --stack {self.stack.name}" if self.stack is not None else " --local"
+            resume = " and ".join(f"`timereports resume {report}{where}{self._r}`" for report in sorted(paused))
+            return Finding(part, "fail", f"sending nothing: {listed}", f"fix the cause, then {resume}")
+        return Finding(part, "ok", f"none of the {len(definitions)} reports is paused")
 
     # -- Intervals --------------------------------------------------------------------------------------------------
 

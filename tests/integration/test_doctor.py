@@ -20,6 +20,7 @@ from timereports_dev.stack import read_stack
 
 from tests.fixtures.aws import TEST_REGION, TEST_SETTINGS, LocalAws, reset_moto
 from timereports.config import Settings
+from timereports.dal.dispatch_state import DynamoDBReportStates
 from timereports.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,7 @@ def test_doctor_passes_on_what_local_creates(names: dict[str, str], simulator: A
         "run queues",
         "schedules",
         "report catalogue",
+        "paused reports",
     }
     assert all(line[0] in "✓-" for line in parts.values()), result.stdout
     assert parts["state table"] == "✓ test-timereports-state: exists, TTL on expires_at"
@@ -116,6 +118,20 @@ def test_doctor_passes_on_what_local_creates(names: dict[str, str], simulator: A
     assert parts["run queues"].startswith("✓ timereports-runs: 0 queued, dead-letter queue after 3 receives")
     assert parts["schedules"].startswith("- local AWS has none")
     assert parts["report catalogue"].startswith("- reports: local AWS sends to nobody")
+    assert parts["paused reports"] == "✓ none of the 5 reports is paused"
+
+
+def test_doctor_names_a_paused_report_and_how_to_resume_it(names: dict[str, str], simulator: Any, aws: Any) -> None:
+    # Given local AWS, and the weekly report paused after three failed runs
+    assert timereports("history", "weekly-hours-by-project", "--local", env=names).returncode == 0
+    states = DynamoDBReportStates(aws.settings.state_table, aws.dynamodb)
+    states.pause("weekly-hours-by-project", "3 failed runs in a row; last: Intervals refused the token")
+    # When the doctor checks / Then it names the report, why it is paused and the command that resumes it; exit 8
+    result = timereports("doctor", "--api-url", simulator.url, env=names | {"INTERVALS_API_TOKEN": ADMIN_TOKEN})
+    assert result.returncode == 8
+    line = lines_by_part(result.stdout)["paused reports"]
+    assert line.startswith("✗ sending nothing: weekly-hours-by-project (3 failed runs in a row; last: Intervals")
+    assert "timereports resume weekly-hours-by-project --local" in result.stdout
 
 
 @pytest.mark.parametrize(
