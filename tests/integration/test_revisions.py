@@ -699,17 +699,24 @@ def test_a_slice_listed_by_a_name_another_client_carries_since_is_not_revised_wi
     assert "slice mango-inc: not revised: the slice 'Mango Inc.' was sent for record(s) [20005]" in check.failures[0]
 
 
-def test_the_next_run_of_a_slice_whose_name_moved_to_another_client_sends_nothing(stack: Stack) -> None:
-    # Given a daily report split by client, "Mango Inc." (client 20005) delivered to Mango's PM on Monday
+def mango_delivered_then_its_name_moved(stack: Stack) -> int:
+    """A daily report split by client, "Mango Inc." (client 20005) delivered to Mango's PM on Monday; then Mango
+    renamed and client 20002 given its name. Returns how many messages had been sent."""
     definition = weekly()
     definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
     definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
     stack.write(definition)
     deliver_at(stack, SCHEDULED_AT)
     sent = len(stack.aws.sent_messages())
-    # When Mango is renamed, another client takes its name, and the report runs two days later (names refreshed)
     stack.simulator.rename("client", 20005, "Mango (old)")
     stack.simulator.rename("client", 20002, "Mango Inc.")
+    return sent
+
+
+def test_the_next_run_of_a_slice_whose_name_moved_to_another_client_sends_nothing(stack: Stack) -> None:
+    # Given a daily report split by client, "Mango Inc." (client 20005) delivered to Mango's PM on Monday
+    # When Mango is renamed, another client takes its name, and the report runs two days later (names refreshed)
+    sent = mango_delivered_then_its_name_moved(stack)
     # Then the run is refused before anything is sent, naming the slice and saying to list it by id
     with pytest.raises(
         TimereportsError, match=r"delivery\.split\.to\['Mango Inc\.'\]: the name is record\(s\) \[20002\]"
@@ -720,14 +727,7 @@ def test_the_next_run_of_a_slice_whose_name_moved_to_another_client_sends_nothin
 
 def test_a_moved_slice_name_stays_refused_however_many_runs_have_failed_since(stack: Stack) -> None:
     # Given a daily split "Mango Inc." (client 20005) delivered, then its name moved to another client
-    definition = weekly()
-    definition["schedule"] = {"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
-    definition["delivery"]["split"] = {"by": "client", "to": {"Mango Inc.": ["pm@mango.example"]}}
-    stack.write(definition)
-    deliver_at(stack, SCHEDULED_AT)
-    sent = len(stack.aws.sent_messages())
-    stack.simulator.rename("client", 20005, "Mango (old)")
-    stack.simulator.rename("client", 20002, "Mango Inc.")
+    sent = mango_delivered_then_its_name_moved(stack)
     # When 25 failed runs follow in the history (refused, retried, skipped while paused)
     history = build_run_history(stack.settings)
     for hour in range(25):

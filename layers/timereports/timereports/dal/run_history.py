@@ -78,14 +78,7 @@ class DynamoDBRunHistory:
         The recipients are added to a string set, so SNS delivering the same notice twice records it once.
         """
         what = f"recording SES {kind} feedback in {self.table_name}"
-        try:
-            pointer = self._client.get_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"message#{ses_message_id}"}, "sk": {"S": "run"}},
-                ConsistentRead=True,
-            ).get("Item")
-        except AWS_ERRORS as exc:
-            raise aws_error(what, exc) from exc
+        pointer = self._item(f"message#{ses_message_id}", "run", what)
         if pointer is None or not recipients:
             return None
         run_pk, run_sk = pointer["run_pk"]["S"], pointer["run_sk"]["S"]
@@ -106,15 +99,20 @@ class DynamoDBRunHistory:
     def _serialize(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item.items()}
 
-    def last_slices(self, report_id: str) -> dict[str, list[int]]:
+    def _item(self, pk: str, sk: str, what: str) -> dict[str, Any] | None:
+        """One item of the table, read consistently; None when there is none."""
         try:
-            item = self._client.get_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"slices#{report_id}"}, "sk": {"S": "last"}},
-                ConsistentRead=True,
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
             ).get("Item")
         except AWS_ERRORS as exc:
-            raise aws_error(f"reading the last slices of {report_id} from {self.table_name}", exc) from exc
+            raise aws_error(what, exc) from exc
+        return item
+
+    def last_slices(self, report_id: str) -> dict[str, list[int]]:
+        item = self._item(
+            f"slices#{report_id}", "last", f"reading the last slices of {report_id} from {self.table_name}"
+        )
         if item is None:
             return {}
         stored = self._deserializer.deserialize(item["slice_records"])
