@@ -112,7 +112,7 @@ def _split_tables(
     slices: dict[str, ReportTable] = {}
     # A slice is named by id or by name, and matched by the id of the one record it names.
     targets = slice_targets(split.by, split.to, reference)
-    shown = slice_labels(split.by, split.to, reference)
+    shown = slice_labels(split.by, targets, reference)
     for name in split.to:
         keys = targets[name]
         mine: dict[GroupKey, Accumulator] = {}

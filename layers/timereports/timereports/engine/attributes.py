@@ -461,12 +461,13 @@ def slice_record_ids(keys: Iterable[Hashable]) -> tuple[int, ...]:
     return tuple(sorted(key for key in keys if isinstance(key, int) and not isinstance(key, bool)))
 
 
-def slice_labels(attribute: str, names: Iterable[str], reference: ReferenceData) -> dict[str, str]:
-    """What each slice of a split (named by id or by name) is called in its email: its record's name, also when the
-    slice has no time; as written where the reference data has no name for it (the none group)."""
+def slice_labels(
+    attribute: str, targets: Mapping[str, frozenset[Hashable]], reference: ReferenceData
+) -> dict[str, str]:
+    """What each slice (`slice_targets`' answer) is called in its email: its record's name, also when it has no time;
+    as listed where the reference data has no name for it (the none group)."""
     names_of = {record_id: name for name, ids in record_ids_by_name(attribute, reference).items() for record_id in ids}
-    targets = slice_targets(attribute, names, reference)
-    return {name: next((names_of[key] for key in targets[name] if key in names_of), name) for name in targets}
+    return {name: next((names_of[key] for key in keys if key in names_of), name) for name, keys in targets.items()}
 
 
 def compile_filter(

@@ -93,7 +93,7 @@ def list_entries(
         return whole
     slices: dict[str, ReportTable] = {}
     targets = slice_targets(split.by, split.to, resolver.reference)
-    labels = slice_labels(split.by, split.to, resolver.reference)
+    labels = slice_labels(split.by, targets, resolver.reference)
     for name in split.to:
         keys = targets[name]
         mine = [item for item in listed if item.split is not None and item.split[0] in keys]

@@ -96,6 +96,8 @@ class WatchedDelivery:
     newest_entry_id: int | None = None
     archived: frozenset[str] = frozenset()  # every file the delivery archived (a slice with no time has none)
     slice_records: dict[str, tuple[int, ...]] = field(default_factory=dict)  # whom each slice was for
+    # Made by a release before period marks (its record has no definition digest): it may have a per-delivery mark.
+    before_period_marks: bool = False
 
 
 def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], at: datetime) -> list[WatchedDelivery]:
@@ -136,6 +138,7 @@ def watched_deliveries(definition: ReportDefinition, records: list[RunRecord], a
             newest_entry_id=record.newest_entry_id,
             archived=frozenset(record.s3_keys),
             slice_records={slug: tuple(ids) for slug, ids in record.slice_records.items()},
+            before_period_marks=record.definition_digest is None,
         )
     return [watched for watched in newest.values() if watched is not None]
 
@@ -254,7 +257,9 @@ class RevisionCheck:
     ) -> RevisionMark | None:
         """The mark a release before period marks kept for this delivery (`sk=<scheduled at>[#<slice>]`): a period
         it revised is numbered on from it, not sent its revision again. It was sent after the delivery it names.
-        (Once the revision windows of deliveries made before period marks have passed, this finds nothing.)"""
+        Only such a delivery is asked about: a delivery of this release has none, and the read would be wasted."""
+        if not record.before_period_marks:
+            return None
         key = record.scheduled_at if part.slug is None else f"{record.scheduled_at}#{part.slug}"
         legacy = self._marks.current(definition.id, key)
         return replace(legacy, sent_at=record.delivered_at) if legacy is not None else None

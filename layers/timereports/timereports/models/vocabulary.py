@@ -129,6 +129,8 @@ DIRECTION_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202
 def plain_name(text: str) -> str:
     """A record's name as the reports show and match it: on one line (a line break could fake a line of the email's
     text part, or a header), without direction controls. Intervals' names and the names a definition gives alike."""
+    if text.isprintable():  # every character changed below is unprintable: the common name costs one C call
+        return text
     return LINE_BREAKS.sub(" ", text).translate(DIRECTION_CONTROLS)
 
 
